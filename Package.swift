@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Fast by default, importable always.
+//
+// swiftc targets baseline x86-64 (SSE2) unless told otherwise, and then `addingProduct` becomes a libm
+// call per lane. When this package is the root of a build (or used by path, branch or revision), every
+// target is compiled for x86-64-v3 (AVX2+FMA) and the kernels take their FMA path (`SIMD_FMA`).
+// When it is a versioned dependency (a checkout under `.build/checkouts/`), SwiftPM forbids unsafe flags,
+// so the manifest stays clean and the kernels use their portable SSE2 path; such a client gets the fast
+// path with `--toolset Scripts/toolset-x86-64-v3.json` (see README). `TINT_PORTABLE=1` forces the
+// portable path in a root build, which is how CI checks the fallback.
+let packageDirectory = Context.packageDirectory
+let isCheckout = packageDirectory.contains("/checkouts/")
+let portable = isCheckout || Context.environment["TINT_PORTABLE"] == "1"
+
+var simdSettings: [SwiftSetting] = []
+#if arch(x86_64)
+if !portable {
+    simdSettings = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"]), .define("SIMD_FMA")]
+}
+#elseif arch(arm64)
+simdSettings = [.define("SIMD_FMA")]  // NEON always has fused multiply-add
+#endif
+
+// A fused multiply-add without FMA hardware is a libm call; linking libm is a safe setting.
+let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
+
+let package = Package(
+    name: "swift-tint",
+    products: [
+        .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Autodiff", targets: ["Autodiff"]),
+        .library(name: "OPT", targets: ["OPT"]),
+        .library(name: "TinT", targets: ["TinT"]),
+        .executable(name: "tint", targets: ["TintCLI"]),
+        .executable(name: "Bench", targets: ["Bench"]),
+    ],
+    targets: [
+        .target(name: "Tensor", swiftSettings: simdSettings, linkerSettings: libm),
+        .target(name: "Autodiff", dependencies: ["Tensor"], swiftSettings: simdSettings),
+        .target(name: "OPT", dependencies: ["Tensor", "Autodiff"], swiftSettings: simdSettings),
+        .target(name: "TinT", dependencies: ["Tensor", "Autodiff", "OPT"], swiftSettings: simdSettings),
+        .executableTarget(name: "TintCLI", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
+                          swiftSettings: simdSettings),
+        .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
+                          swiftSettings: simdSettings),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
+    ]
+)

@@ -1,0 +1,1 @@
+// Reverse-mode automatic differentiation over Tensor (issue: Autodiff). Not yet implemented.

@@ -1,0 +1,1 @@
+// OPT (see its issue). Not yet implemented.

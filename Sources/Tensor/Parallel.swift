@@ -1,0 +1,52 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// How many threads the kernels may use. Defaults to the number of active cores; Bench sets 1 or 2.
+public enum Threading {
+    private static let limit = Atomic<Int>(0)
+
+    /// The thread budget for kernels (≥ 1). Setting 0 restores the default (all active cores).
+    public static var maxThreads: Int {
+        get {
+            let v = limit.load(ordering: .relaxed)
+            return v > 0 ? v : ProcessInfo.processInfo.activeProcessorCount
+        }
+        set { limit.store(max(0, newValue), ordering: .relaxed) }
+    }
+}
+
+/// Runs `body` over `0..<count` split into contiguous chunks of at least `grain` items.
+///
+/// Work too small to pay for a thread wake-up runs inline. Otherwise there are several chunks per thread,
+/// handed out dynamically by `concurrentPerform`, so a descheduled core on this shared machine delays one
+/// chunk rather than half the op. No thread ever spins.
+@inline(__always)
+func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Threading.maxThreads
+    let maxChunks = count / Swift.max(grain, 1)
+    if threads <= 1 || maxChunks < 2 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let chunks = Swift.min(maxChunks, threads * 4)
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            let lo = count * c / chunks, hi = count * (c + 1) / chunks
+            box.value(lo..<hi)
+        }
+    }
+}
+
+/// Wraps a value the caller knows is safe to share across the threads of one parallel loop.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// Pointer wrapper for capture in `@Sendable` closures (each chunk writes a disjoint region).
+struct SendablePointer<T>: @unchecked Sendable {
+    let p: UnsafeMutablePointer<T>
+    init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+}

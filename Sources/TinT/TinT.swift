@@ -1,0 +1,1 @@
+// TinT (see its issue). Not yet implemented.
