@@ -74,7 +74,7 @@ public final class BPETokenizer: @unchecked Sendable {
         guard !vocabulary.isEmpty else { throw fail("the vocabulary is empty") }
         var maxID = 0
         for (token, id) in vocabulary {
-            guard id >= 0 && id < 1 << 24 else { throw fail("token \(quoted(token)) has id \(id), outside 0..<\(1 << 24)") }
+            guard id >= 0 && id < 1 << 22 else { throw fail("token \(quoted(token)) has id \(id), outside 0..<\(1 << 22)") }
             maxID = max(maxID, id)
         }
         var tokens = [String?](repeating: nil, count: maxID + 1)
