@@ -10,10 +10,11 @@ Setup, from the repository root:
         'safetensors==0.8.0' 'regex==2026.11.15'
     .venv-fixtures/bin/python Scripts/make_fixtures.py
 
-What it writes (all small; a few hundred kB in all):
+What it writes (about 1.2 MB in all):
     tokenizer/                   byte-level BPE trained by `tokenizers` on Scripts/fixture_corpus.txt:
                                  vocab.json, merges.txt, tokenizer_config.json (OPT's special tokens)
     tokenizer_cases.json         encodings of tricky strings, checked against two implementations
+                                 (transformers 5 has no Python "slow" GPT-2 tokenizer any more, hence the port)
                                  (the `tokenizers` backend of transformers' GPT2Tokenizer and a plain Python
                                  port of GPT-2's encoder.py with the `regex` module), and decodes of
                                  invalid UTF-8 byte sequences
