@@ -119,8 +119,8 @@ public final class BPETokenizer: @unchecked Sendable {
         for t in Set(present.all) where !t.isEmpty {
             specialList.append((Array(t.unicodeScalars), vocabulary[t]!))
         }
-        specialList.sort { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count
-                                                                 : utf8Less(String(String.UnicodeScalarView($0.scalars)), String(String.UnicodeScalarView($1.scalars))) }
+        // Longest first, so the longest special token at a position wins (as in `tokenizers`).
+        specialList.sort { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count : $0.id < $1.id }
 
         var tokenBytes = [[UInt8]](repeating: [], count: maxID + 1)
         let specialSet = Set(present.all)
