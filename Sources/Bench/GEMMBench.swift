@@ -17,9 +17,9 @@ enum GEMMBench {
         var bestGFlops: Double, medianGFlops: Double, medianMs: Double
         var roundGFlops: [Double]
         var callsPerRound: [Int]
-        var naiveGFlops: Double
-        var naiveRows: Int
-        var speedupVsNaive: Double
+        var naiveGFlops: Double?
+        var naiveRows: Int?
+        var speedupVsNaive: Double?
     }
 
     struct Report: Codable {
@@ -48,6 +48,7 @@ enum GEMMBench {
           --min-time S     each round runs ≥ 5 calls and ≥ S seconds (default 0.4; --quick: 0.05 and ≥ 2 calls)
           --json FILE      also write the results as JSON
           --quick          short smoke run (3 small shapes, 1 round)
+          --no-naive       skip the naive reference (used by Scripts/compare_gemm.sh)
         """
 
     static func parseShapes(_ s: String) throws -> [Shape] {
@@ -61,7 +62,7 @@ enum GEMMBench {
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--rounds", "--threads", "--shapes", "--min-time", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--no-naive"])
         let quick = o.has("--quick")
         let rounds = try o.int("--rounds", default: quick ? 1 : 3)
         let threadCounts = try o.intList("--threads", default: [1, 2])
@@ -90,7 +91,8 @@ enum GEMMBench {
 
             // Naive reference on a slice of rows small enough to time in well under a second.
             let naiveRows = max(1, min(shape.m, Int(0.4e9 / (2 * Double(shape.k) * Double(shape.n)))))
-            var naiveTime = 0.0
+            var naiveTime = Double.nan
+            if !o.has("--no-naive") {
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     c.withUnsafeMutableBufferPointer { cp in
@@ -101,7 +103,8 @@ enum GEMMBench {
                     }
                 }
             }
-            let naiveGFlops = 2 * Double(naiveRows) * Double(shape.k) * Double(shape.n) / naiveTime / 1e9
+            }
+            let naive = naiveTime.isNaN ? nil : 2 * Double(naiveRows) * Double(shape.k) * Double(shape.n) / naiveTime / 1e9
 
             // Rounds outermost so 1-thread and 2-thread rounds alternate and share the machine's noise.
             var times = [Int: [Double]](), calls = [Int: [Int]]()
@@ -130,12 +133,13 @@ enum GEMMBench {
                 let gf = ts.map { shape.flops / $0 / 1e9 }
                 let res = Result(m: shape.m, k: shape.k, n: shape.n, threads: t, bestGFlops: gf.max()!,
                                  medianGFlops: median(gf), medianMs: median(ts) * 1e3, roundGFlops: gf,
-                                 callsPerRound: calls[t]!, naiveGFlops: naiveGFlops, naiveRows: naiveRows,
-                                 speedupVsNaive: median(gf) / naiveGFlops)
+                                 callsPerRound: calls[t]!, naiveGFlops: naive, naiveRows: naive == nil ? nil : naiveRows,
+                                 speedupVsNaive: naive.map { median(gf) / $0 })
                 results.append(res)
                 print(pad(shape.label, 20, right: false) + pad("\(t)", 4) + pad(fmt(res.bestGFlops), 11)
-                      + pad(fmt(res.medianGFlops), 13) + pad(fmt(res.medianMs, 2), 11) + pad(fmt(naiveGFlops, 2), 12)
-                      + pad("\(naiveRows)", 6) + pad(fmt(res.speedupVsNaive), 8))
+                      + pad(fmt(res.medianGFlops), 13) + pad(fmt(res.medianMs, 2), 11)
+                      + pad(naive.map { fmt($0, 2) } ?? "-", 12) + pad(naive == nil ? "-" : "\(naiveRows)", 6)
+                      + pad(res.speedupVsNaive.map { fmt($0) } ?? "-", 8))
             }
         }
         if let path = o["--json"] {
