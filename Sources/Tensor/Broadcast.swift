@@ -272,9 +272,7 @@ func binaryRunFloat(_ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: U
     case .minimum:
         binaryLoop(a, sa, b, sb, o, so, n, { x, y in x < y || x != x ? x : y },
                    { x, y in vmSelect((x .< y) .| (x .!= x), x, y) })
-    case .addScaled(let alpha):
-        let s = Float(alpha), sv = SIMD8<Float>(repeating: s)
-        binaryLoop(a, sa, b, sb, o, so, n, { $0 + s * $1 }, { $0 + sv * $1 })
+    case .addScaled(let alpha): addScaledRunFloat(Float(alpha), a, sa, b, sb, o, so, n)
     case .equal: binaryLoop(a, sa, b, sb, o, so, n, { $0 == $1 ? 1 : 0 }, { bool($0 .== $1) })
     case .notEqual: binaryLoop(a, sa, b, sb, o, so, n, { $0 != $1 ? 1 : 0 }, { bool($0 .!= $1) })
     case .less: binaryLoop(a, sa, b, sb, o, so, n, { $0 < $1 ? 1 : 0 }, { bool($0 .< $1) })
@@ -282,6 +280,15 @@ func binaryRunFloat(_ op: BinaryOp, _ a: UnsafePointer<Float>, _ sa: Int, _ b: U
     case .greater: binaryLoop(a, sa, b, sb, o, so, n, { $0 > $1 ? 1 : 0 }, { bool($0 .> $1) })
     case .greaterEqual: binaryLoop(a, sa, b, sb, o, so, n, { $0 >= $1 ? 1 : 0 }, { bool($0 .>= $1) })
     }
+}
+
+/// a + alpha·b; its own function because in the big switch above LLVM declines to inline a closure that
+/// captures `alpha`.
+@inline(never)
+func addScaledRunFloat(_ alpha: Float, _ a: UnsafePointer<Float>, _ sa: Int, _ b: UnsafePointer<Float>, _ sb: Int,
+                       _ o: UnsafeMutablePointer<Float>, _ so: Int, _ n: Int) {
+    let av = SIMD8<Float>(repeating: alpha)
+    binaryLoop(a, sa, b, sb, o, so, n, { $0 + alpha * $1 }, { $0 + av * $1 })
 }
 
 /// The loop shapes of a Float binary kernel: dense, one operand splatted (inner stride 0), or general
