@@ -81,13 +81,16 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         }
     }
 
-    /// Few rows with many columns (one packed A, column panels across threads, n > NC), and a deep product whose
-    /// column blocks are narrowed so packed B stays L3-sized (n crosses that narrowed block edge).
+    /// Few rows with many columns (one packed A, column panels across threads, n > NC), a product too deep to pack
+    /// a column group's B whole, and one whose column blocks are narrowed so packed B stays L3-sized.
     @Test func wideAndDeep() throws {
         try withThreads(2) {
             let a = rand([13, 400], 90), b = rand([400, 3100], 91)
             try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
-            let x = rand([145, 2100], 92), y = rand([2100, 1000], 93)
+            let d = rand([13, 4200], 94), e = rand([4200, 70], 95)
+            try forEachFloatGEMMKernel { try expectProduct(d.matmul(e), d, e) }
+            // m > MC and n < 4m: the row-chunk path, with packed B capped at 8 MB, so two ragged column blocks.
+            let x = rand([145, 4300], 92), y = rand([4300, 500], 93)
             try forEachFloatGEMMKernel { try expectProduct(x.matmul(y), x, y) }
         }
     }

@@ -9,8 +9,8 @@ import Synchronization
 // valid part is written back. Loop structure (see gemmDriver):
 //   m > MC:  jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
 //            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
-//   m ≤ MC, or packed A ≤ 8 MB with ≥ 8 column panels: pack all of A once → column-panel chunks (dynamic,
-//            parallel) → pc → pack B group (≤ 256 columns) → ic (MC) → jr → ir.
+//   m ≤ MC, or packed A ≤ 8 MB and n ≥ 4m: pack all of A once → column-panel chunks (dynamic,
+//            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
 //   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
 // Threads never spin: parallel regions are DispatchQueue.concurrentPerform via parallelChunks, with several
 // chunks per thread, so a descheduled core delays one chunk rather than half the product.
@@ -205,12 +205,14 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
     let mPad = roundUp(m, mr)
     let panels = (n + nr - 1) / nr
-    if m <= K.mc || (mPad * k * size <= 8 << 20 && panels >= 8) {
+    // Wide products (n ≥ 4m, e.g. an LM head) keep A resident; squarer ones measured faster with the row-chunk
+    // path below (Zen 5, thread CPU time).
+    if m <= K.mc || (mPad * k * size <= 8 << 20 && n >= 4 * m) {
         // A fits in L3 packed: pack all of it once (every KC block), then hand out column panels; each chunk packs
-        // its own B, a group of panels at a time, and runs every row block against it while it is in L2. Two
-        // parallel regions per call, whatever n is (a barrier costs most when a core is descheduled).
+        // its own B, a group of ≤ 256 columns at a time, and runs every row block against it. Two parallel regions
+        // per call, whatever n is (a barrier costs most when a core is descheduled).
         let kcMax = Swift.min(k, K.kc)
-        let group = Swift.max(1, 256 / nr)  // panels per group: one group's packed B (≤ 384 KB) stays in L2
+        let group = Swift.max(1, 256 / nr)  // panels per group
         withScratch(bytes: mPad * k * size) { rawA in
             let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
             let paS = SendablePointer(pa)
@@ -225,25 +227,52 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                     pc += kc
                 }
             }
+            // With the group's B packed for the whole depth, run row block by row block (all KC blocks for one
+            // row block in a row), so that block of C stays in L2 instead of making one trip to L3 per KC block.
+            let rowOuter = k * group * nr * size <= 4 << 20
+            let bCount = (rowOuter ? k : kcMax) * group * nr
             chunks(parallel, count: panels, grain: 4, flops: flops) { r in
-                withScratch(bytes: kcMax * group * nr * size) { rawB in
-                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * group * nr)
+                withScratch(bytes: bCount * size) { rawB in
+                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: bCount)
                     var q = r.lowerBound
                     while q < r.upperBound {
                         let q1 = Swift.min(q + group, r.upperBound)
                         let j0 = q * nr, j1 = Swift.min(q1 * nr, n)
-                        var pc = 0
-                        while pc < k {
-                            let kc = Swift.min(K.kc, k - pc)
-                            packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                        let w = roundUp(j1 - j0, nr)
+                        if rowOuter {
+                            var pc = 0
+                            while pc < k {
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0,
+                                      kc: Swift.min(K.kc, k - pc), into: pb + w * pc)
+                                pc += K.kc
+                            }
                             var i0 = 0
                             while i0 < m {
-                                let mc = Swift.min(K.mc, m - i0)
-                                K.block(mc: mc, nc: j1 - j0, kc: kc, pa: paS.p + mPad * pc + i0 * kc, pb: pb,
-                                        c: c + i0 * ldc + j0, ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
-                                i0 += mc
+                                pc = 0
+                                while pc < k {
+                                    let kc = Swift.min(K.kc, k - pc)
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb + w * pc, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    pc += kc
+                                }
+                                i0 += K.mc
                             }
-                            pc += kc
+                        } else {
+                            // Very deep: B for one KC block at a time, every row block against it.
+                            var pc = 0
+                            while pc < k {
+                                let kc = Swift.min(K.kc, k - pc)
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                                var i0 = 0
+                                while i0 < m {
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    i0 += K.mc
+                                }
+                                pc += kc
+                            }
                         }
                         q = q1
                     }
@@ -253,7 +282,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
 
-    // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
+    // Many row blocks (m > MC). Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
     // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
     // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
     let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
