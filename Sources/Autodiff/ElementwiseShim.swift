@@ -51,3 +51,33 @@ extension Tensor {
     }
     func square() -> Tensor { map { $0 * $0 } }
 }
+
+extension Activation {
+    func apply<S: TensorScalar>(_ x: Tensor<S>) -> Tensor<S> {
+        switch self {
+        case .relu: return x.relu()
+        case .sigmoid: return x.sigmoid()
+        case .gelu: return x.gelu()
+        case .geluTanh: return x.geluTanh()
+        case .silu: return x.silu()
+        }
+    }
+    func pullback<S: TensorScalar>(_ x: Tensor<S>, _ g: Tensor<S>) throws -> Tensor<S> {
+        let d: Tensor<S>
+        switch self {
+        case .relu: d = x.map { $0 > 0 ? 1 : 0 }
+        case .sigmoid: d = x.map { let s = 1 / (1 + S.exp(-$0)); return s * (1 - s) }
+        case .silu: d = x.map { let s = 1 / (1 + S.exp(-$0)); return s * (1 + $0 * (1 - s)) }
+        case .gelu: d = x.map { v in
+            let cdf = 0.5 * (1 + S.erf(v / S(2).squareRoot()))
+            let pdf = S.exp(-0.5 * v * v) / S(2 * Double.pi).squareRoot()
+            return cdf + v * pdf }
+        case .geluTanh: d = x.map { v in
+            let k = S(0.7978845608028654)
+            let u = k * (v + 0.044715 * v * v * v)
+            let t = S.tanh(u)
+            return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * k * (1 + 3 * 0.044715 * v * v) }
+        }
+        return try g * d
+    }
+}
