@@ -22,10 +22,21 @@ protocol GEMMKernel {
     /// c[0..<mr, 0..<nr] (row stride ldc) = alpha·Σₚ a[p·mr + i]·b[p·nr + j] + beta·c. With beta == 0, c is not read.
     static func tile(_ kc: Int, _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
                      _ c: UnsafeMutablePointer<Scalar>, _ ldc: Int, _ alpha: Scalar, _ beta: Scalar)
+    /// The macro-kernel over one packed block (defaults to the generic loop around `tile`).
+    static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
+                      c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar)
     /// Σᵢ x[i]·y[i] over contiguous vectors.
     static func dot(_ n: Int, _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>) -> Scalar
     /// y[i] += alpha·x[i] over contiguous vectors.
     static func axpy(_ n: Int, _ alpha: Scalar, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>)
+}
+
+extension GEMMKernel {
+    @inline(__always)
+    static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
+                      c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar) {
+        macroKernel(Self.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
 }
 
 /// Products below this many flops run on the calling thread: a worker wake-up costs tens of µs here.
@@ -48,8 +59,8 @@ public func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
                  b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
-               b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
+    sgemm(m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
+          b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
 /// Double-precision `C = alpha·A·B + beta·C` on raw memory; same layout rules as the `Float` overload.
@@ -71,7 +82,7 @@ public func gemm(m: Int, n: Int, k: Int, alpha: Double = 1,
 public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha,
+    sgemm(m: m, n: n, k: k, alpha: alpha,
                a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
                b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
                beta: beta, c: c, ldc: ldc, mayThread: true)
@@ -88,13 +99,29 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alp
                beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
+/// The fp32 driver with the widest kernel this CPU runs.
+@inline(__always)
+func sgemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rsA: Int, csA: Int,
+           b: UnsafePointer<Float>, rsB: Int, csB: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+           mayThread: Bool) {
+#if TINT_AVX512
+    if GEMMDispatch.useAVX512 {
+        gemmDriver(SGEMMKernelAVX512.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: rsA, csA: csA,
+                   b: b, rsB: rsB, csB: csB, beta: beta, c: c, ldc: ldc, mayThread: mayThread)
+        return
+    }
+#endif
+    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: rsA, csA: csA,
+               b: b, rsB: rsB, csB: csB, beta: beta, c: c, ldc: ldc, mayThread: mayThread)
+}
+
 /// Routes a generic-scalar call to the Float or Double driver (the type test folds away once specialised).
 @inline(__always)
 func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
                               a: UnsafePointer<S>, rsA: Int, csA: Int, b: UnsafePointer<S>, rsB: Int, csB: Int,
                               beta: S, c: UnsafeMutablePointer<S>, ldc: Int, mayThread: Bool) {
     if S.self == Float.self {
-        gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
+        sgemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
                    a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
                    b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
                    beta: unsafeBitCast(beta, to: Float.self),
@@ -153,71 +180,88 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
 
-    let mr = K.mr, nr = K.nr
-    let kcMax = Swift.min(K.kc, k), ncMax = Swift.min(K.nc, roundUp(n, nr))
-    let mcMax = Swift.min(K.mc, roundUp(m, mr))
-    let bPanelBytes = kcMax * roundUp(ncMax, nr) * MemoryLayout<K.Scalar>.stride
-    let aBlockCount = mcMax * kcMax
-
-    withScratch(bytes: bPanelBytes) { rawB in
-        let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * roundUp(ncMax, nr))
-        var jc = 0
-        while jc < n {
-            let nc = Swift.min(K.nc, n - jc)
-            let panels = (nc + nr - 1) / nr
-            var pc = 0
-            while pc < k {
-                let kc = Swift.min(K.kc, k - pc)
-                let betaNow = pc == 0 ? beta : 1
-                let bBlock = b + pc * rsB + jc * csB
-                let aDepth = a + pc * csA
-                let cCols = c + jc
-                if m <= K.mc {
-                    // One A block: pack it once, then hand out column panels; each chunk packs its own B panels
-                    // and consumes them while they are hot (no barrier between packing and compute).
-                    withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
-                        let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
-                        packA(K.self, aDepth, rs: rsA, cs: csA, rows: m, kc: kc, into: pa)
-                        let pbS = SendablePointer(pb), paS = SendablePointer(pa)
-                        chunks(parallel, count: panels, grain: 4) { r in
-                            // Groups of 16 panels keep the freshly packed B in L2 for the compute.
-                            var q = r.lowerBound
-                            while q < r.upperBound {
-                                let q1 = Swift.min(q + 16, r.upperBound)
-                                let j0 = q * nr, j1 = Swift.min(q1 * nr, nc)
-                                packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
-                                      into: pbS.p + j0 * kc)
-                                macroKernel(K.self, mc: m, nc: j1 - j0, kc: kc, pa: paS.p, pb: pbS.p + j0 * kc,
-                                            c: cCols + j0, ldc: ldc, alpha: alpha, beta: betaNow)
-                                q = q1
-                            }
+    let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
+    let kBlocks = (k + K.kc - 1) / K.kc
+    if m <= K.mc {
+        // One row block: pack all of A once (every KC block), then hand out column panels; each chunk packs its
+        // own B panels and consumes them while they are hot. One parallel region per call.
+        let mPad = roundUp(m, mr)
+        let kcMax = Swift.min(k, K.kc)
+        let group = Swift.max(1, 256 / nr)  // panels per group: packed B of a group stays in L2 until used
+        withScratch(bytes: mPad * k * size) { rawA in
+            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
+            for q in 0..<kBlocks {
+                let pc = q * K.kc
+                packA(K.self, a + pc * csA, rs: rsA, cs: csA, rows: m, kc: Swift.min(K.kc, k - pc), into: pa + mPad * pc)
+            }
+            let panels = (n + nr - 1) / nr
+            let paS = SendablePointer(pa)
+            chunks(parallel, count: panels, grain: 4) { r in
+                withScratch(bytes: kcMax * group * nr * size) { rawB in
+                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * group * nr)
+                    var q = r.lowerBound
+                    while q < r.upperBound {
+                        let q1 = Swift.min(q + group, r.upperBound)
+                        let j0 = q * nr, j1 = Swift.min(q1 * nr, n)
+                        var pc = 0
+                        while pc < k {
+                            let kc = Swift.min(K.kc, k - pc)
+                            packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                            K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p + mPad * pc, pb: pb, c: c + j0, ldc: ldc,
+                                    alpha: alpha, beta: pc == 0 ? beta : 1)
+                            pc += kc
                         }
-                    }
-                } else {
-                    let pbS = SendablePointer(pb)
-                    chunks(parallel, count: panels, grain: 8) { r in
-                        let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
-                        packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
-                              into: pbS.p + j0 * kc)
-                    }
-                    // Dynamic chunks of row tiles; each chunk packs its rows of A in MC-row blocks.
-                    let tiles = (m + mr - 1) / mr
-                    chunks(parallel, count: tiles, grain: 4) { r in
-                        withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
-                            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
-                            var i0 = r.lowerBound * mr
-                            let iEnd = Swift.min(r.upperBound * mr, m)
-                            while i0 < iEnd {
-                                let mc = Swift.min(K.mc, iEnd - i0)
-                                packA(K.self, aDepth + i0 * rsA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
-                                macroKernel(K.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p,
-                                            c: cCols + i0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow)
-                                i0 += mc
-                            }
-                        }
+                        q = q1
                     }
                 }
-                pc += kc
+            }
+        }
+        return
+    }
+
+    // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
+    // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
+    // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
+    let ncEff = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
+    let ncPad = Swift.min(roundUp(n, nr), ncEff)
+    let aBlock = Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
+    withScratch(bytes: k * ncPad * size) { rawB in
+        let pb = rawB.bindMemory(to: K.Scalar.self, capacity: k * ncPad)
+        let pbS = SendablePointer(pb)
+        var jc = 0
+        while jc < n {
+            let nc = Swift.min(ncEff, n - jc)
+            let panels = (nc + nr - 1) / nr
+            let bCols = b + jc * csB, cCols = c + jc
+            chunks(parallel, count: panels, grain: 4) { r in
+                let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
+                var pc = 0
+                while pc < k {
+                    let kc = Swift.min(K.kc, k - pc)
+                    packB(K.self, bCols + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
+                          into: pbS.p + ncPad * pc + j0 * kc)
+                    pc += kc
+                }
+            }
+            let tiles = (m + mr - 1) / mr
+            chunks(parallel, count: tiles, grain: 4) { r in
+                withScratch(bytes: aBlock * size) { rawA in
+                    let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
+                    let iEnd = Swift.min(r.upperBound * mr, m)
+                    var pc = 0
+                    while pc < k {
+                        let kc = Swift.min(K.kc, k - pc)
+                        var i0 = r.lowerBound * mr
+                        while i0 < iEnd {
+                            let mc = Swift.min(K.mc, iEnd - i0)
+                            packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
+                            K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
+                                    ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                            i0 += mc
+                        }
+                        pc += kc
+                    }
+                }
             }
             jc += nc
         }
@@ -238,7 +282,7 @@ private func scaleRows<S: TensorScalar>(m: Int, n: Int, beta: S, c: UnsafeMutabl
 
 /// Runs the micro-kernel over one packed A block (mc rows) and packed B panels (nc columns).
 @inline(__always)
-private func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
+func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
                                         pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
                                         c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
                                         alpha: K.Scalar, beta: K.Scalar) {
@@ -437,4 +481,35 @@ func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) -> R) -> R {
     let (raw, size) = ScratchPool.shared.take(bytes: bytes)
     defer { ScratchPool.shared.give(raw, bytes: size) }
     return body(raw)
+}
+
+/// A one-line description of the fp32 GEMM kernel this build uses (for benchmark reports).
+public var gemmKernelDescription: String {
+    func describe<K: GEMMKernel>(_: K.Type, _ isa: String) -> String {
+        "fp32 \(K.mr)x\(K.nr) micro-kernel, MC=\(K.mc) KC=\(K.kc) NC=\(K.nc), \(isa)"
+    }
+#if TINT_AVX512
+    if GEMMDispatch.useAVX512 { return describe(SGEMMKernelAVX512.self, "AVX-512 (x86-64-v4, chosen at run time)") }
+#endif
+    return describe(SGEMMKernel.self, simdFMA ? "AVX2/FMA (SIMD_FMA)" : "portable mul+add (no SIMD_FMA)")
+}
+
+#if SIMD_FMA
+private let simdFMA = true
+#else
+private let simdFMA = false
+#endif
+
+/// Runs `body` once with each fp32 GEMM kernel this machine can run (AVX-512 and AVX2 on an AVX-512 CPU), so
+/// tests cover both. Not thread-safe against concurrent GEMM callers that care which kernel they get.
+func forEachFloatGEMMKernel(_ body: () throws -> Void) rethrows {
+#if TINT_AVX512
+    if GEMMDispatch.cpuHasAVX512 {
+        GEMMDispatch.forceAVX2 = true
+        defer { GEMMDispatch.forceAVX2 = false }
+        try body()
+        GEMMDispatch.forceAVX2 = false
+    }
+#endif
+    try body()
 }
