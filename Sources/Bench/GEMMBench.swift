@@ -49,6 +49,7 @@ enum GEMMBench {
           --json FILE      also write the results as JSON
           --quick          short smoke run (3 small shapes, 1 round)
           --no-naive       skip the naive reference (used by Scripts/compare_gemm.sh)
+          --cpu-time       time with the thread's CPU-time clock (1 thread only): per-core speed on a loaded machine
         """
 
     static func parseShapes(_ s: String) throws -> [Shape] {
@@ -62,7 +63,7 @@ enum GEMMBench {
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--rounds", "--threads", "--shapes", "--min-time", "--json"],
-                            flags: ["--quick", "--no-naive"])
+                            flags: ["--quick", "--no-naive", "--cpu-time"])
         let quick = o.has("--quick")
         let rounds = try o.int("--rounds", default: quick ? 1 : 3)
         let threadCounts = try o.intList("--threads", default: [1, 2])
@@ -72,11 +73,16 @@ enum GEMMBench {
             return x
         } ?? (quick ? 0.05 : 0.4)
         let minCalls = quick ? 2 : 5
+        if o.has("--cpu-time") {
+            guard threadCounts == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
 
         let machine = MachineInfo.current()
         print("Bench gemm — \(machine.date), \(machine.cpu), \(machine.cores) cores, build: \(machine.build)")
         print("kernel: \(gemmKernelDescription)")
         print("best / median over \(rounds) round(s); a round = fastest call of ≥ \(minCalls) calls and ≥ \(minSeconds) s")
+        if useThreadCPUTime { print("timing: calling thread's CPU time (descheduled time excluded)") }
         print("naive = i-k-j loop, 1 thread, timed on the first `rows` rows of A (all of them when small) and scaled by FLOPs")
         print("")
         print(pad("shape M×K·K×N", 20, right: false) + pad("thr", 4) + pad("best GF/s", 11) + pad("median GF/s", 13)

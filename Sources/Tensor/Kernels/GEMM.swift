@@ -222,7 +222,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
     // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
     // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
-    let ncEff = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
+    let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
+    let ncEff = roundUp((n + (n + ncCap - 1) / ncCap - 1) / ((n + ncCap - 1) / ncCap), nr)  // even split of n
     let ncPad = Swift.min(roundUp(n, nr), ncEff)
     let aBlock = Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
     withScratch(bytes: k * ncPad * size) { rawB in
