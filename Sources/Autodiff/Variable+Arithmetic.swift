@@ -77,7 +77,7 @@ extension Variable {
     /// tanh x.
     public func tanh() -> Variable {
         let y = value.tanh()
-        return Variable.record(y, self) { g in try g * (1 - y.square()) }
+        return Variable.record(y, self) { g in try g * (1 - y.squared()) }
     }
 
     /// √x.
@@ -89,13 +89,13 @@ extension Variable {
     /// 1/√x.
     public func rsqrt() -> Variable {
         let y = value.rsqrt()
-        return Variable.record(y, self) { g in try g * y.square() * y * -0.5 }
+        return Variable.record(y, self) { g in try g * y.squared() * y * -0.5 }
     }
 
     /// x².
     public func squared() -> Variable {
         let x = value
-        return Variable.record(x.square(), self) { g in try g * x * 2 }
+        return Variable.record(x.squared(), self) { g in try g * x * 2 }
     }
 
     /// max(x, 0). The derivative at 0 is taken as 0.
@@ -111,11 +111,55 @@ extension Variable {
 
     private func activation(_ kind: Activation) -> Variable {
         let x = value
-        return Variable.record(kind.apply(x), self) { g in try kind.pullback(x, g) }
+        let y: Tensor<Scalar>
+        switch kind {
+        case .relu: y = x.relu()
+        case .sigmoid: y = x.sigmoid()
+        case .gelu: y = x.gelu()
+        case .geluTanh: y = x.geluTanh()
+        case .silu: y = x.silu()
+        }
+        return Variable.record(y, self) { g in
+            switch kind {
+            case .relu: return try g * x.greater(0)
+            case .sigmoid: return try g * (try y * (1 - y))
+            case .gelu: return try g * x.geluDerivative()
+            case .geluTanh: return try g * x.geluTanhDerivative()
+            case .silu: return try g * x.siluDerivative()
+            }
+        }
+    }
+
+    /// xᵖ for a constant exponent.
+    public func pow(_ exponent: Scalar) -> Variable {
+        let x = value
+        return Variable.record(x.pow(exponent), self) { g in try g * x.pow(exponent - 1) * exponent }
+    }
+
+    /// |x|. The derivative at 0 is taken as 0.
+    public func abs() -> Variable {
+        let x = value
+        return Variable.record(x.abs(), self) { g in try g * (x.greater(0) - x.less(0)) }
+    }
+
+    /// A copy with the elements where `mask` (broadcast to this shape) is non-zero set to `value` (a constant,
+    /// so they get no gradient).
+    public func maskedFilled(_ mask: Tensor<Scalar>, with fill: Scalar) throws -> Variable {
+        Variable.record(try value.maskedFilled(mask, with: fill), self) { g in try g.maskedFilled(mask, with: 0) }
+    }
+
+    /// `a` where `condition` is non-zero, `b` elsewhere (all three broadcast).
+    public static func `where`(_ condition: Tensor<Scalar>, _ a: Variable, _ b: Variable) throws -> Variable {
+        let (sa, sb) = (a.shape, b.shape)
+        let y = try Tensor.where(condition, a.value, b.value)
+        let zero = Tensor<Scalar>(scalar: 0)
+        return record(y,
+                      a, { g in try Tensor.where(condition, g, zero).unbroadcast(to: sa) },
+                      b, { g in try Tensor.where(condition, zero, g).unbroadcast(to: sb) })
     }
 }
 
-/// The pointwise activations with their derivatives.
+/// The pointwise activations.
 enum Activation {
     case relu, sigmoid, gelu, geluTanh, silu
 }

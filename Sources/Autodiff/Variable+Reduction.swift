@@ -47,7 +47,7 @@ extension Variable {
         let outShape = keepDims ? kept : try reducedShape(axes)
         let x = value
         return Variable.record(try extreme.reshaped(outShape), self) { g in
-            let hits = try indicator(x, equalTo: try extreme.expanded(to: x.shape))
+            let hits = try x.equal(extreme)
             let ties = try hits.sum(axes: axes, keepDims: true)
             return try hits * (try g.reshaped(kept) / ties)
         }
@@ -74,9 +74,4 @@ extension Variable {
         for a in axes { s[try normalizedAxis(a)] = 1 }
         return s
     }
-}
-
-/// 1 where `x == y`, 0 elsewhere (same shapes).
-func indicator<S: TensorScalar>(_ x: Tensor<S>, equalTo y: Tensor<S>) throws -> Tensor<S> {
-    try Tensor(shape: x.shape, scalars: zip(x.scalars, y.scalars).map { $0 == $1 ? 1 : 0 })
 }

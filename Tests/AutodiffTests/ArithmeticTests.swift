@@ -70,6 +70,24 @@ let broadcastCases: [([Int], [Int])] = [
         try checkOp(pos, reference: { mapRef($0) { $0.squareRoot() } }) { $0.sqrt() }
         try checkOp(pos, reference: { mapRef($0) { 1 / $0.squareRoot() } }, forwardTolerance: 1e-15) { $0.rsqrt() }
         try checkOp(x, reference: { mapRef($0) { $0 * $0 } }) { $0.squared() }
+        try checkOp(pos, reference: { mapRef($0) { Foundation.pow($0, 2.5) } }, forwardTolerance: 1e-14) { $0.pow(2.5) }
+        try checkOp(x, reference: { mapRef($0) { $0 * $0 * $0 } }, forwardTolerance: 1e-14) { $0.pow(3) }
+        try checkOp(randAwayFromZero([3, 4], 6), reference: { mapRef($0) { Swift.abs($0) } }) { $0.abs() }
+    }
+
+    @Test func maskedFillAndWhere() throws {
+        let x = rand([3, 4], 7), y = rand([4], 8)
+        let mask = try Tensor<Double>(shape: [3, 1], scalars: [1, 0, 1])  // broadcast over columns
+        try checkOp(x, reference: { t in try Tensor(shape: [3, 4], scalars: (0..<12).map { $0 / 4 == 1 ? t[1, $0 % 4] : -7 }) }) {
+            try $0.maskedFilled(mask, with: -7)
+        }
+        let cond = try Tensor<Double>(shape: [3, 4], scalars: (0..<12).map { Double($0 % 3 == 0 ? 1 : 0) })
+        try checkOp([x, y], reference: { t in try Tensor(shape: [3, 4], scalars: (0..<12).map { $0 % 3 == 0 ? t[0][$0 / 4, $0 % 4] : t[1][$0 % 4] }) }) {
+            try Variable.where(cond, $0[0], $0[1])
+        }
+        // maskedFill with −∞ before a softmax is the other way to mask attention.
+        let causal = try Tensor<Double>(shape: [4, 4], scalars: (0..<16).map { $0 % 4 > $0 / 4 ? 1 : 0 })
+        try checkOp(rand([2, 4, 4], 9)) { try $0.maskedFilled(causal, with: -.infinity).softmax() }
     }
 
     @Test func activations() throws {

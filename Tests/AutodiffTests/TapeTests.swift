@@ -117,12 +117,12 @@ import Tensor
         // A deliberately wrong derivative (2x instead of 3x² for x³) must fail the check, with its location.
         let x = rand([3, 2], 17, 0.5, 1.5)
         let report = try gradientCheck(at: x) { v in
-            Variable.record(v.value.map { $0 * $0 * $0 }, v) { g in try g * v.value * 2 }
+            Variable.record(v.value.pow(3), v) { g in try g * v.value * 2 }
         }
         #expect(report.worstRelativeError > 0.1)
         #expect(report.inputIndex == 0 && report.elementIndex.count == 2)
         let right = try gradientCheck(at: x) { v in
-            Variable.record(v.value.map { $0 * $0 * $0 }, v) { g in try g * v.value.square() * 3 }
+            Variable.record(v.value.pow(3), v) { g in try g * v.value.squared() * 3 }
         }
         #expect(right.worstRelativeError <= gradTolerance)
         #expect(right.checkedCount == 6)
