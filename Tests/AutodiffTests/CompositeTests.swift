@@ -35,18 +35,18 @@ struct TinyDecoder {
 
     /// Logits `[t, vocab]` for `tokens`.
     /// With `fixedProbabilities`, the attention uses those probabilities `[heads, t, t]` instead of its own.
-    func logits(_ p: VariableSet<Double>, _ tokens: [Int], detachAttention: Bool = false,
-                fixedProbabilities: Variable<Double>? = nil) throws -> Variable<Double> {
-        func w(_ n: String) throws -> Variable<Double> { try p[prefix + n] }
+    func logits<S: TensorScalar>(_ p: VariableSet<S>, _ tokens: [Int], detachAttention: Bool = false,
+                                 fixedProbabilities: Variable<S>? = nil) throws -> Variable<S> {
+        func w(_ n: String) throws -> Variable<S> { try p[prefix + n] }
         let l = "layers.0."
         var h = try w("embed_tokens.weight").embedding(tokens, shape: [t]) + w("embed_positions.weight")
         // Attention.
         let a = try h.layerNorm(weight: w(l + "self_attn_layer_norm.weight"), bias: w(l + "self_attn_layer_norm.bias"))
-        func proj(_ n: String) throws -> Variable<Double> {
+        func proj(_ n: String) throws -> Variable<S> {
             try a.linear(weight: w(l + "self_attn.\(n).weight"), bias: w(l + "self_attn.\(n).bias"))
                 .reshaped([t, heads, d / heads]).permuted([1, 0, 2])
         }
-        let o: Variable<Double>
+        let o: Variable<S>
         if let fixed = fixedProbabilities {
             o = try fixed.matmul(proj("v_proj"))
         } else {
