@@ -6,6 +6,9 @@ extension Variable {
     /// Softmax along `axis`. Pullback: y ⊙ (g − Σ g⊙y).
     public func softmax(axis: Int = -1) throws -> Variable {
         let y = try value.softmax(axis: axis)
+        if try normalizedAxis(axis, op: "softmax") == rank - 1 {
+            return Variable.record(y, self) { g in try softmaxLastAxisPullback(y: y, g: g) }
+        }
         return Variable.record(y, self) { g in try y * (g - (try (g * y).sum(axis: axis, keepDims: true))) }
     }
 
@@ -188,7 +191,8 @@ public func scaledDotProductAttention<Scalar>(
                                        reason: "query, key and value need rank ≥ 2 ([..., T, d])")
     }
     let d = query.shape[query.rank - 1]
-    var scores = try query.matmul(try key.transposed()) * (scale ?? 1 / Scalar.sqrt(Scalar(d)))
+    // Scaling q rather than the scores touches T·d elements instead of T·S.
+    var scores = try (query * (scale ?? 1 / Scalar.sqrt(Scalar(d)))).matmul(try key.transposed())
     if let mask { scores = try scores + Variable(mask) }
     if causal {
         scores = try scores + Variable(try causalMask(queries: query.shape[query.rank - 2], keys: key.shape[key.rank - 2]))
