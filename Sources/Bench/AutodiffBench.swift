@@ -166,7 +166,7 @@ enum AutodiffBench {
                 + p["model.decoder.embed_positions.weight"].sliced(axis: 0, 2..<(t + 2))  // OPT's position offset 2
             for l in 0..<config.layers { h = try decoderBlock(h, p, "model.decoder.layers.\(l).", config) }
             h = try h.layerNorm(weight: p["model.decoder.final_layer_norm.weight"], bias: p["model.decoder.final_layer_norm.bias"])
-            let logits = try h.matmul(try p["model.decoder.embed_tokens.weight"].transposed())  // tied head
+            let logits = try h.linear(weight: p["model.decoder.embed_tokens.weight"])  // tied head: h·Eᵀ
             return try crossEntropy(logits: logits, targets: targets, reduction: .sum)
         }
 
