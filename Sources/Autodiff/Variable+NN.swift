@@ -67,7 +67,7 @@ extension Variable {
         let y = try value.embedding(ids, shape: idShape)
         let s = shape
         return Variable.record(y, self) { g in
-            var table = try Tensor<Scalar>.zeros(s)
+            var table = try Tensor<Scalar>.zerosView(s)
             try table.indexAdd(try g.reshaped([-1, s[1]]), indices: ids)
             return table
         }
@@ -78,17 +78,10 @@ extension Variable {
         let y = try value.gathered(indices: indices, axis: axis)
         let s = shape
         return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zeros(s)
+            var out = try Tensor<Scalar>.zerosView(s)
             try out.indexAdd(g, indices: indices, axis: axis)
             return out
         }
-    }
-}
-
-extension Tensor {
-    /// The sum over every axis but the last (the gradient of a bias broadcast over rows).
-    func sumOverLeadingAxes() throws -> Tensor {
-        rank <= 1 ? self : try sum(axes: Array(0..<(rank - 1)))
     }
 }
 
