@@ -22,7 +22,7 @@ enum AutodiffBench {
         var ratio: Double, ratioVsTapeForward: Double
         /// The block's forward written on Tensor directly (no Variable): the baseline of the noGrad forward.
         var tensorOnlyForwardMs: Double?
-        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd, Tensor-only forward seconds
+        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd[, Tensor-only forward] seconds
         var gflop: Double
     }
 
@@ -98,18 +98,18 @@ enum AutodiffBench {
                     let f = timed { _ = try noGrad { try bench.forward() } }
                     let ft = timed { _ = try bench.forward() }
                     let fb = timed { try bench.forwardBackward() }
-                    let tensorOnly = w == "block" ? timed { _ = try bench.forwardTensorOnly() } : .nan
+                    let tensorOnly = w == "block" ? [timed { _ = try bench.forwardTensorOnly() }] : []
                     if let failure { throw failure }
-                    times[t, default: []].append([f, ft, fb, tensorOnly])
+                    times[t, default: []].append([f, ft, fb] + tensorOnly)
                 }
             }
             Threading.maxThreads = 0
             for t in threadCounts {
                 let r = times[t]!
-                let med = (0..<4).map { i in median(r.map { $0[i] }) }
+                let med = (0..<r[0].count).map { i in median(r.map { $0[i] }) }
                 let res = Result(what: w, threads: t, forwardMs: med[0] * 1e3, forwardTapeMs: med[1] * 1e3,
                                  forwardBackwardMs: med[2] * 1e3, ratio: med[2] / med[0], ratioVsTapeForward: med[2] / med[1],
-                                 tensorOnlyForwardMs: med[3].isNaN ? nil : med[3] * 1e3,
+                                 tensorOnlyForwardMs: med.count > 3 ? med[3] * 1e3 : nil,
                                  rounds: r, gflop: bench.gflop)
                 results.append(res)
                 print(pad(w, 8, right: false) + pad("\(t)", 4) + pad(fmt(res.forwardMs), 10) + pad(fmt(res.forwardTapeMs), 14)
