@@ -9,7 +9,7 @@ func softmaxLastAxisPullback<S: TensorScalar>(y: Tensor<S>, g: Tensor<S>) throws
     let n = y.shape.last ?? 1
     let rows = n == 0 ? 0 : y.count / n
     let yc = y.contiguous(), gc = g.contiguous()
-    var out = try Tensor<S>.zeros(y.shape)
+    var out = try Tensor<S>.zerosView(y.shape)
     yc.withUnsafeBufferPointer { yp in
         gc.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in

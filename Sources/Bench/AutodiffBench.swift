@@ -20,13 +20,16 @@ enum AutodiffBench {
         var threads: Int
         var forwardMs: Double, forwardTapeMs: Double, forwardBackwardMs: Double
         var ratio: Double, ratioVsTapeForward: Double
-        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd seconds
+        /// The block's forward written on Tensor directly (no Variable): the baseline of the noGrad forward.
+        var tensorOnlyForwardMs: Double?
+        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd[, Tensor-only forward] seconds
         var gflop: Double
     }
 
     struct Report: Codable {
         var bench = "autodiff"
         var machine: MachineInfo
+        var cpuTime: Bool
         var config: Config
         var rounds: Int, minSeconds: Double, minCalls: Int
         var methodology: String
@@ -34,7 +37,8 @@ enum AutodiffBench {
     }
 
     static let help = """
-        usage: Bench autodiff [--what block,model] [--threads 1,2] [--rounds N] [--min-time S] [--tokens T] [--json FILE] [--quick]
+        usage: Bench autodiff [--what block,model] [--threads 1,2] [--rounds N] [--min-time S] [--tokens T] [--json FILE]
+                              [--quick] [--cpu-time]
           --what LIST     block (one decoder block, seed gradient on its output) and/or model (2 layers + LM head + CE)
           --threads LIST  thread counts (default 1,2)
           --rounds N      rounds (default 3; --quick: 1)
@@ -42,12 +46,13 @@ enum AutodiffBench {
           --tokens T      sequence length (default 512)
           --json FILE     also write the results as JSON
           --quick         one short round at T=128
+          --cpu-time      time with the thread's CPU-time clock (1 thread only): per-core speed on a loaded machine
         """
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--what", "--threads", "--rounds", "--min-time", "--tokens", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--cpu-time"])
         let quick = o.has("--quick")
         var config = Config()
         config.tokens = try o.int("--tokens", default: quick ? 128 : 512)
@@ -58,6 +63,10 @@ enum AutodiffBench {
             return x
         } ?? (quick ? 0 : 1)
         let minCalls = quick ? 1 : 3
+        if o.has("--cpu-time") {
+            guard threadCounts == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
         let what = (o["--what"] ?? "block,model").split(separator: ",").map(String.init)
         for w in what where !["block", "model"].contains(w) { throw BenchError("--what: unknown \(w)") }
 
@@ -66,9 +75,12 @@ enum AutodiffBench {
         print("OPT-125M shapes: T=\(config.tokens) D=\(config.width) heads=\(config.heads) FFN=\(config.ffn) V=\(config.vocab), Float")
         print("best / median over \(rounds) round(s); a round = fastest call of ≥ \(minCalls) calls and ≥ \(minSeconds) s")
         print("ratio = (fwd+bwd) / forward under noGrad; tape ratio = (fwd+bwd) / forward recording the tape")
+        if useThreadCPUTime { print("timing: calling thread's CPU time (descheduled time excluded)") }
+        print("Tensor fwd = the block's forward written on Tensor directly (what the noGrad Variable forward wraps)")
         print("")
         print(pad("what", 8, right: false) + pad("thr", 4) + pad("fwd ms", 10) + pad("fwd(tape) ms", 14)
-              + pad("fwd+bwd ms", 12) + pad("ratio", 7) + pad("tape ratio", 12) + pad("fwd+bwd GF/s", 14))
+              + pad("fwd+bwd ms", 12) + pad("ratio", 7) + pad("tape ratio", 12) + pad("fwd+bwd GF/s", 14)
+              + pad("Tensor fwd ms", 14))
 
         var results: [Result] = []
         for w in what {
@@ -86,26 +98,28 @@ enum AutodiffBench {
                     let f = timed { _ = try noGrad { try bench.forward() } }
                     let ft = timed { _ = try bench.forward() }
                     let fb = timed { try bench.forwardBackward() }
+                    let tensorOnly = w == "block" ? [timed { _ = try bench.forwardTensorOnly() }] : []
                     if let failure { throw failure }
-                    times[t, default: []].append([f, ft, fb])
+                    times[t, default: []].append([f, ft, fb] + tensorOnly)
                 }
             }
             Threading.maxThreads = 0
             for t in threadCounts {
                 let r = times[t]!
-                let med = (0..<3).map { i in median(r.map { $0[i] }) }
+                let med = (0..<r[0].count).map { i in median(r.map { $0[i] }) }
                 let res = Result(what: w, threads: t, forwardMs: med[0] * 1e3, forwardTapeMs: med[1] * 1e3,
                                  forwardBackwardMs: med[2] * 1e3, ratio: med[2] / med[0], ratioVsTapeForward: med[2] / med[1],
+                                 tensorOnlyForwardMs: med.count > 3 ? med[3] * 1e3 : nil,
                                  rounds: r, gflop: bench.gflop)
                 results.append(res)
                 print(pad(w, 8, right: false) + pad("\(t)", 4) + pad(fmt(res.forwardMs), 10) + pad(fmt(res.forwardTapeMs), 14)
                       + pad(fmt(res.forwardBackwardMs), 12) + pad(fmt(res.ratio, 2), 7) + pad(fmt(res.ratioVsTapeForward, 2), 12)
-                      + pad(fmt(3 * bench.gflop / med[2]), 14))
+                      + pad(fmt(3 * bench.gflop / med[2]), 14) + pad(res.tensorOnlyForwardMs.map { fmt($0) } ?? "-", 14))
             }
         }
         print("(median over rounds; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
         if let path = o["--json"] {
-            try writeJSON(Report(machine: machine, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
+            try writeJSON(Report(machine: machine, cpuTime: useThreadCPUTime, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
                                  methodology: "round = fastest of >= minCalls calls taking >= minSeconds; medians over rounds",
                                  results: results), to: path)
             print("wrote \(path)")
@@ -170,6 +184,10 @@ enum AutodiffBench {
             return try crossEntropy(logits: logits, targets: targets, reduction: .sum)
         }
 
+        func forwardTensorOnly() throws -> Tensor<Float> {
+            try decoderBlockTensor(input, params, "model.decoder.layers.0.", config)
+        }
+
         func forwardBackward() throws {
             let vars = try params.variables()
             let y = try forward(vars)
@@ -187,6 +205,26 @@ enum AutodiffBench {
         s += [(l + "fc1.weight", [c.ffn, c.width]), (l + "fc1.bias", [c.ffn]), (l + "fc2.weight", [c.width, c.ffn]),
               (l + "fc2.bias", [c.width])]
         return s
+    }
+
+    /// `decoderBlock` written directly on Tensor (no Variable), to show what the noGrad wrapper costs.
+    static func decoderBlockTensor(_ x: Tensor<Float>, _ p: ParameterSet<Float>, _ l: String, _ c: Config) throws -> Tensor<Float> {
+        let t = x.shape[0], d = c.width, dh = d / c.heads
+        func w(_ n: String) throws -> Tensor<Float> { try p.tensor(l + n) }
+        let a = try x.layerNorm(weight: w("self_attn_layer_norm.weight"), bias: w("self_attn_layer_norm.bias"))
+        func heads(_ n: String) throws -> Tensor<Float> {
+            try a.linear(weight: w("self_attn.\(n).weight"), bias: w("self_attn.\(n).bias"))
+                .reshaped([t, c.heads, dh]).permuted([1, 0, 2])
+        }
+        let scores = try (heads("q_proj") * (1 / Float(dh).squareRoot())).matmul(try heads("k_proj").transposed())
+        let probabilities = try (scores + causalMask(queries: t, as: Float.self)).softmax()
+        let o = try probabilities.matmul(try heads("v_proj"))
+        var h = try x + o.permuted([1, 0, 2]).reshaped([t, d])
+            .linear(weight: w("self_attn.out_proj.weight"), bias: w("self_attn.out_proj.bias"))
+        let m = try h.layerNorm(weight: w("final_layer_norm.weight"), bias: w("final_layer_norm.bias"))
+        h = try h + m.linear(weight: w("fc1.weight"), bias: w("fc1.bias")).relu()
+            .linear(weight: w("fc2.weight"), bias: w("fc2.bias"))
+        return h
     }
 
     /// A pre-LN OPT decoder layer: x + attn(LN(x)), then h + fc2(relu(fc1(LN(h)))).
