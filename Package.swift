@@ -46,5 +46,7 @@ let package = Package(
         .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
+        .testTarget(name: "OPTTests", dependencies: ["OPT", "Tensor"], resources: [.copy("Fixtures")],
+                    swiftSettings: simdSettings),
     ]
 )

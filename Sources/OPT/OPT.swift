@@ -1,1 +1,0 @@
-// OPT (see its issue). Not yet implemented.

@@ -1,0 +1,162 @@
+import Foundation
+import Tensor
+
+/// Builds a safetensors file byte-for-byte as the safetensors library does: a compact JSON header with
+/// `__metadata__` first (keys sorted), tensors ordered by dtype (F64, F32, BF16, F16) then by name, the
+/// header padded with spaces to a multiple of 8 bytes, then the little-endian data.
+///
+/// ```swift
+/// var writer = SafetensorsWriter(metadata: ["format": "pt"])
+/// try writer.add("weight", w)                 // F32
+/// try writer.add("embed", e, as: .f16)        // rounded to nearest, ties to even
+/// try writer.write(to: url)
+/// ```
+public struct SafetensorsWriter: Sendable {
+    enum Payload: Sendable {
+        case float(Tensor<Float>)
+        case double(Tensor<Double>)
+    }
+
+    struct Entry: Sendable {
+        var name: String
+        var dtype: SafetensorsDType
+        var shape: [Int]
+        var payload: Payload
+        var byteCount: Int { shape.reduce(1, *) * dtype.byteSize }
+    }
+
+    /// The `__metadata__` map written into the header (omitted when empty).
+    public var metadata: [String: String]
+    var entries: [Entry] = []
+    var names: Set<String> = []
+
+    /// An empty writer.
+    public init(metadata: [String: String] = [:]) {
+        self.metadata = metadata
+    }
+
+    /// Adds tensor `name`, stored as `dtype` (F64, F32, BF16 or F16). Tensors are held by value
+    /// (copy-on-write, so no copy is made) and encoded when the file is written.
+    public mutating func add<S: TensorScalar>(_ name: String, _ tensor: Tensor<S>,
+                                              as dtype: SafetensorsDType = .f32) throws {
+        let op = "SafetensorsWriter.add"
+        guard SafetensorsDType.writable.contains(dtype) else {
+            throw OPTError.invalidArgument(op: op, reason: "cannot write dtype \(dtype.rawValue) (writable: "
+                                           + SafetensorsDType.writable.map(\.rawValue).joined(separator: ", ") + ")")
+        }
+        guard name != "__metadata__" else {
+            throw OPTError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
+        }
+        guard names.insert(name).inserted else {
+            throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
+        }
+        let payload: Payload
+        if let t = tensor as? Tensor<Float> {
+            payload = .float(t)
+        } else if let t = tensor as? Tensor<Double> {
+            payload = .double(t)
+        } else {
+            payload = .double(tensor.converted(to: Double.self))
+        }
+        entries.append(Entry(name: name, dtype: dtype, shape: tensor.shape, payload: payload))
+    }
+
+    /// The tensors in file order.
+    var orderedEntries: [Entry] {
+        entries.sorted { a, b in
+            a.dtype.writeOrder != b.dtype.writeOrder ? a.dtype.writeOrder < b.dtype.writeOrder : utf8Less(a.name, b.name)
+        }
+    }
+
+    /// The 8-byte length and the padded JSON header for `ordered`.
+    func headerBytes(_ ordered: [Entry]) -> [UInt8] {
+        var json: [UInt8] = [UInt8(ascii: "{")]
+        var first = true
+        func separator() {
+            if !first { json.append(UInt8(ascii: ",")) }
+            first = false
+        }
+        if !metadata.isEmpty {
+            separator()
+            appendJSONString("__metadata__", to: &json)
+            json += Array(":{".utf8)
+            for (k, key) in metadata.keys.sorted(by: utf8Less).enumerated() {
+                if k > 0 { json.append(UInt8(ascii: ",")) }
+                appendJSONString(key, to: &json)
+                json.append(UInt8(ascii: ":"))
+                appendJSONString(metadata[key]!, to: &json)
+            }
+            json.append(UInt8(ascii: "}"))
+        }
+        var offset = 0
+        for e in ordered {
+            separator()
+            appendJSONString(e.name, to: &json)
+            let shape = e.shape.map(String.init).joined(separator: ",")
+            let end = offset + e.byteCount
+            json += Array(":{\"dtype\":\"\(e.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}".utf8)
+            offset = end
+        }
+        json.append(UInt8(ascii: "}"))
+        json += [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8)
+        var out = withUnsafeBytes(of: UInt64(json.count).littleEndian) { Array($0) }
+        out += json
+        return out
+    }
+
+    /// Calls `body` with each tensor's encoded bytes, in file order.
+    func forEachEncoded(_ ordered: [Entry], _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        for e in ordered {
+            var buffer = [UInt8](repeating: 0, count: e.byteCount)
+            buffer.withUnsafeMutableBytes { dst in
+                guard let d = dst.baseAddress else { return }
+                switch e.payload {
+                case .float(let t):
+                    t.withUnsafeBufferPointer { src in
+                        encodeElements(from: src.baseAddress!, count: src.count, as: e.dtype, into: d)
+                    }
+                case .double(let t):
+                    t.withUnsafeBufferPointer { src in
+                        encodeElements(from: src.baseAddress!, count: src.count, as: e.dtype, into: d)
+                    }
+                }
+            }
+            try buffer.withUnsafeBytes { try body($0) }
+        }
+    }
+
+    /// The complete file.
+    public func serialized() -> Data {
+        let ordered = orderedEntries
+        var data = Data(headerBytes(ordered))
+        forEachEncoded(ordered) { data.append(contentsOf: $0) }
+        return data
+    }
+
+    /// Writes the file to `url`, one tensor at a time (replacing any existing file).
+    public func write(to url: URL) throws {
+        let path = url.path
+        let ordered = orderedEntries
+        guard FileManager.default.createFile(atPath: path, contents: nil) else {
+            throw OPTError.io(file: path, reason: "cannot be created")
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try handle.write(contentsOf: headerBytes(ordered))
+            try forEachEncoded(ordered) { try handle.write(contentsOf: $0) }
+        } catch {
+            throw OPTError.io(file: path, reason: "cannot be written: \(error.localizedDescription)")
+        }
+    }
+}
+
+extension SafetensorsWriter {
+    /// Writes `tensors` to a safetensors file at `url`, all stored as `dtype`.
+    public static func write(_ tensors: [String: Tensor<Float>], to url: URL, as dtype: SafetensorsDType = .f32,
+                             metadata: [String: String] = [:]) throws {
+        var writer = SafetensorsWriter(metadata: metadata)
+        for (name, t) in tensors { try writer.add(name, t, as: dtype) }
+        try writer.write(to: url)
+    }
+}
