@@ -48,5 +48,6 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "OPTTests", dependencies: ["OPT", "Tensor"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
     ]
 )
