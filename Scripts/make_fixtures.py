@@ -400,7 +400,7 @@ def make_safetensors_fixtures():
         "s": torch.tensor(7.0),
         "x\"\n\u00e9\u0001": torch.tensor([2.0, -0.125], dtype=torch.float64),
     }
-    save_file(mixed, str(st_dir / "mixed.safetensors"), metadata={"format": "pt", "note": "tab\there"})
+    save_file(mixed, str(st_dir / "mixed.safetensors"), metadata={"format": "pt"})  # one key: the library orders keys by hash
 
     # Every F16 pattern class: zeros, subnormals, normals, max, infinities, NaNs (quiet and signalling).
     f16_bits = [0x0000, 0x8000, 0x0001, 0x8001, 0x0002, 0x03FF, 0x83FF, 0x0400, 0x0401, 0x3C00, 0xBC00,

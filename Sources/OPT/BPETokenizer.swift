@@ -332,16 +332,19 @@ extension BPETokenizer {
         guard let text = validUTF8String(data) else {
             throw OPTError.invalidTokenizer(file: url.path, reason: "the merges file is not valid UTF-8")
         }
+        // Lines split on the newline scalar: as Characters, "\r\n" would be one unit.
         var merges: [(String, String)] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
-            if line.isEmpty || (number == 0 && line.hasPrefix("#version")) { continue }
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (number, rawLine) in lines.enumerated() {
+            var line = rawLine
+            if line.last == "\r" { line = line.dropLast() }
+            let lineText = String(String.UnicodeScalarView(line))
+            if line.isEmpty || (number == 0 && lineText.hasPrefix("#version")) { continue }
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw OPTError.invalidTokenizer(file: url.path, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(String(line)))")
+                throw OPTError.invalidTokenizer(file: url.path, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(lineText))")
             }
-            merges.append((String(parts[0]), String(parts[1])))
+            merges.append((String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1]))))
         }
         return merges
     }

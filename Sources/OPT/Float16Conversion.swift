@@ -6,21 +6,18 @@
 /// payload and come out quiet, as a hardware conversion does. Narrowing rounds to nearest, ties to even.
 public enum HalfPrecision {
     /// The `Float` value of binary16 bits.
+    ///
+    /// Branch-free, so conversion loops vectorise: the exponent and mantissa shifted into a `Float` and
+    /// scaled by 2^112 give every finite value exactly (subnormals included); infinities and NaNs are
+    /// selected separately.
     @inline(__always)
     public static func float(fromHalf bits: UInt16) -> Float {
-        let sign = UInt32(bits & 0x8000) << 16
-        let exponent = UInt32(bits >> 10) & 0x1F
-        let mantissa = UInt32(bits & 0x3FF)
-        if exponent == 0 {
-            // Zero or subnormal: mantissa · 2^-24, exact in Float.
-            let magnitude = Float(mantissa) * 0x1p-24
-            return Float(bitPattern: sign | magnitude.bitPattern)
-        }
-        if exponent == 0x1F {
-            if mantissa == 0 { return Float(bitPattern: sign | 0x7F80_0000) }
-            return Float(bitPattern: sign | 0x7FC0_0000 | mantissa << 13)
-        }
-        return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
+        let x = UInt32(bits)
+        let sign = (x & 0x8000) << 16
+        let magnitudeBits = x & 0x7FFF
+        let finite = (Float(bitPattern: magnitudeBits << 13) * 0x1p112).bitPattern
+        let special = 0x7F80_0000 | (magnitudeBits & 0x3FF) << 13 | (magnitudeBits > 0x7C00 ? 0x40_0000 : 0)
+        return Float(bitPattern: sign | (magnitudeBits >= 0x7C00 ? special : finite))
     }
 
     /// The binary16 bits nearest to `value` (ties to even; overflow gives infinity).
@@ -55,9 +52,9 @@ public enum HalfPrecision {
     /// The `Float` value of bfloat16 bits (the upper half of a `Float`).
     @inline(__always)
     public static func float(fromBFloat16 bits: UInt16) -> Float {
-        var f = UInt32(bits) << 16
-        if f & 0x7F80_0000 == 0x7F80_0000 && f & 0x007F_FFFF != 0 { f |= 0x0040_0000 }  // quiet NaN
-        return Float(bitPattern: f)
+        let f = UInt32(bits) << 16
+        let isNaN = f & 0x7FFF_FFFF > 0x7F80_0000
+        return Float(bitPattern: f | (isNaN ? 0x0040_0000 : 0))  // NaNs come out quiet
     }
 
     /// The bfloat16 bits nearest to `value` (ties to even; overflow gives infinity; NaN stays NaN).

@@ -20,6 +20,21 @@ enum JSONValue: Sendable {
         }
     }
 
+    /// The value itself for scalars (strings shortened), its kind otherwise; for messages.
+    var brief: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return String(b)
+        case .number(let text): return text
+        case .string(let s): return s.count > 40 ? quoted(String(s.prefix(40)) + "…") : quoted(s)
+        case .array, .object: return kind
+        }
+    }
+
+    var isNull: Bool { if case .null = self { true } else { false } }
+    var isBool: Bool { if case .bool = self { true } else { false } }
+    var isNumber: Bool { if case .number = self { true } else { false } }
+
     /// The value as an `Int` when it is an integer literal (no fraction or exponent) that fits.
     var intValue: Int? {
         guard case let .number(text) = self else { return nil }

@@ -184,8 +184,12 @@ extension OPTConfig {
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
         do {
-            // The strict parser first: it rejects duplicate keys and reports byte offsets.
-            _ = try JSONParser.parse([UInt8](data))
+            // The strict parser first: it rejects duplicate keys, reports byte offsets and lets the value
+            // types be checked with clearer messages than JSONDecoder's.
+            let root = try JSONParser.parse([UInt8](data))
+            if let problem = OPTConfig.typeProblem(in: root) {
+                throw OPTError.invalidConfig(file: source, reason: problem)
+            }
             self = try JSONDecoder().decode(OPTConfig.self, from: data)
         } catch let e as JSONParseError {
             throw OPTError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
@@ -193,6 +197,41 @@ extension OPTConfig {
             throw OPTError.invalidConfig(file: source, reason: describe(e))
         }
         try validate(source: source)
+    }
+
+    /// The first known key whose JSON value has the wrong type, described; nil when all are right.
+    static func typeProblem(in root: JSONValue) -> String? {
+        guard let members = root.objectValue else { return "the config is \(root.kind), not a JSON object" }
+        let integers: Set = ["vocab_size", "hidden_size", "d_model", "num_hidden_layers", "ffn_dim",
+                             "max_position_embeddings", "num_attention_heads"]
+        let booleans: Set = ["do_layer_norm_before", "_remove_final_layer_norm", "use_cache", "enable_bias",
+                             "layer_norm_elementwise_affine", "tie_word_embeddings"]
+        let numbers: Set = ["dropout", "attention_dropout", "layerdrop", "init_std"]
+        let strings: Set = ["activation_function", "model_type"]
+        for (key, value) in members {
+            let ok: Bool
+            let expected: String
+            if integers.contains(key) {
+                (ok, expected) = (value.intValue != nil, "an integer")
+            } else if key == "word_embed_proj_dim" {
+                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
+            } else if key == "pad_token_id" || key == "bos_token_id" {
+                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
+            } else if key == "eos_token_id" {
+                let list = value.arrayValue.map { $0.allSatisfy { $0.intValue != nil } } ?? false
+                (ok, expected) = (value.intValue != nil || value.isNull || list, "an integer, a list of integers or null")
+            } else if booleans.contains(key) {
+                (ok, expected) = (value.isBool, "true or false")
+            } else if numbers.contains(key) {
+                (ok, expected) = (value.isNumber, "a number")
+            } else if strings.contains(key) {
+                (ok, expected) = (value.stringValue != nil, "a string")
+            } else {
+                continue
+            }
+            if !ok { return "\(key) must be \(expected), not \(value.brief)" }
+        }
+        return nil
     }
 
     /// Throws ``OPTError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model.
