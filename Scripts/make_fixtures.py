@@ -10,13 +10,14 @@ Setup, from the repository root:
         'safetensors==0.8.0' 'regex==2026.11.15'
     .venv-fixtures/bin/python Scripts/make_fixtures.py
 
-What it writes (all small; a few hundred kB in all):
+What it writes (about 1.2 MB in all):
     tokenizer/                   byte-level BPE trained by `tokenizers` on Scripts/fixture_corpus.txt:
                                  vocab.json, merges.txt, tokenizer_config.json (OPT's special tokens)
     tokenizer_cases.json         encodings of tricky strings, checked against two implementations
                                  (the `tokenizers` backend of transformers' GPT2Tokenizer and a plain Python
                                  port of GPT-2's encoder.py with the `regex` module), and decodes of
-                                 invalid UTF-8 byte sequences
+                                 invalid UTF-8 byte sequences (transformers 5 has no Python "slow"
+                                 GPT-2 tokenizer to compare with, hence the port)
     tiny-opt-pre-ln/             HF directory (config.json, model.safetensors, tokenizer files): pre-LN OPT
     tiny-opt-post-ln/            post-LN OPT (opt-350m style) with word_embed_proj_dim 16 != hidden_size 32
     tiny-opt-pre-ln-fp16/        fp16 copy of the pre-LN model, saved sharded (model.safetensors.index.json)
@@ -34,7 +35,6 @@ Everything runs in eval mode (no dropout), in float32, on one CPU thread, seeded
 import json
 import os
 import shutil
-import struct
 import sys
 from pathlib import Path
 

@@ -15,13 +15,18 @@ import Foundation
 public final class BPETokenizer: @unchecked Sendable {
     /// The special tokens of a tokenizer: split out of the text before BPE, optionally skipped by decode.
     public struct SpecialTokens: Equatable, Sendable {
+        /// The beginning-of-sequence token, prepended by ``BPETokenizer/encode(_:addBOS:)``.
         public var bos: String?
+        /// The end-of-sequence token.
         public var eos: String?
+        /// The unknown token.
         public var unk: String?
+        /// The padding token.
         public var pad: String?
         /// Further tokens to split out of the text (the `added_tokens` of a tokenizer config).
         public var additional: [String]
 
+        /// Special tokens by role; nil for a role the tokenizer lacks.
         public init(bos: String?, eos: String?, unk: String?, pad: String?, additional: [String] = []) {
             self.bos = bos
             self.eos = eos
@@ -74,7 +79,7 @@ public final class BPETokenizer: @unchecked Sendable {
         guard !vocabulary.isEmpty else { throw fail("the vocabulary is empty") }
         var maxID = 0
         for (token, id) in vocabulary {
-            guard id >= 0 && id < 1 << 24 else { throw fail("token \(quoted(token)) has id \(id), outside 0..<\(1 << 24)") }
+            guard id >= 0 && id < 1 << 22 else { throw fail("token \(quoted(token)) has id \(id), outside 0..<\(1 << 22)") }
             maxID = max(maxID, id)
         }
         var tokens = [String?](repeating: nil, count: maxID + 1)
@@ -114,8 +119,8 @@ public final class BPETokenizer: @unchecked Sendable {
         for t in Set(present.all) where !t.isEmpty {
             specialList.append((Array(t.unicodeScalars), vocabulary[t]!))
         }
-        specialList.sort { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count
-                                                                 : utf8Less(String(String.UnicodeScalarView($0.scalars)), String(String.UnicodeScalarView($1.scalars))) }
+        // Longest first, so the longest special token at a position wins (as in `tokenizers`).
+        specialList.sort { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count : $0.id < $1.id }
 
         var tokenBytes = [[UInt8]](repeating: [], count: maxID + 1)
         let specialSet = Set(present.all)
@@ -208,34 +213,7 @@ public final class BPETokenizer: @unchecked Sendable {
     /// The ids of one pre-token's bytes.
     func encodePiece(_ bytes: [UInt8]) -> [Int] {
         if let hit = cache.lookup(bytes) { return hit }
-        var parts = bytes.map { byteTokenIDs[Int($0)] }
-        while parts.count > 1 {
-            // The lowest-ranked adjacent pair; merge every occurrence of it, left to right.
-            var best = Merge(rank: .max, result: 0)
-            var first = -1
-            for k in 0..<(parts.count - 1) {
-                if let m = merges[UInt64(UInt32(parts[k])) << 32 | UInt64(UInt32(parts[k + 1]))], m.rank < best.rank {
-                    best = m
-                    first = k
-                }
-            }
-            if first < 0 { break }
-            let a = parts[first], b = parts[first + 1]
-            var merged = Array(parts[..<first])
-            merged.reserveCapacity(parts.count - 1)
-            var k = first
-            while k < parts.count {
-                if k + 1 < parts.count && parts[k] == a && parts[k + 1] == b {
-                    merged.append(best.result)
-                    k += 2
-                } else {
-                    merged.append(parts[k])
-                    k += 1
-                }
-            }
-            parts = merged
-        }
-        let ids = parts.map { Int($0) }
+        let ids = applyMerges(bytes.map { byteTokenIDs[Int($0)] }, merges).map { Int($0) }
         cache.store(bytes, ids)
         return ids
     }

@@ -93,6 +93,8 @@ public struct OPTConfig: Codable, Equatable, Sendable {
         case modelType = "model_type"
     }
 
+    /// Decodes `transformers`' keys, with its defaults for absent ones (no validation: see
+    /// ``validate(source:)``).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         if let type = try c.decodeIfPresent(String.self, forKey: .modelType), type != "opt" {
@@ -142,6 +144,7 @@ public struct OPTConfig: Codable, Equatable, Sendable {
         tieWordEmbeddings = try value(.tieWordEmbeddings, d.tieWordEmbeddings)
     }
 
+    /// Encodes every field under `transformers`' keys, with `"model_type": "opt"`.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode("opt", forKey: .modelType)

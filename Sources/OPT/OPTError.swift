@@ -26,6 +26,7 @@ public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
     /// Any other bad argument to an OPT I/O function.
     case invalidArgument(op: String, reason: String)
 
+    /// One line naming the file (and tensor, offset) and the problem.
     public var description: String {
         switch self {
         case let .io(file, reason):
@@ -76,12 +77,14 @@ public struct TensorShapeMismatch: Equatable, Sendable, CustomStringConvertible 
     /// The shape stored in the checkpoint.
     public var found: [Int]
 
+    /// A mismatch of tensor `name`.
     public init(name: String, expected: [Int], found: [Int]) {
         self.name = name
         self.expected = expected
         self.found = found
     }
 
+    /// `'name' expected [a, b], found [c, d]`.
     public var description: String {
         "\(quoted(name)) expected \(formatShape(expected)), found \(formatShape(found))"
     }

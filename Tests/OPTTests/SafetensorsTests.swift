@@ -307,3 +307,46 @@ import Tensor
         #expect(e.description == "m.safetensors: malformed safetensors file: tensor 'w': bad (at byte 120 of the file)")
     }
 }
+
+@Suite struct SafetensorsFuzzTests {
+    /// Random corruptions of a valid file parse or throw ``OPTError``; whatever parses reads back whole.
+    @Test func corruptedFilesNeverCrash() throws {
+        let original = [UInt8](try Data(contentsOf: Fixtures.url("safetensors/mixed.safetensors")))
+        let headerEnd = 8 + Int(original.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var rng = TensorRNG(seed: 5)
+        var parsed = 0, rejected = 0
+        for _ in 0..<3000 {
+            var bytes = original
+            for _ in 0...(rng.next() % 3) {
+                switch rng.next() % 5 {
+                case 0:
+                    let end = min(headerEnd, bytes.count)
+                    if end > 8 { bytes[8 + Int(rng.next() % UInt64(end - 8))] = UInt8(truncatingIfNeeded: rng.next()) }
+                case 1: bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count + 1))))
+                case 2:
+                    guard bytes.count >= 8 else { break }
+                    let length = rng.next() % UInt64(bytes.count + 16)
+                    withUnsafeBytes(of: length.littleEndian) { for k in 0..<8 { bytes[k] = $0[k] } }
+                case 3:
+                    // A digit in the header changed: offsets and shapes go wrong in valid JSON.
+                    let digits = (8..<max(8, min(headerEnd, bytes.count))).filter { (0x30...0x39).contains(bytes[$0]) }
+                    if let k = digits.randomElement(using: &rng) { bytes[k] = 0x30 + UInt8(rng.next() % 10) }
+                default: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: Int(rng.next() % UInt64(bytes.count + 1)))
+                }
+            }
+            do {
+                let file = try SafetensorsFile(data: Data(bytes), source: "fuzz")
+                for name in file.tensorNames where try file.info(for: name).dtype.isConvertible {
+                    let t = try file.tensor(named: name)
+                    #expect(t.count == (try file.info(for: name)).count)
+                }
+                parsed += 1
+            } catch let error as OPTError {
+                guard case .malformedSafetensors(let f, _, _, _) = error else { Issue.record("\(error)"); continue }
+                #expect(f == "fuzz")
+                rejected += 1
+            }
+        }
+        #expect(rejected > 1000 && parsed > 10)
+    }
+}

@@ -273,3 +273,70 @@ import Tensor
         #expect(error?.description.contains("bos_token is a number without a string \"content\"") == true)
     }
 }
+
+@Suite struct BPEMergeTests {
+    /// GPT-2's encoder.py loop: merge every occurrence of the lowest-ranked pair, repeat.
+    func gpt2Merges(_ symbols: [Int32], _ merges: [UInt64: BPETokenizer.Merge]) -> [Int32] {
+        var parts = symbols
+        while parts.count > 1 {
+            var best: BPETokenizer.Merge?
+            var pair: (Int32, Int32) = (0, 0)
+            for k in 0..<(parts.count - 1) {
+                if let m = merges[UInt64(UInt32(parts[k])) << 32 | UInt64(UInt32(parts[k + 1]))], m.rank < best?.rank ?? .max {
+                    best = m
+                    pair = (parts[k], parts[k + 1])
+                }
+            }
+            guard let best else { break }
+            var merged: [Int32] = []
+            var k = 0
+            while k < parts.count {
+                if k + 1 < parts.count && (parts[k], parts[k + 1]) == pair { merged.append(best.result); k += 2 } else { merged.append(parts[k]); k += 1 }
+            }
+            parts = merged
+        }
+        return parts
+    }
+
+    @Test func heapMergesEqualGPT2sLoop() {
+        let t = TokenizerTests.tokenizer
+        var rng = TensorRNG(seed: 21)
+        let corpusWords = ["the", "keeper", "lighthouse", "ledger", "counted", "waves", "ships", "ing", "tion", "aaaa", "eeee"]
+        for _ in 0..<2000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<(1 + rng.next() % 6) {
+                if rng.next() % 3 == 0 {
+                    bytes.append(UInt8(truncatingIfNeeded: rng.next()))
+                } else {
+                    bytes += Array(corpusWords[Int(rng.next() % UInt64(corpusWords.count))].utf8)
+                }
+            }
+            let symbols = bytes.map { t.byteTokenIDs[Int($0)] }
+            #expect(applyMerges(symbols, t.merges) == gpt2Merges(symbols, t.merges), "\(bytes)")
+        }
+    }
+
+    @Test func longPiecesRoundTrip() throws {
+        let t = TokenizerTests.tokenizer
+        let cjk = String(repeating: "灯台の光は一晩中消えなかった", count: 700)  // one 9800-scalar piece
+        let ids = t.encode(cjk, addBOS: false)
+        #expect(try t.decode(ids) == cjk)
+        let run = String(repeating: "the", count: 5000)
+        #expect(try t.decode(t.encode(run, addBOS: false)) == run)
+    }
+
+    @Test func heapPopsInRankThenPositionOrder() {
+        var heap = MergeHeap()
+        var rng = TensorRNG(seed: 2)
+        var all: [MergeHeap.Entry] = []
+        for _ in 0..<500 {
+            let e = MergeHeap.Entry(rank: Int32(rng.next() % 50), position: Int32(rng.next() % 50), result: 0)
+            all.append(e)
+            heap.push(e)
+        }
+        var popped: [(Int32, Int32)] = []
+        while let e = heap.pop() { popped.append((e.rank, e.position)) }
+        let expected = all.map { ($0.rank, $0.position) }.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
+        #expect(popped.count == expected.count && zip(popped, expected).allSatisfy { $0 == $1 })
+    }
+}
