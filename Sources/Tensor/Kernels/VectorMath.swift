@@ -40,6 +40,10 @@ func vmSelect(_ mask: SIMDMask<SIMD8<Int32>>, _ a: SIMD8<Float>, _ b: SIMD8<Floa
 @inline(__always)
 func simdAbs(_ x: SIMD8<Float>) -> SIMD8<Float> { float(bits(x) & 0x7FFF_FFFF) }
 
+/// −x by flipping the sign bit (so −(+0) = −0 and NaN's sign flips, like scalar negation).
+@inline(__always)
+func simdNegate(_ x: SIMD8<Float>) -> SIMD8<Float> { float(bits(x) ^ Int32.min) }
+
 /// |magnitude| with the sign bit of `sign`.
 @inline(__always)
 private func withSign(_ magnitude: SIMD8<Float>, of sign: SIMD8<Float>) -> SIMD8<Float> {
@@ -48,7 +52,7 @@ private func withSign(_ magnitude: SIMD8<Float>, of sign: SIMD8<Float>) -> SIMD8
 
 /// x clamped to [lo, hi] by compare-and-blend; NaN passes through unchanged.
 @inline(__always)
-private func clamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
+func simdClamp(_ x: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
     let y = vmSelect(x .< lo, splat(lo), x)
     return vmSelect(y .> hi, splat(hi), y)
 }
@@ -72,7 +76,7 @@ private func squareSplit(_ x: SIMD8<Float>) -> (hi: SIMD8<Float>, lo: SIMD8<Floa
 @inline(__always)
 func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     // Beyond these bounds the result is inf / 0 anyway; clamping keeps n in [-150, 128].
-    let xc = clamp(x, -104, 89)
+    let xc = simdClamp(x, -104, 89)
     // n = round(x / ln 2) with the 1.5·2^23 trick: the sum's low mantissa bits hold n.
     let magic = splat(0x1.8p23)
     let t = vmMulAdd(xc, splat(0x1.715476p+0), magic)
@@ -255,7 +259,7 @@ func simdGelu(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
 @inline(__always)
 func simdGeluGrad(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let xm = clamp(x, -20, 20)
+    let xm = simdClamp(x, -20, 20)
     let (cdf, pdf) = normalCDFAndPDF(xm)
     return vmMulAdd(xm, pdf, cdf)
 }
@@ -272,7 +276,7 @@ func simdGeluTanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// d/dx of ``simdGeluTanh``: σ(v) + x·v′·σ(v)σ(−v), v = 2u, v′ = 2√(2/π)(1 + 3·0.044715x²).
 @inline(__always)
 func simdGeluTanhGrad(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let xm = clamp(x, -20, 20)
+    let xm = simdClamp(x, -20, 20)
     let x2 = xm * xm
     let v = xm * vmMulAdd(splat(0x1.2444f2p-4), x2, splat(0x1.988454p+0))
     let dv = vmMulAdd(splat(0x1.b6676cp-3), x2, splat(0x1.988454p+0))
@@ -290,7 +294,7 @@ func simdSilu(_ x: SIMD8<Float>) -> SIMD8<Float> {
 /// d/dx x·σ(x) = σ(x) + x·σ(x)σ(−x).
 @inline(__always)
 func simdSiluGrad(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let xm = clamp(x, -120, 120)
+    let xm = simdClamp(x, -120, 120)
     let (s, slope) = sigmoidAndSlope(xm)
     return vmMulAdd(xm, slope, s)
 }
