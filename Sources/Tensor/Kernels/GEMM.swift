@@ -5,9 +5,14 @@ import Synchronization
 //
 // C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, where element (i, j) of A is a[i·rsA + j·csA] (likewise B), so
 // transposed and strided views need no copy: packing reads any layout. C is row-major with row stride ldc.
-// Loop order: jc (NC columns) → pc (KC depth) → pack B → ic (MC rows) → pack A → jr (NR) → ir (MR) →
-// micro-kernel. Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch
-// tile and only the valid part is written back.
+// Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch tile and only the
+// valid part is written back. Loop structure (see gemmDriver):
+//   m > MC:  jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
+//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
+//   m ≤ MC:  pack all of A once → column-panel chunks (dynamic, parallel) → pc → pack B group → jr → ir.
+//   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
+// Threads never spin: parallel regions are DispatchQueue.concurrentPerform via parallelChunks, with several
+// chunks per thread, so a descheduled core delays one chunk rather than half the product.
 
 /// A register-blocked micro-kernel and the cache blocking that suits it.
 protocol GEMMKernel {
@@ -83,9 +88,9 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alp
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     sgemm(m: m, n: n, k: k, alpha: alpha,
-               a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
-               b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
-               beta: beta, c: c, ldc: ldc, mayThread: true)
+          a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
+          b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
+          beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
 /// Double-precision BLAS-style row-major `C = alpha·op(A)·op(B) + beta·C`; see the `Float` overload.
@@ -122,10 +127,10 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
                               beta: S, c: UnsafeMutablePointer<S>, ldc: Int, mayThread: Bool) {
     if S.self == Float.self {
         sgemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
-                   a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
-                   b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
-                   beta: unsafeBitCast(beta, to: Float.self),
-                   c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, mayThread: mayThread)
+              a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
+              b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
+              beta: unsafeBitCast(beta, to: Float.self),
+              c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, mayThread: mayThread)
     } else if S.self == Double.self {
         gemmDriver(DGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
                    a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), rsA: rsA, csA: csA,
@@ -284,9 +289,8 @@ private func scaleRows<S: TensorScalar>(m: Int, n: Int, beta: S, c: UnsafeMutabl
 /// Runs the micro-kernel over one packed A block (mc rows) and packed B panels (nc columns).
 @inline(__always)
 func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
-                                        pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
-                                        c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
-                                        alpha: K.Scalar, beta: K.Scalar) {
+                                pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
+                                c: UnsafeMutablePointer<K.Scalar>, ldc: Int, alpha: K.Scalar, beta: K.Scalar) {
     let mr = K.mr, nr = K.nr
     // Scratch tile for edge tiles (every kernel here has mr·nr ≤ 256).
     withUnsafeTemporaryAllocation(of: K.Scalar.self, capacity: 256) { scratch in
