@@ -13,7 +13,7 @@ Pinned (install into a venv the repo ignores; the wheels are on PyPI / this mach
 
 Methodology (as `Bench opt`): after one warm-up call, each round times `--calls` calls and keeps the
 fastest; we report the best and the median round over `--rounds` rounds, in milliseconds, per thread count
-(torch.set_num_threads). Prints a table, and JSON with --json FILE (Bench reads it with --torch).
+(torch.set_num_threads); --cpu-time uses the process CPU-time clock instead of wall time. Prints a table, and JSON with --json FILE (Bench reads it with --torch).
 """
 import argparse
 import json
@@ -36,15 +36,16 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count()}
 
 
-def time_rounds(fn, rounds, calls):
+def time_rounds(fn, rounds, calls, cpu_time=False):
+    clock = time.process_time if cpu_time else time.perf_counter
     fn()  # warm-up (allocator, lazy init)
     out = []
     for _ in range(rounds):
         best = float("inf")
         for _ in range(calls):
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            best = min(best, time.perf_counter() - t0)
+            best = min(best, clock() - t0)
         out.append(best * 1e3)
     return out
 
@@ -71,7 +72,7 @@ def bench_opt(args):
                 with torch.no_grad():
                     model(input_ids=ids)
 
-            rounds = time_rounds(forward, args.rounds, args.calls)
+            rounds = time_rounds(forward, args.rounds, args.calls, args.cpu_time)
             results.append({"case": f"forward {b}x{t}", "batch": b, "tokens": t, "threads": threads,
                             "best_ms": min(rounds), "median_ms": statistics.median(rounds), "rounds_ms": rounds})
             print(f"threads {threads}  forward {b}x{t}: best {min(rounds):.1f} ms, median {statistics.median(rounds):.1f} ms",
@@ -84,13 +85,14 @@ def bench_opt(args):
                 out = model(input_ids=ids, labels=ids)
                 out.loss.backward()
 
-            rounds = time_rounds(forward_backward, args.rounds, args.calls)
+            rounds = time_rounds(forward_backward, args.rounds, args.calls, args.cpu_time)
             results.append({"case": f"forward+backward {b}x{t}", "batch": b, "tokens": t, "threads": threads,
                             "best_ms": min(rounds), "median_ms": statistics.median(rounds), "rounds_ms": rounds})
             print(f"threads {threads}  forward+backward {b}x{t}: best {min(rounds):.1f} ms, "
                   f"median {statistics.median(rounds):.1f} ms", flush=True)
     return {"bench": "opt", "framework": f"torch {torch.__version__}, transformers {transformers.__version__}",
             "attention": impl, "machine": machine(), "rounds": args.rounds, "calls": args.calls,
+            "clock": "process CPU time" if args.cpu_time else "wall",
             "config": {"vocab": args.vocab, "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
                        "ffn": args.ffn},
             "results": results}
@@ -113,6 +115,7 @@ def main():
     p.add_argument("--heads", type=int, default=12)
     p.add_argument("--ffn", type=int, default=3072)
     p.add_argument("--json", default=None)
+    p.add_argument("--cpu-time", action="store_true", help="time with the process CPU-time clock (1 thread only)")
     args = p.parse_args()
     report = MODES[args.mode](args)
     if args.json:

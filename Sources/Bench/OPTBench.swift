@@ -29,7 +29,7 @@ enum OPTBench {
     static let help = """
         usage: Bench opt [--threads 1,2] [--rounds N] [--calls N] [--shapes BxT,...] [--backward-shapes BxT,...]
                          [--layers N] [--hidden D] [--heads H] [--ffn F] [--vocab V]
-                         [--torch-python PYTHON | --torch FILE] [--json FILE] [--quick]
+                         [--torch-python PYTHON | --torch FILE] [--json FILE] [--cpu-time] [--quick]
           --threads LIST        thread counts (default 1,2)
           --rounds N            rounds per case (default 3); each keeps the fastest of --calls calls (default 2)
           --shapes LIST         forward shapes, batch x tokens (default 1x512,4x512)
@@ -39,6 +39,8 @@ enum OPTBench {
                                 .venv-bench/bin/python) on the same cases and print the ratios
           --torch FILE          read PyTorch results written earlier by `bench_torch.py opt --json FILE`
           --json FILE           also write the results as JSON
+          --cpu-time            time with the process CPU-time clock (meaningful at 1 thread only): per-core
+                                cost on a loaded machine; passed on to bench_torch.py
           --quick               smoke run: 2 layers, D 128, 1x64 tokens, 1 round
         """
 
@@ -47,7 +49,8 @@ enum OPTBench {
         let o = try Options(args, valued: ["--threads", "--rounds", "--calls", "--shapes", "--backward-shapes",
                                            "--layers", "--hidden", "--heads", "--ffn", "--vocab", "--torch-python",
                                            "--torch", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--cpu-time"])
+        cpuTime = o.has("--cpu-time")
         let quick = o.has("--quick")
         var config = OPTConfig()
         config.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
@@ -110,6 +113,7 @@ enum OPTBench {
                            "--vocab", "\(config.vocabSize)", "--hidden", "\(config.hiddenSize)",
                            "--layers", "\(config.numHiddenLayers)", "--heads", "\(config.numAttentionHeads)",
                            "--ffn", "\(config.ffnDim)", "--json", file.path]
+            if cpuTime { p.arguments!.append("--cpu-time") }
             p.standardOutput = FileHandle.standardError
             try p.run()
             p.waitUntilExit()
@@ -131,7 +135,8 @@ enum OPTBench {
             }
         }
 
-        print("Bench opt — \(shapeText); best and median of \(rounds) rounds (fastest of \(calls) calls each)")
+        print("Bench opt — \(shapeText); best and median of \(rounds) rounds (fastest of \(calls) calls each)"
+              + (cpuTime ? "; process CPU time" : "; wall time"))
         if let torchFramework { print("PyTorch: \(torchFramework)") }
         print(pad("case", 24, right: false) + pad("threads", 8) + pad("best ms", 10) + pad("median ms", 11)
               + pad("torch best", 12) + pad("torch med", 11) + pad("ratio", 8))
@@ -161,6 +166,16 @@ enum OPTBench {
         }
     }
 
+    nonisolated(unsafe) static var cpuTime = false
+
+    /// Seconds on the clock in use: wall (monotonic) or the process's CPU time.
+    static func clock() -> Double {
+        guard cpuTime else { return now() }
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
     /// One warm-up call, then `rounds` rounds of the fastest of `calls` calls, in milliseconds.
     static func measure(rounds: Int, calls: Int, _ body: () throws -> Void) throws -> [Double] {
         try body()
@@ -168,9 +183,9 @@ enum OPTBench {
         for _ in 0..<rounds {
             var best = Double.infinity
             for _ in 0..<calls {
-                let t0 = now()
+                let t0 = clock()
                 try body()
-                best = min(best, now() - t0)
+                best = min(best, clock() - t0)
             }
             out.append(best * 1e3)
         }

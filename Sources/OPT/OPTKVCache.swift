@@ -35,8 +35,8 @@ public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
         self.width = config.hiddenSize
         self.capacity = Swift.max(capacity, 1)
         let shape = [batchSize, self.capacity, width]
-        keys = try (0..<layers).map { _ in try Tensor<Scalar>.zeros(shape) }
-        values = try (0..<layers).map { _ in try Tensor<Scalar>.zeros(shape) }
+        keys = try (0..<layers).map { _ in try Tensor<Scalar>.zeroed(shape) }
+        values = try (0..<layers).map { _ in try Tensor<Scalar>.zeroed(shape) }
         keyMask = [UInt8](repeating: 0, count: batchSize * self.capacity)
         realCounts = [Int](repeating: 0, count: batchSize)
     }

@@ -64,13 +64,22 @@ func optGEMM<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
 // MARK: - Tensor plumbing
 
 extension Tensor {
-    /// A contiguous tensor of `shape` whose elements `body` writes (zero-filled first: Tensor's uninitialised
-    /// allocation is internal to its module).
+    /// A contiguous tensor of `shape`, zero-filled, whose elements `body` then writes. Built from a
+    /// specialised array (a memset) because Tensor's own zero fill is an unspecialised per-element loop when
+    /// called from another module.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     static func filled(_ shape: [Int], _ body: (UnsafeMutablePointer<Scalar>) throws -> Void) throws -> Tensor {
-        var t = try Tensor(shape: shape, repeating: 0)
-        try t.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
-        return t
+        let n = shape.reduce(1, *)
+        var a = [Scalar](repeating: 0, count: n)
+        try a.withUnsafeMutableBufferPointer { if n > 0 { try body($0.baseAddress!) } }
+        return try Tensor(shape: shape, scalars: a)
     }
+
+    /// Zeros of `shape` (see ``filled(_:_:)``).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func zeroed(_ shape: [Int]) throws -> Tensor { try filled(shape) { _ in } }
 
     /// Read access to the elements in row-major order (a copy first when not contiguous).
     func withPointer<R>(_ body: (UnsafePointer<Scalar>) throws -> R) rethrows -> R {
@@ -144,8 +153,10 @@ func optActivationBackward<S: TensorScalar>(_ kind: OPTActivationKind, saved: Un
         case .geluTanh:
             for i in r {
                 let x = s[i], c = S(0.7978845608028654), a = S(0.044715)
-                let t = S.tanh(c * (x + a * x * x * x))
-                g[i] *= (1 + t) / 2 + x * (1 - t * t) * c * (1 + 3 * a * x * x) / 2
+                let x2: S = x * x
+                let t: S = S.tanh(c * (x + a * x2 * x))
+                let slope: S = (1 - t * t) * c * (1 + 3 * a * x2)
+                g[i] *= ((1 + t) + x * slope) / 2
             }
         case .silu:
             for i in r {

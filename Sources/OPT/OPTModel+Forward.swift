@@ -35,6 +35,8 @@ extension OPTModel {
     ///   ``OPTError/invalidArgument(op:reason:)`` for an empty batch, a position past
     ///   `max_position_embeddings` or a cache of another batch size; `AutodiffError.unknownParameter` for a
     ///   parameter `parameters` lacks.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func hiddenStates<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>,
                                               cache: OPTKVCache<S>? = nil,
                                               options: OPTForwardOptions = OPTForwardOptions()) throws -> Variable<S> {
@@ -148,6 +150,8 @@ extension OPTModel {
 
     /// The next-token logits `[B, T, vocab_size]`: the hidden states times the output projection (the token
     /// embedding when tied). See ``hiddenStates(_:parameters:cache:options:)``.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func logits<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>, cache: OPTKVCache<S>? = nil,
                                         options: OPTForwardOptions = OPTForwardOptions()) throws -> Variable<S> {
         let h = try hiddenStates(batch, parameters: p, cache: cache, options: options)
@@ -159,6 +163,8 @@ extension OPTModel {
     /// A target counts when it and the position predicting it are real tokens and `includeTarget(row, index)`
     /// (asked for the target's index, 1..<length) allows it; the mean divides by the number counted (the loss
     /// of `transformers`' `OPTForCausalLM(labels: input_ids)` for an unpadded batch).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public func loss<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>,
                                       reduction: OPTLossReduction = .mean,
                                       includeTarget: ((_ row: Int, _ index: Int) -> Bool)? = nil,
@@ -171,6 +177,8 @@ extension OPTModel {
     /// Cross-entropy of `logits` `[..., V]` (one row per position) against `targets` (one per row; a negative
     /// target is ignored), fused with the log-softmax; differentiable. The mean divides by the number of
     /// counted rows (and is 0 when none counts).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     public static func crossEntropy<S: TensorScalar>(logits: Variable<S>, targets: [Int],
                                                      reduction: OPTLossReduction = .mean) throws -> Variable<S> {
         try OPTOps.crossEntropy(logits, targets: targets, mean: reduction == .mean).loss

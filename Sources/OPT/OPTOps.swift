@@ -13,6 +13,8 @@ enum OPTOps {
     /// `x·Wᵀ + b (+ residual)`, optionally followed by an activation, as one GEMM over the flattened rows
     /// (the bias and residual are the GEMM's initial C, the weight is read through transposed strides).
     /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`, `residual` shaped like the output.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func linear<S>(_ x: Variable<S>, weight: Variable<S>, bias: Variable<S>? = nil,
                           residual: Variable<S>? = nil, activation: OPTActivationKind? = nil) throws -> Variable<S> {
         let w = weight.value
@@ -103,6 +105,8 @@ enum OPTOps {
     // MARK: Elementwise
 
     /// a + b for equal shapes.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func add<S>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         guard a.shape == b.shape else {
             throw TensorError.shapeMismatch(op: "OPT add", shapes: [a.shape, b.shape], reason: "shapes must be equal")
@@ -116,6 +120,8 @@ enum OPTOps {
     // MARK: Layer norm
 
     /// Layer norm over the last axis (PyTorch semantics, ε = 1e-5); `weight`/`bias` are `[D]` or absent.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func layerNorm<S>(_ x: Variable<S>, weight: Variable<S>?, bias: Variable<S>?, epsilon: S = 1e-5) throws -> Variable<S> {
         let xv = x.value.contiguous()
         let (y, mean, rstd) = try xv.layerNormWithStatistics(weight: weight?.value, bias: bias?.value, epsilon: epsilon)
@@ -128,9 +134,9 @@ enum OPTOps {
         // One pass computes all three gradients; each pullback takes its share.
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight, bias])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
-            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
-            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
+            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
             xv.withPointer { xp in mean.withPointer { mp in rstd.withPointer { rp in gc.withPointer { gp in
                 withOptionalPointer(gamma) { gammaP in
                     withOptionalMutablePointer(&dx) { dxp in
@@ -155,11 +161,13 @@ enum OPTOps {
 
     /// Rows `ids` of the `[V, D]` table, shaped `idShape + [D]`. The pullback scatter-adds into a zero table;
     /// rows for `paddingID` get no gradient (PyTorch's `padding_idx`).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func embedding<S>(_ table: Variable<S>, ids: [Int], shape idShape: [Int], paddingID: Int? = nil) throws -> Variable<S> {
         let y = try table.value.embedding(ids, shape: idShape)
         let v = table.shape[0], d = table.shape[1]
         return Variable.differentiable(value: y, inputs: [(table, { g in
-            var grad = try Tensor<S>.zeros([v, d])
+            var grad = try Tensor<S>.zeroed([v, d])
             let gc = g.contiguous()
             grad.withUnsafeMutableBufferPointer { tp in
                 gc.withPointer { gp in
@@ -181,6 +189,8 @@ enum OPTOps {
     ///
     /// `keyCount`, when given, says that `k` and `v` are `[B, capacity, D]` cache buffers of which the first
     /// `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, scale: S,
                              keyMask: [UInt8]?, keyCount: Int? = nil, detachProbabilities: Bool = false) throws -> Variable<S> {
         guard q.rank == 3, k.rank == 3, v.shape == k.shape, q.shape[0] == k.shape[0], q.shape[2] == k.shape[2],
@@ -202,7 +212,7 @@ enum OPTOps {
         let qv = q.value.contiguous(), kv = k.value.contiguous(), vv = v.value.contiguous()
         let inputs = detachProbabilities ? [v] : [q, k, v]
         let recorded = Variable.isRecorded(inputs)
-        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeros([bsz * heads, t, s]) : nil
+        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeroed([bsz * heads, t, s]) : nil
         let y = try Tensor<S>.filled([bsz, t, dim]) { out in
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in
                 withOptionalMutablePointer(&probs) { pp in
@@ -222,9 +232,9 @@ enum OPTOps {
         let uses = trackedCount([v] + (detachProbabilities ? [] : [q, k]))
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: uses) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dq = wantQ ? try Tensor<S>.zeros(q.shape) : nil
-            var dk = wantK ? try Tensor<S>.zeros(k.shape) : nil
-            var dv = wantV ? try Tensor<S>.zeros(v.shape) : nil
+            var dq = wantQ ? try Tensor<S>.zeroed(q.shape) : nil
+            var dk = wantK ? try Tensor<S>.zeroed(k.shape) : nil
+            var dv = wantV ? try Tensor<S>.zeroed(v.shape) : nil
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in probs.withPointer { pp in gc.withPointer { gp in
                 withOptionalMutablePointer(&dq) { dqp in withOptionalMutablePointer(&dk) { dkp in withOptionalMutablePointer(&dv) { dvp in
                     attentionBackward(geo, q: qp, k: kp, v: vp, probabilities: pp, dOut: gp, scale: scale, dq: dqp, dk: dkp, dv: dvp)
@@ -245,6 +255,8 @@ enum OPTOps {
     /// Σ or mean over rows with `targets[r] ≥ 0` of logsumexp(row) − row[target] for logits `[..., V]` (one
     /// target per row; negative targets are ignored, like PyTorch's ignore_index −100). Also returns the number
     /// of counted rows.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
     static func crossEntropy<S>(_ logits: Variable<S>, targets: [Int], mean: Bool) throws -> (loss: Variable<S>, counted: Int) {
         guard let v = logits.shape.last, v > 0 else {
             throw TensorError.invalidShape(op: "OPT crossEntropy", shape: logits.shape, reason: "logits need a last axis [..., V]")
