@@ -217,7 +217,8 @@ func optLayerNormBackward<S: TensorScalar>(
     let wantSums = dgamma != nil || dbeta != nil
     var partial = [Double](repeating: 0, count: wantSums ? chunks * 2 * d : 0)
     partial.withUnsafeMutableBufferPointer { pp in
-        let p = OPTUnchecked(pp.baseAddress), args = OPTUnchecked((x, mean, rstd, gamma, g, dx))
+        // An empty array may still have a base address (the shared empty storage): never write through it.
+        let p = OPTUnchecked(wantSums ? pp.baseAddress : nil), args = OPTUnchecked((x, mean, rstd, gamma, g, dx))
         optParallel(count: chunks, grain: 1) { cs in
             let (x, mean, rstd, gamma, g, dx) = args.value
             for c in cs {

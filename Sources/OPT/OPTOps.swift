@@ -254,10 +254,10 @@ enum OPTOps {
 
     /// Σ or mean over rows with `targets[r] ≥ 0` of logsumexp(row) − row[target] for logits `[..., V]` (one
     /// target per row; negative targets are ignored, like PyTorch's ignore_index −100). Also returns the number
-    /// of counted rows.
+    /// of counted rows and the sum in Double.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func crossEntropy<S>(_ logits: Variable<S>, targets: [Int], mean: Bool) throws -> (loss: Variable<S>, counted: Int) {
+    static func crossEntropy<S>(_ logits: Variable<S>, targets: [Int], mean: Bool) throws -> (loss: Variable<S>, counted: Int, sum: Double) {
         guard let v = logits.shape.last, v > 0 else {
             throw TensorError.invalidShape(op: "OPT crossEntropy", shape: logits.shape, reason: "logits need a last axis [..., V]")
         }
@@ -314,7 +314,7 @@ enum OPTOps {
                 }
             }
         })])
-        return (result, counted)
+        return (result, counted, terms.reduce(0, +))
     }
 }
 
