@@ -113,7 +113,7 @@ func unaryRunFloat(_ op: UnaryOp, _ s: UnsafePointer<Float>, _ d: UnsafeMutableP
     case .siluDerivative: vsiluGrad(s, d, n)
     case .pow(let p):
         if p == 2 {
-            vmMap(s, d, n) { $0 * $0 }
+            unaryRunFloat(.square, s, d, n)
         } else if p == 1 {
             if UnsafePointer(d) != s { d.update(from: s, count: n) }
         } else {

@@ -87,6 +87,8 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         try withThreads(2) {
             let a = rand([13, 400], 90), b = rand([400, 3100], 91)
             try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
+            let d = rand([13, 4200], 94), e = rand([4200, 70], 95)  // too deep to pack a column group's B whole
+            try forEachFloatGEMMKernel { try expectProduct(d.matmul(e), d, e) }
             let x = rand([145, 2100], 92), y = rand([2100, 1000], 93)
             try forEachFloatGEMMKernel { try expectProduct(x.matmul(y), x, y) }
         }

@@ -9,7 +9,8 @@ import Synchronization
 // valid part is written back. Loop structure (see gemmDriver):
 //   m > MC:  jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
 //            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
-//   m ≤ MC:  pack all of A once → column-panel chunks (dynamic, parallel) → pc → pack B group → jr → ir.
+//   m ≤ MC, or packed A ≤ 8 MB with ≥ 8 column panels: pack all of A once → column-panel chunks (dynamic,
+//            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
 //   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
 // Threads never spin: parallel regions are DispatchQueue.concurrentPerform via parallelChunks, with several
 // chunks per thread, so a descheduled core delays one chunk rather than half the product.
@@ -144,10 +145,26 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
 
 // MARK: - Driver
 
-/// Runs `body` over `0..<count` in dynamic chunks when `parallel`, inline otherwise.
+/// Runs `body` over `0..<count` in dynamic chunks of at least `grain` items when `parallel`, inline otherwise.
+///
+/// Like `parallelChunks`, but long regions get more chunks (about 100 MFLOP, ~0.5 ms each, given the region's
+/// `flops`): on a shared machine a descheduled core then holds back one short chunk at the end, not an eighth
+/// of the product. Threads never spin; `concurrentPerform` hands chunks out as threads become free.
 @inline(__always)
-private func chunks(_ parallel: Bool, count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    if parallel { parallelChunks(count: count, grain: grain, body) } else if count > 0 { body(0..<count) }
+private func chunks(_ parallel: Bool, count: Int, grain: Int, flops: Double = 0, _ body: (Range<Int>) -> Void) {
+    let threads = Threading.maxThreads
+    let maxChunks = count / Swift.max(grain, 1)
+    guard parallel, threads > 1, maxChunks >= 2 else {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let n = Swift.min(maxChunks, Swift.max(threads * 4, Swift.min(256, Int(flops / 1e8))))
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: n) { c in
+            box.value(count * c / n ..< count * (c + 1) / n)
+        }
+    }
 }
 
 @inline(__always)
@@ -186,35 +203,74 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     }
 
     let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
-    let kBlocks = (k + K.kc - 1) / K.kc
-    if m <= K.mc {
-        // One row block: pack all of A once (every KC block), then hand out column panels; each chunk packs its
-        // own B panels and consumes them while they are hot. One parallel region per call.
-        let mPad = roundUp(m, mr)
+    let mPad = roundUp(m, mr)
+    let panels = (n + nr - 1) / nr
+    if m <= K.mc || (mPad * k * size <= 8 << 20 && panels >= 8) {
+        // A fits in L3 packed: pack all of it once (every KC block), then hand out column panels; each chunk packs
+        // its own B, a group of ≤ 256 columns at a time, and runs every row block against it. Two parallel regions
+        // per call, whatever n is (a barrier costs most when a core is descheduled).
         let kcMax = Swift.min(k, K.kc)
-        let group = Swift.max(1, 256 / nr)  // panels per group: packed B of a group stays in L2 until used
+        let group = Swift.max(1, 256 / nr)  // panels per group
         withScratch(bytes: mPad * k * size) { rawA in
             let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
-            for q in 0..<kBlocks {
-                let pc = q * K.kc
-                packA(K.self, a + pc * csA, rs: rsA, cs: csA, rows: m, kc: Swift.min(K.kc, k - pc), into: pa + mPad * pc)
-            }
-            let panels = (n + nr - 1) / nr
             let paS = SendablePointer(pa)
-            chunks(parallel, count: panels, grain: 4) { r in
-                withScratch(bytes: kcMax * group * nr * size) { rawB in
-                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * group * nr)
+            let tiles = mPad / mr
+            chunks(parallel && tiles >= 16, count: tiles, grain: 8) { r in
+                var pc = 0
+                while pc < k {
+                    let kc = Swift.min(K.kc, k - pc)
+                    let i0 = r.lowerBound * mr
+                    packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: Swift.min(r.upperBound * mr, m) - i0,
+                          kc: kc, into: paS.p + mPad * pc + i0 * kc)
+                    pc += kc
+                }
+            }
+            // With the group's B packed for the whole depth, run row block by row block (all KC blocks for one
+            // row block in a row), so that block of C stays in L2 instead of making one trip to L3 per KC block.
+            let rowOuter = k * group * nr * size <= 4 << 20
+            let bCount = (rowOuter ? k : kcMax) * group * nr
+            chunks(parallel, count: panels, grain: 4, flops: flops) { r in
+                withScratch(bytes: bCount * size) { rawB in
+                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: bCount)
                     var q = r.lowerBound
                     while q < r.upperBound {
                         let q1 = Swift.min(q + group, r.upperBound)
                         let j0 = q * nr, j1 = Swift.min(q1 * nr, n)
-                        var pc = 0
-                        while pc < k {
-                            let kc = Swift.min(K.kc, k - pc)
-                            packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
-                            K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p + mPad * pc, pb: pb, c: c + j0, ldc: ldc,
-                                    alpha: alpha, beta: pc == 0 ? beta : 1)
-                            pc += kc
+                        let w = roundUp(j1 - j0, nr)
+                        if rowOuter {
+                            var pc = 0
+                            while pc < k {
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0,
+                                      kc: Swift.min(K.kc, k - pc), into: pb + w * pc)
+                                pc += K.kc
+                            }
+                            var i0 = 0
+                            while i0 < m {
+                                pc = 0
+                                while pc < k {
+                                    let kc = Swift.min(K.kc, k - pc)
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb + w * pc, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    pc += kc
+                                }
+                                i0 += K.mc
+                            }
+                        } else {
+                            // Very deep: B for one KC block at a time, every row block against it.
+                            var pc = 0
+                            while pc < k {
+                                let kc = Swift.min(K.kc, k - pc)
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                                var i0 = 0
+                                while i0 < m {
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    i0 += K.mc
+                                }
+                                pc += kc
+                            }
                         }
                         q = q1
                     }
@@ -237,9 +293,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         var jc = 0
         while jc < n {
             let nc = Swift.min(ncEff, n - jc)
-            let panels = (nc + nr - 1) / nr
             let bCols = b + jc * csB, cCols = c + jc
-            chunks(parallel, count: panels, grain: 4) { r in
+            chunks(parallel, count: (nc + nr - 1) / nr, grain: 4) { r in
                 let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
                 var pc = 0
                 while pc < k {
@@ -250,7 +305,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                 }
             }
             let tiles = (m + mr - 1) / mr
-            chunks(parallel, count: tiles, grain: 4) { r in
+            chunks(parallel, count: tiles, grain: 4, flops: flops * Double(nc) / Double(n)) { r in
                 withScratch(bytes: aBlock * size) { rawA in
                     let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
                     let iEnd = Swift.min(r.upperBound * mr, m)
