@@ -56,8 +56,8 @@ let package = Package(
         .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "OPTTests", dependencies: ["OPT", "Tensor"], resources: [.copy("Fixtures")],
+        .testTarget(name: "OPTTests", dependencies: ["OPT", "Autodiff", "Tensor"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
     ]
 )

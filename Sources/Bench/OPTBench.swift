@@ -1,0 +1,198 @@
+// `Bench opt`: an OPT-125M-shaped model (random weights) — forward on 1×512 and 4×512 tokens and forward +
+// backward (gradients of every parameter) on 1×512 — at 1 and 2 threads, optionally next to PyTorch
+// (Scripts/bench_torch.py opt, run in the same invocation with --torch-python, or read from --torch FILE).
+// Methodology (shared with the script): one warm-up call, then per round the fastest of `--calls` calls;
+// best and median over `--rounds` rounds.
+import Autodiff
+import Foundation
+import OPT
+import Tensor
+
+enum OPTBench {
+    struct Result: Codable {
+        var caseName: String, batch: Int, tokens: Int, threads: Int
+        var bestMs: Double, medianMs: Double, roundsMs: [Double]
+        var torchBestMs: Double?, torchMedianMs: Double?
+        /// Our best / PyTorch's best (≤ 1 means faster than PyTorch).
+        var ratio: Double?
+    }
+
+    struct Report: Codable {
+        var bench = "opt"
+        var machine: MachineInfo
+        var config: String
+        var rounds: Int, calls: Int
+        var torchFramework: String?
+        var results: [Result]
+    }
+
+    static let help = """
+        usage: Bench opt [--threads 1,2] [--rounds N] [--calls N] [--shapes BxT,...] [--backward-shapes BxT,...]
+                         [--layers N] [--hidden D] [--heads H] [--ffn F] [--vocab V]
+                         [--torch-python PYTHON | --torch FILE] [--json FILE] [--cpu-time] [--quick]
+          --threads LIST        thread counts (default 1,2)
+          --rounds N            rounds per case (default 3); each keeps the fastest of --calls calls (default 2)
+          --shapes LIST         forward shapes, batch x tokens (default 1x512,4x512)
+          --backward-shapes L   forward+backward shapes (default 1x512)
+          --layers/--hidden/--heads/--ffn/--vocab   model shape (default OPT-125M: 12, 768, 12, 3072, 50272)
+          --torch-python PY     after our measurements, run Scripts/bench_torch.py opt with this Python (e.g.
+                                .venv-bench/bin/python) on the same cases and print the ratios
+          --torch FILE          read PyTorch results written earlier by `bench_torch.py opt --json FILE`
+          --json FILE           also write the results as JSON
+          --cpu-time            time with the process CPU-time clock (meaningful at 1 thread only): per-core
+                                cost on a loaded machine; passed on to bench_torch.py
+          --quick               smoke run: 2 layers, D 128, 1x64 tokens, 1 round
+        """
+
+    static func run(_ args: [String]) throws {
+        if args.contains("--help") { print(help); return }
+        let o = try Options(args, valued: ["--threads", "--rounds", "--calls", "--shapes", "--backward-shapes",
+                                           "--layers", "--hidden", "--heads", "--ffn", "--vocab", "--torch-python",
+                                           "--torch", "--json"],
+                            flags: ["--quick", "--cpu-time"])
+        cpuTime = o.has("--cpu-time")
+        let quick = o.has("--quick")
+        var config = OPTConfig()
+        config.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
+        config.hiddenSize = try o.int("--hidden", default: quick ? 128 : 768)
+        config.wordEmbedProjDim = config.hiddenSize
+        config.numAttentionHeads = try o.int("--heads", default: quick ? 4 : 12)
+        config.ffnDim = try o.int("--ffn", default: quick ? 512 : 3072)
+        config.vocabSize = try o.int("--vocab", default: quick ? 1000 : 50272)
+        try config.validate()
+        let threads = try o.intList("--threads", default: [1, 2])
+        let rounds = try o.int("--rounds", default: quick ? 1 : 3)
+        let calls = try o.int("--calls", default: quick ? 1 : 2)
+        let shapes = try parseShapes(o["--shapes"] ?? (quick ? "1x64" : "1x512,4x512"))
+        let backwardShapes = try parseShapes(o["--backward-shapes"] ?? (quick ? "1x64" : "1x512"))
+        let shapeText = "\(config.numHiddenLayers) layers, D \(config.hiddenSize), \(config.numAttentionHeads) heads, "
+            + "FFN \(config.ffnDim), vocabulary \(config.vocabSize)"
+
+        FileHandle.standardError.write(Data("Bench opt: initialising \(shapeText)…\n".utf8))
+        let model = try OPTModel(config: config, seed: 0)
+        var rng = TensorRNG(seed: 1)
+        func ids(_ b: Int, _ t: Int) -> OPTBatch {
+            let rows = (0..<b).map { _ in (0..<t).map { _ in 3 + Int(rng.next() % UInt64(config.vocabSize - 3)) } }
+            return try! OPTBatch(rows: rows)
+        }
+
+        var results: [Result] = []
+        for n in threads {
+            Threading.maxThreads = n
+            for (b, t) in shapes {
+                let batch = ids(b, t)
+                let times = try measure(rounds: rounds, calls: calls) { _ = try model.logits(batch) }
+                results.append(Result(caseName: "forward \(b)x\(t)", batch: b, tokens: t, threads: n,
+                                      bestMs: times.min()!, medianMs: median(times), roundsMs: times))
+                report(results.last!)
+            }
+            for (b, t) in backwardShapes {
+                let batch = ids(b, t)
+                let times = try measure(rounds: rounds, calls: calls) {
+                    _ = try valueAndGradient(of: model.parameters) { p in try model.loss(batch, parameters: p) }
+                }
+                results.append(Result(caseName: "forward+backward \(b)x\(t)", batch: b, tokens: t, threads: n,
+                                      bestMs: times.min()!, medianMs: median(times), roundsMs: times))
+                report(results.last!)
+            }
+        }
+        Threading.maxThreads = 0
+
+        var torchFramework: String? = nil
+        var torchJSON: Data? = nil
+        if let python = o["--torch-python"] {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-torch-opt-\(getpid()).json")
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("Scripts/bench_torch.py").path
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = [script, "opt", "--threads", threads.map(String.init).joined(separator: ","),
+                           "--rounds", "\(rounds)", "--calls", "\(calls)",
+                           "--shapes", shapes.map { "\($0.0)x\($0.1)" }.joined(separator: ","),
+                           "--backward-shapes", backwardShapes.map { "\($0.0)x\($0.1)" }.joined(separator: ","),
+                           "--vocab", "\(config.vocabSize)", "--hidden", "\(config.hiddenSize)",
+                           "--layers", "\(config.numHiddenLayers)", "--heads", "\(config.numAttentionHeads)",
+                           "--ffn", "\(config.ffnDim)", "--json", file.path]
+            if cpuTime { p.arguments!.append("--cpu-time") }
+            p.standardOutput = FileHandle.standardError
+            try p.run()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { throw BenchError("bench_torch.py exited with \(p.terminationStatus)") }
+            torchJSON = try Data(contentsOf: file)
+            try? FileManager.default.removeItem(at: file)
+        } else if let path = o["--torch"] {
+            torchJSON = try Data(contentsOf: URL(fileURLWithPath: path))
+        }
+        if let torchJSON {
+            let torch = try JSONDecoder().decode(TorchReport.self, from: torchJSON)
+            torchFramework = torch.framework + ", attention \(torch.attention)"
+            for i in results.indices {
+                if let r = torch.results.first(where: { $0.case == results[i].caseName && $0.threads == results[i].threads }) {
+                    results[i].torchBestMs = r.best_ms
+                    results[i].torchMedianMs = r.median_ms
+                    results[i].ratio = results[i].bestMs / r.best_ms
+                }
+            }
+        }
+
+        print("Bench opt — \(shapeText); best and median of \(rounds) rounds (fastest of \(calls) calls each)"
+              + (cpuTime ? "; process CPU time" : "; wall time"))
+        if let torchFramework { print("PyTorch: \(torchFramework)") }
+        print(pad("case", 24, right: false) + pad("threads", 8) + pad("best ms", 10) + pad("median ms", 11)
+              + pad("torch best", 12) + pad("torch med", 11) + pad("ratio", 8))
+        for r in results {
+            print(pad(r.caseName, 24, right: false) + pad("\(r.threads)", 8) + pad(fmt(r.bestMs), 10)
+                  + pad(fmt(r.medianMs), 11) + pad(r.torchBestMs.map { fmt($0) } ?? "-", 12)
+                  + pad(r.torchMedianMs.map { fmt($0) } ?? "-", 11) + pad(r.ratio.map { fmt($0, 2) } ?? "-", 8))
+        }
+        if let path = o["--json"] {
+            try writeJSON(Report(machine: .current(), config: shapeText, rounds: rounds, calls: calls,
+                                 torchFramework: torchFramework, results: results), to: path)
+        }
+    }
+
+    struct TorchReport: Decodable {
+        struct Row: Decodable { var `case`: String; var threads: Int; var best_ms: Double; var median_ms: Double }
+        var framework: String
+        var attention: String
+        var results: [Row]
+    }
+
+    static func parseShapes(_ s: String) throws -> [(Int, Int)] {
+        try s.split(separator: ",").map { item in
+            let d = item.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard d.count == 2, d.allSatisfy({ $0 > 0 }) else { throw BenchError("bad shape \(item); use BxT, e.g. 1x512") }
+            return (d[0], d[1])
+        }
+    }
+
+    nonisolated(unsafe) static var cpuTime = false
+
+    /// Seconds on the clock in use: wall (monotonic) or the process's CPU time.
+    static func clock() -> Double {
+        guard cpuTime else { return now() }
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// One warm-up call, then `rounds` rounds of the fastest of `calls` calls, in milliseconds.
+    static func measure(rounds: Int, calls: Int, _ body: () throws -> Void) throws -> [Double] {
+        try body()
+        var out: [Double] = []
+        for _ in 0..<rounds {
+            var best = Double.infinity
+            for _ in 0..<calls {
+                let t0 = clock()
+                try body()
+                best = min(best, clock() - t0)
+            }
+            out.append(best * 1e3)
+        }
+        return out
+    }
+
+    static func report(_ r: Result) {
+        FileHandle.standardError.write(Data("  threads \(r.threads)  \(r.caseName): best \(fmt(r.bestMs)) ms, median \(fmt(r.medianMs)) ms\n".utf8))
+    }
+}
