@@ -5,12 +5,14 @@ import Synchronization
 /// How many threads the kernels may use. Defaults to the number of active cores; Bench sets 1 or 2.
 public enum Threading {
     private static let limit = Atomic<Int>(0)
+    /// Read once: `activeProcessorCount` reads cgroup files on Linux and costs ~15 µs per call.
+    private static let defaultThreads = ProcessInfo.processInfo.activeProcessorCount
 
     /// The thread budget for kernels (≥ 1). Setting 0 restores the default (all active cores).
     public static var maxThreads: Int {
         get {
             let v = limit.load(ordering: .relaxed)
-            return v > 0 ? v : ProcessInfo.processInfo.activeProcessorCount
+            return v > 0 ? v : defaultThreads
         }
         set { limit.store(max(0, newValue), ordering: .relaxed) }
     }

@@ -15,7 +15,7 @@ extension Tensor: CustomStringConvertible {
                 }
                 return "[" + items.joined(separator: ", ") + "]"
             }
-            let sep = ",\n" + String(repeating: "\n", count: max(0, rank - dim - 2)) + indent + " "
+            let sep = ",\n" + String(repeating: "\n", count: Swift.max(0, rank - dim - 2)) + indent + " "
             let items = idx.map { i -> String in
                 guard let i else { return "..." }
                 return render(dim + 1, base + i * c.strides[dim], indent + " ")

@@ -1,0 +1,440 @@
+import Dispatch
+import Synchronization
+
+// BLIS-style GEMM driver shared by the Float and Double kernels.
+//
+// C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, where element (i, j) of A is a[i·rsA + j·csA] (likewise B), so
+// transposed and strided views need no copy: packing reads any layout. C is row-major with row stride ldc.
+// Loop order: jc (NC columns) → pc (KC depth) → pack B → ic (MC rows) → pack A → jr (NR) → ir (MR) →
+// micro-kernel. Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch
+// tile and only the valid part is written back.
+
+/// A register-blocked micro-kernel and the cache blocking that suits it.
+protocol GEMMKernel {
+    associatedtype Scalar: TensorScalar
+    /// Rows and columns of one register tile.
+    static var mr: Int { get }
+    static var nr: Int { get }
+    /// Cache blocking: rows of A per packed block (L2), depth per block (L1 panels), columns of B per block (L3).
+    static var mc: Int { get }
+    static var kc: Int { get }
+    static var nc: Int { get }
+    /// c[0..<mr, 0..<nr] (row stride ldc) = alpha·Σₚ a[p·mr + i]·b[p·nr + j] + beta·c. With beta == 0, c is not read.
+    static func tile(_ kc: Int, _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
+                     _ c: UnsafeMutablePointer<Scalar>, _ ldc: Int, _ alpha: Scalar, _ beta: Scalar)
+    /// Σᵢ x[i]·y[i] over contiguous vectors.
+    static func dot(_ n: Int, _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>) -> Scalar
+    /// y[i] += alpha·x[i] over contiguous vectors.
+    static func axpy(_ n: Int, _ alpha: Scalar, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>)
+}
+
+/// Products below this many flops run on the calling thread: a worker wake-up costs tens of µs here.
+let gemmParallelFlops = 4_000_000
+
+// MARK: - Public raw-pointer entry points
+
+/// Single-precision general matrix multiply on raw memory: `C = alpha·A·B + beta·C`.
+///
+/// `A` is `m×k` with element `(i, p)` at `a[i·aRowStride + p·aColStride]`, `B` is `k×n` with element `(p, j)` at
+/// `b[p·bRowStride + j·bColStride]`, and `C` is `m×n`, row-major, element `(i, j)` at `c[i·ldc + j]`. Any strides
+/// work (a transposed operand is just swapped strides; stride 0 broadcasts); unit strides along either axis are
+/// the fast cases. With `beta == 0`, `C` is only written, never read (NaNs in it do not propagate).
+/// `C` must not overlap `A` or `B`. Uses up to `Threading.maxThreads` threads for large products.
+///
+/// Other modules (e.g. TinT's split linear layers) call this on sub-blocks of larger matrices by offsetting the
+/// pointers and keeping the parent's strides.
+@inline(never)
+public func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,
+                 a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
+                 b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
+                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
+               b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
+}
+
+/// Double-precision `C = alpha·A·B + beta·C` on raw memory; same layout rules as the `Float` overload.
+/// Meant for oracles and gradient checks: correct and reasonably fast, not tuned.
+@inline(never)
+public func gemm(m: Int, n: Int, k: Int, alpha: Double = 1,
+                 a: UnsafePointer<Double>, aRowStride: Int, aColStride: Int,
+                 b: UnsafePointer<Double>, bRowStride: Int, bColStride: Int,
+                 beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    gemmDriver(DGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
+               b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
+}
+
+/// BLAS-style row-major `C = alpha·op(A)·op(B) + beta·C`, where `op(X)` is `X` or `Xᵀ`.
+///
+/// `op(A)` is `m×k` and `op(B)` is `k×n`. Without transposition `A` is stored `m×k` with row stride `lda`;
+/// with `transposeA` it is stored `k×m` with row stride `lda` (and likewise `B`). No transposed copy is made.
+@inline(never)
+public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha,
+               a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
+               b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
+               beta: beta, c: c, ldc: ldc, mayThread: true)
+}
+
+/// Double-precision BLAS-style row-major `C = alpha·op(A)·op(B) + beta·C`; see the `Float` overload.
+@inline(never)
+public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double = 1,
+                 a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                 beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
+    gemmDriver(DGEMMKernel.self, m: m, n: n, k: k, alpha: alpha,
+               a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
+               b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
+               beta: beta, c: c, ldc: ldc, mayThread: true)
+}
+
+/// Routes a generic-scalar call to the Float or Double driver (the type test folds away once specialised).
+@inline(__always)
+func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
+                              a: UnsafePointer<S>, rsA: Int, csA: Int, b: UnsafePointer<S>, rsB: Int, csB: Int,
+                              beta: S, c: UnsafeMutablePointer<S>, ldc: Int, mayThread: Bool) {
+    if S.self == Float.self {
+        gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
+                   a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
+                   b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
+                   beta: unsafeBitCast(beta, to: Float.self),
+                   c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, mayThread: mayThread)
+    } else if S.self == Double.self {
+        gemmDriver(DGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
+                   a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), rsA: rsA, csA: csA,
+                   b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), rsB: rsB, csB: csB,
+                   beta: unsafeBitCast(beta, to: Double.self),
+                   c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc, mayThread: mayThread)
+    } else {
+        preconditionFailure("gemm: unsupported scalar type \(S.self)")
+    }
+}
+
+// MARK: - Driver
+
+/// Runs `body` over `0..<count` in dynamic chunks when `parallel`, inline otherwise.
+@inline(__always)
+private func chunks(_ parallel: Bool, count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    if parallel { parallelChunks(count: count, grain: grain, body) } else if count > 0 { body(0..<count) }
+}
+
+@inline(__always)
+private func roundUp(_ x: Int, _ to: Int) -> Int { (x + to - 1) / to * to }
+
+/// The whole GEMM for one kernel. `mayThread == false` keeps it on the calling thread (batched callers that
+/// parallelise over the batch instead).
+@inline(never)
+func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: K.Scalar,
+                               a: UnsafePointer<K.Scalar>, rsA: Int, csA: Int,
+                               b: UnsafePointer<K.Scalar>, rsB: Int, csB: Int,
+                               beta: K.Scalar, c: UnsafeMutablePointer<K.Scalar>, ldc: Int, mayThread: Bool) {
+    precondition(m >= 0 && n >= 0 && k >= 0 && ldc >= (m > 1 ? n : 0), "gemm: invalid dimensions")
+    if m == 0 || n == 0 { return }
+    if k == 0 || alpha == 0 {
+        scaleRows(m: m, n: n, beta: beta, c: c, ldc: ldc)
+        return
+    }
+    let flops = 2.0 * Double(m) * Double(n) * Double(k)
+    let parallel = mayThread && Threading.maxThreads > 1 && flops >= Double(gemmParallelFlops)
+
+    // Matrix-vector shapes: packing would cost as much as the product.
+    if m <= 2 && (csB == 1 || rsB == 1) {
+        for i in 0..<m {
+            gemvRow(K.self, n: n, k: k, alpha: alpha, a: a + i * rsA, inc: csA, b: b, rsB: rsB, csB: csB,
+                    beta: beta, y: c + i * ldc, parallel: parallel)
+        }
+        return
+    }
+    if n <= 2 && (csA == 1 || rsA == 1) {
+        for j in 0..<n {
+            gemvColumn(K.self, m: m, k: k, alpha: alpha, a: a, rsA: rsA, csA: csA, x: b + j * csB, inc: rsB,
+                       beta: beta, y: c + j, incY: ldc, parallel: parallel)
+        }
+        return
+    }
+
+    let mr = K.mr, nr = K.nr
+    let kcMax = Swift.min(K.kc, k), ncMax = Swift.min(K.nc, roundUp(n, nr))
+    let mcMax = Swift.min(K.mc, roundUp(m, mr))
+    let bPanelBytes = kcMax * roundUp(ncMax, nr) * MemoryLayout<K.Scalar>.stride
+    let aBlockCount = mcMax * kcMax
+
+    withScratch(bytes: bPanelBytes) { rawB in
+        let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * roundUp(ncMax, nr))
+        var jc = 0
+        while jc < n {
+            let nc = Swift.min(K.nc, n - jc)
+            let panels = (nc + nr - 1) / nr
+            var pc = 0
+            while pc < k {
+                let kc = Swift.min(K.kc, k - pc)
+                let betaNow = pc == 0 ? beta : 1
+                let bBlock = b + pc * rsB + jc * csB
+                let aDepth = a + pc * csA
+                let cCols = c + jc
+                if m <= K.mc {
+                    // One A block: pack it once, then hand out column panels; each chunk packs its own B panels
+                    // and consumes them while they are hot (no barrier between packing and compute).
+                    withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
+                        let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
+                        packA(K.self, aDepth, rs: rsA, cs: csA, rows: m, kc: kc, into: pa)
+                        let pbS = SendablePointer(pb), paS = SendablePointer(pa)
+                        chunks(parallel, count: panels, grain: 4) { r in
+                            // Groups of 16 panels keep the freshly packed B in L2 for the compute.
+                            var q = r.lowerBound
+                            while q < r.upperBound {
+                                let q1 = Swift.min(q + 16, r.upperBound)
+                                let j0 = q * nr, j1 = Swift.min(q1 * nr, nc)
+                                packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
+                                      into: pbS.p + j0 * kc)
+                                macroKernel(K.self, mc: m, nc: j1 - j0, kc: kc, pa: paS.p, pb: pbS.p + j0 * kc,
+                                            c: cCols + j0, ldc: ldc, alpha: alpha, beta: betaNow)
+                                q = q1
+                            }
+                        }
+                    }
+                } else {
+                    let pbS = SendablePointer(pb)
+                    chunks(parallel, count: panels, grain: 8) { r in
+                        let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
+                        packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
+                              into: pbS.p + j0 * kc)
+                    }
+                    // Dynamic chunks of row tiles; each chunk packs its rows of A in MC-row blocks.
+                    let tiles = (m + mr - 1) / mr
+                    chunks(parallel, count: tiles, grain: 4) { r in
+                        withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
+                            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
+                            var i0 = r.lowerBound * mr
+                            let iEnd = Swift.min(r.upperBound * mr, m)
+                            while i0 < iEnd {
+                                let mc = Swift.min(K.mc, iEnd - i0)
+                                packA(K.self, aDepth + i0 * rsA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
+                                macroKernel(K.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p,
+                                            c: cCols + i0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow)
+                                i0 += mc
+                            }
+                        }
+                    }
+                }
+                pc += kc
+            }
+            jc += nc
+        }
+    }
+}
+
+/// C = beta·C (beta == 0 writes zeros without reading C).
+private func scaleRows<S: TensorScalar>(m: Int, n: Int, beta: S, c: UnsafeMutablePointer<S>, ldc: Int) {
+    for i in 0..<m {
+        let row = c + i * ldc
+        if beta == 0 {
+            row.update(repeating: 0, count: n)
+        } else if beta != 1 {
+            for j in 0..<n { row[j] *= beta }
+        }
+    }
+}
+
+/// Runs the micro-kernel over one packed A block (mc rows) and packed B panels (nc columns).
+@inline(__always)
+private func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
+                                        pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
+                                        c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
+                                        alpha: K.Scalar, beta: K.Scalar) {
+    let mr = K.mr, nr = K.nr
+    // Scratch tile for edge tiles (every kernel here has mr·nr ≤ 256).
+    withUnsafeTemporaryAllocation(of: K.Scalar.self, capacity: 256) { scratch in
+        precondition(mr * nr <= 256)
+        let t = scratch.baseAddress!
+        var jr = 0
+        while jr < nc {
+            let nrr = Swift.min(nr, nc &- jr)
+            let bp = pb + jr &* kc
+            var ir = 0
+            while ir < mc {
+                let mrr = Swift.min(mr, mc &- ir)
+                let ap = pa + ir &* kc
+                let cp = c + (ir &* ldc &+ jr)
+                if mrr == mr && nrr == nr {
+                    K.tile(kc, ap, bp, cp, ldc, alpha, beta)
+                } else {
+                    K.tile(kc, ap, bp, t, nr, 1, 0)
+                    for i in 0..<mrr {
+                        let src = t + i &* nr, dst = cp + i &* ldc
+                        if beta == 0 {
+                            for j in 0..<nrr { dst[j] = alpha * src[j] }
+                        } else {
+                            for j in 0..<nrr { dst[j] = alpha * src[j] + beta * dst[j] }
+                        }
+                    }
+                }
+                ir &+= mr
+            }
+            jr &+= nr
+        }
+    }
+}
+
+/// Packs `rows` rows × `kc` columns of A (element (i, p) at a[i·rs + p·cs]) into MR-row panels, k-major:
+/// panel q holds a[(q·mr + r), p] at dst[q·mr·kc + p·mr + r], rows past the end zero-filled.
+@inline(__always)
+private func packA<K: GEMMKernel>(_: K.Type, _ a: UnsafePointer<K.Scalar>, rs: Int, cs: Int, rows: Int, kc: Int,
+                                  into dst: UnsafeMutablePointer<K.Scalar>) {
+    let mr = K.mr
+    var i = 0
+    var d = dst
+    while i < rows {
+        let h = Swift.min(mr, rows &- i)
+        let src = a + i &* rs
+        if h == mr && cs == 1 {
+            for p in 0..<kc {
+                for r in 0..<mr { d[p &* mr &+ r] = src[r &* rs &+ p] }
+            }
+        } else if h == mr && rs == 1 {
+            for p in 0..<kc {
+                let s = src + p &* cs
+                for r in 0..<mr { d[p &* mr &+ r] = s[r] }
+            }
+        } else {
+            for p in 0..<kc {
+                for r in 0..<mr { d[p &* mr &+ r] = r < h ? src[r &* rs &+ p &* cs] : 0 }
+            }
+        }
+        d += mr &* kc
+        i &+= mr
+    }
+}
+
+/// Packs `kc` rows × `cols` columns of B (element (p, j) at b[p·rs + j·cs]) into NR-column panels, k-major:
+/// panel q holds b[p, q·nr + j] at dst[q·nr·kc + p·nr + j], columns past the end zero-filled.
+@inline(__always)
+private func packB<K: GEMMKernel>(_: K.Type, _ b: UnsafePointer<K.Scalar>, rs: Int, cs: Int, cols: Int, kc: Int,
+                                  into dst: UnsafeMutablePointer<K.Scalar>) {
+    let nr = K.nr
+    var j = 0
+    var d = dst
+    while j < cols {
+        let w = Swift.min(nr, cols &- j)
+        let src = b + j &* cs
+        if w == nr && cs == 1 {
+            for p in 0..<kc {
+                let s = src + p &* rs
+                for q in 0..<nr { d[p &* nr &+ q] = s[q] }
+            }
+        } else if w == nr && rs == 1 {
+            // Transposed B (e.g. a [out, in] weight): nr rows of the source streamed side by side.
+            for p in 0..<kc {
+                for q in 0..<nr { d[p &* nr &+ q] = src[q &* cs &+ p] }
+            }
+        } else {
+            for p in 0..<kc {
+                for q in 0..<nr { d[p &* nr &+ q] = q < w ? src[p &* rs &+ q &* cs] : 0 }
+            }
+        }
+        d += nr &* kc
+        j &+= nr
+    }
+}
+
+// MARK: - Matrix-vector paths
+
+/// One row of C: y[j] = alpha·Σₚ a[p·inc]·B[p, j] + beta·y[j]. B must have a unit stride along one axis.
+private func gemvRow<K: GEMMKernel>(_: K.Type, n: Int, k: Int, alpha: K.Scalar, a: UnsafePointer<K.Scalar>, inc: Int,
+                                    b: UnsafePointer<K.Scalar>, rsB: Int, csB: Int, beta: K.Scalar,
+                                    y: UnsafeMutablePointer<K.Scalar>, parallel: Bool) {
+    let size = MemoryLayout<K.Scalar>.stride
+    withScratch(bytes: k * size) { raw in
+        // The row of A, contiguous and pre-scaled by alpha.
+        let x = raw.bindMemory(to: K.Scalar.self, capacity: k)
+        for p in 0..<k { x[p] = alpha * a[p * inc] }
+        let xs = SendablePointer(x), ys = SendablePointer(y)
+        if csB == 1 {
+            // y += x[p]·B[p, :] over column ranges (each chunk streams its slice of every row of B).
+            chunks(parallel, count: n, grain: 2048) { r in
+                let y = ys.p + r.lowerBound, len = r.count
+                if beta == 0 { y.update(repeating: 0, count: len) } else if beta != 1 { for j in 0..<len { y[j] *= beta } }
+                for p in 0..<k { K.axpy(len, xs.p[p], b + p * rsB + r.lowerBound, y) }
+            }
+        } else {
+            // B's columns are contiguous: one dot product per output.
+            chunks(parallel, count: n, grain: 64) { r in
+                for j in r {
+                    let d = K.dot(k, xs.p, b + j * csB)
+                    ys.p[j] = beta == 0 ? d : d + beta * ys.p[j]
+                }
+            }
+        }
+    }
+}
+
+/// One column of C: y[i·incY] = alpha·Σₚ A[i, p]·x[p·inc] + beta·y[i·incY]. A must have a unit stride along one axis.
+private func gemvColumn<K: GEMMKernel>(_: K.Type, m: Int, k: Int, alpha: K.Scalar,
+                                       a: UnsafePointer<K.Scalar>, rsA: Int, csA: Int,
+                                       x xIn: UnsafePointer<K.Scalar>, inc: Int, beta: K.Scalar,
+                                       y: UnsafeMutablePointer<K.Scalar>, incY: Int, parallel: Bool) {
+    let size = MemoryLayout<K.Scalar>.stride
+    withScratch(bytes: (k + m) * size) { raw in
+        let x = raw.bindMemory(to: K.Scalar.self, capacity: k + m)
+        for p in 0..<k { x[p] = alpha * xIn[p * inc] }
+        let t = x + k
+        let xs = SendablePointer(x), ts = SendablePointer(t)
+        if csA == 1 {
+            chunks(parallel, count: m, grain: 64) { r in
+                for i in r { ts.p[i] = K.dot(k, a + i * rsA, xs.p) }
+            }
+        } else {
+            // A's columns are contiguous: accumulate x[p]·A[:, p] over row ranges.
+            chunks(parallel, count: m, grain: 2048) { r in
+                let tt = ts.p + r.lowerBound
+                tt.update(repeating: 0, count: r.count)
+                for p in 0..<k { K.axpy(r.count, xs.p[p], a + p * csA + r.lowerBound, tt) }
+            }
+        }
+        for i in 0..<m {
+            let yi = y + i * incY
+            yi.pointee = beta == 0 ? t[i] : t[i] + beta * yi.pointee
+        }
+    }
+}
+
+// MARK: - Scratch memory
+
+/// A small cache of 64-byte aligned buffers, so packing buffers are not allocated and page-faulted per call.
+final class ScratchPool: Sendable {
+    static let shared = ScratchPool()
+    private struct Buffer: @unchecked Sendable { let raw: UnsafeMutableRawPointer; let bytes: Int }
+    private let free = Mutex<[Buffer]>([])
+    private let keep = 8
+
+    func take(bytes: Int) -> (UnsafeMutableRawPointer, Int) {
+        let found: Buffer? = free.withLock { list in
+            var best: Int? = nil
+            for (i, buf) in list.enumerated() where buf.bytes >= bytes {
+                if best == nil || buf.bytes < list[best!].bytes { best = i }
+            }
+            return best.map { list.remove(at: $0) }
+        }
+        if let found { return (found.raw, found.bytes) }
+        let size = Swift.max(bytes, 64)
+        return (UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64), size)
+    }
+
+    func give(_ raw: UnsafeMutableRawPointer, bytes: Int) {
+        let evicted: Buffer? = free.withLock { list in
+            list.append(Buffer(raw: raw, bytes: bytes))
+            guard list.count > keep else { return nil }
+            let i = list.indices.min { list[$0].bytes < list[$1].bytes }!
+            return list.remove(at: i)
+        }
+        evicted?.raw.deallocate()
+    }
+}
+
+/// Calls `body` with a 64-byte aligned scratch buffer of at least `bytes` bytes, borrowed from the pool.
+@inline(__always)
+func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) -> R) -> R {
+    let (raw, size) = ScratchPool.shared.take(bytes: bytes)
+    defer { ScratchPool.shared.give(raw, bytes: size) }
+    return body(raw)
+}
