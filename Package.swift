@@ -46,5 +46,6 @@ let package = Package(
         .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
+        .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
     ]
 )

@@ -29,7 +29,7 @@ extension Tensor {
                                             reason: "inner dimensions differ (\(k) vs \(b.shape[b.rank - 2]))")
         }
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
-        let rankB = max(aBatch.count, bBatch.count)
+        let rankB = Swift.max(aBatch.count, bBatch.count)
         var batch = [Int](repeating: 1, count: rankB)
         var aStride = [Int](repeating: 0, count: rankB), bStride = [Int](repeating: 0, count: rankB)
         for d in 0..<rankB {
@@ -39,7 +39,7 @@ extension Tensor {
                 throw TensorError.shapeMismatch(op: op, shapes: [shape, other.shape],
                                                 reason: "batch dimensions \(aBatch) and \(bBatch) do not broadcast")
             }
-            batch[d] = max(sa, sb)
+            batch[d] = Swift.max(sa, sb)
             if da >= 0 && sa != 1 { aStride[d] = a.strides[da] }
             if db >= 0 && sb != 1 { bStride[d] = b.strides[db] }
         }
@@ -65,7 +65,7 @@ extension Tensor {
                 let perMatrix = 2 * m * n * k
                 // Small matrices: spread the batch over threads, each GEMM single-threaded.
                 let spread = batchCount > 1 && perMatrix < gemmParallelFlops
-                let grain = max(1, gemmParallelFlops / 4 / max(perMatrix, 1))
+                let grain = Swift.max(1, gemmParallelFlops / 4 / Swift.max(perMatrix, 1))
                 let sp = SendablePointer(pc)
                 let aS = UncheckedSendable(UnsafePointer(pa)), bS = UncheckedSendable(UnsafePointer(pb))
                 let body: (Range<Int>) -> Void = { r in
@@ -135,7 +135,7 @@ extension Tensor {
             let bs = bias.strides[0], pbias = bias.basePointer
             withExtendedLifetime(bias) {
                 for j in 0..<outF { pc[j] = pbias[j * bs] }
-                for i in 1..<max(rows, 1) { (pc + i * outF).update(from: pc, count: outF) }
+                for i in 1..<Swift.max(rows, 1) { (pc + i * outF).update(from: pc, count: outF) }
             }
         }
         withExtendedLifetime((x, weight)) {

@@ -1,1 +1,0 @@
-// Reverse-mode automatic differentiation over Tensor (issue: Autodiff). Not yet implemented.

@@ -1,0 +1,78 @@
+import Tensor
+
+// Layout ops. Forwards are Tensor views; each pullback puts the gradient back into the input's layout.
+
+extension Variable {
+    /// ``Tensor/reshaped(_:)``; the gradient is reshaped back.
+    public func reshaped(_ newShape: [Int]) throws -> Variable {
+        let s = shape
+        return Variable.record(try value.reshaped(newShape), self) { g in try g.reshaped(s) }
+    }
+
+    /// ``Tensor/permuted(_:)``; the gradient goes through the inverse permutation.
+    public func permuted(_ axes: [Int]) throws -> Variable {
+        let y = try value.permuted(axes)
+        var inverse = [Int](repeating: 0, count: axes.count)
+        for (i, a) in axes.enumerated() { inverse[a < 0 ? a + axes.count : a] = i }
+        return Variable.record(y, self) { g in try g.permuted(inverse) }
+    }
+
+    /// Swaps two dimensions.
+    public func transposed(_ a: Int, _ b: Int) throws -> Variable {
+        let y = try value.transposed(a, b)
+        return Variable.record(y, self) { g in try g.transposed(a, b) }
+    }
+
+    /// Swaps the last two dimensions.
+    public func transposed() throws -> Variable {
+        let y = try value.transposed()
+        return Variable.record(y, self) { g in try g.transposed() }
+    }
+
+    /// ``Tensor/sliced(axis:_:step:)``; the gradient is zero outside the slice.
+    public func sliced(axis: Int, _ range: Range<Int>, step: Int = 1) throws -> Variable {
+        let y = try value.sliced(axis: axis, range, step: step)
+        let s = shape
+        return Variable.record(y, self) { g in
+            var out = try Tensor<Scalar>.zeros(s)
+            if step == 1 { try out.assign(g, axis: axis, range); return out }
+            // `assign` takes no step: place the strided slice one index at a time.
+            let a = axis < 0 ? axis + s.count : axis
+            for (i, r) in stride(from: range.lowerBound, to: range.upperBound, by: step).enumerated() {
+                try out.assign(try g.sliced(axis: a, i..<(i + 1)), axis: a, r..<(r + 1))
+            }
+            return out
+        }
+    }
+
+    /// ``Tensor/selecting(axis:index:)``; the gradient is zero except at `index`.
+    public func selecting(axis: Int, index: Int) throws -> Variable {
+        let y = try value.selecting(axis: axis, index: index)
+        let s = shape
+        let a = axis < 0 ? axis + s.count : axis
+        let i = index < 0 ? index + s[a] : index
+        return Variable.record(y, self) { g in
+            var out = try Tensor<Scalar>.zeros(s)
+            try out.assign(try g.unsqueezed(a), axis: a, i..<(i + 1))
+            return out
+        }
+    }
+
+    /// Inserts a dimension of size 1.
+    public func unsqueezed(_ axis: Int) throws -> Variable {
+        let s = shape
+        return Variable.record(try value.unsqueezed(axis), self) { g in try g.reshaped(s) }
+    }
+
+    /// Removes dimension `axis` (of size 1).
+    public func squeezed(_ axis: Int) throws -> Variable {
+        let s = shape
+        return Variable.record(try value.squeezed(axis), self) { g in try g.reshaped(s) }
+    }
+
+    /// ``Tensor/expanded(to:)`` (broadcast by stride 0); the gradient is summed over the broadcast dimensions.
+    public func expanded(to newShape: [Int]) throws -> Variable {
+        let s = shape
+        return Variable.record(try value.expanded(to: newShape), self) { g in try g.unbroadcast(to: s) }
+    }
+}
