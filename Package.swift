@@ -47,5 +47,6 @@ let package = Package(
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
+        .testTarget(name: "TinTTests", dependencies: ["TinT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
     ]
 )

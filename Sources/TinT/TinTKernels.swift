@@ -99,15 +99,15 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
     var n = 0
     while n < rows {
         let two = n &+ 1 < rows
-        let x0 = x + n &* ldx, x1 = two ? x0 + ldx : x0
-        let z0 = z + n &* ldz, z1 = two ? z0 + ldz : z0
+        let x0 = x + (n &* ldx), x1 = two ? x0 + ldx : x0
+        let z0 = z + (n &* ldz), z1 = two ? z0 + ldz : z0
         for (g, inputs) in pattern.groups.enumerated() {
             let hp0 = g &* 4
             let nh = Swift.min(4, H &- hp0)
             if inputs.isEmpty {
                 if !accumulate {
-                    (z0 + hp0 &* d).update(repeating: 0, count: nh &* d)
-                    if two { (z1 + hp0 &* d).update(repeating: 0, count: nh &* d) }
+                    (z0 + (hp0 &* d)).update(repeating: 0, count: nh &* d)
+                    if two { (z1 + (hp0 &* d)).update(repeating: 0, count: nh &* d) }
                 }
                 continue
             }
@@ -116,9 +116,9 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
                 for h in inputs {
-                    let xv0 = UnsafeRawPointer(x0 + h &* d &+ r).loadUnaligned(as: SIMD8<Float>.self)
-                    let xv1 = UnsafeRawPointer(x1 + h &* d &+ r).loadUnaligned(as: SIMD8<Float>.self)
-                    let m = mix + (h &* H &+ hp0) &* d &+ r
+                    let xv0 = UnsafeRawPointer(x0 + (h &* d &+ r)).loadUnaligned(as: SIMD8<Float>.self)
+                    let xv1 = UnsafeRawPointer(x1 + (h &* d &+ r)).loadUnaligned(as: SIMD8<Float>.self)
+                    let m = mix + ((h &* H &+ hp0) &* d &+ r)
                     let m0 = UnsafeRawPointer(m).loadUnaligned(as: SIMD8<Float>.self)
                     a0 = fmadd8(a0, m0, xv0); b0 = fmadd8(b0, m0, xv1)
                     if nh > 1 {
@@ -134,7 +134,7 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
                         a3 = fmadd8(a3, m3, xv0); b3 = fmadd8(b3, m3, xv1)
                     }
                 }
-                let o0 = z0 + hp0 &* d &+ r, o1 = z1 + hp0 &* d &+ r
+                let o0 = z0 + (hp0 &* d &+ r), o1 = z1 + (hp0 &* d &+ r)
                 storeMix(o0, o1, a0, b0, two, accumulate)
                 if nh > 1 { storeMix(o0 + d, o1 + d, a1, b1, two, accumulate) }
                 if nh > 2 { storeMix(o0 + 2 &* d, o1 + 2 &* d, a2, b2, two, accumulate) }
