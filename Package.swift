@@ -15,9 +15,15 @@ let isCheckout = packageDirectory.contains("/checkouts/")
 let portable = isCheckout || Context.environment["TINT_PORTABLE"] == "1"
 
 var simdSettings: [SwiftSetting] = []
+// TensorAVX512 holds only the AVX-512 GEMM micro-kernel, compiled for x86-64-v4; Tensor calls it only after
+// checking at run time that the CPU has AVX-512 (TINT_AVX512), so the package still runs on AVX2-only machines.
+var avx512Settings: [SwiftSetting] = []
+var tensorSettings: [SwiftSetting] = []
 #if arch(x86_64)
 if !portable {
     simdSettings = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"]), .define("SIMD_FMA")]
+    avx512Settings = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("SIMD_FMA")]
+    tensorSettings = [.define("TINT_AVX512")]
 }
 #elseif arch(arm64)
 simdSettings = [.define("SIMD_FMA")]  // NEON always has fused multiply-add
@@ -37,7 +43,9 @@ let package = Package(
         .executable(name: "Bench", targets: ["Bench"]),
     ],
     targets: [
-        .target(name: "Tensor", swiftSettings: simdSettings, linkerSettings: libm),
+        .target(name: "TensorAVX512", swiftSettings: avx512Settings, linkerSettings: libm),
+        .target(name: "Tensor", dependencies: ["TensorAVX512"], swiftSettings: simdSettings + tensorSettings,
+                linkerSettings: libm),
         .target(name: "Autodiff", dependencies: ["Tensor"], swiftSettings: simdSettings),
         .target(name: "OPT", dependencies: ["Tensor", "Autodiff"], swiftSettings: simdSettings),
         .target(name: "TinT", dependencies: ["Tensor", "Autodiff", "OPT"], swiftSettings: simdSettings),

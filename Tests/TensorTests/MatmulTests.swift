@@ -62,12 +62,13 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
 @Suite(.serialized) struct MatmulTests {
     @Test(arguments: [
         (1, 1, 1), (1, 7, 13), (7, 1, 13), (13, 7, 1), (2, 13, 7), (7, 13, 2), (7, 13, 65), (13, 65, 7),
-        (65, 257, 13), (257, 13, 65), (6, 16, 16), (12, 384, 32), (65, 65, 65), (144, 385, 17), (150, 20, 3075),
+        (65, 257, 13), (257, 13, 65), (6, 16, 16), (12, 384, 32), (12, 256, 32), (13, 257, 33), (65, 65, 65),
+        (144, 385, 17), (150, 20, 3075),
     ])
     func oddSizes(_ s: (Int, Int, Int)) throws {
         let (m, k, n) = s
         let a = rand([m, k], 1), b = rand([k, n], 2)
-        try expectProduct(a.matmul(b), a, b)
+        try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
     }
 
     /// Crosses every cache-block edge at once: m > MC, k > KC, n > NC, with ragged remainders.
@@ -75,7 +76,7 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         for threads in [1, 2] {
             try withThreads(threads) {
                 let a = rand([145, 389], 3), b = rand([389, 3075], 4)
-                try expectProduct(a.matmul(b), a, b)
+                try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
             }
         }
     }
@@ -86,7 +87,7 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         let at = rand([k, m], 5), bt = rand([n, k], 6)
         let a = try at.transposed(), b = try bt.transposed()
         let ac = a.contiguous(), bc = b.contiguous()
-        try expectProduct(a.matmul(b), ac, bc)
+        try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), ac, bc) }
         try expectProduct(ac.matmul(b), ac, bc)
         try expectProduct(a.matmul(bc), ac, bc)
         try expectProduct(at.matmul(bt, transposeA: true, transposeB: true), ac, bc)
@@ -278,9 +279,10 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
 
     @Test func threadCounts() throws {
         // Each shape exercises one parallel path: row chunks, column panels (m ≤ MC), and both gemv layouts.
-        let shapes = [(200, 300, 500), (50, 300, 2000), (1, 2000, 5000), (3000, 2000, 1), (2, 1500, 1500)]
+        let shapes = [(150, 200, 300), (40, 200, 600), (1, 1000, 4500), (4500, 1000, 1), (2, 1000, 1500)]
         for threads in [1, 2] {
             try withThreads(threads) {
+                try forEachFloatGEMMKernel {
                 for (m, k, n) in shapes {
                     let a = rand([m, k], 60), b = rand([k, n], 61)
                     try expectProduct(a.matmul(b), a, b)
@@ -288,6 +290,7 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
                     try expectProduct(a.matmul(bt), a, bt.contiguous())
                     let at = try rand([k, m], 63).transposed()
                     try expectProduct(at.matmul(b), at.contiguous(), b)
+                }
                 }
             }
         }

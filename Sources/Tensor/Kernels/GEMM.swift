@@ -22,10 +22,21 @@ protocol GEMMKernel {
     /// c[0..<mr, 0..<nr] (row stride ldc) = alpha·Σₚ a[p·mr + i]·b[p·nr + j] + beta·c. With beta == 0, c is not read.
     static func tile(_ kc: Int, _ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>,
                      _ c: UnsafeMutablePointer<Scalar>, _ ldc: Int, _ alpha: Scalar, _ beta: Scalar)
+    /// The macro-kernel over one packed block (defaults to the generic loop around `tile`).
+    static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
+                      c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar)
     /// Σᵢ x[i]·y[i] over contiguous vectors.
     static func dot(_ n: Int, _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>) -> Scalar
     /// y[i] += alpha·x[i] over contiguous vectors.
     static func axpy(_ n: Int, _ alpha: Scalar, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>)
+}
+
+extension GEMMKernel {
+    @inline(__always)
+    static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
+                      c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar) {
+        macroKernel(Self.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
 }
 
 /// Products below this many flops run on the calling thread: a worker wake-up costs tens of µs here.
@@ -48,8 +59,8 @@ public func gemm(m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, aRowStride: Int, aColStride: Int,
                  b: UnsafePointer<Float>, bRowStride: Int, bColStride: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
-               b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
+    sgemm(m: m, n: n, k: k, alpha: alpha, a: a, rsA: aRowStride, csA: aColStride,
+          b: b, rsB: bRowStride, csB: bColStride, beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
 /// Double-precision `C = alpha·A·B + beta·C` on raw memory; same layout rules as the `Float` overload.
@@ -71,7 +82,7 @@ public func gemm(m: Int, n: Int, k: Int, alpha: Double = 1,
 public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha,
+    sgemm(m: m, n: n, k: k, alpha: alpha,
                a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
                b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
                beta: beta, c: c, ldc: ldc, mayThread: true)
@@ -88,13 +99,29 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alp
                beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
+/// The fp32 driver with the widest kernel this CPU runs.
+@inline(__always)
+func sgemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rsA: Int, csA: Int,
+           b: UnsafePointer<Float>, rsB: Int, csB: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+           mayThread: Bool) {
+#if TINT_AVX512
+    if GEMMDispatch.useAVX512 {
+        gemmDriver(SGEMMKernelAVX512.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: rsA, csA: csA,
+                   b: b, rsB: rsB, csB: csB, beta: beta, c: c, ldc: ldc, mayThread: mayThread)
+        return
+    }
+#endif
+    gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: alpha, a: a, rsA: rsA, csA: csA,
+               b: b, rsB: rsB, csB: csB, beta: beta, c: c, ldc: ldc, mayThread: mayThread)
+}
+
 /// Routes a generic-scalar call to the Float or Double driver (the type test folds away once specialised).
 @inline(__always)
 func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
                               a: UnsafePointer<S>, rsA: Int, csA: Int, b: UnsafePointer<S>, rsB: Int, csB: Int,
                               beta: S, c: UnsafeMutablePointer<S>, ldc: Int, mayThread: Bool) {
     if S.self == Float.self {
-        gemmDriver(SGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
+        sgemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
                    a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
                    b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
                    beta: unsafeBitCast(beta, to: Float.self),
@@ -187,8 +214,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                                 let j0 = q * nr, j1 = Swift.min(q1 * nr, nc)
                                 packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
                                       into: pbS.p + j0 * kc)
-                                macroKernel(K.self, mc: m, nc: j1 - j0, kc: kc, pa: paS.p, pb: pbS.p + j0 * kc,
-                                            c: cCols + j0, ldc: ldc, alpha: alpha, beta: betaNow)
+                                K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p, pb: pbS.p + j0 * kc,
+                                        c: cCols + j0, ldc: ldc, alpha: alpha, beta: betaNow)
                                 q = q1
                             }
                         }
@@ -210,8 +237,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                             while i0 < iEnd {
                                 let mc = Swift.min(K.mc, iEnd - i0)
                                 packA(K.self, aDepth + i0 * rsA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
-                                macroKernel(K.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p,
-                                            c: cCols + i0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow)
+                                K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p,
+                                        c: cCols + i0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow)
                                 i0 += mc
                             }
                         }
@@ -238,7 +265,7 @@ private func scaleRows<S: TensorScalar>(m: Int, n: Int, beta: S, c: UnsafeMutabl
 
 /// Runs the micro-kernel over one packed A block (mc rows) and packed B panels (nc columns).
 @inline(__always)
-private func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
+func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
                                         pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
                                         c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
                                         alpha: K.Scalar, beta: K.Scalar) {
@@ -437,4 +464,35 @@ func withScratch<R>(bytes: Int, _ body: (UnsafeMutableRawPointer) -> R) -> R {
     let (raw, size) = ScratchPool.shared.take(bytes: bytes)
     defer { ScratchPool.shared.give(raw, bytes: size) }
     return body(raw)
+}
+
+/// A one-line description of the fp32 GEMM kernel this build uses (for benchmark reports).
+public var gemmKernelDescription: String {
+    func describe<K: GEMMKernel>(_: K.Type, _ isa: String) -> String {
+        "fp32 \(K.mr)x\(K.nr) micro-kernel, MC=\(K.mc) KC=\(K.kc) NC=\(K.nc), \(isa)"
+    }
+#if TINT_AVX512
+    if GEMMDispatch.useAVX512 { return describe(SGEMMKernelAVX512.self, "AVX-512 (x86-64-v4, chosen at run time)") }
+#endif
+    return describe(SGEMMKernel.self, simdFMA ? "AVX2/FMA (SIMD_FMA)" : "portable mul+add (no SIMD_FMA)")
+}
+
+#if SIMD_FMA
+private let simdFMA = true
+#else
+private let simdFMA = false
+#endif
+
+/// Runs `body` once with each fp32 GEMM kernel this machine can run (AVX-512 and AVX2 on an AVX-512 CPU), so
+/// tests cover both. Not thread-safe against concurrent GEMM callers that care which kernel they get.
+func forEachFloatGEMMKernel(_ body: () throws -> Void) rethrows {
+#if TINT_AVX512
+    if GEMMDispatch.cpuHasAVX512 {
+        GEMMDispatch.forceAVX2 = true
+        defer { GEMMDispatch.forceAVX2 = false }
+        try body()
+        GEMMDispatch.forceAVX2 = false
+    }
+#endif
+    try body()
 }
