@@ -81,6 +81,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
     }
 
     /// Applies the layer to the last dimension of `x` (shape `[..., width]`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func callAsFunction(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
         guard x.rank >= 1, x.shape[x.rank - 1] == width else {
             throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
@@ -120,6 +122,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
     }
 
     /// `out[n] (+)= layer(x[n])` for `rows` rows `ldx`/`ldo` apart. `out` must not overlap `x`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func apply(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into out: UnsafeMutablePointer<Scalar>, ldo: Int,
                accumulate: Bool) {
         if rows == 0 { return }
@@ -151,6 +155,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func applyMix(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into z: UnsafeMutablePointer<Scalar>,
                           ldz: Int, accumulate: Bool) {
         guard let mix, let pattern else { return }
@@ -175,6 +181,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     private func applyBlock(_ block: Tensor<Scalar>, _ z: UnsafePointer<Scalar>, ldz: Int, rows: Int,
                             into out: UnsafeMutablePointer<Scalar>, ldo: Int, accumulate: Bool) {
         let d = headWidth, H = heads
