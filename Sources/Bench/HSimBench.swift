@@ -24,7 +24,7 @@ enum HSimBench {
 
     static let help = """
         usage: Bench hsim [--width D] [--heads 4,12,24,48] [--tokens 256,768] [--threads 1,2] [--rounds N]
-                          [--min-time S] [--json FILE] [--quick]
+                          [--min-time S] [--json FILE] [--quick] [--breakdown]
           --width D        D_sim (default 3072)
           --heads LIST     H values (default 4,12,24,48)
           --tokens LIST    T values (rows) (default 256,768)
@@ -33,12 +33,13 @@ enum HSimBench {
           --min-time S     each round runs ≥ 3 calls and ≥ S seconds (default 0.3; --quick 0.05)
           --json FILE      also write the results as JSON
           --quick          D 768, H 12, T 64, one round (smoke test)
+          --breakdown      also time the mix alone and the block maps alone
         """
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--width", "--heads", "--tokens", "--threads", "--rounds", "--min-time", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--breakdown"])
         let quick = o.has("--quick")
         let width = try o.int("--width", default: quick ? 768 : 3072)
         let headsList = try o.intList("--heads", default: quick ? [12] : [4, 12, 24, 48])
@@ -82,9 +83,19 @@ enum HSimBench {
                             }
                         } }
                     }
-                    let tSplit = best { sink += (try! layer(x)).scalars[0] }
+                    var ySplit = try Tensor<Float>.zeros([tokens, width])
+                    let tSplit = best { try! layer(x, into: &ySplit) }
+                    sink += ySplit.scalars[0]
                     let tNaive = best { sink += naivePerHead(layer, x).scalars[0] }
                     if sink.isNaN { print("(nan)") }
+                    if o.has("--breakdown") {
+                        let mixOnly = try HSimSplitLinear<Float>(width: width, heads: heads, mix: layer.mix)
+                        let blockOnly = try HSimSplitLinear<Float>(width: width, heads: heads, block: layer.block)
+                        let tMix = best { try! mixOnly(x, into: &ySplit) }
+                        let tBlock = best { try! blockOnly(x, into: &ySplit) }
+                        print("    breakdown: mix alone \(fmt(tMix * 1e3, 2)) ms (\(fmt(2 * Double(tokens * width * heads) / tMix / 1e9)) GF/s), "
+                              + "block maps alone \(fmt(tBlock * 1e3, 2)) ms (\(fmt(2 * Double(tokens * width * layer.headWidth) / tBlock / 1e9)) GF/s)")
+                    }
                     let denseFlops = 2 * Double(tokens) * Double(width) * Double(width)
                     let splitFlops = 2 * Double(tokens) * Double(layer.multiplyAddsPerRow)
                     let theory = denseFlops / splitFlops

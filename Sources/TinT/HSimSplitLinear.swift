@@ -98,6 +98,17 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         return out
     }
 
+    /// Writes `self(x)` into `out` (both `[rows, width]`, `out` reused so repeated calls allocate nothing big).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func callAsFunction(_ x: Tensor<Scalar>, into out: inout Tensor<Scalar>) throws {
+        guard x.rank == 2, x.shape[1] == width else {
+            throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
+        }
+        try requireShape(out, x.shape, module: "HSimSplitLinear", what: "output")
+        apply(x, into: &out, accumulate: false)
+    }
+
     /// The dense `width × width` matrix `M` with `layer(x) = x·M + bias`.
     public func denseMatrix() throws -> Tensor<Scalar> {
         let d = headWidth, H = heads, W = width
@@ -130,10 +141,13 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         let W = width
         if let block {
             if mix != nil {
-                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: rows * W)
+                // Mix all rows first, then full-height GEMMs per head: measured faster than interleaving short
+                // row blocks (the per-head GEMMs then pack each block map once and run at full speed).
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: rows * width)
                 defer { scratch.deallocate() }
-                applyMix(x, ldx: ldx, rows: rows, into: scratch, ldz: W, accumulate: false)
-                applyBlock(block, UnsafePointer(scratch), ldz: W, rows: rows, into: out, ldo: ldo, accumulate: accumulate)
+                applyMix(x, ldx: ldx, rows: rows, into: scratch, ldz: width, accumulate: false)
+                applyBlock(block, UnsafePointer(scratch), ldz: width, rows: rows, into: out, ldo: ldo,
+                           accumulate: accumulate)
             } else {
                 applyBlock(block, x, ldz: ldx, rows: rows, into: out, ldo: ldo, accumulate: accumulate)
             }
@@ -208,3 +222,4 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         }
     }
 }
+
