@@ -30,3 +30,49 @@ func naiveMatmul(_ x: Tensor<Double>, _ m: Tensor<Double>) -> Tensor<Double> {
 func columns<S: TensorScalar>(_ t: Tensor<S>, _ lo: Int, _ width: Int) -> Tensor<S> {
     try! t.sliced(axis: 1, lo..<(lo + width)).contiguous()
 }
+
+/// Small TinT configurations covering S ∈ {3, 4} and D_aux 16…96.
+let smallConfigs: [TinTConfig] = [
+    TinTConfig(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
+    TinTConfig(auxWidth: 64, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
+    TinTConfig(auxWidth: 96, auxHeads: 6, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
+    TinTConfig(auxWidth: 16, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
+]
+
+extension TinTConfig {
+    /// The same configuration with other gates.
+    func with(gates: GateKind) -> TinTConfig { var c = self; c.gates = gates; return c }
+    func with(learningRate: Double) -> TinTConfig { var c = self; c.learningRate = learningRate; return c }
+}
+
+/// Tolerance for exact identities: Double with hard gates, or fp32 with the paper's tanh(10) gates.
+func exactTolerance<S: TensorScalar>(_ s: S.Type) -> Double { S.self == Double.self ? 1e-10 : 1e-5 }
+
+/// The gates the exactness tests use for a scalar type.
+func testGates<S: TensorScalar>(_ s: S.Type) -> GateKind { S.self == Double.self ? .hard : .tanh(10) }
+
+/// Masks covering the edge cases: mixed, all-train, no-train, and an interleaved pattern.
+func testMasks(_ t: Int) -> [[Bool]] {
+    [(0..<t).map { $0 < (t + 1) / 2 }, [Bool](repeating: true, count: t), [Bool](repeating: false, count: t),
+     (0..<t).map { $0 % 3 != 1 }]
+}
+
+/// A random state: prefixes holding `prefixes`, token rows random everywhere (so preserved regions are checked).
+func randomState<S: TensorScalar>(_ config: TinTConfig, prefixes: Tensor<S>, tokens t: Int, seed: UInt64,
+                                  mask: [Bool]? = nil) -> TinTState<S> {
+    let tok: Tensor<S> = randn([t, config.simWidth], seed: seed)
+    return try! TinTState(prefixes: prefixes, tokens: tok, trainMask: mask ?? testMasks(t)[0])
+}
+
+/// `x·Wᵀ + b` in Double with explicit loops (x `[T, d_in]`, W `[d_out, d_in]`).
+func naiveLinear(_ x: Tensor<Double>, _ w: Tensor<Double>, _ b: Tensor<Double>?) -> Tensor<Double> {
+    let t = x.shape[0], dIn = x.shape[1], dOut = w.shape[0]
+    let xs = x.scalars, ws = w.scalars, bs = b?.scalars
+    var y = [Double](repeating: 0, count: t * dOut)
+    for i in 0..<t { for o in 0..<dOut {
+        var s = bs?[o] ?? 0
+        for k in 0..<dIn { s += ws[o * dIn + k] * xs[i * dIn + k] }
+        y[i * dOut + o] = s
+    } }
+    return try! Tensor(shape: [t, dOut], scalars: y)
+}
