@@ -193,7 +193,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             for i in 0..<n {
                 let row = a + i * n
                 var m = row[0]
-                for j in 1...i where row[j] > m { m = row[j] }
+                for j in 0...i where row[j] > m { m = row[j] }
                 var sum: Scalar = 0
                 for j in 0...i { let e = Scalar.exp(row[j] - m); row[j] = e; sum += e }
                 let inv = 1 / sum

@@ -1,41 +1,11 @@
 import Tensor
 
-/// How the layer-norm backward applies the normalisation Jacobian.
-public enum LayerNormBackward: Sendable, Equatable, Hashable {
-    /// The paper's first-order (finite-difference) approximation `N·(f(x + g/N) − f(x))`.
-    case firstOrder(Double)
-    /// The exact Jacobian-vector product, computed directly (for oracles and ablations).
-    case exact
-}
-
-/// How the activation backward forms `σ'(h)⊙∇a`.
-public enum ActivationBackward: Sendable, Equatable, Hashable {
-    /// The paper's finite difference `N·(σ(h + ∇a/N) − σ(h))`.
-    case finiteDifference(Double)
-    /// `σ'(h)⊙∇a` computed directly (for oracles and ablations).
-    case exact
-}
-
 /// The gate nonlinearity that makes a layer keep prefix rows and replace (or update) token rows.
 public enum GateKind: Sendable, Equatable, Hashable {
     /// `tanh(g·z)` for the indicator `z ∈ {0, 1}`, as in the paper (g = 10 there).
     case tanh(Double)
     /// Exact 0/1 gates.
     case hard
-}
-
-/// Which layer-norm parameters the Descent module updates.
-public enum LayerNormUpdate: Sendable, Equatable, Hashable {
-    /// β only (the paper's default).
-    case biasOnly
-    /// β and the `diag(γ)` prefix matrix, with the reference's dense update `−ηΣ∇y x̂ᵀ`.
-    case full
-}
-
-/// The backward rule for attention. TinT only propagates through the value path.
-public enum AttentionBackward: Sendable, Equatable, Hashable {
-    /// Stop-gradient through the attention scores: `∇v = Aᵀ∇o`; `W_Q`, `W_K` are not updated.
-    case valueOnly
 }
 
 /// An auxiliary activation function that TinT can simulate.
@@ -51,6 +21,39 @@ public enum AuxActivation: String, Sendable, Equatable, Hashable, CaseIterable {
 /// approximation options. The derived quantities (D_sim, K, head widths, memory offsets) are computed
 /// properties; `validate()` checks every rule.
 public struct TinTConfig: Sendable, Equatable, Hashable {
+    // The approximation options (Docs/TINT.md §4). They are nested because the modules LayerNormBackward,
+    // ActivationBackward and AttentionBackward use the plain names.
+
+    /// How the layer-norm backward applies the normalisation Jacobian.
+    public enum LayerNormBackward: Sendable, Equatable, Hashable {
+        /// The paper's first-order (finite-difference) approximation `N·(f(x + g/N) − f(x))`.
+        case firstOrder(Double)
+        /// The exact Jacobian-vector product, computed directly (for oracles and ablations).
+        case exact
+    }
+
+    /// How the activation backward forms `σ'(h)⊙∇a`.
+    public enum ActivationBackward: Sendable, Equatable, Hashable {
+        /// The paper's finite difference `N·(σ(h + ∇a/N) − σ(h))`.
+        case finiteDifference(Double)
+        /// `σ'(h)⊙∇a` computed directly (for oracles and ablations).
+        case exact
+    }
+
+    /// Which layer-norm parameters the Descent module updates.
+    public enum LayerNormUpdate: Sendable, Equatable, Hashable {
+        /// β only (the paper's default).
+        case biasOnly
+        /// β and the `diag(γ)` prefix matrix, with the reference's dense update `−ηΣ∇y x̂ᵀ`.
+        case full
+    }
+
+    /// The backward rule for attention. TinT only propagates through the value path.
+    public enum AttentionBackward: Sendable, Equatable, Hashable {
+        /// Stop-gradient through the attention scores: `∇v = Aᵀ∇o`; `W_Q`, `W_K` are not updated.
+        case valueOnly
+    }
+
     /// D_aux, the auxiliary model's hidden size.
     public var auxWidth: Int
     /// H_aux, the auxiliary model's attention heads.
@@ -73,10 +76,15 @@ public struct TinTConfig: Sendable, Equatable, Hashable {
     public var reuseBackward: Bool
     /// Reproduce the reference code's two quirks (4η MLP output bias, unmasked last position).
     public var referenceCompatible: Bool
+    /// LN backward: `.firstOrder(N)` (default N = 1000) or `.exact`.
     public var layerNormBackward: LayerNormBackward
+    /// Activation backward: `.finiteDifference(N)` (default N = 1000) or `.exact`.
     public var activationBackward: ActivationBackward
+    /// Gates: `.tanh(g)` (default g = 10) or `.hard`.
     public var gates: GateKind
+    /// LN Descent: `.biasOnly` (default) or `.full`.
     public var layerNormUpdate: LayerNormUpdate
+    /// Attention backward: `.valueOnly` (the only rule).
     public var attentionBackward: AttentionBackward
     /// The aux layer norms' ε.
     public var layerNormEpsilon: Double
