@@ -21,7 +21,9 @@ var avx512Settings: [SwiftSetting] = []
 var tensorSettings: [SwiftSetting] = []
 #if arch(x86_64)
 if !portable {
-    simdSettings = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"]), .define("SIMD_FMA")]
+    // -fno-math-errno lets `squareRoot()` on SIMD vectors become one vsqrtps instead of a per-lane
+    // errno-checking libm call (Swift never reads errno).
+    simdSettings = [.unsafeFlags(["-Xcc", "-march=x86-64-v3", "-Xcc", "-fno-math-errno"]), .define("SIMD_FMA")]
     avx512Settings = [.unsafeFlags(["-Xcc", "-march=x86-64-v4"]), .define("SIMD_FMA")]
     tensorSettings = [.define("TINT_AVX512")]
 }

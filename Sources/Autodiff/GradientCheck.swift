@@ -7,6 +7,8 @@ public struct GradientCheckReport: Sendable, CustomStringConvertible {
     public let worstRelativeError: Double
     /// The input holding the worst element.
     public let inputIndex: Int
+    /// That input's parameter name, when the check ran over a ``ParameterSet``.
+    public var inputName: String? = nil
     /// The worst element's index within that input.
     public let elementIndex: [Int]
     /// The tape's derivative at the worst element.
@@ -17,7 +19,8 @@ public struct GradientCheckReport: Sendable, CustomStringConvertible {
     public let checkedCount: Int
 
     public var description: String {
-        "gradient check: worst relative error \(worstRelativeError) at input \(inputIndex) element \(elementIndex) "
+        "gradient check: worst relative error \(worstRelativeError) at input \(inputName ?? String(inputIndex)) "
+            + "element \(elementIndex) "
             + "(analytic \(analytic), numeric \(numeric); \(checkedCount) derivatives)"
     }
 }
@@ -85,4 +88,23 @@ public func gradientCheck(
 ) throws -> GradientCheckReport {
     try gradientCheck(at: [input], epsilon: epsilon, relativeErrorFloor: relativeErrorFloor,
                       projectionSeed: projectionSeed) { try f($0[0]) }
+}
+
+/// ``gradientCheck(at:epsilon:relativeErrorFloor:projectionSeed:_:)`` over the trainable parameters of a
+/// ``ParameterSet`` (all when `trainable` is `nil`; the others stay constant). The report names the parameter.
+public func gradientCheck(
+    of parameters: ParameterSet<Double>, trainable: Set<String>? = nil, epsilon: Double = 1e-4,
+    relativeErrorFloor: Double = 1e-3, _ f: (VariableSet<Double>) throws -> Variable<Double>
+) throws -> GradientCheckReport {
+    let all = try parameters.variables(trainable: trainable)
+    let positions = all.variables.indices.filter { all.variables[$0].requiresGradient }
+    let constants = parameters.constants.variables
+    var report = try gradientCheck(at: positions.map { all.variables[$0].value }, epsilon: epsilon,
+                                   relativeErrorFloor: relativeErrorFloor) { xs in
+        var vars = constants
+        for (i, x) in zip(positions, xs) { vars[i] = x }
+        return try f(VariableSet(names: all.names, variables: vars))
+    }
+    report.inputName = positions.isEmpty ? nil : all.names[positions[report.inputIndex]]
+    return report
 }

@@ -76,3 +76,42 @@ extension Variable {
         return Variable.record(try value.expanded(to: newShape), self) { g in try g.unbroadcast(to: s) }
     }
 }
+
+extension Variable {
+    /// The variables joined along `axis` (``Tensor/concatenated(_:axis:)``); each gets its slice of the gradient.
+    public static func concatenated(_ parts: [Variable], axis: Int) throws -> Variable {
+        let y = try Tensor.concatenated(parts.map(\.value), axis: axis)
+        let a = axis < 0 ? axis + y.rank : axis
+        var start = 0
+        return record(y, parts.map { p in
+            let range = start..<(start + p.shape[a])
+            start = range.upperBound
+            return (p, { g in try g.sliced(axis: a, range) })
+        })
+    }
+
+    /// The variables (same shape) joined along a new dimension at `axis`.
+    public static func stacked(_ parts: [Variable], axis: Int = 0) throws -> Variable {
+        guard let first = parts.first else { return Variable(try Tensor.stacked([], axis: axis)) }
+        let a = axis < 0 ? axis + first.rank + 1 : axis
+        return try concatenated(try parts.map { try $0.unsqueezed(a) }, axis: a)
+    }
+
+    /// Consecutive pieces of `sizes[i]` along `axis` (views of the value; each gradient is zero outside
+    /// its piece).
+    public func split(sizes: [Int], axis: Int) throws -> [Variable] {
+        let pieces = try value.split(sizes: sizes, axis: axis)
+        let a = try normalizedAxis(axis, op: "split")
+        var start = 0
+        return try pieces.map { piece in
+            defer { start += piece.shape[a] }
+            return try sliced(axis: a, start..<(start + piece.shape[a]))
+        }
+    }
+
+    /// `count` equal pieces along `axis`.
+    public func split(count: Int, axis: Int) throws -> [Variable] {
+        let pieces = try value.split(count: count, axis: axis)
+        return try split(sizes: pieces.map { $0.shape[axis < 0 ? axis + rank : axis] }, axis: axis)
+    }
+}

@@ -7,11 +7,15 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Seconds on a monotonic clock.
+/// Whether `now()` reads the calling thread's CPU time instead of wall time (`--cpu-time`, 1-thread runs only:
+/// it leaves out the time the thread was descheduled, which on a loaded machine dominates long calls).
+nonisolated(unsafe) var useThreadCPUTime = false
+
+/// Seconds on a monotonic clock (or the calling thread's CPU-time clock, see `useThreadCPUTime`).
 @inline(never)
 func now() -> Double {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(useThreadCPUTime ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 

@@ -17,9 +17,9 @@ enum GEMMBench {
         var bestGFlops: Double, medianGFlops: Double, medianMs: Double
         var roundGFlops: [Double]
         var callsPerRound: [Int]
-        var naiveGFlops: Double
-        var naiveRows: Int
-        var speedupVsNaive: Double
+        var naiveGFlops: Double?
+        var naiveRows: Int?
+        var speedupVsNaive: Double?
     }
 
     struct Report: Codable {
@@ -48,6 +48,8 @@ enum GEMMBench {
           --min-time S     each round runs ≥ 5 calls and ≥ S seconds (default 0.4; --quick: 0.05 and ≥ 2 calls)
           --json FILE      also write the results as JSON
           --quick          short smoke run (3 small shapes, 1 round)
+          --no-naive       skip the naive reference (used by Scripts/compare_gemm.sh)
+          --cpu-time       time with the thread's CPU-time clock (1 thread only): per-core speed on a loaded machine
         """
 
     static func parseShapes(_ s: String) throws -> [Shape] {
@@ -61,7 +63,7 @@ enum GEMMBench {
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--rounds", "--threads", "--shapes", "--min-time", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--no-naive", "--cpu-time"])
         let quick = o.has("--quick")
         let rounds = try o.int("--rounds", default: quick ? 1 : 3)
         let threadCounts = try o.intList("--threads", default: [1, 2])
@@ -71,11 +73,16 @@ enum GEMMBench {
             return x
         } ?? (quick ? 0.05 : 0.4)
         let minCalls = quick ? 2 : 5
+        if o.has("--cpu-time") {
+            guard threadCounts == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
 
         let machine = MachineInfo.current()
         print("Bench gemm — \(machine.date), \(machine.cpu), \(machine.cores) cores, build: \(machine.build)")
         print("kernel: \(gemmKernelDescription)")
         print("best / median over \(rounds) round(s); a round = fastest call of ≥ \(minCalls) calls and ≥ \(minSeconds) s")
+        if useThreadCPUTime { print("timing: calling thread's CPU time (descheduled time excluded)") }
         print("naive = i-k-j loop, 1 thread, timed on the first `rows` rows of A (all of them when small) and scaled by FLOPs")
         print("")
         print(pad("shape M×K·K×N", 20, right: false) + pad("thr", 4) + pad("best GF/s", 11) + pad("median GF/s", 13)
@@ -90,7 +97,8 @@ enum GEMMBench {
 
             // Naive reference on a slice of rows small enough to time in well under a second.
             let naiveRows = max(1, min(shape.m, Int(0.4e9 / (2 * Double(shape.k) * Double(shape.n)))))
-            var naiveTime = 0.0
+            var naiveTime = Double.nan
+            if !o.has("--no-naive") {
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     c.withUnsafeMutableBufferPointer { cp in
@@ -101,7 +109,8 @@ enum GEMMBench {
                     }
                 }
             }
-            let naiveGFlops = 2 * Double(naiveRows) * Double(shape.k) * Double(shape.n) / naiveTime / 1e9
+            }
+            let naive = naiveTime.isNaN ? nil : 2 * Double(naiveRows) * Double(shape.k) * Double(shape.n) / naiveTime / 1e9
 
             // Rounds outermost so 1-thread and 2-thread rounds alternate and share the machine's noise.
             var times = [Int: [Double]](), calls = [Int: [Int]]()
@@ -130,12 +139,13 @@ enum GEMMBench {
                 let gf = ts.map { shape.flops / $0 / 1e9 }
                 let res = Result(m: shape.m, k: shape.k, n: shape.n, threads: t, bestGFlops: gf.max()!,
                                  medianGFlops: median(gf), medianMs: median(ts) * 1e3, roundGFlops: gf,
-                                 callsPerRound: calls[t]!, naiveGFlops: naiveGFlops, naiveRows: naiveRows,
-                                 speedupVsNaive: median(gf) / naiveGFlops)
+                                 callsPerRound: calls[t]!, naiveGFlops: naive, naiveRows: naive == nil ? nil : naiveRows,
+                                 speedupVsNaive: naive.map { median(gf) / $0 })
                 results.append(res)
                 print(pad(shape.label, 20, right: false) + pad("\(t)", 4) + pad(fmt(res.bestGFlops), 11)
-                      + pad(fmt(res.medianGFlops), 13) + pad(fmt(res.medianMs, 2), 11) + pad(fmt(naiveGFlops, 2), 12)
-                      + pad("\(naiveRows)", 6) + pad(fmt(res.speedupVsNaive), 8))
+                      + pad(fmt(res.medianGFlops), 13) + pad(fmt(res.medianMs, 2), 11)
+                      + pad(naive.map { fmt($0, 2) } ?? "-", 12) + pad(naive == nil ? "-" : "\(naiveRows)", 6)
+                      + pad(res.speedupVsNaive.map { fmt($0) } ?? "-", 8))
             }
         }
         if let path = o["--json"] {

@@ -81,6 +81,17 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         }
     }
 
+    /// Few rows with many columns (one packed A, column panels across threads, n > NC), and a deep product whose
+    /// column blocks are narrowed so packed B stays L3-sized (n crosses that narrowed block edge).
+    @Test func wideAndDeep() throws {
+        try withThreads(2) {
+            let a = rand([13, 400], 90), b = rand([400, 3100], 91)
+            try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
+            let x = rand([145, 2100], 92), y = rand([2100, 1000], 93)
+            try forEachFloatGEMMKernel { try expectProduct(x.matmul(y), x, y) }
+        }
+    }
+
     @Test(arguments: [(7, 13, 65), (65, 257, 13), (145, 50, 70), (1, 33, 40), (40, 33, 1)])
     func transposedOperands(_ s: (Int, Int, Int)) throws {
         let (m, k, n) = s

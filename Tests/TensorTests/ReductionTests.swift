@@ -2,7 +2,7 @@ import Testing
 @testable import Tensor
 
 /// Reductions against naive Double loops. Tolerances: sums and means within 1e-6 · Σ|x| of the group
-/// (plus 1e-30); max and min exact; variance within 1e-5 relative (+1e-7 absolute).
+/// (plus 1e-30); max and min exact; variance within 1e-5 relative (+1e-7 absolute). Double inputs: 1e-12–1e-14.
 @Suite struct ReductionTests {
     static let cases: [(shape: [Int], axes: [Int]?)] = [
         ([1], nil), ([7], [0]), ([13], [-1]), ([65], nil), ([257], [0]),
@@ -101,6 +101,17 @@ import Testing
                     "\(shape) \(axes)")
             #expect(try x.max(axes: axes).scalars.map(Double.init) == maxRef, "\(shape) \(axes)")
         }
+        // Row-parallel argmax and variance over [1024, 513].
+        let x = NaiveRef.tensor([1024, 513], .contiguous, seed: 10)
+        let xs = x.scalars.map(Double.init)
+        let rows = (0..<1024).map { Array(xs[($0 * 513)..<(($0 + 1) * 513)]) }
+        #expect(try x.argmax(axis: 1).values == rows.map { $0.firstIndex(of: $0.max()!)! })
+        let variances = rows.map { g in
+            let m = g.reduce(0, +) / 513
+            return g.reduce(0) { $0 + ($1 - m) * ($1 - m) } / 512
+        }
+        #expect(NaiveRef.worstRatio(try x.variance(axes: [1], unbiased: true).scalars.map(Double.init), variances,
+                                    rtol: 1e-5, atol: 0) <= 1)
     }
 
     @Test func nanPropagatesAndEmptyReductions() throws {
@@ -133,6 +144,17 @@ import Testing
         let ref = NaiveRef.reduce(x, axes: [0], keepDims: false, ReductionTests.naiveSum)
         #expect(NaiveRef.worstRatio(NaiveRef.values(try x.sum(axis: 0)), ref.values, rtol: 1e-14, atol: 1e-14) <= 1)
         #expect(NaiveRef.values(try x.max(axes: [0, 1])) == [NaiveRef.values(x).max()!])
+        #expect(NaiveRef.values(try x.min(axis: 1)) == NaiveRef.reduce(x, axes: [1], keepDims: false) { $0.min()! }.values)
+        #expect(try x.argmin(axis: 1).values == NaiveRef.reduce(x, axes: [1], keepDims: false) { g in
+            Double(g.firstIndex(of: g.min()!)!)
+        }.values.map { Int($0) })
+        let meanRef = NaiveRef.reduce(x, axes: [1], keepDims: true) { $0.reduce(0, +) / Double($0.count) }
+        #expect(NaiveRef.worstRatio(NaiveRef.values(try x.mean(axis: 1, keepDims: true)), meanRef.values, rtol: 1e-13, atol: 1e-15) <= 1)
+        let varRef = NaiveRef.reduce(x, axes: [0], keepDims: false) { g in
+            let m = g.reduce(0, +) / Double(g.count)
+            return g.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(g.count)
+        }
+        #expect(NaiveRef.worstRatio(NaiveRef.values(try x.variance(axes: [0])), varRef.values, rtol: 1e-12, atol: 0) <= 1)
     }
 
     @Test(arguments: [NaiveRef.Layout.contiguous, .transposed, .stepped])

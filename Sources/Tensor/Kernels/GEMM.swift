@@ -180,71 +180,89 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
 
-    let mr = K.mr, nr = K.nr
-    let kcMax = Swift.min(K.kc, k), ncMax = Swift.min(K.nc, roundUp(n, nr))
-    let mcMax = Swift.min(K.mc, roundUp(m, mr))
-    let bPanelBytes = kcMax * roundUp(ncMax, nr) * MemoryLayout<K.Scalar>.stride
-    let aBlockCount = mcMax * kcMax
-
-    withScratch(bytes: bPanelBytes) { rawB in
-        let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * roundUp(ncMax, nr))
-        var jc = 0
-        while jc < n {
-            let nc = Swift.min(K.nc, n - jc)
-            let panels = (nc + nr - 1) / nr
-            var pc = 0
-            while pc < k {
-                let kc = Swift.min(K.kc, k - pc)
-                let betaNow = pc == 0 ? beta : 1
-                let bBlock = b + pc * rsB + jc * csB
-                let aDepth = a + pc * csA
-                let cCols = c + jc
-                if m <= K.mc {
-                    // One A block: pack it once, then hand out column panels; each chunk packs its own B panels
-                    // and consumes them while they are hot (no barrier between packing and compute).
-                    withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
-                        let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
-                        packA(K.self, aDepth, rs: rsA, cs: csA, rows: m, kc: kc, into: pa)
-                        let pbS = SendablePointer(pb), paS = SendablePointer(pa)
-                        chunks(parallel, count: panels, grain: 4) { r in
-                            // Groups of 16 panels keep the freshly packed B in L2 for the compute.
-                            var q = r.lowerBound
-                            while q < r.upperBound {
-                                let q1 = Swift.min(q + 16, r.upperBound)
-                                let j0 = q * nr, j1 = Swift.min(q1 * nr, nc)
-                                packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
-                                      into: pbS.p + j0 * kc)
-                                K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p, pb: pbS.p + j0 * kc,
-                                        c: cCols + j0, ldc: ldc, alpha: alpha, beta: betaNow)
-                                q = q1
-                            }
+    let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
+    let kBlocks = (k + K.kc - 1) / K.kc
+    if m <= K.mc {
+        // One row block: pack all of A once (every KC block), then hand out column panels; each chunk packs its
+        // own B panels and consumes them while they are hot. One parallel region per call.
+        let mPad = roundUp(m, mr)
+        let kcMax = Swift.min(k, K.kc)
+        let group = Swift.max(1, 256 / nr)  // panels per group: packed B of a group stays in L2 until used
+        withScratch(bytes: mPad * k * size) { rawA in
+            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
+            for q in 0..<kBlocks {
+                let pc = q * K.kc
+                packA(K.self, a + pc * csA, rs: rsA, cs: csA, rows: m, kc: Swift.min(K.kc, k - pc), into: pa + mPad * pc)
+            }
+            let panels = (n + nr - 1) / nr
+            let paS = SendablePointer(pa)
+            chunks(parallel, count: panels, grain: 4) { r in
+                withScratch(bytes: kcMax * group * nr * size) { rawB in
+                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * group * nr)
+                    var q = r.lowerBound
+                    while q < r.upperBound {
+                        let q1 = Swift.min(q + group, r.upperBound)
+                        let j0 = q * nr, j1 = Swift.min(q1 * nr, n)
+                        var pc = 0
+                        while pc < k {
+                            let kc = Swift.min(K.kc, k - pc)
+                            packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                            K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p + mPad * pc, pb: pb, c: c + j0, ldc: ldc,
+                                    alpha: alpha, beta: pc == 0 ? beta : 1)
+                            pc += kc
                         }
-                    }
-                } else {
-                    let pbS = SendablePointer(pb)
-                    chunks(parallel, count: panels, grain: 8) { r in
-                        let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
-                        packB(K.self, bBlock + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
-                              into: pbS.p + j0 * kc)
-                    }
-                    // Dynamic chunks of row tiles; each chunk packs its rows of A in MC-row blocks.
-                    let tiles = (m + mr - 1) / mr
-                    chunks(parallel, count: tiles, grain: 4) { r in
-                        withScratch(bytes: aBlockCount * MemoryLayout<K.Scalar>.stride) { rawA in
-                            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlockCount)
-                            var i0 = r.lowerBound * mr
-                            let iEnd = Swift.min(r.upperBound * mr, m)
-                            while i0 < iEnd {
-                                let mc = Swift.min(K.mc, iEnd - i0)
-                                packA(K.self, aDepth + i0 * rsA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
-                                K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p,
-                                        c: cCols + i0 * ldc, ldc: ldc, alpha: alpha, beta: betaNow)
-                                i0 += mc
-                            }
-                        }
+                        q = q1
                     }
                 }
-                pc += kc
+            }
+        }
+        return
+    }
+
+    // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
+    // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
+    // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
+    let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
+    let ncEff = roundUp((n + (n + ncCap - 1) / ncCap - 1) / ((n + ncCap - 1) / ncCap), nr)  // even split of n
+    let ncPad = Swift.min(roundUp(n, nr), ncEff)
+    let aBlock = Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
+    withScratch(bytes: k * ncPad * size) { rawB in
+        let pb = rawB.bindMemory(to: K.Scalar.self, capacity: k * ncPad)
+        let pbS = SendablePointer(pb)
+        var jc = 0
+        while jc < n {
+            let nc = Swift.min(ncEff, n - jc)
+            let panels = (nc + nr - 1) / nr
+            let bCols = b + jc * csB, cCols = c + jc
+            chunks(parallel, count: panels, grain: 4) { r in
+                let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
+                var pc = 0
+                while pc < k {
+                    let kc = Swift.min(K.kc, k - pc)
+                    packB(K.self, bCols + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc,
+                          into: pbS.p + ncPad * pc + j0 * kc)
+                    pc += kc
+                }
+            }
+            let tiles = (m + mr - 1) / mr
+            chunks(parallel, count: tiles, grain: 4) { r in
+                withScratch(bytes: aBlock * size) { rawA in
+                    let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
+                    let iEnd = Swift.min(r.upperBound * mr, m)
+                    var pc = 0
+                    while pc < k {
+                        let kc = Swift.min(K.kc, k - pc)
+                        var i0 = r.lowerBound * mr
+                        while i0 < iEnd {
+                            let mc = Swift.min(K.mc, iEnd - i0)
+                            packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
+                            K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
+                                    ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                            i0 += mc
+                        }
+                        pc += kc
+                    }
+                }
             }
             jc += nc
         }
