@@ -4,27 +4,6 @@ import Testing
 
 // MARK: - Shared helpers for the elementwise suites (prefixed `ew` to keep them apart from other suites)
 
-/// Row-major multi-index of `flat` in `shape`.
-func ewIndex(_ flat: Int, _ shape: [Int]) -> [Int] {
-    var idx = [Int](repeating: 0, count: shape.count), r = flat
-    for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] > 0 {
-        idx[d] = r % shape[d]
-        r /= shape[d]
-    }
-    return idx
-}
-
-/// The flat row-major position in `shape` of output index `out` under NumPy broadcasting (right-aligned,
-/// size-1 dimensions pinned to 0).
-func ewSourceFlat(_ out: [Int], _ shape: [Int]) -> Int {
-    let lead = out.count - shape.count
-    var flat = 0
-    for d in 0..<shape.count {
-        flat = flat * shape[d] + (shape[d] == 1 ? 0 : out[lead + d])
-    }
-    return flat
-}
-
 /// The broadcast shape by the textbook rule, or nil; independent of the code under test.
 func ewNaiveShape(_ shapes: [[Int]]) -> [Int]? {
     let rank = shapes.map(\.count).max() ?? 0
@@ -38,15 +17,38 @@ func ewNaiveShape(_ shapes: [[Int]]) -> [Int]? {
     return out
 }
 
-/// Reference for a broadcasting elementwise op on any number of operands, evaluated with explicit loops.
+/// Reference for a broadcasting elementwise op on any number of operands, evaluated with explicit loops:
+/// an odometer over the output index, and for each operand the row-major position of the source element
+/// (right-aligned, size-1 dimensions pinned to 0).
 func ewReference<S: TensorScalar>(_ operands: [Tensor<S>], _ f: ([Double]) -> Double) -> (shape: [Int], values: [Double]) {
     let shape = ewNaiveShape(operands.map(\.shape))!
+    let rank = shape.count, n = shape.reduce(1, *)
     let flats = operands.map { $0.scalars.map(Double.init) }
-    let n = shape.reduce(1, *)
+    let steps = operands.map { t -> [Int] in
+        var s = [Int](repeating: 0, count: rank), size = 1
+        for d in stride(from: t.rank - 1, through: 0, by: -1) {
+            s[rank - t.rank + d] = t.shape[d] == 1 ? 0 : size
+            size *= t.shape[d]
+        }
+        return s
+    }
     var values = [Double](repeating: 0, count: n)
+    var index = [Int](repeating: 0, count: rank)
+    var args = [Double](repeating: 0, count: operands.count)
     for i in 0..<n {
-        let idx = ewIndex(i, shape)
-        values[i] = f(operands.indices.map { k in flats[k][ewSourceFlat(idx, operands[k].shape)] })
+        for k in operands.indices {
+            var p = 0
+            for d in 0..<rank { p += index[d] * steps[k][d] }
+            args[k] = flats[k][p]
+        }
+        values[i] = f(args)
+        var d = rank - 1
+        while d >= 0 {
+            index[d] += 1
+            if index[d] < shape[d] { break }
+            index[d] = 0
+            d -= 1
+        }
     }
     return (shape, values)
 }
