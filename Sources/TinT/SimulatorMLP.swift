@@ -59,6 +59,8 @@ func activationDerivative<S: TensorScalar>(_ f: AuxActivation, _ x: S) -> S {
         let c = S((2 / Double.pi).squareRoot())
         let u = c * (x + S(0.044715) * x * x * x)
         let t = S.tanh(u)
-        return (1 + t) / 2 + x * (1 - t * t) * c * (1 + 3 * S(0.044715) * x * x) / 2
+        let du: S = c * (1 + 3 * S(0.044715) * x * x)
+        let sech2: S = 1 - t * t
+        return (1 + t) / 2 + x * sech2 * du / 2
     }
 }
