@@ -1,5 +1,6 @@
 import Testing
 import Tensor
+import Autodiff
 @testable import TinT
 
 /// Causal softmax probabilities per head: `A[a][i][j]` for queries/keys `[T, D]`, `heads` heads.
@@ -133,5 +134,49 @@ func naiveApply(_ a: [[[Double]]], _ v: Tensor<Double>, transposed: Bool) -> Ten
             let gx = naiveMatmul(gv, s.wv)
             #expect(maxDiff(columns(state.tokens, 0, D), gx) <= 1e-10 * max(1, maxAbs(gx)))
         }
+    }
+}
+
+/// The Backward modules against Autodiff's VJPs: linear `Wᵀ∇y`, and attention's value path with the
+/// probabilities detached (`scaledDotProductAttention(detachProbabilities:)`), through `W_V`.
+@Suite struct AutodiffOracleTests {
+    @Test(arguments: [0, 1, 2, 3]) func attentionBackwardMatchesDetachedVJP(ci: Int) throws {
+        let config = smallConfigs[ci].with(gates: .hard)
+        let D = config.auxWidth, H = config.auxHeads, dh = config.auxHeadWidth, t = 11
+        let wq: Tensor<Double> = randn([D, D], seed: 1, std: 0.4), wk: Tensor<Double> = randn([D, D], seed: 2, std: 0.4)
+        let wv: Tensor<Double> = randn([D, D], seed: 3, std: 0.2)
+        let bq: Tensor<Double> = randn([D], seed: 4), bk: Tensor<Double> = randn([D], seed: 5), bv: Tensor<Double> = randn([D], seed: 6)
+        let enc = { (w: Tensor<Double>, b: Tensor<Double>) in try LinearPrefixLayout.encode(weight: w, bias: b, config: config) }
+        var state: TinTState<Double> = randomState(config, prefixes: try enc(wv, bv), tokens: t, seed: 7)
+        let x = columns(state.tokens, 0, D)
+        try AttentionForward<Double>(config: config).apply(&state, query: try enc(wq, bq), key: try enc(wk, bk), value: try enc(wv, bv))
+        let go: Tensor<Double> = randn([t, D], seed: 8)
+        try state.tokens.assign(go, axis: 1, 0..<D)
+        try AttentionBackward<Double>(config: config).apply(&state)
+
+        func heads(_ v: Variable<Double>) throws -> Variable<Double> { try v.reshaped([t, H, dh]).permuted([1, 0, 2]) }
+        let expected = try valueAndGradient(at: x, seed: go) { xv in
+            let q = try xv.linear(weight: Variable(wq), bias: Variable(bq))
+            let k = try xv.linear(weight: Variable(wk), bias: Variable(bk))
+            let v = try xv.linear(weight: Variable(wv), bias: Variable(bv))
+            let o = try scaledDotProductAttention(query: try heads(q), key: try heads(k), value: try heads(v), causal: true,
+                                                  detachProbabilities: true)
+            return try o.permuted([1, 0, 2]).reshaped([t, D])
+        }
+        // With A detached, the gradient reaching x through Q and K is zero, so the VJP is W_Vᵀ Aᵀ ∇o exactly.
+        #expect(maxDiff(columns(state.tokens, 0, D), expected.gradient) <= 1e-10 * max(1, maxAbs(expected.gradient)))
+    }
+
+    @Test(arguments: [0, 1, 2, 3]) func linearBackwardMatchesVJP(ci: Int) throws {
+        let config = smallConfigs[ci].with(gates: .hard)
+        let D = config.auxWidth, t = 5
+        let w: Tensor<Double> = randn([D, D], seed: 1), b: Tensor<Double> = randn([D], seed: 2)
+        var state: TinTState<Double> = randomState(config, prefixes: try LinearPrefixLayout.encode(weight: w, bias: b, config: config),
+                                                   tokens: t, seed: 3)
+        let gy = columns(state.tokens, 0, D)
+        try LinearBackward<Double>(config: config, inputWidth: D, outputWidth: D).apply(&state)
+        let x: Tensor<Double> = randn([t, D], seed: 4)
+        let g = try valueAndGradient(at: x, seed: gy) { try $0.linear(weight: Variable(w), bias: Variable(b)) }.gradient
+        #expect(maxDiff(columns(state.tokens, 0, D), g) <= 1e-10 * max(1, maxAbs(g)))
     }
 }
