@@ -24,7 +24,7 @@ enum HSimBench {
 
     static let help = """
         usage: Bench hsim [--width D] [--heads 4,12,24,48] [--tokens 256,768] [--threads 1,2] [--rounds N]
-                          [--min-time S] [--json FILE] [--quick] [--breakdown]
+                          [--min-time S] [--json FILE] [--quick] [--breakdown] [--modules]
           --width D        D_sim (default 3072)
           --heads LIST     H values (default 4,12,24,48)
           --tokens LIST    T values (rows) (default 256,768)
@@ -34,12 +34,14 @@ enum HSimBench {
           --json FILE      also write the results as JSON
           --quick          D 768, H 12, T 64, one round (smoke test)
           --breakdown      also time the mix alone and the block maps alone
+          --modules        instead: time each TinT simulator module at the OPT-125M shape (D_aux 768, S 3,
+                           H_sim 12) on the first --tokens value, fp32
         """
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--width", "--heads", "--tokens", "--threads", "--rounds", "--min-time", "--json"],
-                            flags: ["--quick", "--breakdown"])
+                            flags: ["--quick", "--breakdown", "--modules"])
         let quick = o.has("--quick")
         let width = try o.int("--width", default: quick ? 768 : 3072)
         let headsList = try o.intList("--heads", default: quick ? [12] : [4, 12, 24, 48])
@@ -49,6 +51,10 @@ enum HSimBench {
         let minTime = o["--min-time"].flatMap(Double.init) ?? (quick ? 0.05 : 0.3)
         for h in headsList where width % h != 0 { throw BenchError("--width \(width) is not divisible by H = \(h)") }
 
+        if o.has("--modules") {
+            try moduleTimings(tokens: tokensList[0], threads: threadsList, minTime: minTime, rounds: rounds)
+            return
+        }
         let machine = MachineInfo.current()
         print("Bench hsim — \(machine.cpu), \(machine.cores) cores, \(machine.build)")
         print("D_sim = \(width); time = best of \(rounds) rounds (each the fastest call of ≥ 3 calls and ≥ \(minTime) s)")
@@ -152,5 +158,56 @@ enum HSimBench {
             for t in 0..<T { for r in 0..<d { y[t * W + h * d + r] = out[t * d + r] + bias[h * d + r] } }
         }
         return try! Tensor(shape: [T, W], scalars: y)
+    }
+
+    /// Times every simulator module on an OPT-125M-shaped configuration (random aux weights and state).
+    static func moduleTimings(tokens t: Int, threads: [Int], minTime: Double, rounds: Int) throws {
+        let config = TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048, rowsPerPrefix: 3, simHeads: 12)
+        let D = config.auxWidth, W = config.simWidth
+        var rng = TensorRNG(seed: 1)
+        let w = try Tensor<Float>.normal([D, D], std: 0.03, using: &rng), b = try Tensor<Float>.normal([D], std: 0.1, using: &rng)
+        let p = try LinearPrefixLayout.encode(weight: w, bias: b, config: config)
+        let pln = try LinearPrefixLayout.encodeLayerNorm(gamma: try Tensor<Float>.ones([D]), beta: b, config: config)
+        let tokens = try Tensor<Float>.normal([t, W], std: 1, using: &rng)
+        let state = try TinTState(prefixes: p, tokens: tokens, trainMask: (0..<t).map { $0 < t / 2 })
+        let lnState = try TinTState(prefixes: pln, tokens: tokens, trainMask: state.trainMask)
+        var exact = config
+        exact.layerNormBackward = .exact
+        exact.activationBackward = .exact
+        let lf = try LinearForward<Float>(config: config, inputWidth: D, outputWidth: D)
+        let lbd = try LinearBackwardDescent<Float>(config: config, inputWidth: D, outputWidth: D)
+        let af = try AttentionForward<Float>(config: config)
+        let abd = try AttentionBackwardDescent<Float>(config: config)
+        let lnf = try LayerNormForward<Float>(config: config)
+        let lnbd = try LayerNormBackwardDescent<Float>(config: config)
+        let lnbx = try LayerNormBackward<Float>(config: exact)
+        let actf = try ActivationForward<Float>(config: config, activation: .relu)
+        let actb = try ActivationBackward<Float>(config: config, activation: .relu)
+        let cases: [(String, ParameterCount, (inout TinTState<Float>) throws -> Void, TinTState<Float>)] = [
+            ("LinearForward", lf.parameterCount, { try lf.apply(&$0) }, state),
+            ("LinearBackwardDescent", lbd.parameterCount, { try lbd.apply(&$0) }, state),
+            ("AttentionForward", af.parameterCount, { try af.apply(&$0, query: p, key: p, value: p) }, state),
+            ("AttentionBackwardDescent", abd.parameterCount, { try abd.apply(&$0) }, state),
+            ("LayerNormForward", lnf.parameterCount, { try lnf.apply(&$0) }, lnState),
+            ("LayerNormBackwardDescent", lnbd.parameterCount, { try lnbd.apply(&$0) }, lnState),
+            ("LayerNormBackward (.exact)", lnbx.parameterCount, { try lnbx.apply(&$0) }, lnState),
+            ("ActivationForward", actf.parameterCount, { try actf.apply(&$0) }, state),
+            ("ActivationBackward", actb.parameterCount, { try actb.apply(&$0) }, state),
+        ]
+        print("Bench hsim --modules — OPT-125M shape (D_sim \(W), K \(config.prefixCount), H_sim 12), T = \(t), fp32; "
+              + "time per apply (module built once), best of \(rounds) rounds")
+        print(pad("module", 28, right: false) + pad("threads", 8) + pad("ms", 10) + pad("weights", 12) + pad("prefixes", 12))
+        for (name, count, run, start) in cases {
+            for th in threads {
+                Threading.maxThreads = th
+                let best = (0..<rounds).map { _ in fastestCall(minSeconds: minTime, minCalls: 3) {
+                    var s = start
+                    try! run(&s)
+                }.0 }.min()!
+                print(pad(name, 28, right: false) + pad(String(th), 8) + pad(fmt(best * 1e3, 2), 10)
+                      + pad(String(count.moduleWeights), 12) + pad(String(count.prefixStorage), 12))
+            }
+        }
+        Threading.maxThreads = 0
     }
 }

@@ -32,6 +32,8 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "ActivationBackward")
         try layer.apply(&state)

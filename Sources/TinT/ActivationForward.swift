@@ -20,6 +20,8 @@ public struct ActivationForward<Scalar: TensorScalar>: Sendable {
         layer = tokenLayer(.mlp(mlp), config)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "ActivationForward")
         try layer.apply(&state)

@@ -30,12 +30,16 @@ public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
     }
 
     /// Only the first layer: the signal `∇o` becomes `∇v = Aᵀ∇o`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func applyValueGradient(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "AttentionBackward")
         try valueGradient.apply(&state)
     }
 
     /// Both layers: the signal `∇o` becomes `W_Vᵀ Aᵀ∇o`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try applyValueGradient(&state)
         try linear.apply(&state)
@@ -63,6 +67,8 @@ public struct AttentionDescent<Scalar: TensorScalar>: Sendable {
     }
 
     /// The value-gradient layer, then the Descent layer on the V prefixes (token rows end with `∇v`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "AttentionDescent")
         try valueGradient.apply(&state)
@@ -89,6 +95,8 @@ public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
                                            memory: .at(config.attentionMemory + 2 * config.auxWidth))
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "AttentionBackwardDescent")
         try valueGradient.apply(&state)

@@ -71,6 +71,8 @@ public struct AttentionForward<Scalar: TensorScalar>: Sendable {
     /// Runs the four layers; `query`, `key`, `value` are the Q, K, V prefix tensors (`LinearPrefixLayout`), each
     /// loaded into the prefix rows before its layer. The state's prefixes afterwards are the V prefixes (as
     /// carried through the softmax layer's gates).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>, query: Tensor<Scalar>, key: Tensor<Scalar>, value: Tensor<Scalar>) throws {
         try state.validate(config, module: "AttentionForward")
         for (layer, prefixes) in zip(projections, [query, key, value]) {

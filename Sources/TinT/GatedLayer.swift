@@ -7,6 +7,8 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
     case norm(SimulatorLayerNorm<Scalar>)
     case exact(ExactBackwardLayer<Scalar>)
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         switch self {
         case .attention(let a): return try a.update(state, group: group)
@@ -44,6 +46,8 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
         self.branches = branches
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func apply(_ state: inout TinTState<Scalar>) throws {
         let input = state
         state.prefixes = try combine(input, group: .prefixes)
@@ -54,7 +58,7 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
         let x = group == .prefixes ? state.prefixes : state.tokens
         let k = state.prefixCount, n = x.shape[0], W = x.shape[1]
         let pos = positions(group, count: n, prefixCount: k)
-        var out = try Tensor<Scalar>.zeros(x.shape)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
         if !old.isZero(on: group) {
             let g = pos.map { old.value(position: $0) }
             accumulateScaledRows(x, g, into: &out, width: W)

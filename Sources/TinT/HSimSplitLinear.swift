@@ -88,7 +88,7 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
             throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
         }
         let rows = x.count / Swift.max(width, 1)
-        var out = try Tensor<Scalar>(shape: x.shape, repeating: 0)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 guard let s = src.baseAddress, let d = dst.baseAddress else { return }

@@ -40,6 +40,8 @@ public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
         jacobian = try layerNormJacobianLayers(config)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LayerNormBackward")
         try linear.apply(&state)

@@ -14,6 +14,8 @@ public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
                                    memory: .at(config.layerNormMemory), biasOnly: config.layerNormUpdate == .biasOnly)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LayerNormDescent")
         try linear.apply(&state)
@@ -38,6 +40,8 @@ public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
         jacobian = try layerNormJacobianLayers(config)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LayerNormBackwardDescent")
         try linear.apply(&state)

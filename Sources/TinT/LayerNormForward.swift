@@ -36,6 +36,8 @@ public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
         linear = try LinearForward(config: config, inputWidth: D, outputWidth: D, memory: .at(mem))
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LayerNormForward")
         try normalize.apply(&state)

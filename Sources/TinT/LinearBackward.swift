@@ -51,6 +51,8 @@ public struct LinearBackward<Scalar: TensorScalar>: Sendable {
     }
 
     /// Runs the layer on `state` (whose prefixes hold `W`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LinearBackward")
         try layer.apply(&state)

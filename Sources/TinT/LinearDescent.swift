@@ -58,6 +58,8 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
     }
 
     /// Runs the layer on `state` (prefixes holding `W, b`; token rows holding `∇y` and `x`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LinearDescent")
         try layer.apply(&state)
@@ -101,6 +103,8 @@ public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
     }
 
     /// Runs the layer: token rows get `Wᵀ∇y`, prefixes get `W − ηΣ∇y xᵀ`, `b − ηΣ∇y`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LinearBackwardDescent")
         try layer.apply(&state)

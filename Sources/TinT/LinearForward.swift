@@ -152,6 +152,8 @@ public struct LinearForward<Scalar: TensorScalar>: Sendable {
     }
 
     /// Runs the layer on `state` (whose prefixes hold `W, b` in `LinearPrefixLayout`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
         try state.validate(config, module: "LinearForward")
         try layer.apply(&state)

@@ -34,6 +34,8 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
     func feeds(head h: Int) -> Bool { coefficients[h] != 0 && table.contains { $0 != 0 } }
 
     /// Adds the position terms of `rows` rows (positions `positions[i]`) to `out` (row stride `ld`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func add(to out: UnsafeMutablePointer<Scalar>, ld: Int, positions: [Int]) {
         for (i, p) in positions.enumerated() {
             let row = out + i * ld

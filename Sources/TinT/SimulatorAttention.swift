@@ -19,8 +19,10 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
     }
 
     /// The stream for `x` (`[n, W]`) at `positions`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func compute(_ x: Tensor<Scalar>, positions: [Int], width: Int) throws -> Tensor<Scalar> {
-        var out = try Tensor<Scalar>.zeros([x.shape[0], width])
+        var out: Tensor<Scalar> = zerosTensor([x.shape[0], width])
         if x.shape[0] == 0 { return out }
         if let map { map.apply(x, into: &out, accumulate: false) }
         if let position {
@@ -97,26 +99,30 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     var queryGroup: RowGroup { pattern == .prefixesToTrainTokens ? .prefixes : .tokens }
 
     /// The update for the rows of `group`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var out: Tensor<Scalar>
         if group == queryGroup {
             let attended = try attention(state)
             if let output {
-                out = try Tensor<Scalar>.zeros(attended.shape)
+                out = zerosTensor(attended.shape)
                 output.apply(attended, into: &out, accumulate: false)
             } else {
                 out = attended
             }
         } else {
             guard residual != nil else { return nil }
-            out = try Tensor<Scalar>.zeros(x.shape)
+            out = zerosTensor(x.shape)
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
 
     /// The attention output of the query group, before the output map.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func attention(_ state: TinTState<Scalar>) throws -> Tensor<Scalar> {
         let k = state.prefixCount, W = width
         let qRows: Tensor<Scalar>, qPos: [Int], kRows: Tensor<Scalar>, kPos: [Int]
@@ -127,14 +133,14 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         case .prefixesToTrainTokens:
             let train = state.trainMask.indices.filter { state.trainMask[$0] }
             qRows = state.prefixes; qPos = positions(.prefixes, count: k, prefixCount: k)
-            kRows = try state.tokens.gathered(indices: train, axis: 0)
+            kRows = gatherRows(state.tokens, train)
             kPos = positions(.tokens, count: train.count, prefixCount: k)
         case .causalTokens:
             qRows = state.tokens; qPos = positions(.tokens, count: state.tokenCount, prefixCount: k)
             kRows = state.tokens; kPos = qPos
         }
         let nA = qRows.shape[0], nB = kRows.shape[0]
-        var out = try Tensor<Scalar>.zeros([nA, W])
+        var out: Tensor<Scalar> = zerosTensor([nA, W])
         if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
         let q = try query.compute(qRows, positions: qPos, width: W)
         let kk = try key.compute(kRows, positions: kPos, width: W)

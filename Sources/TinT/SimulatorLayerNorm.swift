@@ -7,9 +7,11 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
     let epsilon: Double
     let residual: HSimSplitLinear<Scalar>?
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
-        var out = try Tensor<Scalar>.zeros(x.shape)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
         let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -51,9 +53,11 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
     let inputOffset: Int
     let residual: HSimSplitLinear<Scalar>?
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
-        var out = try Tensor<Scalar>.zeros(x.shape)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
         let n = x.shape[0], W = x.shape[1], D = signalWidth, off = inputOffset
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in

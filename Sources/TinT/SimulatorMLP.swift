@@ -9,13 +9,15 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     let proj: HSimSplitLinear<Scalar>?
     let residual: HSimSplitLinear<Scalar>?
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var h: Tensor<Scalar>
-        if let fc { h = try Tensor<Scalar>.zeros(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
+        if let fc { h = zerosTensor(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
         if let activation { h = applyActivation(activation, h) }
         var out: Tensor<Scalar>
-        if let proj { out = try Tensor<Scalar>.zeros(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
+        if let proj { out = zerosTensor(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
