@@ -176,7 +176,7 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         guard let mix, let pattern else { return }
         let H = heads, d = headWidth
         // About 100 µs of multiply-adds per chunk.
-        let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * 4 * d))
+        let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))
         let xs = TinTUnchecked(x), zs = TinTUnchecked(z)
         mix.withUnsafeBufferPointer { m in
             let mp = TinTUnchecked(m.baseAddress!)

@@ -12,10 +12,7 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
         if let position, position.feeds(head: h) { return true }
         guard let map else { return false }
         guard let pattern = map.pattern else { return true }  // identity mix: every head feeds itself
-        return !pattern.groups[h / 4].isEmpty && map.mix!.withUnsafeBufferPointer { m in
-            let H = map.heads, d = map.headWidth
-            return (0..<H).contains { src in (0..<d).contains { m[(src * H + h) * d + $0] != 0 } }
-        }
+        return pattern.groups.contains { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }
     }
 
     /// The stream for `x` (`[n, W]`) at `positions`.

@@ -32,7 +32,13 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
 @_specialize(where S == Double)
 func applyActivation<S: TensorScalar>(_ f: AuxActivation, _ x: Tensor<S>) -> Tensor<S> {
     var y = x
-    y.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = activationValue(f, p[i]) } }
+    y.withUnsafeMutableBufferPointer { p in
+        switch f {  // one loop per function, so ReLU vectorises
+        case .relu: for i in p.indices { p[i] = p[i] > 0 ? p[i] : 0 }
+        case .gelu: for i in p.indices where p[i] != 0 { p[i] = activationValue(.gelu, p[i]) }
+        case .geluTanh: for i in p.indices where p[i] != 0 { p[i] = activationValue(.geluTanh, p[i]) }
+        }
+    }
     return y
 }
 

@@ -51,32 +51,31 @@ struct TinTUnchecked<T>: @unchecked Sendable {
     init(_ value: T) { self.value = value }
 }
 
-/// The sparsity pattern of a cross-head mix: for every group of up to four output heads, the input heads
-/// with a non-zero weight into any of them. Dense mixes list every head; selector mixes list one or two.
+/// The sparsity pattern of a cross-head mix: output heads in groups of up to four consecutive heads that read
+/// the same input heads, with that input list. A dense mix gives groups of four reading every head (each weight
+/// load then feeds eight FMAs); a selector mix gives one-head groups reading one or two heads, so its cost is
+/// one pass over the data.
 struct MixPattern: Sendable {
-    /// `groups[g]` covers output heads `4g ..< min(4g+4, H)`.
-    let groups: [[Int]]
+    /// `(first output head, number of output heads, input heads)`.
+    let groups: [(first: Int, count: Int, inputs: [Int])]
 
     init<S: TensorScalar>(mix: UnsafeBufferPointer<S>, heads: Int, headWidth d: Int) {
-        var groups: [[Int]] = []
-        for g in stride(from: 0, to: heads, by: 4) {
-            var inputs: [Int] = []
-            for h in 0..<heads {
-                var any = false
-                for hp in g..<Swift.min(g + 4, heads) where !any {
-                    let base = (h * heads + hp) * d
-                    for r in 0..<d where mix[base + r] != 0 { any = true; break }
-                }
-                if any { inputs.append(h) }
-            }
-            groups.append(inputs)
+        let lists: [[Int]] = (0..<heads).map { hp in
+            (0..<heads).filter { h in (0..<d).contains { mix[(h * heads + hp) * d + $0] != 0 } }
+        }
+        var groups: [(first: Int, count: Int, inputs: [Int])] = []
+        var hp = 0
+        while hp < heads {
+            var n = 1
+            while n < 4 && hp + n < heads && lists[hp + n] == lists[hp] { n += 1 }
+            groups.append((hp, n, lists[hp]))
+            hp += n
         }
         self.groups = groups
     }
 
-    /// Number of (input head, output head group) pairs the kernel visits: the work per row is about
-    /// `4·d` multiply-adds per pair.
-    var pairCount: Int { groups.reduce(0) { $0 + $1.count } }
+    /// Multiply-adds per row, about `d·Σ count·|inputs|`.
+    var pairCount: Int { groups.reduce(0) { $0 + $1.count * $1.inputs.count } }
 }
 
 @inline(__always)
@@ -101,9 +100,7 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
         let two = n &+ 1 < rows
         let x0 = x + (n &* ldx), x1 = two ? x0 + ldx : x0
         let z0 = z + (n &* ldz), z1 = two ? z0 + ldz : z0
-        for (g, inputs) in pattern.groups.enumerated() {
-            let hp0 = g &* 4
-            let nh = Swift.min(4, H &- hp0)
+        for (hp0, nh, inputs) in pattern.groups {
             if inputs.isEmpty {
                 if !accumulate {
                     (z0 + (hp0 &* d)).update(repeating: 0, count: nh &* d)
@@ -179,8 +176,8 @@ func mixRowsGeneric<S: TensorScalar>(_ x: UnsafePointer<S>, ldx: Int, _ z: Unsaf
                                      pattern: MixPattern, accumulate: Bool) {
     for n in 0..<rows {
         let xr = x + n * ldx, zr = z + n * ldz
-        for (g, inputs) in pattern.groups.enumerated() {
-            for hp in (g * 4)..<Swift.min(g * 4 + 4, H) {
+        for (first, count, inputs) in pattern.groups {
+            for hp in first..<(first + count) {
                 let o = zr + hp * d
                 if !accumulate { o.update(repeating: 0, count: d) }
                 for h in inputs {
