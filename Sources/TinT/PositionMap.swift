@@ -30,6 +30,14 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
         return PositionMap(table: t, coefficients: coefficients, width: width)
     }
 
+    /// Whether the prefix rows of the table are the identity (`e_p` for prefix `p`, width K).
+    var prefixBlockIsIdentity: Bool {
+        let k = table.count / width - 1
+        guard k == width else { return false }
+        for p in 0..<k { for r in 0..<width where table[p * width + r] != (p == r ? 1 : 0) { return false } }
+        return true
+    }
+
     /// Whether head `h` receives a non-zero position term on some row.
     func feeds(head h: Int) -> Bool { coefficients[h] != 0 && table.contains { $0 != 0 } }
 

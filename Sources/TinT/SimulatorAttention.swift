@@ -15,6 +15,17 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
         return pattern.groups.contains { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }
     }
 
+    /// `c` when head `h` of the stream is exactly `c·e_p` on prefix rows (no state term, identity position block):
+    /// the attention kernel then skips the product with that identity.
+    func prefixIdentityCoefficient(head h: Int) -> Scalar? {
+        guard let position, position.coefficients[h] != 0, position.prefixBlockIsIdentity else { return nil }
+        if let map {
+            guard let pattern = map.pattern else { return nil }
+            if pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }) { return nil }
+        }
+        return position.coefficients[h]
+    }
+
     /// The stream for `x` (`[n, W]`) at `positions`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -159,7 +170,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         return out
     }
 
-    /// Per live head `O_h = Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`, whichever needs fewer flops.
+    /// Per live head `O_h = Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`, whichever needs fewer flops. When one stream of
+    /// the head is `c·e_p` on the K prefix rows (an identity), its product is skipped: `O_h = c·Q_h K_hᵀ` (value),
+    /// `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers with half the work.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     private func linearAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>, _ V: UnsafePointer<Scalar>,
@@ -168,9 +181,16 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         let keysFirst = nB * d + nA * d <= 2 * nA * nB  // 2nB·d² + 2nA·d² vs 4nA·nB·d
         let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
         defer { scratch.deallocate() }
+        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
         for h in liveHeads {
             let o = h * d
-            if keysFirst {
+            if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: O + o, ldc: W)
+            } else if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            } else if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: d, n: d, k: nB, alpha: c, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            } else if keysFirst {
                 tintGemm(m: d, n: d, k: nB, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: scratch, ldc: d)
                 tintGemm(m: nA, n: d, k: d, a: Q + o, rsA: W, csA: 1, b: scratch, rsB: d, csB: 1, c: O + o, ldc: W)
             } else {
