@@ -1,4 +1,4 @@
-// AVX-512 fp32 GEMM micro-kernel (12×32 tile, 24 SIMD16<Float> accumulators in zmm registers) and the
+// AVX-512 fp32 GEMM micro-kernel (8×32 tile, 16 SIMD16<Float> accumulators in zmm registers) and the
 // macro-kernel loop around it, on panels packed by Tensor's GEMM driver (Kernels/GEMM.swift).
 //
 // This module is compiled for x86-64-v4. Tensor calls it only after checking at run time that the CPU has the
@@ -35,40 +35,32 @@ private func update16(_ acc: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ 
     }
 }
 
-/// c[0..<12, 0..<32] (row stride ldc) = alpha·Σₚ a[p·12 + i]·b[p·32 + j] + beta·c (beta == 0: c not read).
+/// c[0..<8, 0..<32] (row stride ldc) = alpha·Σₚ a[p·8 + i]·b[p·32 + j] + beta·c (beta == 0: c not read).
 @inline(__always)
 private func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                   _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
     typealias V = SIMD16<Float>
-        var c0a = V(), c0b = V()
-        var c1a = V(), c1b = V()
-        var c2a = V(), c2b = V()
-        var c3a = V(), c3b = V()
-        var c4a = V(), c4b = V()
-        var c5a = V(), c5b = V()
-        var c6a = V(), c6b = V()
-        var c7a = V(), c7b = V()
-        var c8a = V(), c8b = V()
-        var c9a = V(), c9b = V()
-        var c10a = V(), c10b = V()
-        var c11a = V(), c11b = V()
+    var c0a = V(), c0b = V()
+    var c1a = V(), c1b = V()
+    var c2a = V(), c2b = V()
+    var c3a = V(), c3b = V()
+    var c4a = V(), c4b = V()
+    var c5a = V(), c5b = V()
+    var c6a = V(), c6b = V()
+    var c7a = V(), c7b = V()
     var pa = a, pb = b
     for _ in 0..<kc {
         let b0 = load16(pb), b1 = load16(pb + 16)
         var x: V
-            x = V(repeating: pa[0]); c0a = fmadd(c0a, x, b0); c0b = fmadd(c0b, x, b1)
-            x = V(repeating: pa[1]); c1a = fmadd(c1a, x, b0); c1b = fmadd(c1b, x, b1)
-            x = V(repeating: pa[2]); c2a = fmadd(c2a, x, b0); c2b = fmadd(c2b, x, b1)
-            x = V(repeating: pa[3]); c3a = fmadd(c3a, x, b0); c3b = fmadd(c3b, x, b1)
-            x = V(repeating: pa[4]); c4a = fmadd(c4a, x, b0); c4b = fmadd(c4b, x, b1)
-            x = V(repeating: pa[5]); c5a = fmadd(c5a, x, b0); c5b = fmadd(c5b, x, b1)
-            x = V(repeating: pa[6]); c6a = fmadd(c6a, x, b0); c6b = fmadd(c6b, x, b1)
-            x = V(repeating: pa[7]); c7a = fmadd(c7a, x, b0); c7b = fmadd(c7b, x, b1)
-            x = V(repeating: pa[8]); c8a = fmadd(c8a, x, b0); c8b = fmadd(c8b, x, b1)
-            x = V(repeating: pa[9]); c9a = fmadd(c9a, x, b0); c9b = fmadd(c9b, x, b1)
-            x = V(repeating: pa[10]); c10a = fmadd(c10a, x, b0); c10b = fmadd(c10b, x, b1)
-            x = V(repeating: pa[11]); c11a = fmadd(c11a, x, b0); c11b = fmadd(c11b, x, b1)
-        pa += 12; pb += 32
+        x = V(repeating: pa[0]); c0a = fmadd(c0a, x, b0); c0b = fmadd(c0b, x, b1)
+        x = V(repeating: pa[1]); c1a = fmadd(c1a, x, b0); c1b = fmadd(c1b, x, b1)
+        x = V(repeating: pa[2]); c2a = fmadd(c2a, x, b0); c2b = fmadd(c2b, x, b1)
+        x = V(repeating: pa[3]); c3a = fmadd(c3a, x, b0); c3b = fmadd(c3b, x, b1)
+        x = V(repeating: pa[4]); c4a = fmadd(c4a, x, b0); c4b = fmadd(c4b, x, b1)
+        x = V(repeating: pa[5]); c5a = fmadd(c5a, x, b0); c5b = fmadd(c5b, x, b1)
+        x = V(repeating: pa[6]); c6a = fmadd(c6a, x, b0); c6b = fmadd(c6b, x, b1)
+        x = V(repeating: pa[7]); c7a = fmadd(c7a, x, b0); c7b = fmadd(c7b, x, b1)
+        pa += 8; pb += 32
     }
     let al = V(repeating: alpha)
     var r = c
@@ -79,22 +71,18 @@ private func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float
     update16(c4a, r, al, beta); update16(c4b, r + 16, al, beta); r += ldc
     update16(c5a, r, al, beta); update16(c5b, r + 16, al, beta); r += ldc
     update16(c6a, r, al, beta); update16(c6b, r + 16, al, beta); r += ldc
-    update16(c7a, r, al, beta); update16(c7b, r + 16, al, beta); r += ldc
-    update16(c8a, r, al, beta); update16(c8b, r + 16, al, beta); r += ldc
-    update16(c9a, r, al, beta); update16(c9b, r + 16, al, beta); r += ldc
-    update16(c10a, r, al, beta); update16(c10b, r + 16, al, beta); r += ldc
-    update16(c11a, r, al, beta); update16(c11b, r + 16, al, beta)
+    update16(c7a, r, al, beta); update16(c7b, r + 16, al, beta)
 }
 
-/// The tile is 12×32: Tensor packs A in 12-row and B in 32-column panels for this kernel.
+/// The tile is 8×32: Tensor packs A in 8-row and B in 32-column panels for this kernel.
 ///
-/// C[0..<mc, 0..<nc] (row stride ldc) = alpha·Ã·B̃ + beta·C for one packed block: `pa` holds ⌈mc/12⌉ panels of
-/// 12 rows × kc (k-major, zero-padded), `pb` ⌈nc/32⌉ panels of kc × 32. Edge tiles go through a scratch tile.
+/// C[0..<mc, 0..<nc] (row stride ldc) = alpha·Ã·B̃ + beta·C for one packed block: `pa` holds ⌈mc/8⌉ panels of
+/// 8 rows × kc (k-major, zero-padded), `pb` ⌈nc/32⌉ panels of kc × 32. Edge tiles go through a scratch tile.
 /// Call only on a CPU with AVX-512 F/BW/CD/DQ/VL.
 @inline(never)
 public func avx512GEMMBlock(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Float>, pb: UnsafePointer<Float>,
                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
-    let mr = 12, nr = 32
+    let mr = 8, nr = 32
     withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { scratch in
         let t = scratch.baseAddress!
         var jr = 0

@@ -5,9 +5,16 @@ import Synchronization
 //
 // C[m×n] = alpha·A[m×k]·B[k×n] + beta·C, where element (i, j) of A is a[i·rsA + j·csA] (likewise B), so
 // transposed and strided views need no copy: packing reads any layout. C is row-major with row stride ldc.
-// Loop order: jc (NC columns) → pc (KC depth) → pack B → ic (MC rows) → pack A → jr (NR) → ir (MR) →
-// micro-kernel. Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch
-// tile and only the valid part is written back.
+// Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch tile and only the
+// valid part is written back. Loop structure (see gemmDriver):
+//   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
+//   m ≤ MC, or packed A ≤ 8 MB and n ≥ 4m: pack all of A once → column-panel chunks (dynamic,
+//            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
+//   else:    jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
+//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
+// Threads never spin: each parallel region is one DispatchQueue.concurrentPerform over dynamic chunks (see
+// `chunks`), several per thread, so a descheduled core delays one chunk rather than half the product.
+// Products under 4 MFLOP run on the calling thread.
 
 /// A register-blocked micro-kernel and the cache blocking that suits it.
 protocol GEMMKernel {
@@ -83,9 +90,9 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alp
                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     sgemm(m: m, n: n, k: k, alpha: alpha,
-               a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
-               b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
-               beta: beta, c: c, ldc: ldc, mayThread: true)
+          a: a, rsA: transposeA ? 1 : lda, csA: transposeA ? lda : 1,
+          b: b, rsB: transposeB ? 1 : ldb, csB: transposeB ? ldb : 1,
+          beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
 /// Double-precision BLAS-style row-major `C = alpha·op(A)·op(B) + beta·C`; see the `Float` overload.
@@ -122,10 +129,10 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
                               beta: S, c: UnsafeMutablePointer<S>, ldc: Int, mayThread: Bool) {
     if S.self == Float.self {
         sgemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
-                   a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
-                   b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
-                   beta: unsafeBitCast(beta, to: Float.self),
-                   c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, mayThread: mayThread)
+              a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), rsA: rsA, csA: csA,
+              b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), rsB: rsB, csB: csB,
+              beta: unsafeBitCast(beta, to: Float.self),
+              c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc, mayThread: mayThread)
     } else if S.self == Double.self {
         gemmDriver(DGEMMKernel.self, m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
                    a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), rsA: rsA, csA: csA,
@@ -139,10 +146,26 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
 
 // MARK: - Driver
 
-/// Runs `body` over `0..<count` in dynamic chunks when `parallel`, inline otherwise.
+/// Runs `body` over `0..<count` in dynamic chunks of at least `grain` items when `parallel`, inline otherwise.
+///
+/// Like `parallelChunks`, but long regions get more chunks (about 100 MFLOP, ~0.5 ms each, given the region's
+/// `flops`): on a shared machine a descheduled core then holds back one short chunk at the end, not an eighth
+/// of the product. Threads never spin; `concurrentPerform` hands chunks out as threads become free.
 @inline(__always)
-private func chunks(_ parallel: Bool, count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    if parallel { parallelChunks(count: count, grain: grain, body) } else if count > 0 { body(0..<count) }
+private func chunks(_ parallel: Bool, count: Int, grain: Int, flops: Double = 0, _ body: (Range<Int>) -> Void) {
+    let maxChunks = count / Swift.max(grain, 1)
+    let threads = parallel && maxChunks >= 2 ? Threading.maxThreads : 1
+    guard threads > 1 else {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let n = Swift.min(maxChunks, Swift.max(threads * 4, Swift.min(256, Int(flops / 1e8))))
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: n) { c in
+            box.value(count * c / n ..< count * (c + 1) / n)
+        }
+    }
 }
 
 @inline(__always)
@@ -162,7 +185,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
     let flops = 2.0 * Double(m) * Double(n) * Double(k)
-    let parallel = mayThread && Threading.maxThreads > 1 && flops >= Double(gemmParallelFlops)
+    // The flop test first: Threading.maxThreads may ask the OS for the core count.
+    let parallel = mayThread && flops >= Double(gemmParallelFlops) && Threading.maxThreads > 1
 
     // Matrix-vector shapes: packing would cost as much as the product.
     if m <= 2 && (csB == 1 || rsB == 1) {
@@ -181,35 +205,76 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     }
 
     let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
-    let kBlocks = (k + K.kc - 1) / K.kc
-    if m <= K.mc {
-        // One row block: pack all of A once (every KC block), then hand out column panels; each chunk packs its
-        // own B panels and consumes them while they are hot. One parallel region per call.
-        let mPad = roundUp(m, mr)
+    let mPad = roundUp(m, mr)
+    let panels = (n + nr - 1) / nr
+    // Wide products (n ≥ 4m, e.g. an LM head) keep A resident; squarer ones measured faster with the row-chunk
+    // path below (Zen 5, thread CPU time).
+    if m <= K.mc || (mPad * k * size <= 8 << 20 && n >= 4 * m) {
+        // A fits in L3 packed: pack all of it once (every KC block), then hand out column panels; each chunk packs
+        // its own B, a group of ≤ 256 columns at a time, and runs every row block against it. Two parallel regions
+        // per call, whatever n is (a barrier costs most when a core is descheduled).
         let kcMax = Swift.min(k, K.kc)
-        let group = Swift.max(1, 256 / nr)  // panels per group: packed B of a group stays in L2 until used
+        let group = Swift.max(1, 256 / nr)  // panels per group
         withScratch(bytes: mPad * k * size) { rawA in
             let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
-            for q in 0..<kBlocks {
-                let pc = q * K.kc
-                packA(K.self, a + pc * csA, rs: rsA, cs: csA, rows: m, kc: Swift.min(K.kc, k - pc), into: pa + mPad * pc)
-            }
-            let panels = (n + nr - 1) / nr
             let paS = SendablePointer(pa)
-            chunks(parallel, count: panels, grain: 4) { r in
-                withScratch(bytes: kcMax * group * nr * size) { rawB in
-                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: kcMax * group * nr)
+            let tiles = mPad / mr
+            chunks(parallel && tiles >= 16, count: tiles, grain: 8) { r in
+                var pc = 0
+                while pc < k {
+                    let kc = Swift.min(K.kc, k - pc)
+                    let i0 = r.lowerBound * mr
+                    packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: Swift.min(r.upperBound * mr, m) - i0,
+                          kc: kc, into: paS.p + mPad * pc + i0 * kc)
+                    pc += kc
+                }
+            }
+            // With the group's B packed for the whole depth, run row block by row block (all KC blocks for one
+            // row block in a row), so that block of C stays in L2 instead of making one trip to L3 per KC block.
+            let rowOuter = k * group * nr * size <= 4 << 20
+            let bCount = (rowOuter ? k : kcMax) * group * nr
+            chunks(parallel, count: panels, grain: 4, flops: flops) { r in
+                withScratch(bytes: bCount * size) { rawB in
+                    let pb = rawB.bindMemory(to: K.Scalar.self, capacity: bCount)
                     var q = r.lowerBound
                     while q < r.upperBound {
                         let q1 = Swift.min(q + group, r.upperBound)
                         let j0 = q * nr, j1 = Swift.min(q1 * nr, n)
-                        var pc = 0
-                        while pc < k {
-                            let kc = Swift.min(K.kc, k - pc)
-                            packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
-                            K.block(mc: m, nc: j1 - j0, kc: kc, pa: paS.p + mPad * pc, pb: pb, c: c + j0, ldc: ldc,
-                                    alpha: alpha, beta: pc == 0 ? beta : 1)
-                            pc += kc
+                        let w = roundUp(j1 - j0, nr)
+                        if rowOuter {
+                            var pc = 0
+                            while pc < k {
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0,
+                                      kc: Swift.min(K.kc, k - pc), into: pb + w * pc)
+                                pc += K.kc
+                            }
+                            var i0 = 0
+                            while i0 < m {
+                                pc = 0
+                                while pc < k {
+                                    let kc = Swift.min(K.kc, k - pc)
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb + w * pc, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    pc += kc
+                                }
+                                i0 += K.mc
+                            }
+                        } else {
+                            // Very deep: B for one KC block at a time, every row block against it.
+                            var pc = 0
+                            while pc < k {
+                                let kc = Swift.min(K.kc, k - pc)
+                                packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
+                                var i0 = 0
+                                while i0 < m {
+                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
+                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb, c: c + i0 * ldc + j0,
+                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    i0 += K.mc
+                                }
+                                pc += kc
+                            }
                         }
                         q = q1
                     }
@@ -219,7 +284,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
 
-    // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
+    // Many row blocks (m > MC). Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
     // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
     // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
     let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
@@ -232,9 +297,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         var jc = 0
         while jc < n {
             let nc = Swift.min(ncEff, n - jc)
-            let panels = (nc + nr - 1) / nr
             let bCols = b + jc * csB, cCols = c + jc
-            chunks(parallel, count: panels, grain: 4) { r in
+            chunks(parallel, count: (nc + nr - 1) / nr, grain: 4) { r in
                 let j0 = r.lowerBound * nr, j1 = Swift.min(r.upperBound * nr, nc)
                 var pc = 0
                 while pc < k {
@@ -245,7 +309,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                 }
             }
             let tiles = (m + mr - 1) / mr
-            chunks(parallel, count: tiles, grain: 4) { r in
+            chunks(parallel, count: tiles, grain: 4, flops: flops * Double(nc) / Double(n)) { r in
                 withScratch(bytes: aBlock * size) { rawA in
                     let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
                     let iEnd = Swift.min(r.upperBound * mr, m)
@@ -284,9 +348,8 @@ private func scaleRows<S: TensorScalar>(m: Int, n: Int, beta: S, c: UnsafeMutabl
 /// Runs the micro-kernel over one packed A block (mc rows) and packed B panels (nc columns).
 @inline(__always)
 func macroKernel<K: GEMMKernel>(_: K.Type, mc: Int, nc: Int, kc: Int,
-                                        pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
-                                        c: UnsafeMutablePointer<K.Scalar>, ldc: Int,
-                                        alpha: K.Scalar, beta: K.Scalar) {
+                                pa: UnsafePointer<K.Scalar>, pb: UnsafePointer<K.Scalar>,
+                                c: UnsafeMutablePointer<K.Scalar>, ldc: Int, alpha: K.Scalar, beta: K.Scalar) {
     let mr = K.mr, nr = K.nr
     // Scratch tile for edge tiles (every kernel here has mr·nr ≤ 256).
     withUnsafeTemporaryAllocation(of: K.Scalar.self, capacity: 256) { scratch in
