@@ -70,8 +70,12 @@ extension Tensor {
         let minimum = op.isTranscendental ? elementwiseParallelMinimum / 2 : elementwiseParallelMinimum
         let s = UnsafePointer(src.basePointer), d = out.basePointer
         withExtendedLifetime(src) {
-            parallelChunks(count: n, grain: n < minimum ? Swift.max(n, 1) : minimum / 4) { r in
-                unaryRun(op, s + r.lowerBound, d + r.lowerBound, r.count)
+            if n < minimum {
+                unaryRun(op, s, d, n)
+            } else {
+                parallelChunks(count: n, grain: minimum / 4) { r in
+                    unaryRun(op, s + r.lowerBound, d + r.lowerBound, r.count)
+                }
             }
         }
         return out
@@ -113,7 +117,7 @@ func unaryRunFloat(_ op: UnaryOp, _ s: UnsafePointer<Float>, _ d: UnsafeMutableP
     case .siluDerivative: vsiluGrad(s, d, n)
     case .pow(let p):
         if p == 2 {
-            vmMap(s, d, n) { $0 * $0 }
+            unaryRunFloat(.square, s, d, n)
         } else if p == 1 {
             if UnsafePointer(d) != s { d.update(from: s, count: n) }
         } else {

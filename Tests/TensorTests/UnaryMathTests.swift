@@ -217,6 +217,24 @@ private func sweepInputs(step: UInt32 = 4099, dense: Int = 100_000, lim: Float =
         }
     }
 
+    @Test func expShiftedSumForSoftmax() {
+        for n in ewSizes + [16, 31, 4099] {
+            let xs = ewRandom([n], seed: UInt64(n)).scalars
+            let shift = xs.max()!
+            var ys = [Float](repeating: .nan, count: n)
+            let sum = xs.withUnsafeBufferPointer { s in
+                ys.withUnsafeMutableBufferPointer { vexpShiftedSum(s.baseAddress!, $0.baseAddress!, n, shift: shift) }
+            }
+            // Each element is exactly the exp kernel's value of x − shift; the sum matches a Double sum of them.
+            let shifted = xs.map { $0 - shift }
+            var expected = [Float](repeating: 0, count: n)
+            shifted.withUnsafeBufferPointer { s in expected.withUnsafeMutableBufferPointer { vexp(s.baseAddress!, $0.baseAddress!, n) } }
+            #expect(ys == expected)
+            let ref = xs.reduce(0.0) { $0 + Foundation.exp(Double($1) - Double(shift)) }
+            #expect(Swift.abs(Double(sum) - ref) <= 1e-6 * ref, "n = \(n)")
+        }
+    }
+
     @Test func geluTanhMatchesThePyTorchFormula() {
         // x·σ(2u) is the same function as ½x(1 + tanh u); check against the literal formula where it has no
         // cancellation.
