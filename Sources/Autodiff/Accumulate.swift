@@ -1,20 +1,12 @@
 import Tensor
 
-/// `acc + g` for two gradients of the same shape, written into `acc`'s storage when it owns it alone.
+/// `acc + g` for two gradients of the same shape, in place in whichever operand is contiguous (so a transposed
+/// view never gets copied just to be added to); `+=` copies first when the storage is shared.
 func accumulate<Scalar: TensorScalar>(_ acc: Tensor<Scalar>, _ g: Tensor<Scalar>) throws -> Tensor<Scalar> {
     guard acc.shape == g.shape else {
         throw AutodiffError.internalShapeError(expected: acc.shape, got: g.shape)
     }
-    var out = acc
-    out.withUnsafeMutableBufferPointer { p in
-        g.withUnsafeBufferPointer { q in addAssign(p.baseAddress!, q.baseAddress!, p.count) }
-    }
+    var (out, other) = !acc.isContiguous && g.isContiguous ? (g, acc) : (acc, g)
+    try out += other
     return out
-}
-
-@_specialize(where S == Float)
-@_specialize(where S == Double)
-@inline(never)
-func addAssign<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, _ q: UnsafePointer<S>, _ n: Int) {
-    for i in 0..<n { p[i] += q[i] }
 }

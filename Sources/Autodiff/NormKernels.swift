@@ -47,7 +47,7 @@ func normBackward<S: TensorScalar>(
     let rows = d == 0 ? 0 : x.count / d
     let xc = x.contiguous(), gc = g.contiguous(), rc = rstd.contiguous()
     let mc = mean?.contiguous(), gam = gamma?.contiguous()
-    var out = try Tensor<S>.zeros(wanted == .input ? x.shape : [d])
+    var out = try Tensor<S>.zerosView(wanted == .input ? x.shape : [d])
     try withExtendedLifetime((xc, gc, rc, mc, gam)) {
         try xc.withUnsafeBufferPointer { xp in
         try gc.withUnsafeBufferPointer { gp in

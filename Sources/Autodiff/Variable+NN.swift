@@ -6,6 +6,9 @@ extension Variable {
     /// Softmax along `axis`. Pullback: y ⊙ (g − Σ g⊙y).
     public func softmax(axis: Int = -1) throws -> Variable {
         let y = try value.softmax(axis: axis)
+        if try normalizedAxis(axis, op: "softmax") == rank - 1 {
+            return Variable.record(y, self) { g in try softmaxLastAxisPullback(y: y, g: g) }
+        }
         return Variable.record(y, self) { g in try y * (g - (try (g * y).sum(axis: axis, keepDims: true))) }
     }
 
@@ -64,7 +67,7 @@ extension Variable {
         let y = try value.embedding(ids, shape: idShape)
         let s = shape
         return Variable.record(y, self) { g in
-            var table = try Tensor<Scalar>.zeros(s)
+            var table = try Tensor<Scalar>.zerosView(s)
             try table.indexAdd(try g.reshaped([-1, s[1]]), indices: ids)
             return table
         }
@@ -75,17 +78,10 @@ extension Variable {
         let y = try value.gathered(indices: indices, axis: axis)
         let s = shape
         return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zeros(s)
+            var out = try Tensor<Scalar>.zerosView(s)
             try out.indexAdd(g, indices: indices, axis: axis)
             return out
         }
-    }
-}
-
-extension Tensor {
-    /// The sum over every axis but the last (the gradient of a bias broadcast over rows).
-    func sumOverLeadingAxes() throws -> Tensor {
-        rank <= 1 ? self : try sum(axes: Array(0..<(rank - 1)))
     }
 }
 
@@ -188,7 +184,8 @@ public func scaledDotProductAttention<Scalar>(
                                        reason: "query, key and value need rank ≥ 2 ([..., T, d])")
     }
     let d = query.shape[query.rank - 1]
-    var scores = try query.matmul(try key.transposed()) * (scale ?? 1 / Scalar.sqrt(Scalar(d)))
+    // Scaling q rather than the scores touches T·d elements instead of T·S.
+    var scores = try (query * (scale ?? 1 / Scalar.sqrt(Scalar(d)))).matmul(try key.transposed())
     if let mask { scores = try scores + Variable(mask) }
     if causal {
         scores = try scores + Variable(try causalMask(queries: query.shape[query.rank - 2], keys: key.shape[key.rank - 2]))

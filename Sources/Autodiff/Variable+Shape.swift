@@ -34,7 +34,7 @@ extension Variable {
         let y = try value.sliced(axis: axis, range, step: step)
         let s = shape
         return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zeros(s)
+            var out = try Tensor<Scalar>.zerosView(s)
             if step == 1 { try out.assign(g, axis: axis, range); return out }
             // `assign` takes no step: place the strided slice one index at a time.
             let a = axis < 0 ? axis + s.count : axis
@@ -52,7 +52,7 @@ extension Variable {
         let a = axis < 0 ? axis + s.count : axis
         let i = index < 0 ? index + s[a] : index
         return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zeros(s)
+            var out = try Tensor<Scalar>.zerosView(s)
             try out.assign(try g.unsqueezed(a), axis: a, i..<(i + 1))
             return out
         }

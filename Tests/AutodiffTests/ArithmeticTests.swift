@@ -43,6 +43,22 @@ let broadcastCases: [([Int], [Int])] = [
         }
     }
 
+    @Test func randomBroadcastShapes() throws {
+        // Random ranks 0–4 and sizes 1–4; each dimension of b is a's, or 1, or absent (leading).
+        var rng = TensorRNG(seed: 99)
+        for k in 0..<20 {
+            let rank = Int(rng.next() % 5)
+            let sa = (0..<rank).map { _ in 1 + Int(rng.next() % 4) }
+            let drop = rank == 0 ? 0 : Int(rng.next() % UInt64(rank + 1))
+            let sb = sa.dropFirst(drop).map { rng.next() % 3 == 0 ? 1 : $0 }
+            let (x, y) = k % 2 == 0 ? (sa, Array(sb)) : (Array(sb), sa)
+            let a = rand(x, UInt64(100 + k)), b = rand(y, UInt64(200 + k), 0.5, 2)
+            try checkOp([a, b], reference: { try broadcastRef($0[0], $0[1]) { $0 * $1 - $0 / $1 } }, forwardTolerance: 1e-14) {
+                try $0[0] * $0[1] - $0[0] / $0[1]
+            }
+        }
+    }
+
     @Test func sameVariableOnBothSides() throws {
         // x·x and x/x(+x): the two uses of x must accumulate.
         try checkOp(rand([4, 3], 1), reference: { mapRef($0) { $0 * $0 } }) { try $0 * $0 }

@@ -24,4 +24,17 @@ import Tensor
         }
     }
 
+
+    @Test func fusedSoftmaxPullbackInFloat() throws {
+        // The Float SIMD row kernel (blocks of 32 and 8, then a scalar tail) against the Double kernel.
+        for n in [1, 7, 8, 13, 40, 65, 257] {
+            let x = rand([3, n], UInt64(n), -3, 3), g = rand([3, n], UInt64(n + 1000))
+            let y = try x.softmax()
+            let expected = try softmaxLastAxisPullback(y: y, g: g)
+            let composite = try y * (g - (try (g * y).sum(axis: -1, keepDims: true)))
+            #expect(expected.maxAbsDifference(composite) <= 1e-15)
+            let got = try softmaxLastAxisPullback(y: y.converted(to: Float.self), g: g.converted(to: Float.self))
+            #expect(got.converted(to: Double.self).maxAbsDifference(expected) <= 1e-6, "n = \(n)")
+        }
+    }
 }

@@ -1,6 +1,20 @@
 import Tensor
 
+// Small Tensor helpers the pullbacks share.
+
 extension Tensor {
+    /// Zeros of `shape` as a stride-0 view of one zero: free to make, and the first write materialises it
+    /// through Tensor's specialised strided copy. (`Tensor.zeros` fills element by element through generic
+    /// code when called from this module's generic ops, which costs milliseconds per million elements.)
+    static func zerosView(_ shape: [Int]) throws -> Tensor {
+        try Tensor(scalar: 0).expanded(to: shape)
+    }
+
+    /// The sum over every axis but the last (the gradient of a bias broadcast over rows).
+    func sumOverLeadingAxes() throws -> Tensor {
+        rank <= 1 ? self : try sum(axes: Array(0..<(rank - 1)))
+    }
+
     /// Sums a broadcast gradient back to `target` (NumPy broadcasting in reverse): the leading dimensions
     /// `target` lacks are summed away, and so are the dimensions where `target` has size 1. A no-op when the
     /// shapes agree.
