@@ -59,5 +59,6 @@ let package = Package(
         .testTarget(name: "OPTTests", dependencies: ["OPT", "Autodiff", "Tensor"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
+        .testTarget(name: "TinTTests", dependencies: ["TinT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
     ]
 )

@@ -1,0 +1,93 @@
+import Tensor
+
+/// What a branch of a gated layer computes.
+enum LayerBody<Scalar: TensorScalar>: Sendable {
+    case attention(SimulatorAttention<Scalar>)
+    case mlp(SimulatorMLP<Scalar>)
+    case norm(SimulatorLayerNorm<Scalar>)
+    case exact(ExactBackwardLayer<Scalar>)
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
+        switch self {
+        case .attention(let a): return try a.update(state, group: group)
+        case .mlp(let m): return try m.update(state, group: group)
+        case .norm(let n): return try n.update(state, group: group)
+        case .exact(let e): return try e.update(state, group: group)
+        }
+    }
+
+    var parameterCount: ParameterCount {
+        switch self {
+        case .attention(let a): return a.parameterCount
+        case .mlp(let m): return m.parameterCount
+        case .norm(let n): return n.parameterCount
+        case .exact(let e): return e.parameterCount
+        }
+    }
+}
+
+/// One branch: a body and the gate that scales its update.
+struct GatedBranch<Scalar: TensorScalar>: Sendable {
+    let gate: Gate<Scalar>
+    let body: LayerBody<Scalar>
+}
+
+/// One simulator layer: `out = G_old(row)·x + Σ_b G_b(row)·update_b(x)`, every branch reading the same input
+/// (Backward ∥ Descent is two branches). Branches whose gate is exactly zero on a row group are not computed
+/// there.
+struct GatedLayer<Scalar: TensorScalar>: Sendable {
+    let old: Gate<Scalar>
+    let branches: [GatedBranch<Scalar>]
+
+    init(old: Gate<Scalar>, _ branches: [GatedBranch<Scalar>]) {
+        self.old = old
+        self.branches = branches
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func apply(_ state: inout TinTState<Scalar>) throws {
+        let input = state
+        state.prefixes = try combine(input, group: .prefixes)
+        state.tokens = try combine(input, group: .tokens)
+    }
+
+    private func combine(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar> {
+        let x = group == .prefixes ? state.prefixes : state.tokens
+        let k = state.prefixCount, n = x.shape[0], W = x.shape[1]
+        let pos = positions(group, count: n, prefixCount: k)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        if !old.isZero(on: group) {
+            let g = pos.map { old.value(position: $0) }
+            accumulateScaledRows(x, g, into: &out, width: W)
+        }
+        for branch in branches where !branch.gate.isZero(on: group) {
+            guard let u = try branch.body.update(state, group: group) else { continue }
+            let g = pos.map { branch.gate.value(position: $0) }
+            accumulateScaledRows(u, g, into: &out, width: W)
+        }
+        return out
+    }
+
+    var parameterCount: ParameterCount {
+        var c = ParameterCount(gates: old.parameterCount)
+        for b in branches { c += ParameterCount(gates: b.gate.parameterCount) + b.body.parameterCount }
+        return c
+    }
+}
+
+/// `out[i] += g[i]·x[i]` row by row (a gate of exactly 1 adds without multiplying).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func accumulateScaledRows<S: TensorScalar>(_ x: Tensor<S>, _ g: [S], into out: inout Tensor<S>, width W: Int) {
+    x.withUnsafeBufferPointer { xp in
+        out.withUnsafeMutableBufferPointer { op in
+            for (i, gi) in g.enumerated() where gi != 0 {
+                let s = xp.baseAddress! + i * W, o = op.baseAddress! + i * W
+                if gi == 1 { for c in 0..<W { o[c] += s[c] } } else { for c in 0..<W { o[c] += gi * s[c] } }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+import Tensor
+
+/// The H_sim-split linear layer: a `width × width` linear map restricted to a cross-head mix followed by a
+/// per-head block map, `y = (x·Mix)·Block + bias`.
+///
+/// A `width`-wide row is split into `heads` heads of `headWidth = width/heads` coordinates. The **cross-head
+/// mix** has, for every within-head coordinate `r`, an `H × H` matrix: `z[h'·d + r] = Σ_h mix[h, h', r]·x[h·d + r]`
+/// (`width·heads` weights). The **block map** has one `d × d` matrix per head:
+/// `y[h·d + r'] = Σ_r z[h·d + r]·block[h, r, r'] + bias[h·d + r']` (`width²/heads` weights). Together
+/// `width²/H + width·H (+ width)` parameters instead of `width²` for a dense layer (Docs/TINT.md §2).
+///
+/// Either map may be absent (`nil`), meaning the identity: it is then neither stored, computed nor counted.
+/// The mix is applied by a SIMD kernel that skips input heads with no weight into an output-head group (so
+/// the selector mixes TinT constructs cost one pass over the data); the block map is one GEMM per head on
+/// the strided head columns of the mixed rows.
+public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
+    /// The row width (D_sim for the simulator's maps).
+    public let width: Int
+    /// The number of heads.
+    public let heads: Int
+    /// The cross-head mix, shape `[heads, heads, headWidth]` (`mix[h, h', r]`), or nil for the identity.
+    public let mix: Tensor<Scalar>?
+    /// The per-head block maps, shape `[heads, headWidth, headWidth]` (`block[h, r, r']`), or nil for the identity.
+    public let block: Tensor<Scalar>?
+    /// The bias added after the block map, shape `[width]`, or nil.
+    public let bias: Tensor<Scalar>?
+    let pattern: MixPattern?
+
+    /// The width of one head.
+    public var headWidth: Int { width / heads }
+
+    /// A split layer from its parts. Throws when `width` is not divisible by `heads` or a part has the wrong shape.
+    public init(width: Int, heads: Int, mix: Tensor<Scalar>? = nil, block: Tensor<Scalar>? = nil,
+                bias: Tensor<Scalar>? = nil) throws {
+        let op = "HSimSplitLinear"
+        guard width > 0, heads > 0, width % heads == 0 else {
+            throw TinTError.invalidArgument(module: op, reason: "width \(width) must be a positive multiple of heads \(heads)")
+        }
+        let d = width / heads
+        if let mix { try requireShape(mix, [heads, heads, d], module: op, what: "mix") }
+        if let block { try requireShape(block, [heads, d, d], module: op, what: "block") }
+        if let bias { try requireShape(bias, [width], module: op, what: "bias") }
+        self.width = width
+        self.heads = heads
+        self.mix = mix?.contiguous()
+        self.block = block?.contiguous()
+        self.bias = bias?.contiguous()
+        self.pattern = self.mix.map { m in m.withUnsafeBufferPointer { MixPattern(mix: $0, heads: heads, headWidth: d) } }
+    }
+
+    /// A layer with every part drawn from a normal distribution (benchmarks and tests).
+    public static func random(width: Int, heads: Int, mixStd: Scalar = 0.3, blockStd: Scalar? = nil,
+                              bias: Bool = true, using rng: inout TensorRNG) throws -> HSimSplitLinear {
+        guard heads > 0, width % heads == 0 else {
+            throw TinTError.invalidArgument(module: "HSimSplitLinear.random",
+                                            reason: "width \(width) must be a positive multiple of heads \(heads)")
+        }
+        let d = width / heads
+        let bstd = blockStd ?? Scalar(1 / Double(d).squareRoot())
+        return try HSimSplitLinear(
+            width: width, heads: heads,
+            mix: try Tensor.normal([heads, heads, d], std: mixStd, using: &rng),
+            block: try Tensor.normal([heads, d, d], std: bstd, using: &rng),
+            bias: bias ? try Tensor.normal([width], std: 0.1, using: &rng) : nil)
+    }
+
+    /// Parameters held: `width·heads` for the mix, `width²/heads` for the block map, `width` for the bias,
+    /// each only when present.
+    public var parameterCount: Int {
+        (mix == nil ? 0 : width * heads) + (block == nil ? 0 : width * headWidth) + (bias == nil ? 0 : width)
+    }
+
+    /// The parameter count of a layer with all three parts: `width²/heads + width·heads + width`.
+    public static func parameterCount(width: Int, heads: Int) -> Int {
+        width * (width / heads) + width * heads + width
+    }
+
+    /// Multiply-adds per row: `width·heads` (mix) + `width²/heads` (block map); what a dense layer does in `width²`.
+    public var multiplyAddsPerRow: Int {
+        (mix == nil ? 0 : width * heads) + (block == nil ? 0 : width * headWidth)
+    }
+
+    /// Applies the layer to the last dimension of `x` (shape `[..., width]`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func callAsFunction(_ x: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        guard x.rank >= 1, x.shape[x.rank - 1] == width else {
+            throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
+        }
+        let rows = x.count / Swift.max(width, 1)
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        x.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                guard let s = src.baseAddress, let d = dst.baseAddress else { return }
+                apply(s, ldx: width, rows: rows, into: d, ldo: width, accumulate: false)
+            }
+        }
+        return out
+    }
+
+    /// Writes `self(x)` into `out` (both `[rows, width]`, `out` reused so repeated calls allocate nothing big).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func callAsFunction(_ x: Tensor<Scalar>, into out: inout Tensor<Scalar>) throws {
+        guard x.rank == 2, x.shape[1] == width else {
+            throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
+        }
+        try requireShape(out, x.shape, module: "HSimSplitLinear", what: "output")
+        apply(x, into: &out, accumulate: false)
+    }
+
+    /// The dense `width × width` matrix `M` with `layer(x) = x·M + bias`.
+    public func denseMatrix() throws -> Tensor<Scalar> {
+        let d = headWidth, H = heads, W = width
+        var m = try Tensor<Scalar>(shape: [W, W], repeating: 0)
+        let mixS = mix?.scalars, blockS = block?.scalars
+        m.withUnsafeMutableBufferPointer { p in
+            for h in 0..<H {
+                for hp in 0..<H {
+                    for r in 0..<d {
+                        let a = mixS.map { $0[(h * H + hp) * d + r] } ?? (h == hp ? 1 : 0)
+                        if a == 0 { continue }
+                        if let blockS {
+                            for rp in 0..<d { p[(h * d + r) * W + hp * d + rp] += a * blockS[(hp * d + r) * d + rp] }
+                        } else {
+                            p[(h * d + r) * W + hp * d + r] += a
+                        }
+                    }
+                }
+            }
+        }
+        return m
+    }
+
+    /// `out[n] (+)= layer(x[n])` for `rows` rows `ldx`/`ldo` apart. `out` must not overlap `x`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func apply(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into out: UnsafeMutablePointer<Scalar>, ldo: Int,
+               accumulate: Bool) {
+        if rows == 0 { return }
+        let W = width
+        if let block {
+            if mix != nil {
+                // Mix all rows first, then full-height GEMMs per head: measured faster than interleaving short
+                // row blocks (the per-head GEMMs then pack each block map once and run at full speed).
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: rows * width)
+                defer { scratch.deallocate() }
+                applyMix(x, ldx: ldx, rows: rows, into: scratch, ldz: width, accumulate: false)
+                applyBlock(block, UnsafePointer(scratch), ldz: width, rows: rows, into: out, ldo: ldo,
+                           accumulate: accumulate)
+            } else {
+                applyBlock(block, x, ldz: ldx, rows: rows, into: out, ldo: ldo, accumulate: accumulate)
+            }
+        } else if mix != nil {
+            applyMix(x, ldx: ldx, rows: rows, into: out, ldz: ldo, accumulate: accumulate)
+        } else {
+            for n in 0..<rows {
+                let o = out + n * ldo, s = x + n * ldx
+                if accumulate { for i in 0..<W { o[i] += s[i] } } else { o.update(from: s, count: W) }
+            }
+        }
+        if let bias {
+            bias.withUnsafeBufferPointer { b in
+                for n in 0..<rows {
+                    let o = out + n * ldo
+                    for i in 0..<W { o[i] += b[i] }
+                }
+            }
+        }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func applyMix(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into z: UnsafeMutablePointer<Scalar>,
+                          ldz: Int, accumulate: Bool) {
+        guard let mix, let pattern else { return }
+        let H = heads, d = headWidth
+        // About 100 µs of multiply-adds per chunk.
+        let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))
+        let xs = TinTUnchecked(x), zs = TinTUnchecked(z)
+        mix.withUnsafeBufferPointer { m in
+            let mp = TinTUnchecked(m.baseAddress!)
+            tintParallel(count: rows, grain: grain) { range in
+                let xr = xs.value + range.lowerBound * ldx, zr = zs.value + range.lowerBound * ldz
+                if Scalar.self == Float.self {
+                    mixRowsFloat(UnsafeRawPointer(xr).assumingMemoryBound(to: Float.self), ldx: ldx,
+                                 UnsafeMutableRawPointer(zr).assumingMemoryBound(to: Float.self), ldz: ldz,
+                                 rows: range.count, mix: UnsafeRawPointer(mp.value).assumingMemoryBound(to: Float.self),
+                                 heads: H, headWidth: d, pattern: pattern, accumulate: accumulate)
+                } else {
+                    mixRowsGeneric(xr, ldx: ldx, zr, ldz: ldz, rows: range.count, mix: mp.value, heads: H,
+                                   headWidth: d, pattern: pattern, accumulate: accumulate)
+                }
+            }
+        }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func applyBlock(_ block: Tensor<Scalar>, _ z: UnsafePointer<Scalar>, ldz: Int, rows: Int,
+                            into out: UnsafeMutablePointer<Scalar>, ldo: Int, accumulate: Bool) {
+        let d = headWidth, H = heads
+        let beta: Scalar = accumulate ? 1 : 0
+        let perHeadFlops = 2 * rows * d * d
+        block.withUnsafeBufferPointer { bp in
+            let b = bp.baseAddress!
+            if perHeadFlops >= 8_000_000 || Threading.maxThreads <= 1 {
+                // Big enough for the GEMM to thread on its own.
+                for h in 0..<H {
+                    tintGemm(m: rows, n: d, k: d, a: z + h * d, rsA: ldz, csA: 1, b: b + h * d * d, rsB: d, csB: 1,
+                             beta: beta, c: out + h * d, ldc: ldo)
+                }
+            } else {
+                let zs = TinTUnchecked(z), bs = TinTUnchecked(b), os = TinTUnchecked(out)
+                tintParallel(count: H, grain: Swift.max(1, 2_000_000 / Swift.max(1, perHeadFlops))) { range in
+                    for h in range {
+                        tintGemm(m: rows, n: d, k: d, a: zs.value + h * d, rsA: ldz, csA: 1, b: bs.value + h * d * d,
+                                 rsB: d, csB: 1, beta: beta, c: os.value + h * d, ldc: ldo)
+                    }
+                }
+            }
+        }
+    }
+}
+

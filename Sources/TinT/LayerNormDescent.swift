@@ -1,0 +1,54 @@
+import Tensor
+
+/// Descent of a layer norm (Docs/TINT.md §3): `LinearDescent` on the `diag(γ), β` prefixes with `x̂` read from the
+/// layer-norm memory. `.biasOnly` (default): `β ← β − ηΣ_{t∈train}∇y_t`. `.full`: also the reference's dense
+/// update `diag(γ) − ηΣ∇y x̂ᵀ`.
+public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
+    public let config: TinTConfig
+    let linear: LinearDescent<Scalar>
+
+    public init(config: TinTConfig) throws {
+        try config.validate()
+        self.config = config
+        linear = try LinearDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,
+                                   memory: .at(config.layerNormMemory), biasOnly: config.layerNormUpdate == .biasOnly)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func apply(_ state: inout TinTState<Scalar>) throws {
+        try state.validate(config, module: "LayerNormDescent")
+        try linear.apply(&state)
+    }
+
+    public var parameterCount: ParameterCount { linear.parameterCount }
+}
+
+/// Backward ∥ Descent of a layer norm: `LinearBackwardDescent` on the LN prefixes (tokens `γ⊙∇y`, prefixes
+/// updated), then the normalisation-Jacobian layers on the token rows.
+public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
+    public let config: TinTConfig
+    let linear: LinearBackwardDescent<Scalar>
+    let jacobian: [GatedLayer<Scalar>]
+
+    public init(config: TinTConfig) throws {
+        try config.validate()
+        self.config = config
+        linear = try LinearBackwardDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,
+                                           memory: .at(config.layerNormMemory),
+                                           biasOnly: config.layerNormUpdate == .biasOnly)
+        jacobian = try layerNormJacobianLayers(config)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func apply(_ state: inout TinTState<Scalar>) throws {
+        try state.validate(config, module: "LayerNormBackwardDescent")
+        try linear.apply(&state)
+        for l in jacobian { try l.apply(&state) }
+    }
+
+    public var parameterCount: ParameterCount {
+        jacobian.reduce(linear.parameterCount) { $0 + $1.parameterCount }
+    }
+}

@@ -1,0 +1,48 @@
+import Tensor
+
+/// Heads of the `H_sim`-split maps covering `[offset, offset + width)`.
+func simHeads(_ config: TinTConfig, _ offset: Int, _ width: Int) -> Range<Int> {
+    headRange(offset, width, unit: config.simHeadWidth)
+}
+
+/// A residual over `H_sim` heads that keeps every head outside `replaced` and copies `copies` (source → target
+/// head ranges of equal length).
+func simResidual<S: TensorScalar>(_ config: TinTConfig, replaced: [Range<Int>], copies: [(Range<Int>, Range<Int>)] = [])
+    throws -> HSimSplitLinear<S>? {
+    var r = MixBuilder<S>(width: config.simWidth, heads: config.simHeads)
+    let targets = copies.map(\.1)
+    for h in 0..<config.simHeads where !(replaced + targets).contains(where: { $0.contains(h) }) { r.route(from: h, to: h) }
+    for (src, dst) in copies { for (a, b) in zip(src, dst) { r.route(from: a, to: b) } }
+    return try r.build()
+}
+
+/// Forward of a layer norm `y = γ⊙x̂ + β` (Docs/TINT.md §3): a normalisation layer (the signal becomes `x̂`, the
+/// raw `x` is copied to `D_sim − D`), then `LinearForward` with the `diag(γ), β` prefixes storing `x̂` at
+/// `D_sim − 2D`. The state's prefixes must hold `LinearPrefixLayout.encodeLayerNorm(γ, β)`. Exact.
+public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
+    public let config: TinTConfig
+    let normalize: GatedLayer<Scalar>
+    let linear: LinearForward<Scalar>
+
+    public init(config: TinTConfig) throws {
+        try config.validate()
+        let D = config.auxWidth, mem = config.layerNormMemory
+        try config.validateRegion("layer-norm memory", offset: mem, width: 2 * D, unit: config.simHeadWidth)
+        self.config = config
+        let signal = simHeads(config, 0, D), xMem = simHeads(config, mem + D, D)
+        let body = SimulatorLayerNorm<Scalar>(signalWidth: D, epsilon: config.layerNormEpsilon,
+                                              residual: try simResidual(config, replaced: [signal], copies: [(signal, xMem)]))
+        normalize = tokenLayer(.norm(body), config)
+        linear = try LinearForward(config: config, inputWidth: D, outputWidth: D, memory: .at(mem))
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func apply(_ state: inout TinTState<Scalar>) throws {
+        try state.validate(config, module: "LayerNormForward")
+        try normalize.apply(&state)
+        try linear.apply(&state)
+    }
+
+    public var parameterCount: ParameterCount { normalize.parameterCount + linear.parameterCount }
+}

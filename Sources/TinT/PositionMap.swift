@@ -1,0 +1,59 @@
+import Tensor
+
+/// A position map of one attention stream: a `(K+1) × width` table read by the position stream (row `p` for
+/// prefix `p`, row `K` for tokens) and added to head `h` with coefficient `coefficients[h]`.
+struct PositionMap<Scalar: TensorScalar>: Sendable {
+    /// `[(K + 1) · width]`, row-major.
+    let table: [Scalar]
+    /// One coefficient per head.
+    let coefficients: [Scalar]
+    let width: Int
+
+    init(table: [Scalar], coefficients: [Scalar], width: Int) {
+        precondition(table.count % width == 0)
+        self.table = table
+        self.coefficients = coefficients
+        self.width = width
+    }
+
+    /// `e_p` on prefix `p`, zero on tokens (needs `width == K`).
+    static func prefixIndex(prefixCount k: Int, coefficients: [Scalar]) -> PositionMap {
+        var t = [Scalar](repeating: 0, count: (k + 1) * k)
+        for p in 0..<k { t[p * k + p] = 1 }
+        return PositionMap(table: t, coefficients: coefficients, width: k)
+    }
+
+    /// `e_0` on tokens, zero on prefixes.
+    static func tokenUnit(prefixCount k: Int, width: Int, coefficients: [Scalar]) -> PositionMap {
+        var t = [Scalar](repeating: 0, count: (k + 1) * width)
+        t[k * width] = 1
+        return PositionMap(table: t, coefficients: coefficients, width: width)
+    }
+
+    /// Whether the prefix rows of the table are the identity (`e_p` for prefix `p`, width K).
+    var prefixBlockIsIdentity: Bool {
+        let k = table.count / width - 1
+        guard k == width else { return false }
+        for p in 0..<k { for r in 0..<width where table[p * width + r] != (p == r ? 1 : 0) { return false } }
+        return true
+    }
+
+    /// Whether head `h` receives a non-zero position term on some row.
+    func feeds(head h: Int) -> Bool { coefficients[h] != 0 && table.contains { $0 != 0 } }
+
+    /// Adds the position terms of `rows` rows (positions `positions[i]`) to `out` (row stride `ld`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func add(to out: UnsafeMutablePointer<Scalar>, ld: Int, positions: [Int]) {
+        for (i, p) in positions.enumerated() {
+            let row = out + i * ld
+            for (h, c) in coefficients.enumerated() where c != 0 {
+                let o = row + h * width
+                for r in 0..<width { let v = table[p * width + r]; if v != 0 { o[r] += c * v } }
+            }
+        }
+    }
+
+    /// `(K + 1)·width` table entries plus one coefficient per head.
+    var parameterCount: Int { table.count + coefficients.count }
+}

@@ -1,0 +1,251 @@
+import Tensor
+
+/// One stream (query, key or value) of a simulator attention layer: `map(x) + position term`.
+struct AttentionStream<Scalar: TensorScalar>: Sendable {
+    var map: HSimSplitLinear<Scalar>?
+    var position: PositionMap<Scalar>?
+
+    static var zero: AttentionStream { AttentionStream(map: nil, position: nil) }
+
+    /// Whether head `h` of the stream can be non-zero.
+    func feeds(head h: Int) -> Bool {
+        if let position, position.feeds(head: h) { return true }
+        guard let map else { return false }
+        guard let pattern = map.pattern else { return true }  // identity mix: every head feeds itself
+        return pattern.groups.contains { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }
+    }
+
+    /// `c` when head `h` of the stream is exactly `c·e_p` on prefix rows (no state term, identity position block):
+    /// the attention kernel then skips the product with that identity.
+    func prefixIdentityCoefficient(head h: Int) -> Scalar? {
+        guard let position, position.coefficients[h] != 0, position.prefixBlockIsIdentity else { return nil }
+        if let map {
+            guard let pattern = map.pattern else { return nil }
+            if pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }) { return nil }
+        }
+        return position.coefficients[h]
+    }
+
+    /// The stream for `x` (`[n, W]`) at `positions`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func compute(_ x: Tensor<Scalar>, positions: [Int], width: Int) throws -> Tensor<Scalar> {
+        var out: Tensor<Scalar> = zerosTensor([x.shape[0], width])
+        if x.shape[0] == 0 { return out }
+        if let map { map.apply(x, into: &out, accumulate: false) }
+        if let position {
+            out.withUnsafeMutableBufferPointer { position.add(to: $0.baseAddress!, ld: width, positions: positions) }
+        }
+        return out
+    }
+
+    var parameterCount: ParameterCount {
+        ParameterCount(constructed: map?.parameterCount ?? 0, position: position?.parameterCount ?? 0)
+    }
+}
+
+/// Which rows query which rows (the attention mask).
+enum AttentionPattern: Sendable {
+    /// Token rows query every prefix row (linear Forward/Backward).
+    case tokensToPrefixes
+    /// Prefix rows query the train token rows (Descent); prefix↔prefix and eval tokens are masked.
+    case prefixesToTrainTokens
+    /// Token rows query the earlier token rows (causal softmax attention); prefix columns are excluded.
+    case causalTokens
+}
+
+/// The attention nonlinearity.
+enum AttentionKind: Sendable {
+    /// Unnormalised: `out_i = Σ_j (q_i·k_j) v_j`.
+    case linear
+    /// `out_i = Σ_j softmax_j(scale·q_i·k_j) v_j`.
+    case softmax(scale: Double)
+    /// The value-path backward: `out_i = Σ_j A_{j,i} v_j` with `A` the causal softmax above.
+    case softmaxTransposed(scale: Double)
+}
+
+/// One attention layer of the simulator (Docs/TINT.md §2): `heads` heads of width `width/heads`, query/key/value
+/// streams built from `HSimSplitLinear` maps and position maps, an output map and a residual map. Its update
+/// for a row of the query group is `output(attention) + residual(x)`; other rows get `residual(x)`.
+struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
+    let width: Int
+    let heads: Int
+    let query: AttentionStream<Scalar>
+    let key: AttentionStream<Scalar>
+    let value: AttentionStream<Scalar>
+    /// nil: the identity.
+    let output: HSimSplitLinear<Scalar>?
+    /// nil: no residual term.
+    let residual: HSimSplitLinear<Scalar>?
+    let kind: AttentionKind
+    let pattern: AttentionPattern
+    /// Heads whose output can be non-zero; the others are skipped (their output is exactly zero).
+    let liveHeads: [Int]
+
+    var headWidth: Int { width / heads }
+
+    init(width: Int, heads: Int, query: AttentionStream<Scalar>, key: AttentionStream<Scalar>,
+         value: AttentionStream<Scalar>, output: HSimSplitLinear<Scalar>?, residual: HSimSplitLinear<Scalar>?,
+         kind: AttentionKind, pattern: AttentionPattern) {
+        self.width = width
+        self.heads = heads
+        self.query = query
+        self.key = key
+        self.value = value
+        self.output = output
+        self.residual = residual
+        self.kind = kind
+        self.pattern = pattern
+        liveHeads = (0..<heads).filter { h in
+            switch kind {
+            case .linear: return query.feeds(head: h) && key.feeds(head: h) && value.feeds(head: h)
+            case .softmax, .softmaxTransposed: return value.feeds(head: h)
+            }
+        }
+    }
+
+    var queryGroup: RowGroup { pattern == .prefixesToTrainTokens ? .prefixes : .tokens }
+
+    /// The update for the rows of `group`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
+        let x = group == .prefixes ? state.prefixes : state.tokens
+        var out: Tensor<Scalar>
+        if group == queryGroup {
+            let attended = try attention(state)
+            if let output {
+                out = zerosTensor(attended.shape)
+                output.apply(attended, into: &out, accumulate: false)
+            } else {
+                out = attended
+            }
+        } else {
+            guard residual != nil else { return nil }
+            out = zerosTensor(x.shape)
+        }
+        if let residual { residual.apply(x, into: &out, accumulate: true) }
+        return out
+    }
+
+    /// The attention output of the query group, before the output map.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func attention(_ state: TinTState<Scalar>) throws -> Tensor<Scalar> {
+        let k = state.prefixCount, W = width
+        let qRows: Tensor<Scalar>, qPos: [Int], kRows: Tensor<Scalar>, kPos: [Int]
+        switch pattern {
+        case .tokensToPrefixes:
+            qRows = state.tokens; qPos = positions(.tokens, count: state.tokenCount, prefixCount: k)
+            kRows = state.prefixes; kPos = positions(.prefixes, count: k, prefixCount: k)
+        case .prefixesToTrainTokens:
+            let train = state.trainMask.indices.filter { state.trainMask[$0] }
+            qRows = state.prefixes; qPos = positions(.prefixes, count: k, prefixCount: k)
+            kRows = gatherRows(state.tokens, train)
+            kPos = positions(.tokens, count: train.count, prefixCount: k)
+        case .causalTokens:
+            qRows = state.tokens; qPos = positions(.tokens, count: state.tokenCount, prefixCount: k)
+            kRows = state.tokens; kPos = qPos
+        }
+        let nA = qRows.shape[0], nB = kRows.shape[0]
+        var out: Tensor<Scalar> = zerosTensor([nA, W])
+        if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
+        let q = try query.compute(qRows, positions: qPos, width: W)
+        let kk = try key.compute(kRows, positions: kPos, width: W)
+        let v = try value.compute(kRows, positions: kPos, width: W)
+        let d = headWidth
+        q.withUnsafeBufferPointer { qp in kk.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
+            out.withUnsafeMutableBufferPointer { op in
+                let Q = qp.baseAddress!, K = kp.baseAddress!, V = vp.baseAddress!, O = op.baseAddress!
+                switch kind {
+                case .linear:
+                    linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
+                case .softmax(let scale):
+                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false)
+                case .softmaxTransposed(let scale):
+                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true)
+                }
+            }
+        } } }
+        return out
+    }
+
+    /// Per live head `O_h = Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`, whichever needs fewer flops. When one stream of
+    /// the head is `c·e_p` on the K prefix rows (an identity), its product is skipped: `O_h = c·Q_h K_hᵀ` (value),
+    /// `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers with half the work.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func linearAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>, _ V: UnsafePointer<Scalar>,
+                                 _ O: UnsafeMutablePointer<Scalar>, nA: Int, nB: Int, d: Int) {
+        let W = width
+        let keysFirst = nB * d + nA * d <= 2 * nA * nB  // 2nB·d² + 2nA·d² vs 4nA·nB·d
+        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
+        defer { scratch.deallocate() }
+        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
+        for h in liveHeads {
+            let o = h * d
+            if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: O + o, ldc: W)
+            } else if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            } else if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
+                tintGemm(m: d, n: d, k: nB, alpha: c, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            } else if keysFirst {
+                tintGemm(m: d, n: d, k: nB, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: scratch, ldc: d)
+                tintGemm(m: nA, n: d, k: d, a: Q + o, rsA: W, csA: 1, b: scratch, rsB: d, csB: 1, c: O + o, ldc: W)
+            } else {
+                tintGemm(m: nA, n: nB, k: d, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: scratch, ldc: nB)
+                tintGemm(m: nA, n: d, k: nB, a: scratch, rsA: nB, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            }
+        }
+    }
+
+    /// Per live head the causal softmax `A = softmax(scale·QKᵀ)` (row i sees columns j ≤ i) and `O = A·V`,
+    /// or `O = Aᵀ·V` when `transposed`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func causalSoftmaxAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>,
+                                        _ V: UnsafePointer<Scalar>, _ O: UnsafeMutablePointer<Scalar>,
+                                        n: Int, d: Int, scale: Scalar, transposed: Bool) {
+        let W = width
+        let a = UnsafeMutablePointer<Scalar>.allocate(capacity: n * n)
+        defer { a.deallocate() }
+        for h in liveHeads {
+            let o = h * d
+            tintGemm(m: n, n: n, k: d, alpha: scale, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: a, ldc: n)
+            for i in 0..<n {
+                let row = a + i * n
+                var m = row[0]
+                for j in 0...i where row[j] > m { m = row[j] }
+                var sum: Scalar = 0
+                for j in 0...i { let e = Scalar.exp(row[j] - m); row[j] = e; sum += e }
+                let inv = 1 / sum
+                for j in 0...i { row[j] *= inv }
+                for j in (i + 1)..<n { row[j] = 0 }
+            }
+            if transposed {
+                tintGemm(m: n, n: d, k: n, a: a, rsA: 1, csA: n, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            } else {
+                tintGemm(m: n, n: d, k: n, a: a, rsA: n, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+            }
+        }
+    }
+
+    var parameterCount: ParameterCount {
+        query.parameterCount + key.parameterCount + value.parameterCount
+            + ParameterCount(constructed: (output?.parameterCount ?? 0) + (residual?.parameterCount ?? 0))
+    }
+}
+
+extension HSimSplitLinear {
+    /// `out (+)= self(x)` for `[n, width]` tensors.
+    func apply(_ x: Tensor<Scalar>, into out: inout Tensor<Scalar>, accumulate: Bool) {
+        let n = x.shape[0]
+        if n == 0 { return }
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                apply(xp.baseAddress!, ldx: width, rows: n, into: op.baseAddress!, ldo: width, accumulate: accumulate)
+            }
+        }
+    }
+}

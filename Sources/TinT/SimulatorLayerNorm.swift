@@ -1,0 +1,94 @@
+import Tensor
+
+/// The normalisation layer: token rows' signal `[0, D_aux)` becomes `(x − μ)/√(σ² + ε)` (statistics over those
+/// D_aux coordinates, no affine); the residual map carries (and may copy) the other coordinates.
+struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
+    let signalWidth: Int
+    let epsilon: Double
+    let residual: HSimSplitLinear<Scalar>?
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
+        let x = group == .prefixes ? state.prefixes : state.tokens
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                for i in 0..<n { normalizeRow(xp.baseAddress! + i * W, op.baseAddress! + i * W, D, eps) }
+            }
+        }
+        if let residual { residual.apply(x, into: &out, accumulate: true) }
+        return out
+    }
+
+    var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
+}
+
+/// `y = (x − mean)/√(var + ε)` over `n` coordinates (biased variance, as LayerNorm).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func normalizeRow<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int, _ eps: S) {
+    var mean: S = 0
+    for i in 0..<n { mean += x[i] }
+    mean /= S(n)
+    var v: S = 0
+    for i in 0..<n { let c = x[i] - mean; v += c * c }
+    let inv = 1 / S.sqrt(v / S(n) + eps)
+    for i in 0..<n { y[i] = (x[i] - mean) * inv }
+}
+
+/// The exact backward layers used by the `.exact` options (for oracles and ablations; not transformer layers):
+/// the layer-norm Jacobian-vector product and `σ'(h)⊙∇a`. Both read the token signal and a memory region and
+/// write the result to the signal; the residual map carries the rest.
+struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
+    enum Rule: Sendable {
+        /// `(1/σ)(g − mean g − x̂·mean(x̂⊙g))` with `x` read at `inputOffset`.
+        case layerNorm(epsilon: Double)
+        /// `σ'(h)⊙g` with `h` read at `inputOffset`.
+        case activation(AuxActivation)
+    }
+    let rule: Rule
+    let signalWidth: Int
+    let inputOffset: Int
+    let residual: HSimSplitLinear<Scalar>?
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
+        let x = group == .prefixes ? state.prefixes : state.tokens
+        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        let n = x.shape[0], W = x.shape[1], D = signalWidth, off = inputOffset
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                for i in 0..<n {
+                    let g = xp.baseAddress! + i * W, h = g + off, o = op.baseAddress! + i * W
+                    switch rule {
+                    case .layerNorm(let eps): layerNormJVP(g: g, x: h, out: o, D, Scalar(eps))
+                    case .activation(let f): for c in 0..<D { o[c] = activationDerivative(f, h[c]) * g[c] }
+                    }
+                }
+            }
+        }
+        if let residual { residual.apply(x, into: &out, accumulate: true) }
+        return out
+    }
+
+    var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
+}
+
+/// `J·g` for `f(x) = (x − μ)/σ`: `(1/σ)(g − mean g − x̂·mean(x̂⊙g))` (J is symmetric).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func layerNormJVP<S: TensorScalar>(g: UnsafePointer<S>, x: UnsafePointer<S>, out: UnsafeMutablePointer<S>, _ n: Int, _ eps: S) {
+    var mean: S = 0
+    for i in 0..<n { mean += x[i] }
+    mean /= S(n)
+    var v: S = 0
+    for i in 0..<n { let c = x[i] - mean; v += c * c }
+    let inv = 1 / S.sqrt(v / S(n) + eps)
+    var gMean: S = 0, xg: S = 0
+    for i in 0..<n { gMean += g[i]; xg += (x[i] - mean) * inv * g[i] }
+    gMean /= S(n); xg /= S(n)
+    for i in 0..<n { out[i] = inv * (g[i] - gMean - (x[i] - mean) * inv * xg) }
+}

@@ -1,1 +1,0 @@
-// TinT (see its issue). Not yet implemented.

@@ -1,0 +1,214 @@
+import Dispatch
+import Tensor
+
+// Internal raw-pointer helpers shared by the simulator layers: the scalar-generic GEMM dispatch, a dynamic
+// parallel loop, and the cross-head mix kernel of `HSimSplitLinear`.
+
+/// `C = alpha·A·B + beta·C` for either scalar type, through the Tensor module's public raw GEMM.
+/// `A` element `(i, p)` is `a[i·rsA + p·csA]`, `B` element `(p, j)` is `b[p·rsB + j·csB]`, `C` is row-major.
+@inline(__always)
+func tintGemm<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
+                               a: UnsafePointer<S>, rsA: Int, csA: Int,
+                               b: UnsafePointer<S>, rsB: Int, csB: Int,
+                               beta: S = 0, c: UnsafeMutablePointer<S>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if S.self == Float.self {
+        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
+             a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), aRowStride: rsA, aColStride: csA,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), bRowStride: rsB, bColStride: csB,
+             beta: unsafeBitCast(beta, to: Float.self), c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
+    } else if S.self == Double.self {
+        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
+             a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), aRowStride: rsA, aColStride: csA,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), bRowStride: rsB, bColStride: csB,
+             beta: unsafeBitCast(beta, to: Double.self), c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
+    } else {
+        preconditionFailure("TinT: unsupported scalar type \(S.self)")
+    }
+}
+
+/// Runs `body` over `0..<count` in dynamic chunks of at least `grain` items on up to `Threading.maxThreads`
+/// threads; inline when there is too little work for two chunks.
+func tintParallel(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let threads = Threading.maxThreads
+    let maxChunks = count / Swift.max(grain, 1)
+    if threads <= 1 || maxChunks < 2 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let chunks = Swift.min(maxChunks, threads * 4)
+    withoutActuallyEscaping(body) { body in
+        let box = TinTUnchecked(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            box.value(count * c / chunks ..< count * (c + 1) / chunks)
+        }
+    }
+}
+
+/// A value shared by the iterations of one parallel loop (each writes a disjoint region).
+struct TinTUnchecked<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The sparsity pattern of a cross-head mix: output heads in groups of up to four consecutive heads that read
+/// the same input heads, with that input list. A dense mix gives groups of four reading every head (each weight
+/// load then feeds eight FMAs); a selector mix gives one-head groups reading one or two heads, so its cost is
+/// one pass over the data.
+struct MixPattern: Sendable {
+    /// `(first output head, number of output heads, input heads)`.
+    let groups: [(first: Int, count: Int, inputs: [Int])]
+
+    init<S: TensorScalar>(mix: UnsafeBufferPointer<S>, heads: Int, headWidth d: Int) {
+        let lists: [[Int]] = (0..<heads).map { hp in
+            (0..<heads).filter { h in (0..<d).contains { mix[(h * heads + hp) * d + $0] != 0 } }
+        }
+        var groups: [(first: Int, count: Int, inputs: [Int])] = []
+        var hp = 0
+        while hp < heads {
+            var n = 1
+            while n < 4 && hp + n < heads && lists[hp + n] == lists[hp] { n += 1 }
+            groups.append((hp, n, lists[hp]))
+            hp += n
+        }
+        self.groups = groups
+    }
+
+    /// Multiply-adds per row, about `d·Σ count·|inputs|`.
+    var pairCount: Int { groups.reduce(0) { $0 + $1.count * $1.inputs.count } }
+}
+
+@inline(__always)
+func fmadd8(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+#if SIMD_FMA
+    acc.addingProduct(a, b)
+#else
+    acc + a * b
+#endif
+}
+
+/// Cross-head mix of `rows` rows: `z[n, h'·d + r] (+)= Σ_h mix[h, h', r]·x[n, h·d + r]`, with `mix` stored
+/// `[h][h'][r]`. Rows are `ldx`/`ldz` apart. Two rows and four output heads share every weight load
+/// (eight SIMD8 accumulators), so the loop is bound by FMAs rather than loads.
+@inline(never)
+func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer<Float>, ldz: Int, rows: Int,
+                  mix: UnsafePointer<Float>, heads H: Int, headWidth d: Int, pattern: MixPattern,
+                  accumulate: Bool) {
+    let vecEnd = d & ~7
+    var n = 0
+    while n < rows {
+        let two = n &+ 1 < rows
+        let x0 = x + (n &* ldx), x1 = two ? x0 + ldx : x0
+        let z0 = z + (n &* ldz), z1 = two ? z0 + ldz : z0
+        for (hp0, nh, inputs) in pattern.groups {
+            if inputs.isEmpty {
+                if !accumulate {
+                    (z0 + (hp0 &* d)).update(repeating: 0, count: nh &* d)
+                    if two { (z1 + (hp0 &* d)).update(repeating: 0, count: nh &* d) }
+                }
+                continue
+            }
+            var r = 0
+            while r < vecEnd {
+                var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()
+                for h in inputs {
+                    let xv0 = UnsafeRawPointer(x0 + (h &* d &+ r)).loadUnaligned(as: SIMD8<Float>.self)
+                    let xv1 = UnsafeRawPointer(x1 + (h &* d &+ r)).loadUnaligned(as: SIMD8<Float>.self)
+                    let m = mix + ((h &* H &+ hp0) &* d &+ r)
+                    let m0 = UnsafeRawPointer(m).loadUnaligned(as: SIMD8<Float>.self)
+                    a0 = fmadd8(a0, m0, xv0); b0 = fmadd8(b0, m0, xv1)
+                    if nh > 1 {
+                        let m1 = UnsafeRawPointer(m + d).loadUnaligned(as: SIMD8<Float>.self)
+                        a1 = fmadd8(a1, m1, xv0); b1 = fmadd8(b1, m1, xv1)
+                    }
+                    if nh > 2 {
+                        let m2 = UnsafeRawPointer(m + 2 &* d).loadUnaligned(as: SIMD8<Float>.self)
+                        a2 = fmadd8(a2, m2, xv0); b2 = fmadd8(b2, m2, xv1)
+                    }
+                    if nh > 3 {
+                        let m3 = UnsafeRawPointer(m + 3 &* d).loadUnaligned(as: SIMD8<Float>.self)
+                        a3 = fmadd8(a3, m3, xv0); b3 = fmadd8(b3, m3, xv1)
+                    }
+                }
+                let o0 = z0 + (hp0 &* d &+ r), o1 = z1 + (hp0 &* d &+ r)
+                storeMix(o0, o1, a0, b0, two, accumulate)
+                if nh > 1 { storeMix(o0 + d, o1 + d, a1, b1, two, accumulate) }
+                if nh > 2 { storeMix(o0 + 2 &* d, o1 + 2 &* d, a2, b2, two, accumulate) }
+                if nh > 3 { storeMix(o0 + 3 &* d, o1 + 3 &* d, a3, b3, two, accumulate) }
+                r &+= 8
+            }
+            while r < d {
+                for i in 0..<nh {
+                    var s0: Float = 0, s1: Float = 0
+                    for h in inputs {
+                        let w = mix[(h &* H &+ hp0 &+ i) &* d &+ r]
+                        s0 += w * x0[h &* d &+ r]
+                        s1 += w * x1[h &* d &+ r]
+                    }
+                    let o = (hp0 &+ i) &* d &+ r
+                    z0[o] = accumulate ? z0[o] + s0 : s0
+                    if two { z1[o] = accumulate ? z1[o] + s1 : s1 }
+                }
+                r &+= 1
+            }
+        }
+        n &+= two ? 2 : 1
+    }
+}
+
+@inline(__always)
+private func storeMix(_ p0: UnsafeMutablePointer<Float>, _ p1: UnsafeMutablePointer<Float>,
+                      _ v0: SIMD8<Float>, _ v1: SIMD8<Float>, _ two: Bool, _ accumulate: Bool) {
+    let r0 = UnsafeMutableRawPointer(p0)
+    r0.storeBytes(of: accumulate ? r0.loadUnaligned(as: SIMD8<Float>.self) + v0 : v0, as: SIMD8<Float>.self)
+    if two {
+        let r1 = UnsafeMutableRawPointer(p1)
+        r1.storeBytes(of: accumulate ? r1.loadUnaligned(as: SIMD8<Float>.self) + v1 : v1, as: SIMD8<Float>.self)
+    }
+}
+
+/// Scalar-generic cross-head mix (the `Double` path for oracles); same contract as `mixRowsFloat`.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func mixRowsGeneric<S: TensorScalar>(_ x: UnsafePointer<S>, ldx: Int, _ z: UnsafeMutablePointer<S>, ldz: Int,
+                                     rows: Int, mix: UnsafePointer<S>, heads H: Int, headWidth d: Int,
+                                     pattern: MixPattern, accumulate: Bool) {
+    for n in 0..<rows {
+        let xr = x + n * ldx, zr = z + n * ldz
+        for (first, count, inputs) in pattern.groups {
+            for hp in first..<(first + count) {
+                let o = zr + hp * d
+                if !accumulate { o.update(repeating: 0, count: d) }
+                for h in inputs {
+                    let m = mix + (h * H + hp) * d, xi = xr + h * d
+                    for r in 0..<d { o[r] += m[r] * xi[r] }
+                }
+            }
+        }
+    }
+}
+
+/// A zero tensor. `Tensor.zeros` fills element by element through the unspecialised generic storage initialiser
+/// (about 2 ns per element from another module); building from a specialised zero array is a memset and a memcpy.
+@inline(__always)
+func zerosTensor<S: TensorScalar>(_ shape: [Int]) -> Tensor<S> {
+    let n = shape.reduce(1, *)
+    return try! Tensor(shape: shape, scalars: [S](repeating: 0, count: n))
+}
+
+/// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func gatherRows<S: TensorScalar>(_ t: Tensor<S>, _ indices: [Int]) -> Tensor<S> {
+    let w = t.shape[1]
+    var out: Tensor<S> = zerosTensor([indices.count, w])
+    t.withUnsafeBufferPointer { src in
+        out.withUnsafeMutableBufferPointer { dst in
+            for (i, r) in indices.enumerated() {
+                (dst.baseAddress! + i * w).update(from: src.baseAddress! + r * w, count: w)
+            }
+        }
+    }
+    return out
+}

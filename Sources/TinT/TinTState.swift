@@ -1,0 +1,65 @@
+import Tensor
+
+/// The simulator state: `[K prefix rows ; T token rows] × D_sim`, kept as two tensors, and the train mask.
+///
+/// Positions are implicit: prefix row `p` has position stream `[e_p ; 0]`, every token row `[0 ; 1]`
+/// (Docs/TINT.md §1).
+public struct TinTState<Scalar: TensorScalar>: Sendable {
+    /// The K prefix rows, shape `[K, D_sim]`.
+    public var prefixes: Tensor<Scalar>
+    /// The T token rows, shape `[T, D_sim]`.
+    public var tokens: Tensor<Scalar>
+    /// `trainMask[t]` is true for tokens of the training segment.
+    public var trainMask: [Bool]
+
+    /// A state; throws when the widths differ or the mask length is not the token count.
+    public init(prefixes: Tensor<Scalar>, tokens: Tensor<Scalar>, trainMask: [Bool]) throws {
+        guard prefixes.rank == 2, tokens.rank == 2, prefixes.shape[1] == tokens.shape[1] else {
+            throw TinTError.invalidArgument(module: "TinTState",
+                                            reason: "prefixes \(prefixes.shape) and tokens \(tokens.shape) must be [K, D_sim] and [T, D_sim]")
+        }
+        guard trainMask.count == tokens.shape[0] else {
+            throw TinTError.invalidArgument(module: "TinTState",
+                                            reason: "train mask has \(trainMask.count) entries for \(tokens.shape[0]) tokens")
+        }
+        self.prefixes = prefixes.contiguous()
+        self.tokens = tokens.contiguous()
+        self.trainMask = trainMask
+    }
+
+    /// A state whose token rows hold `signal` (`[T, width]`) in coordinates `[0, width)` and zeros elsewhere.
+    public init(prefixes: Tensor<Scalar>, signal: Tensor<Scalar>, trainMask: [Bool]) throws {
+        guard prefixes.rank == 2, signal.rank == 2, signal.shape[1] <= prefixes.shape[1] else {
+            throw TinTError.invalidArgument(module: "TinTState",
+                                            reason: "signal \(signal.shape) must be [T, ≤ D_sim] for prefixes \(prefixes.shape)")
+        }
+        var tokens = try Tensor<Scalar>.zeros([signal.shape[0], prefixes.shape[1]])
+        try tokens.assign(signal, axis: 1, 0..<signal.shape[1])
+        try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
+    }
+
+    /// K.
+    public var prefixCount: Int { prefixes.shape[0] }
+    /// T.
+    public var tokenCount: Int { tokens.shape[0] }
+    /// D_sim.
+    public var width: Int { tokens.shape[1] }
+
+    /// Token-row coordinates `[offset, offset + width)` as a `[T, width]` tensor.
+    public func tokenRegion(_ offset: Int, _ width: Int) throws -> Tensor<Scalar> {
+        try tokens.sliced(axis: 1, offset..<(offset + width)).contiguous()
+    }
+
+    /// Checks the state against a configuration.
+    func validate(_ config: TinTConfig, module: String) throws {
+        try requireShape(prefixes, [config.prefixCount, config.simWidth], module: module, what: "state.prefixes")
+        guard tokens.rank == 2, tokens.shape[1] == config.simWidth else {
+            throw TinTError.shapeMismatch(module: module, expected: [tokenCount, config.simWidth], got: tokens.shape,
+                                          what: "state.tokens")
+        }
+        try config.validateSequence(tokenCount)
+    }
+}
+
+/// The two kinds of rows.
+enum RowGroup: Sendable { case prefixes, tokens }
