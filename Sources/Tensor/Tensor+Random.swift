@@ -51,6 +51,8 @@ public struct TensorRNG: RandomNumberGenerator, Sendable {
 
 extension Tensor {
     /// Independent samples from U[`low`, `high`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func uniform(_ shape: [Int], low: Scalar = 0, high: Scalar = 1,
                                using rng: inout TensorRNG) throws -> Tensor {
         let n = try checkedCount(shape, op: "uniform")
@@ -61,6 +63,8 @@ extension Tensor {
     }
 
     /// Independent samples from N(`mean`, `std`²).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public static func normal(_ shape: [Int], mean: Scalar = 0, std: Scalar = 1,
                               using rng: inout TensorRNG) throws -> Tensor {
         let n = try checkedCount(shape, op: "normal")

@@ -204,6 +204,8 @@ extension Tensor: Equatable {
 
 extension Tensor {
     /// Converts the elements to another scalar type (e.g. `Float` → `Double` for an oracle).
+    @_specialize(where Scalar == Float, T == Double)
+    @_specialize(where Scalar == Double, T == Float)
     public func converted<T: TensorScalar>(to: T.Type = T.self) -> Tensor<T> {
         let src = contiguous()
         let out = Tensor<T>(uninitializedShape: shape)

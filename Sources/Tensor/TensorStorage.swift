@@ -14,8 +14,21 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
 
     convenience init(repeating value: Scalar, count: Int) {
         self.init(uninitializedCount: count)
-        base.initialize(repeating: value, count: count)
+        fill(base, value, count)
     }
 
     deinit { UnsafeMutableRawPointer(base).deallocate() }
+}
+
+/// Writes `value` into `n` scalars: a memset for zero, a specialised loop otherwise. (The stdlib's
+/// `initialize(repeating:)` called from unspecialised generic code costs a witness call per element.)
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func fill<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, _ value: S, _ n: Int) {
+    if value == 0 && value.sign == .plus {
+        UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: n * MemoryLayout<S>.stride)
+    } else {
+        for i in 0..<n { p[i] = value }
+    }
 }

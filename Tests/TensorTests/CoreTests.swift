@@ -12,6 +12,10 @@ import Testing
         #expect(try Tensor<Double>.eye(3).scalars == [1, 0, 0, 0, 1, 0, 0, 0, 1])
         #expect(try Tensor<Float>.arange(0, 1, step: 0.25).scalars == [0, 0.25, 0.5, 0.75])
         #expect(try Tensor<Float>.zeros([0, 4]).count == 0)
+        // Fill paths: memset for +0, a loop for anything else (including -0).
+        #expect(try Tensor<Float>.zeros([3, 5]).scalars == [Float](repeating: 0, count: 15))
+        #expect(try Tensor<Double>(shape: [7], repeating: 2.5).scalars == [Double](repeating: 2.5, count: 7))
+        #expect(try Tensor<Float>(shape: [2], repeating: -0.0).scalars.allSatisfy { $0 == 0 && $0.sign == .minus })
     }
 
     @Test func constructionErrors() {
