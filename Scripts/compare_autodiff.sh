@@ -5,7 +5,9 @@
 # forward+backward and their ratio for both, and Swift/PyTorch time ratios (< 1: Swift is faster).
 #
 # usage: Scripts/compare_autodiff.sh [--rounds N] [--threads 1,2] [--what block,model] [--min-time S]
-#                                    [--attention sdpa|manual] [--json FILE] [--quick]
+#                                    [--attention sdpa|manual] [--json FILE] [--quick] [--cpu-time]
+# --cpu-time (implies --threads 1) times both sides with the calling thread's CPU clock, which leaves out the
+# time the thread was descheduled: the per-core comparison that survives a loaded machine.
 # PyTorch runs in .venv-bench (torch==2.13.0+cpu is installed there if missing; never the CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ MINTIME=1
 ATTN=sdpa
 TOKENS=512
 JSON=""
+CPUTIME=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --attention) ATTN=$2; shift 2 ;;
     --json) JSON=$2; shift 2 ;;
     --quick) ROUNDS=1; MINTIME=0; TOKENS=128; shift ;;
+    --cpu-time) CPUTIME=--cpu-time; THREADS=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -40,8 +44,8 @@ BENCH=.build/release/Bench
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
-run_swift() { "$BENCH" autodiff --what "$WHAT" --threads "$THREADS" --rounds 1 --min-time "$MINTIME" --tokens "$TOKENS" --json "$OUT/swift-$1.json" >/dev/null; }
-run_torch() { "$PY" Scripts/bench_torch.py --what "$WHAT" --threads "$THREADS" --rounds 1 --min-time "$MINTIME" --tokens "$TOKENS" --attention "$ATTN" --json "$OUT/torch-$1.json" >/dev/null; }
+run_swift() { "$BENCH" autodiff --what "$WHAT" --threads "$THREADS" --rounds 1 --min-time "$MINTIME" --tokens "$TOKENS" $CPUTIME --json "$OUT/swift-$1.json" >/dev/null; }
+run_torch() { "$PY" Scripts/bench_torch.py --what "$WHAT" --threads "$THREADS" --rounds 1 --min-time "$MINTIME" --tokens "$TOKENS" --attention "$ATTN" $CPUTIME --json "$OUT/torch-$1.json" >/dev/null; }
 
 for r in $(seq 1 "$ROUNDS"); do
   if [ $((r % 2)) -eq 1 ]; then run_swift "$r"; run_torch "$r"; else run_torch "$r"; run_swift "$r"; fi
@@ -62,7 +66,8 @@ def load(side):
 sw, swm = load("swift")
 th, thm = load("torch")
 med = lambda rs, k: statistics.median(r[k] for r in rs)
-print(f"Autodiff (Swift, Float) vs PyTorch {thm['torch']} CPU fp32 (attention: {attn}), T={tokens}, {rounds} interleaved round(s), medians")
+clock = "thread CPU time" if swm.get("cpuTime") else "wall time"
+print(f"Autodiff (Swift, Float) vs PyTorch {thm['torch']} CPU fp32 (attention: {attn}), T={tokens}, {rounds} interleaved round(s), medians, {clock}")
 print(f"machine: {swm['machine']['cpu']}, {swm['machine']['cores']} cores; {swm['machine']['build']}; {swm['machine']['date']}")
 print(f"{'what':<7}{'thr':>4}{'Swift fwd':>11}{'fwd+bwd':>9}{'ratio':>7}{'Torch fwd':>11}{'fwd+bwd':>9}{'ratio':>7}{'S/T fwd':>9}{'S/T f+b':>9}")
 rows = []
@@ -84,7 +89,7 @@ for key in sorted(sw):
           f"{row['torchForwardMs']:>11.1f}{row['torchForwardBackwardMs']:>9.1f}{row['torchRatio']:>7.2f}"
           f"{row['forwardVsTorch']:>9.2f}{row['forwardBackwardVsTorch']:>9.2f}")
 if jpath:
-    json.dump(dict(bench="compare-autodiff", machine=swm["machine"], torch=thm["torch"], attention=attn, tokens=tokens,
+    json.dump(dict(bench="compare-autodiff", machine=swm["machine"], torch=thm["torch"], cpuTime=bool(swm.get("cpuTime")), attention=attn, tokens=tokens,
                    rounds=rounds, results=rows), open(jpath, "w"), indent=2)
     print(f"wrote {jpath}")
 PYEOF

@@ -54,11 +54,16 @@ public func stopGradient<Scalar>(_ x: Variable<Scalar>) -> Variable<Scalar> { x.
 /// gradient of the output to the gradient of that input.
 final class Node<Scalar: TensorScalar>: @unchecked Sendable {
     typealias Pullback = (Tensor<Scalar>) throws -> Tensor<Scalar>
+    /// Adds the input's gradient contribution into an existing gradient in place.
+    typealias AddInto = (inout Tensor<Scalar>, Tensor<Scalar>) throws -> Void
     struct Edge {
         let input: Node
         /// The input's shape, checked against what the pullback returns.
         let shape: [Int]
         let pullback: Pullback
+        /// For sparse pullbacks (gather, embedding): used instead of `pullback` when the input already has a
+        /// gradient, so no dense zero tensor is made just to be added (a tied embedding's [V, D] gradient).
+        var addInto: AddInto? = nil
     }
 
     /// Longer than every input's depth, so decreasing depth is a reverse topological order.
@@ -107,6 +112,16 @@ extension Variable {
         guard let n = x.node, GradientMode.isRecording else { return Variable(value) }
         return Variable(value: value, node: Node(depth: n.depth + 1,
                                                  edges: [.init(input: n, shape: x.shape, pullback: pullback)]))
+    }
+
+    /// ``record(_:_:_:)`` for a sparse op: `addInto` adds `x`'s gradient contribution into an existing
+    /// gradient in place; `pullback` makes it from zeros when `x` has no gradient yet.
+    static func record(_ value: Tensor<Scalar>, _ x: Variable, _ pullback: @escaping Node<Scalar>.Pullback,
+                       addInto: @escaping Node<Scalar>.AddInto) -> Variable {
+        guard let n = x.node, GradientMode.isRecording else { return Variable(value) }
+        return Variable(value: value, node: Node(depth: n.depth + 1, edges: [
+            .init(input: n, shape: x.shape, pullback: pullback, addInto: addInto),
+        ]))
     }
 
     /// The result of an op with two differentiable inputs, one pullback per input.
@@ -196,16 +211,18 @@ extension Variable {
             guard let g = grads.removeValue(forKey: id) else { continue }
             if keep.contains(id) { kept[id] = g }
             for e in n.edges {
+                let k = ObjectIdentifier(e.input)
+                let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
+                if var acc = existing, let addInto = e.addInto {
+                    try addInto(&acc, g)
+                    grads[k] = acc
+                    continue
+                }
                 let gi = try e.pullback(g)
                 guard gi.shape == e.shape else {
                     throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
                 }
-                let k = ObjectIdentifier(e.input)
-                if let acc = grads.removeValue(forKey: k) {
-                    grads[k] = try accumulate(acc, gi)
-                } else {
-                    grads[k] = gi
-                }
+                grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
             }
             if !retainGraph && !n.edges.isEmpty {
                 n.edges = []

@@ -66,22 +66,28 @@ extension Variable {
     public func embedding(_ ids: [Int], shape idShape: [Int]) throws -> Variable {
         let y = try value.embedding(ids, shape: idShape)
         let s = shape
-        return Variable.record(y, self) { g in
-            var table = try Tensor<Scalar>.zerosView(s)
+        func addInto(_ table: inout Tensor<Scalar>, _ g: Tensor<Scalar>) throws {
             try table.indexAdd(try g.reshaped([-1, s[1]]), indices: ids)
-            return table
         }
+        return Variable.record(y, self, { g in
+            var table = try Tensor<Scalar>.zerosView(s)
+            try addInto(&table, g)
+            return table
+        }, addInto: addInto)
     }
 
     /// The slices `indices` (repeats allowed) along `axis`. The pullback scatter-adds.
     public func gathered(indices: [Int], axis: Int = 0) throws -> Variable {
         let y = try value.gathered(indices: indices, axis: axis)
         let s = shape
-        return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zerosView(s)
+        func addInto(_ out: inout Tensor<Scalar>, _ g: Tensor<Scalar>) throws {
             try out.indexAdd(g, indices: indices, axis: axis)
-            return out
         }
+        return Variable.record(y, self, { g in
+            var out = try Tensor<Scalar>.zerosView(s)
+            try addInto(&out, g)
+            return out
+        }, addInto: addInto)
     }
 }
 
@@ -130,7 +136,7 @@ public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], ignor
     let shape = logits.shape
     return Variable.record(loss, logits) { g in
         let scale = try g.item() / Scalar(divisor)
-        var p = try (z - lse.unsqueezed(1)).exp()  // softmax rows
+        var p = try z.softmax(axis: 1)
         p.withUnsafeMutableBufferPointer { pp in
             crossEntropyRowsPullback(pp.baseAddress!, targets: targets, ignoreIndex: ignoreIndex, v: v, scale: scale)
         }

@@ -22,13 +22,14 @@ enum AutodiffBench {
         var ratio: Double, ratioVsTapeForward: Double
         /// The block's forward written on Tensor directly (no Variable): the baseline of the noGrad forward.
         var tensorOnlyForwardMs: Double?
-        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd, Tensor-only forward seconds
+        var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd[, Tensor-only forward] seconds
         var gflop: Double
     }
 
     struct Report: Codable {
         var bench = "autodiff"
         var machine: MachineInfo
+        var cpuTime: Bool
         var config: Config
         var rounds: Int, minSeconds: Double, minCalls: Int
         var methodology: String
@@ -36,7 +37,8 @@ enum AutodiffBench {
     }
 
     static let help = """
-        usage: Bench autodiff [--what block,model] [--threads 1,2] [--rounds N] [--min-time S] [--tokens T] [--json FILE] [--quick]
+        usage: Bench autodiff [--what block,model] [--threads 1,2] [--rounds N] [--min-time S] [--tokens T] [--json FILE]
+                              [--quick] [--cpu-time]
           --what LIST     block (one decoder block, seed gradient on its output) and/or model (2 layers + LM head + CE)
           --threads LIST  thread counts (default 1,2)
           --rounds N      rounds (default 3; --quick: 1)
@@ -44,12 +46,13 @@ enum AutodiffBench {
           --tokens T      sequence length (default 512)
           --json FILE     also write the results as JSON
           --quick         one short round at T=128
+          --cpu-time      time with the thread's CPU-time clock (1 thread only): per-core speed on a loaded machine
         """
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--what", "--threads", "--rounds", "--min-time", "--tokens", "--json"],
-                            flags: ["--quick"])
+                            flags: ["--quick", "--cpu-time"])
         let quick = o.has("--quick")
         var config = Config()
         config.tokens = try o.int("--tokens", default: quick ? 128 : 512)
@@ -60,6 +63,10 @@ enum AutodiffBench {
             return x
         } ?? (quick ? 0 : 1)
         let minCalls = quick ? 1 : 3
+        if o.has("--cpu-time") {
+            guard threadCounts == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
         let what = (o["--what"] ?? "block,model").split(separator: ",").map(String.init)
         for w in what where !["block", "model"].contains(w) { throw BenchError("--what: unknown \(w)") }
 
@@ -68,6 +75,7 @@ enum AutodiffBench {
         print("OPT-125M shapes: T=\(config.tokens) D=\(config.width) heads=\(config.heads) FFN=\(config.ffn) V=\(config.vocab), Float")
         print("best / median over \(rounds) round(s); a round = fastest call of ≥ \(minCalls) calls and ≥ \(minSeconds) s")
         print("ratio = (fwd+bwd) / forward under noGrad; tape ratio = (fwd+bwd) / forward recording the tape")
+        if useThreadCPUTime { print("timing: calling thread's CPU time (descheduled time excluded)") }
         print("Tensor fwd = the block's forward written on Tensor directly (what the noGrad Variable forward wraps)")
         print("")
         print(pad("what", 8, right: false) + pad("thr", 4) + pad("fwd ms", 10) + pad("fwd(tape) ms", 14)
@@ -90,18 +98,18 @@ enum AutodiffBench {
                     let f = timed { _ = try noGrad { try bench.forward() } }
                     let ft = timed { _ = try bench.forward() }
                     let fb = timed { try bench.forwardBackward() }
-                    let tensorOnly = w == "block" ? timed { _ = try bench.forwardTensorOnly() } : .nan
+                    let tensorOnly = w == "block" ? [timed { _ = try bench.forwardTensorOnly() }] : []
                     if let failure { throw failure }
-                    times[t, default: []].append([f, ft, fb, tensorOnly])
+                    times[t, default: []].append([f, ft, fb] + tensorOnly)
                 }
             }
             Threading.maxThreads = 0
             for t in threadCounts {
                 let r = times[t]!
-                let med = (0..<4).map { i in median(r.map { $0[i] }) }
+                let med = (0..<r[0].count).map { i in median(r.map { $0[i] }) }
                 let res = Result(what: w, threads: t, forwardMs: med[0] * 1e3, forwardTapeMs: med[1] * 1e3,
                                  forwardBackwardMs: med[2] * 1e3, ratio: med[2] / med[0], ratioVsTapeForward: med[2] / med[1],
-                                 tensorOnlyForwardMs: med[3].isNaN ? nil : med[3] * 1e3,
+                                 tensorOnlyForwardMs: med.count > 3 ? med[3] * 1e3 : nil,
                                  rounds: r, gflop: bench.gflop)
                 results.append(res)
                 print(pad(w, 8, right: false) + pad("\(t)", 4) + pad(fmt(res.forwardMs), 10) + pad(fmt(res.forwardTapeMs), 14)
@@ -111,7 +119,7 @@ enum AutodiffBench {
         }
         print("(median over rounds; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
         if let path = o["--json"] {
-            try writeJSON(Report(machine: machine, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
+            try writeJSON(Report(machine: machine, cpuTime: useThreadCPUTime, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
                                  methodology: "round = fastest of >= minCalls calls taking >= minSeconds; medians over rounds",
                                  results: results), to: path)
             print("wrote \(path)")

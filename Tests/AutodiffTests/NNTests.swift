@@ -87,6 +87,9 @@ func randomMask(_ shape: [Int], _ seed: UInt64) throws -> Tensor<Double> {
             try Tensor(shape: [2, 3, 4], scalars: ids.flatMap { i in (0..<4).map { t[i, $0] } })
         }) { try $0.embedding(ids, shape: [2, 3]) }
         try checkOp(rand([3, 5, 2], 12)) { try $0.gathered(indices: [4, 4, 0], axis: 1) }
+        // A table that also feeds a dense op (a tied head): the sparse gradient is added in place.
+        try checkOp(table) { t in try t.embedding(ids, shape: [6]).matmul(t.transposed()) }
+        try checkOp(rand([3, 5, 2], 25)) { x in try x.gathered(indices: [1, 1, 3], axis: 1).sum() * x.sum(axis: 1) }
         let g = try gradient(at: table) { try $0.embedding(ids, shape: [6]).sum() }
         #expect(g.scalars == [1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 3, 3, 3, 0, 0, 0, 0, 1, 1, 1, 1])
         #expect(throws: TensorError.self) { try Variable(table).embedding([6], shape: [1]) }
