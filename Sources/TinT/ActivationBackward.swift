@@ -4,10 +4,13 @@ import Tensor
 /// `.finiteDifference(N)` (default): one MLP layer — `fc` forms `[h + ∇a/N ; h]`, σ, `proj` forms
 /// `N·(σ(h + ∇a/N) − σ(h))`; error `O(1/N)` (exact for ReLU except where `|h| < |∇a|/N`). `.exact`: `σ'(h)⊙∇a`.
 public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated activation function.
     public let activation: AuxActivation
     let layer: GatedLayer<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig, activation: AuxActivation) throws {
         try config.validate()
         let D = config.auxWidth, W = config.simWidth, H = config.simHeads
@@ -32,6 +35,7 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -39,5 +43,6 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
         try layer.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { layer.parameterCount }
 }

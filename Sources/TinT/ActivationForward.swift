@@ -3,10 +3,13 @@ import Tensor
 /// Forward of an activation σ (Docs/TINT.md §3): one MLP layer whose first map selects the signal heads, then σ;
 /// the residual stores the pre-activation `h` at `D_sim − D` and keeps every other head. Exact (σ(0) = 0).
 public struct ActivationForward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated activation function.
     public let activation: AuxActivation
     let layer: GatedLayer<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig, activation: AuxActivation) throws {
         try config.validate()
         let D = config.auxWidth
@@ -20,6 +23,7 @@ public struct ActivationForward<Scalar: TensorScalar>: Sendable {
         layer = tokenLayer(.mlp(mlp), config)
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -27,5 +31,6 @@ public struct ActivationForward<Scalar: TensorScalar>: Sendable {
         try layer.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { layer.parameterCount }
 }

@@ -15,7 +15,9 @@ func valueGradientLayer<S: TensorScalar>(_ config: TinTConfig, scale: Double) th
 /// `W_Vᵀ(Aᵀ∇o)` in the signal (stop-gradient through the scores: no `∂A/∂Q`, `∂A/∂K` terms). The state's
 /// prefixes must hold `W_V, b_V`. Two layers: the transposed-softmax layer, then `LinearBackward`.
 public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearBackward<Scalar>
@@ -45,6 +47,7 @@ public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
         try linear.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { valueGradient.parameterCount + linear.parameterCount }
 }
 
@@ -52,11 +55,14 @@ public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
 /// `b_V ← b_V − ηΣ_{t∈train} ∇v_t` with `∇v = Aᵀ∇o` from the value-gradient layer and `x` from the attention
 /// memory. `W_Q`, `W_K` are not updated. The state's prefixes must hold `W_V, b_V`.
 public struct AttentionDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearDescent<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig, scale: Double? = nil) throws {
         try config.validate()
         self.config = config
@@ -75,17 +81,21 @@ public struct AttentionDescent<Scalar: TensorScalar>: Sendable {
         try linear.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { valueGradient.parameterCount + linear.parameterCount }
 }
 
 /// Backward ∥ Descent of causal self-attention: the value-gradient layer, then `LinearBackwardDescent` on the V
 /// prefixes (token rows get `W_Vᵀ∇v` with the pre-update `W_V`, prefixes the updated `W_V, b_V`).
 public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearBackwardDescent<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig, scale: Double? = nil) throws {
         try config.validate()
         self.config = config
@@ -95,6 +105,7 @@ public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
                                            memory: .at(config.attentionMemory + 2 * config.auxWidth))
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -103,5 +114,6 @@ public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
         try linear.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { valueGradient.parameterCount + linear.parameterCount }
 }

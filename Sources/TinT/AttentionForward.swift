@@ -38,6 +38,7 @@ func tokenLayer<S: TensorScalar>(_ body: LayerBody<S>, _ config: TinTConfig) -> 
 /// softmax layer with `H_sim` heads reproduces every aux head with the aux scale. Token rows end with the
 /// attention output (before `W_O`) in the signal and `[Qx ; Kx ; x]` in the attention memory. Exact.
 public struct AttentionForward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
     /// The score scale (default `1/√(D_aux/H_aux)`).
     public let scale: Double

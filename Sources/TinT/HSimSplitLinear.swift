@@ -143,11 +143,11 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
             if mix != nil {
                 // Mix all rows first, then full-height GEMMs per head: measured faster than interleaving short
                 // row blocks (the per-head GEMMs then pack each block map once and run at full speed).
-                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: rows * width)
-                defer { scratch.deallocate() }
-                applyMix(x, ldx: ldx, rows: rows, into: scratch, ldz: width, accumulate: false)
-                applyBlock(block, UnsafePointer(scratch), ldz: width, rows: rows, into: out, ldo: ldo,
-                           accumulate: accumulate)
+                ScratchCache.withBuffer(count: rows * width, of: Scalar.self) { scratch in
+                    applyMix(x, ldx: ldx, rows: rows, into: scratch, ldz: width, accumulate: false)
+                    applyBlock(block, UnsafePointer(scratch), ldz: width, rows: rows, into: out, ldo: ldo,
+                               accumulate: accumulate)
+                }
             } else {
                 applyBlock(block, x, ldz: ldx, rows: rows, into: out, ldo: ldo, accumulate: accumulate)
             }
@@ -201,18 +201,19 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
                             into out: UnsafeMutablePointer<Scalar>, ldo: Int, accumulate: Bool) {
         let d = headWidth, H = heads
         let beta: Scalar = accumulate ? 1 : 0
-        let perHeadFlops = 2 * rows * d * d
         block.withUnsafeBufferPointer { bp in
             let b = bp.baseAddress!
-            if perHeadFlops >= 8_000_000 || Threading.maxThreads <= 1 {
-                // Big enough for the GEMM to thread on its own.
+            if Threading.maxThreads <= 1 || H < 2 * Threading.maxThreads {
+                // One thread, or too few heads to share out: the GEMM threads on its own if it is big enough.
                 for h in 0..<H {
                     tintGemm(m: rows, n: d, k: d, a: z + h * d, rsA: ldz, csA: 1, b: b + h * d * d, rsB: d, csB: 1,
                              beta: beta, c: out + h * d, ldc: ldo)
                 }
             } else {
+                // Whole heads per thread: measured faster than letting each head's GEMM split its rows (a 256-row
+                // head GEMM is too short to pay for a wake-up per call).
                 let zs = TinTUnchecked(z), bs = TinTUnchecked(b), os = TinTUnchecked(out)
-                tintParallel(count: H, grain: Swift.max(1, 2_000_000 / Swift.max(1, perHeadFlops))) { range in
+                tintParallel(count: H, grain: 1) { range in
                     for h in range {
                         tintGemm(m: rows, n: d, k: d, a: zs.value + h * d, rsA: ldz, csA: 1, b: bs.value + h * d * d,
                                  rsB: d, csB: 1, beta: beta, c: os.value + h * d, ldc: ldo)

@@ -29,10 +29,12 @@ func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig) throws -> [G
 /// normalisation Jacobian: `.firstOrder(N)` — three layers computing `N·(f(x + g/N) − f(x))` (error `O(1/N)`)
 /// — or `.exact`. The state's prefixes hold the LN prefixes; the token rows hold `∇y` and the layer-norm memory.
 public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
     let linear: LinearBackward<Scalar>
     let jacobian: [GatedLayer<Scalar>]
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig) throws {
         try config.validate()
         self.config = config
@@ -40,6 +42,7 @@ public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
         jacobian = try layerNormJacobianLayers(config)
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -48,6 +51,7 @@ public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
         for l in jacobian { try l.apply(&state) }
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount {
         jacobian.reduce(linear.parameterCount) { $0 + $1.parameterCount }
     }

@@ -4,9 +4,11 @@ import Tensor
 /// layer-norm memory. `.biasOnly` (default): `β ← β − ηΣ_{t∈train}∇y_t`. `.full`: also the reference's dense
 /// update `diag(γ) − ηΣ∇y x̂ᵀ`.
 public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
     let linear: LinearDescent<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig) throws {
         try config.validate()
         self.config = config
@@ -14,6 +16,7 @@ public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
                                    memory: .at(config.layerNormMemory), biasOnly: config.layerNormUpdate == .biasOnly)
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -21,16 +24,19 @@ public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
         try linear.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { linear.parameterCount }
 }
 
 /// Backward ∥ Descent of a layer norm: `LinearBackwardDescent` on the LN prefixes (tokens `γ⊙∇y`, prefixes
 /// updated), then the normalisation-Jacobian layers on the token rows.
 public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
     let linear: LinearBackwardDescent<Scalar>
     let jacobian: [GatedLayer<Scalar>]
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig) throws {
         try config.validate()
         self.config = config
@@ -40,6 +46,7 @@ public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
         jacobian = try layerNormJacobianLayers(config)
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -48,6 +55,7 @@ public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
         for l in jacobian { try l.apply(&state) }
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount {
         jacobian.reduce(linear.parameterCount) { $0 + $1.parameterCount }
     }

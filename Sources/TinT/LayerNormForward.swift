@@ -20,10 +20,12 @@ func simResidual<S: TensorScalar>(_ config: TinTConfig, replaced: [Range<Int>], 
 /// raw `x` is copied to `D_sim − D`), then `LinearForward` with the `diag(γ), β` prefixes storing `x̂` at
 /// `D_sim − 2D`. The state's prefixes must hold `LinearPrefixLayout.encodeLayerNorm(γ, β)`. Exact.
 public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
     let normalize: GatedLayer<Scalar>
     let linear: LinearForward<Scalar>
 
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
     public init(config: TinTConfig) throws {
         try config.validate()
         let D = config.auxWidth, mem = config.layerNormMemory
@@ -36,6 +38,7 @@ public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
         linear = try LinearForward(config: config, inputWidth: D, outputWidth: D, memory: .at(mem))
     }
 
+    /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func apply(_ state: inout TinTState<Scalar>) throws {
@@ -44,5 +47,6 @@ public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
         try linear.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount { normalize.parameterCount + linear.parameterCount }
 }

@@ -27,8 +27,11 @@ func linearBackwardBody<S: TensorScalar>(_ L: LinearHeads, gradientOffset: Int, 
 /// `Wᵀ∇y` (`d_in` wide, at `outputOffset`) from the prefixes holding `W`; the rest of the gradient region is
 /// cleared, every other head kept, prefix rows kept. Exact.
 public struct LinearBackward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
+    /// Where ∇y is read and Wᵀ∇y written in the token rows.
     public let gradientOffset: Int, outputOffset: Int
     let layer: GatedLayer<Scalar>
 
@@ -58,6 +61,7 @@ public struct LinearBackward<Scalar: TensorScalar>: Sendable {
         try layer.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount {
         layer.parameterCount + ParameterCount(prefixStorage: config.prefixCount * config.simWidth)
     }

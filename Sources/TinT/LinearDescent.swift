@@ -27,9 +27,13 @@ func linearDescentBody<S: TensorScalar>(_ L: LinearHeads, gradientOffset: Int, m
 /// offset of the token rows. Token rows are kept. Eval tokens and prefix↔prefix pairs are masked out.
 /// `biasOnly` updates `b` alone (layer norm's default). Exact.
 public struct LinearDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
+    /// Where ∇y and the stored x are read in the token rows.
     public let gradientOffset: Int, memoryOffset: Int
+    /// Whether only the bias is updated.
     public let biasOnly: Bool
     let layer: GatedLayer<Scalar>
 
@@ -65,6 +69,7 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
         try layer.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount {
         layer.parameterCount + ParameterCount(prefixStorage: config.prefixCount * config.simWidth)
     }
@@ -73,9 +78,13 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
 /// Backward ∥ Descent of a linear map in one layer (Docs/TINT.md §3): both branches read the same input, token
 /// rows take the Backward result (`Wᵀ∇y`, computed with the pre-update `W`) and prefix rows the Descent result.
 public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
+    /// Where ∇y is read, Wᵀ∇y written and x read (memory) in the token rows.
     public let gradientOffset: Int, outputOffset: Int, memoryOffset: Int
+    /// Whether only the bias is updated.
     public let biasOnly: Bool
     let layer: GatedLayer<Scalar>
 
@@ -110,6 +119,7 @@ public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
         try layer.apply(&state)
     }
 
+    /// Constructed weights, position maps, gates and prefix storage (Docs/TINT.md §7).
     public var parameterCount: ParameterCount {
         layer.parameterCount + ParameterCount(prefixStorage: config.prefixCount * config.simWidth)
     }

@@ -111,8 +111,11 @@ struct LinearForwardStage<Scalar: TensorScalar>: Sendable {
 /// the prefixes holding `W, b`. Token rows get `Wx + b` at `outputOffset` and `x` at the memory offset; every
 /// other head is preserved (the input region too when `keepInput`); prefix rows are kept. Exact.
 public struct LinearForward<Scalar: TensorScalar>: Sendable {
+    /// The configuration the module was built for.
     public let config: TinTConfig
+    /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
+    /// Where the input is read and the output written in the token rows.
     public let inputOffset: Int, outputOffset: Int
     /// Where `x` is stored, or nil.
     public let memoryOffset: Int?

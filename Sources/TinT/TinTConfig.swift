@@ -10,6 +10,7 @@ public enum GateKind: Sendable, Equatable, Hashable {
 
 /// An auxiliary activation function that TinT can simulate.
 public enum AuxActivation: String, Sendable, Equatable, Hashable, CaseIterable {
+    /// `max(x, 0)` (OPT).
     case relu
     /// GELU with the exact `erf` form.
     case gelu

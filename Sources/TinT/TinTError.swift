@@ -12,6 +12,7 @@ public enum TinTError: Error, Equatable, CustomStringConvertible, Sendable {
     /// An error from the Tensor layer, with the module that hit it.
     case tensor(module: String, TensorError)
 
+    /// A message naming the module or rule and the values.
     public var description: String {
         switch self {
         case let .ruleViolation(rule, statement, values):

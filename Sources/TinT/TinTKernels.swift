@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import Tensor
 
 // Internal raw-pointer helpers shared by the simulator layers: the scalar-generic GEMM dispatch, a dynamic
@@ -211,4 +212,34 @@ func gatherRows<S: TensorScalar>(_ t: Tensor<S>, _ indices: [Int]) -> Tensor<S> 
         }
     }
     return out
+}
+
+/// One cached scratch buffer for the mixed rows of `HSimSplitLinear`: a fresh multi-megabyte allocation per call
+/// is an mmap plus a page fault per 4 KB (≈0.5 ms at 768 × 3072 floats). A caller that finds the cache taken
+/// allocates its own buffer.
+enum ScratchCache {
+    /// The cached buffer's address (0: none) and size in bytes.
+    private static let cached = Mutex<(address: UInt, bytes: Int)>((0, 0))
+
+    static func withBuffer<S, R>(count: Int, of: S.Type, _ body: (UnsafeMutablePointer<S>) -> R) -> R {
+        let bytes = Swift.max(count, 1) * MemoryLayout<S>.stride
+        let taken = cached.withLock { c -> (UInt, Int) in
+            guard c.address != 0, c.bytes >= bytes else { return (0, 0) }
+            defer { c = (0, 0) }
+            return c
+        }
+        let raw = taken.0 != 0 ? UnsafeMutableRawPointer(bitPattern: taken.0)!
+                               : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        let size = taken.0 != 0 ? taken.1 : bytes
+        let result = body(raw.bindMemory(to: S.self, capacity: count))
+        let evicted = cached.withLock { c -> UInt in
+            if c.bytes < size {
+                defer { c = (UInt(bitPattern: raw), size) }
+                return c.address
+            }
+            return UInt(bitPattern: raw)
+        }
+        if evicted != 0 { UnsafeMutableRawPointer(bitPattern: evicted)!.deallocate() }
+        return result
+    }
 }
