@@ -3,7 +3,8 @@
 ///
 /// Every elementwise op walks its operands with ``CoalescedLayout``, so a kernel only ever sees one inner
 /// run (a count and one stride per operand). Runs where every operand is dense reach the SIMD loops; an inner
-/// stride of 0 (a scalar, a bias row, a broadcast column) gets a splat; anything else a strided scalar loop.
+/// stride of 0 (a scalar, a bias row, a broadcast column) gets a splat; anything else a strided scalar loop,
+/// visited tile by tile when an operand is transposed (see ``CoalescedLayout/prefersTiles``).
 /// Ops on at least ``elementwiseParallelMinimum`` elements are split over threads by runs, and long runs are
 /// cut into pieces so that even a single dense run is shared out.
 
@@ -75,14 +76,42 @@ func forEachElementwiseRun(
     shape: [Int], strides: [[Int]], parallelMinimum: Int = elementwiseParallelMinimum,
     _ body: (_ offsets: UnsafeBufferPointer<Int>, _ count: Int, _ innerStrides: UnsafeBufferPointer<Int>) -> Void
 ) {
+    let total = shape.reduce(1, *)
+    if total == 0 { return }
+    if total < parallelMinimum && singleRun(shape: shape, strides: strides, total: total, body) { return }
     let layout = CoalescedLayout(shape: shape, strides: strides)
-    let total = layout.shape.reduce(1, *)
     if layout.prefersTiles {
         layout.forEachRunTiled(parallel: total >= parallelMinimum && Threading.maxThreads > 1, body)
     } else if total < parallelMinimum || Threading.maxThreads <= 1 {
         layout.forEachRun(body)
     } else {
         layout.forEachRunInParallel(body)
+    }
+}
+
+/// The common small case without building a ``CoalescedLayout``: when every operand is dense row-major over
+/// `shape` or a single broadcast element (all strides 0), the op is one run of `total` elements with inner
+/// strides 1 or 0. Returns false (having done nothing) otherwise.
+private func singleRun(
+    shape: [Int], strides: [[Int]], total: Int,
+    _ body: (_ offsets: UnsafeBufferPointer<Int>, _ count: Int, _ innerStrides: UnsafeBufferPointer<Int>) -> Void
+) -> Bool {
+    let ops = strides.count
+    return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * ops) { buf in
+        for k in 0..<ops {
+            var expected = 1, dense = true, zero = true
+            for d in stride(from: shape.count - 1, through: 0, by: -1) where shape[d] != 1 {
+                let s = strides[k][d]
+                dense = dense && s == expected
+                zero = zero && s == 0
+                expected *= shape[d]
+            }
+            guard dense || zero else { return false }
+            buf[k] = 0
+            buf[ops + k] = dense ? 1 : 0
+        }
+        body(UnsafeBufferPointer(rebasing: buf[0..<ops]), total, UnsafeBufferPointer(rebasing: buf[ops..<2 * ops]))
+        return true
     }
 }
 

@@ -70,8 +70,12 @@ extension Tensor {
         let minimum = op.isTranscendental ? elementwiseParallelMinimum / 2 : elementwiseParallelMinimum
         let s = UnsafePointer(src.basePointer), d = out.basePointer
         withExtendedLifetime(src) {
-            parallelChunks(count: n, grain: n < minimum ? Swift.max(n, 1) : minimum / 4) { r in
-                unaryRun(op, s + r.lowerBound, d + r.lowerBound, r.count)
+            if n < minimum {
+                unaryRun(op, s, d, n)
+            } else {
+                parallelChunks(count: n, grain: minimum / 4) { r in
+                    unaryRun(op, s + r.lowerBound, d + r.lowerBound, r.count)
+                }
             }
         }
         return out
