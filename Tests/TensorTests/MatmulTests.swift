@@ -10,12 +10,21 @@ private func reference<S: TensorScalar>(_ a: Tensor<S>, _ b: Tensor<S>) -> (valu
     let m = a.shape[0], k = a.shape[1], n = b.shape[1]
     let x = a.scalars.map(Double.init), y = b.scalars.map(Double.init)
     var v = [Double](repeating: 0, count: m * n), g = v
-    for i in 0..<m {
-        for p in 0..<k {
-            let aip = x[i * k + p]
-            for j in 0..<n {
-                v[i * n + j] += aip * y[p * n + j]
-                g[i * n + j] += abs(aip * y[p * n + j])
+    x.withUnsafeBufferPointer { x in
+        y.withUnsafeBufferPointer { y in
+            v.withUnsafeMutableBufferPointer { v in
+                g.withUnsafeMutableBufferPointer { g in
+                    for i in 0..<m {
+                        for p in 0..<k {
+                            let aip = x[i * k + p]
+                            for j in 0..<n {
+                                let t = aip * y[p * n + j]
+                                v[i * n + j] += t
+                                g[i * n + j] += abs(t)
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -26,8 +35,15 @@ private func reference<S: TensorScalar>(_ a: Tensor<S>, _ b: Tensor<S>) -> (valu
 private func expectProduct<S: TensorScalar>(_ c: Tensor<S>, _ a: Tensor<S>, _ b: Tensor<S>,
                                             alpha: Double = 1, beta: Double = 0, c0: [Double]? = nil,
                                             sourceLocation: SourceLocation = #_sourceLocation) {
-    let (v, g) = reference(a, b)
-    let k = Double(a.shape[1])
+    expectMatches(c, reference(a, b), k: a.shape[1], alpha: alpha, beta: beta, c0: c0, sourceLocation: sourceLocation)
+}
+
+/// Checks `c` against a precomputed reference (see `reference`) of a product with inner dimension `k`.
+private func expectMatches<S: TensorScalar>(_ c: Tensor<S>, _ ref: (value: [Double], mag: [Double]), k kInt: Int,
+                                            alpha: Double = 1, beta: Double = 0, c0: [Double]? = nil,
+                                            sourceLocation: SourceLocation = #_sourceLocation) {
+    let (v, g) = ref
+    let k = Double(kInt)
     let rel = S.self == Float.self ? 1e-6 * k.squareRoot() : 1e-12
     let got = c.scalars.map(Double.init)
     #expect(got.count == v.count, sourceLocation: sourceLocation)
@@ -73,24 +89,29 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
 
     /// Crosses every cache-block edge at once: m > MC, k > KC, n > NC, with ragged remainders.
     @Test func blockEdges() throws {
+        let a = rand([145, 389], 3), b = rand([389, 3075], 4)
+        let ref = reference(a, b)
         for threads in [1, 2] {
             try withThreads(threads) {
-                let a = rand([145, 389], 3), b = rand([389, 3075], 4)
-                try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
+                try forEachFloatGEMMKernel { try expectMatches(a.matmul(b), ref, k: 389) }
             }
         }
     }
 
-    /// Few rows with many columns (one packed A, column panels across threads, n > NC), and a deep product whose
-    /// column blocks are narrowed so packed B stays L3-sized (n crosses that narrowed block edge).
+    /// Few rows with many columns (one packed A, column panels across threads, n > NC), a product too deep to pack
+    /// a column group's B whole, and one whose column blocks are narrowed so packed B stays L3-sized.
     @Test func wideAndDeep() throws {
         try withThreads(2) {
             let a = rand([13, 400], 90), b = rand([400, 3100], 91)
-            try forEachFloatGEMMKernel { try expectProduct(a.matmul(b), a, b) }
-            let d = rand([13, 4200], 94), e = rand([4200, 70], 95)  // too deep to pack a column group's B whole
-            try forEachFloatGEMMKernel { try expectProduct(d.matmul(e), d, e) }
-            let x = rand([145, 2100], 92), y = rand([2100, 1000], 93)
-            try forEachFloatGEMMKernel { try expectProduct(x.matmul(y), x, y) }
+            let ab = reference(a, b)
+            try forEachFloatGEMMKernel { try expectMatches(a.matmul(b), ab, k: 400) }
+            let d = rand([13, 4200], 94), e = rand([4200, 70], 95)
+            let de = reference(d, e)
+            try forEachFloatGEMMKernel { try expectMatches(d.matmul(e), de, k: 4200) }
+            // m > MC and n < 4m: the row-chunk path, with packed B capped at 8 MB, so two ragged column blocks.
+            let x = rand([145, 4300], 92), y = rand([4300, 500], 93)
+            let xy = reference(x, y)
+            try forEachFloatGEMMKernel { try expectMatches(x.matmul(y), xy, k: 4300) }
         }
     }
 
@@ -293,17 +314,17 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
     @Test func threadCounts() throws {
         // Each shape exercises one parallel path: row chunks, column panels (m ≤ MC), and both gemv layouts.
         let shapes = [(150, 200, 300), (40, 200, 600), (1, 1000, 4500), (4500, 1000, 1), (2, 1000, 1500)]
-        for threads in [1, 2] {
-            try withThreads(threads) {
-                try forEachFloatGEMMKernel {
-                for (m, k, n) in shapes {
-                    let a = rand([m, k], 60), b = rand([k, n], 61)
-                    try expectProduct(a.matmul(b), a, b)
-                    let bt = try rand([n, k], 62).transposed()
-                    try expectProduct(a.matmul(bt), a, bt.contiguous())
-                    let at = try rand([k, m], 63).transposed()
-                    try expectProduct(at.matmul(b), at.contiguous(), b)
-                }
+        for (m, k, n) in shapes {
+            let a = rand([m, k], 60), b = rand([k, n], 61)
+            let bt = try rand([n, k], 62).transposed(), at = try rand([k, m], 63).transposed()
+            let ab = reference(a, b), abt = reference(a, bt.contiguous()), atb = reference(at.contiguous(), b)
+            for threads in [1, 2] {
+                try withThreads(threads) {
+                    try forEachFloatGEMMKernel {
+                        try expectMatches(a.matmul(b), ab, k: k)
+                        try expectMatches(a.matmul(bt), abt, k: k)
+                        try expectMatches(at.matmul(b), atb, k: k)
+                    }
                 }
             }
         }

@@ -7,13 +7,14 @@ import Synchronization
 // transposed and strided views need no copy: packing reads any layout. C is row-major with row stride ldc.
 // Packed panels are k-major and zero-padded, so edge tiles run the full kernel into a scratch tile and only the
 // valid part is written back. Loop structure (see gemmDriver):
-//   m > MC:  jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
-//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
-//   m ≤ MC, or packed A ≤ 8 MB with ≥ 8 column panels: pack all of A once → column-panel chunks (dynamic,
-//            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
 //   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
-// Threads never spin: parallel regions are DispatchQueue.concurrentPerform via parallelChunks, with several
-// chunks per thread, so a descheduled core delays one chunk rather than half the product.
+//   m ≤ MC, or packed A ≤ 8 MB and n ≥ 4m: pack all of A once → column-panel chunks (dynamic,
+//            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
+//   else:    jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
+//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
+// Threads never spin: each parallel region is one DispatchQueue.concurrentPerform over dynamic chunks (see
+// `chunks`), several per thread, so a descheduled core delays one chunk rather than half the product.
+// Products under 4 MFLOP run on the calling thread.
 
 /// A register-blocked micro-kernel and the cache blocking that suits it.
 protocol GEMMKernel {
@@ -152,9 +153,9 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
 /// of the product. Threads never spin; `concurrentPerform` hands chunks out as threads become free.
 @inline(__always)
 private func chunks(_ parallel: Bool, count: Int, grain: Int, flops: Double = 0, _ body: (Range<Int>) -> Void) {
-    let threads = Threading.maxThreads
     let maxChunks = count / Swift.max(grain, 1)
-    guard parallel, threads > 1, maxChunks >= 2 else {
+    let threads = parallel && maxChunks >= 2 ? Threading.maxThreads : 1
+    guard threads > 1 else {
         if count > 0 { body(0..<count) }
         return
     }
@@ -184,7 +185,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
     let flops = 2.0 * Double(m) * Double(n) * Double(k)
-    let parallel = mayThread && Threading.maxThreads > 1 && flops >= Double(gemmParallelFlops)
+    // The flop test first: Threading.maxThreads may ask the OS for the core count.
+    let parallel = mayThread && flops >= Double(gemmParallelFlops) && Threading.maxThreads > 1
 
     // Matrix-vector shapes: packing would cost as much as the product.
     if m <= 2 && (csB == 1 || rsB == 1) {
@@ -205,7 +207,9 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     let mr = K.mr, nr = K.nr, size = MemoryLayout<K.Scalar>.stride
     let mPad = roundUp(m, mr)
     let panels = (n + nr - 1) / nr
-    if m <= K.mc || (mPad * k * size <= 8 << 20 && panels >= 8) {
+    // Wide products (n ≥ 4m, e.g. an LM head) keep A resident; squarer ones measured faster with the row-chunk
+    // path below (Zen 5, thread CPU time).
+    if m <= K.mc || (mPad * k * size <= 8 << 20 && n >= 4 * m) {
         // A fits in L3 packed: pack all of it once (every KC block), then hand out column panels; each chunk packs
         // its own B, a group of ≤ 256 columns at a time, and runs every row block against it. Two parallel regions
         // per call, whatever n is (a barrier costs most when a core is descheduled).
@@ -280,7 +284,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         return
     }
 
-    // Many row blocks. Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
+    // Many row blocks (m > MC). Per NC column block: pack B for the whole depth (in parallel), then hand out dynamic
     // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
     // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
     let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
