@@ -121,7 +121,7 @@ extension Variable {
         }
         return Variable.record(y, self) { g in
             switch kind {
-            case .relu: return try g * x.greater(0)
+            case .relu: return try Tensor.where(y, g, Tensor(scalar: 0))  // y ≠ 0 exactly where x > 0: one pass
             case .sigmoid: return try g * (try y * (1 - y))
             case .gelu: return try g * x.geluDerivative()
             case .geluTanh: return try g * x.geluTanhDerivative()
