@@ -64,22 +64,27 @@ func optGEMM<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
 // MARK: - Tensor plumbing
 
 extension Tensor {
-    /// A contiguous tensor of `shape`, zero-filled, whose elements `body` then writes. Built from a
-    /// specialised array (a memset) because Tensor's own zero fill is an unspecialised per-element loop when
-    /// called from another module.
+    /// A contiguous tensor of `shape`, zero-filled, whose elements `body` then writes.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     static func filled(_ shape: [Int], _ body: (UnsafeMutablePointer<Scalar>) throws -> Void) throws -> Tensor {
-        let n = shape.reduce(1, *)
-        var a = [Scalar](repeating: 0, count: n)
-        try a.withUnsafeMutableBufferPointer { if n > 0 { try body($0.baseAddress!) } }
-        return try Tensor(shape: shape, scalars: a)
+        var t = try zeroed(shape)
+        try t.withUnsafeMutableBufferPointer { if !$0.isEmpty { try body($0.baseAddress!) } }
+        return t
     }
 
-    /// Zeros of `shape` (see ``filled(_:_:)``).
+    /// Zeros of `shape` in one allocation. Tensor's own zero fill (`zeros`) runs an unspecialised per-element
+    /// loop when called from another module, which is slow for the [vocabulary, D] gradient tables; a matrix
+    /// product over an empty inner dimension is all zeros and is written by the GEMM's fast C = 0 path.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func zeroed(_ shape: [Int]) throws -> Tensor { try filled(shape) { _ in } }
+    static func zeroed(_ shape: [Int]) throws -> Tensor {
+        let n = shape.reduce(1, *)
+        guard n > 0 else { return try Tensor(shape: shape, scalars: []) }
+        let cols = shape.last ?? 1
+        let empty = try Tensor(shape: [n / cols, 0], scalars: [])
+        return try empty.matmul(try Tensor(shape: [0, cols], scalars: [])).reshaped(shape)
+    }
 
     /// Read access to the elements in row-major order (a copy first when not contiguous).
     func withPointer<R>(_ body: (UnsafePointer<Scalar>) throws -> R) rethrows -> R {

@@ -36,7 +36,9 @@ enum OPTOps {
         if let bias { inputs.append(bias) }
         let recorded = Variable.isRecorded(inputs + (residual.map { [$0] } ?? []))
         var pre: Tensor<S>? = nil  // the pre-activation, kept for smooth activations' backward
-        var y = try Tensor<S>.filled(outShape) { c in
+        // Tensor.linear allocates its output uninitialised and starts C from the bias; the residual variant is
+        // one pass more (C starts from residual + bias).
+        var y = residual == nil ? try xv.linear(weight: wv, bias: bias?.value) : try Tensor<S>.filled(outShape) { c in
             if let residual {
                 residual.value.withPointer { r in c.update(from: r, count: rows * outF) }
             }
@@ -75,21 +77,12 @@ enum OPTOps {
             return gp
         }
         var pullbacks: [(Variable<S>, (Tensor<S>) throws -> Tensor<S>)] = [
+            // Tensor.matmul on transposed views: one uninitialised output each, no transposed copies.
             (x, { g in
-                let gp = try box.value(g)
-                return try Tensor<S>.filled(x.shape) { dx in
-                    gp.withPointer { gpp in wv.withPointer { wp in
-                        optGEMM(m: rows, n: inF, k: outF, a: gpp, rsA: outF, csA: 1, b: wp, rsB: inF, csB: 1, c: dx, ldc: inF)
-                    } }
-                }
+                try box.value(g).reshaped([rows, outF]).matmul(wv).reshaped(x.shape)
             }),
             (weight, { g in
-                let gp = try box.value(g)
-                return try Tensor<S>.filled([outF, inF]) { dw in
-                    gp.withPointer { gpp in xv.withPointer { xp in
-                        optGEMM(m: outF, n: inF, k: rows, a: gpp, rsA: 1, csA: outF, b: xp, rsB: inF, csB: 1, c: dw, ldc: inF)
-                    } }
-                }
+                try box.value(g).reshaped([rows, outF]).matmul(try xv.reshaped([rows, inF]), transposeA: true, transposeB: false)
             }),
         ]
         if let bias {
@@ -297,22 +290,22 @@ enum OPTOps {
         let shape = logits.shape
         let result = Variable.differentiable(value: loss, inputs: [(logits, { g in
             let scale = try g.item() / S(divisor)
-            return try Tensor<S>.filled(shape) { out in
-                z.withPointer { zp in
-                    let args = OPTUnchecked((zp, out))
-                    optParallel(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
-                        let (zp, out) = args.value
-                        for i in r {
-                            let t = targets[i]
-                            guard t >= 0 else { continue }  // already zero
-                            let o = out + i &* v
-                            _ = optExpShifted(zp + i &* v, o, v, S(lse[i]))
-                            o[t] -= 1
-                            for j in 0..<v { o[j] *= scale }
-                        }
+            // Overwrite a copy of the logits in place (one allocation and a memcpy, no zero fill).
+            var out = z
+            out.withUnsafeMutableBufferPointer { ob in
+                let args = OPTUnchecked(ob.baseAddress!)
+                optParallel(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
+                    for i in r {
+                        let o = args.value + i &* v
+                        let t = targets[i]
+                        guard t >= 0 else { o.update(repeating: 0, count: v); continue }
+                        _ = optExpShifted(UnsafePointer(o), o, v, S(lse[i]))
+                        o[t] -= 1
+                        for j in 0..<v { o[j] *= scale }
                     }
                 }
             }
+            return try out.reshaped(shape)
         })])
         return (result, counted, terms.reduce(0, +))
     }
