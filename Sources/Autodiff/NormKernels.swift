@@ -4,30 +4,6 @@ import Tensor
 // Row kernels for the normalisation pullbacks. Each row of D elements is independent; rows are split over
 // threads when there are enough of them. Sums over a row accumulate in Double.
 
-/// Runs `body` over `0..<count` in contiguous chunks (several per thread, handed out dynamically), inline
-/// when `count` is below two `grain`s or only one thread is allowed.
-func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let threads = Threading.maxThreads
-    let maxChunks = count / Swift.max(grain, 1)
-    if threads <= 1 || maxChunks < 2 {
-        if count > 0 { body(0..<count) }
-        return
-    }
-    let chunks = Swift.min(maxChunks, threads * 4)
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedBox(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            box.value(count * c / chunks ..< count * (c + 1) / chunks)
-        }
-    }
-}
-
-/// A value the caller knows is safe to share across the chunks of one parallel loop.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// Rows per chunk so that a chunk holds about 64K elements.
 @inline(__always) func rowGrain(_ d: Int) -> Int { Swift.max(1, 65_536 / Swift.max(d, 1)) }
 
@@ -60,7 +36,7 @@ func normBackward<S: TensorScalar>(
             let args = NormRows(x: xp.baseAddress!, g: gp.baseAddress!, rstd: rp.baseAddress!, mean: mp,
                                 gamma: gammaP, d: d)
             out.withUnsafeMutableBufferPointer { op in
-                let o = UncheckedBox(op.baseAddress!)
+                let o = UncheckedSendable(op.baseAddress!)
                 if wanted == .input {
                     parallelChunks(count: rows, grain: rowGrain(d)) { r in normInputGradient(args, o.value, r) }
                 } else {
@@ -68,7 +44,7 @@ func normBackward<S: TensorScalar>(
                     let chunks = Swift.max(1, Swift.min(rows / rowGrain(d), Threading.maxThreads * 4))
                     var partial = [Double](repeating: 0, count: chunks * d)
                     partial.withUnsafeMutableBufferPointer { pp in
-                        let p = UncheckedBox(pp.baseAddress!)
+                        let p = UncheckedSendable(pp.baseAddress!)
                         parallelChunks(count: chunks, grain: 1) { cs in
                             for c in cs {
                                 normGammaGradient(args, p.value + c * d, rows * c / chunks ..< rows * (c + 1) / chunks)

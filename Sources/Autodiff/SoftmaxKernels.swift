@@ -13,7 +13,7 @@ func softmaxLastAxisPullback<S: TensorScalar>(y: Tensor<S>, g: Tensor<S>) throws
     yc.withUnsafeBufferPointer { yp in
         gc.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
-                let ys = UncheckedBox(yp.baseAddress!), gs = UncheckedBox(gp.baseAddress!), os = UncheckedBox(op.baseAddress!)
+                let ys = UncheckedSendable(yp.baseAddress!), gs = UncheckedSendable(gp.baseAddress!), os = UncheckedSendable(op.baseAddress!)
                 parallelChunks(count: rows, grain: rowGrain(n)) { r in
                     let off = r.lowerBound &* n
                     if S.self == Float.self {

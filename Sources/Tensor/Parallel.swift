@@ -23,8 +23,7 @@ public enum Threading {
 /// Work too small to pay for a thread wake-up runs inline. Otherwise there are several chunks per thread,
 /// handed out dynamically by `concurrentPerform`, so a descheduled core on this shared machine delays one
 /// chunk rather than half the op. No thread ever spins.
-@inline(__always)
-func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = Threading.maxThreads
     let maxChunks = count / Swift.max(grain, 1)
     if threads <= 1 || maxChunks < 2 {
@@ -42,9 +41,9 @@ func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
 }
 
 /// Wraps a value the caller knows is safe to share across the threads of one parallel loop.
-struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }
 
 /// Pointer wrapper for capture in `@Sendable` closures (each chunk writes a disjoint region).

@@ -177,10 +177,10 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         let H = heads, d = headWidth
         // About 100 µs of multiply-adds per chunk.
         let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))
-        let xs = TinTUnchecked(x), zs = TinTUnchecked(z)
+        let xs = UncheckedSendable(x), zs = UncheckedSendable(z)
         mix.withUnsafeBufferPointer { m in
-            let mp = TinTUnchecked(m.baseAddress!)
-            tintParallel(count: rows, grain: grain) { range in
+            let mp = UncheckedSendable(m.baseAddress!)
+            parallelChunks(count: rows, grain: grain) { range in
                 let xr = xs.value + range.lowerBound * ldx, zr = zs.value + range.lowerBound * ldz
                 if Scalar.self == Float.self {
                     mixRowsFloat(UnsafeRawPointer(xr).assumingMemoryBound(to: Float.self), ldx: ldx,
@@ -212,8 +212,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
             } else {
                 // Whole heads per thread: measured faster than letting each head's GEMM split its rows (a 256-row
                 // head GEMM is too short to pay for a wake-up per call).
-                let zs = TinTUnchecked(z), bs = TinTUnchecked(b), os = TinTUnchecked(out)
-                tintParallel(count: H, grain: 1) { range in
+                let zs = UncheckedSendable(z), bs = UncheckedSendable(b), os = UncheckedSendable(out)
+                parallelChunks(count: H, grain: 1) { range in
                     for h in range {
                         tintGemm(m: rows, n: d, k: d, a: zs.value + h * d, rsA: ldz, csA: 1, b: bs.value + h * d * d,
                                  rsB: d, csB: 1, beta: beta, c: os.value + h * d, ldc: ldo)

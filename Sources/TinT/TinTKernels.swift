@@ -28,30 +28,6 @@ func tintGemm<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
     }
 }
 
-/// Runs `body` over `0..<count` in dynamic chunks of at least `grain` items on up to `Threading.maxThreads`
-/// threads; inline when there is too little work for two chunks.
-func tintParallel(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let threads = Threading.maxThreads
-    let maxChunks = count / Swift.max(grain, 1)
-    if threads <= 1 || maxChunks < 2 {
-        if count > 0 { body(0..<count) }
-        return
-    }
-    let chunks = Swift.min(maxChunks, threads * 4)
-    withoutActuallyEscaping(body) { body in
-        let box = TinTUnchecked(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            box.value(count * c / chunks ..< count * (c + 1) / chunks)
-        }
-    }
-}
-
-/// A value shared by the iterations of one parallel loop (each writes a disjoint region).
-struct TinTUnchecked<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// The sparsity pattern of a cross-head mix: output heads in groups of up to four consecutive heads that read
 /// the same input heads, with that input list. A dense mix gives groups of four reading every head (each weight
 /// load then feeds eight FMAs); a selector mix gives one-head groups reading one or two heads, so its cost is

@@ -53,7 +53,7 @@ import Tensor
         // One thread inside noGrad must not switch recording off for another.
         let seen = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 2)
         defer { seen.deallocate() }
-        let box = UncheckedBox(seen)
+        let box = UncheckedSendable(seen)
         let inside = DispatchSemaphore(value: 0), checked = DispatchSemaphore(value: 0)
         let t = Thread {
             noGrad {
