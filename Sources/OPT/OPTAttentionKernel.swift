@@ -52,10 +52,10 @@ func attentionForward<S: TensorScalar>(
     _ g: AttentionGeometry, q: UnsafePointer<S>, k: UnsafePointer<S>, v: UnsafePointer<S>,
     keyMask: UnsafePointer<UInt8>?, scale: S, out: UnsafeMutablePointer<S>, probabilities: UnsafeMutablePointer<S>?
 ) {
-    let args = OPTUnchecked((q, k, v, keyMask, out, probabilities))
+    let args = UncheckedSendable((q, k, v, keyMask, out, probabilities))
     let tasks = g.batch * g.heads
     let blk = AttentionGeometry.blockRows
-    optParallel(count: tasks, grain: 1) { range in
+    parallelChunks(count: tasks, grain: 1) { range in
         let (q, k, v, keyMask, out, probabilities) = args.value
         let D = g.width, d = g.headDim, T = g.queries, S_ = g.keys, past = g.past
         let scratch: UnsafeMutablePointer<S>? = probabilities == nil
@@ -96,10 +96,10 @@ func attentionBackward<S: TensorScalar>(
     probabilities: UnsafePointer<S>, dOut: UnsafePointer<S>, scale: S,
     dq: UnsafeMutablePointer<S>?, dk: UnsafeMutablePointer<S>?, dv: UnsafeMutablePointer<S>?
 ) {
-    let args = OPTUnchecked((q, k, v, probabilities, dOut, dq, dk, dv))
+    let args = UncheckedSendable((q, k, v, probabilities, dOut, dq, dk, dv))
     let tasks = g.batch * g.heads
     let blk = AttentionGeometry.blockRows
-    optParallel(count: tasks, grain: 1) { range in
+    parallelChunks(count: tasks, grain: 1) { range in
         let (q, k, v, probabilities, dOut, dq, dk, dv) = args.value
         let D = g.width, d = g.headDim, T = g.queries, S_ = g.keys, past = g.past
         let wantScores = dq != nil || dk != nil

@@ -7,31 +7,6 @@ import Tensor
 
 // MARK: - Threading
 
-/// Runs `body` over `0..<count` in contiguous chunks of at least `grain` items, several per thread and handed
-/// out dynamically, or inline when there is too little work or one thread. Nested calls (from inside a chunk)
-/// run inline in libdispatch, so a kernel may call GEMM from a parallel loop.
-func optParallel(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
-    let threads = Threading.maxThreads
-    let maxChunks = count / Swift.max(grain, 1)
-    if threads <= 1 || maxChunks < 2 {
-        if count > 0 { body(0..<count) }
-        return
-    }
-    let chunks = Swift.min(maxChunks, threads * 4)
-    withoutActuallyEscaping(body) { body in
-        let box = OPTUnchecked(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            box.value(count * c / chunks ..< count * (c + 1) / chunks)
-        }
-    }
-}
-
-/// A value shared by the chunks of one parallel loop, which the caller knows is safe (disjoint writes).
-struct OPTUnchecked<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
 /// Elements per parallel chunk for memory-bound loops (about 50 µs of work).
 let optElementGrain = 1 << 16
 
@@ -99,8 +74,8 @@ extension Tensor {
 @_specialize(where S == Double)
 @inline(never)
 func optAdd<S: TensorScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ c: UnsafeMutablePointer<S>, _ n: Int) {
-    let pa = OPTUnchecked(a), pb = OPTUnchecked(b), pc = OPTUnchecked(c)
-    optParallel(count: n, grain: optElementGrain * 4) { r in
+    let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
+    parallelChunks(count: n, grain: optElementGrain * 4) { r in
         let a = pa.value, b = pb.value, c = pc.value
         for i in r { c[i] = a[i] + b[i] }
     }
@@ -125,8 +100,8 @@ enum OPTActivationKind: Sendable {
 @_specialize(where S == Double)
 @inline(never)
 func optActivate<S: TensorScalar>(_ kind: OPTActivationKind, _ x: UnsafeMutablePointer<S>, _ n: Int) {
-    let px = OPTUnchecked(x)
-    optParallel(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
+    let px = UncheckedSendable(x)
+    parallelChunks(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
         let x = px.value
         switch kind {
         case .relu: for i in r { x[i] = x[i] > 0 ? x[i] : 0 }
@@ -143,8 +118,8 @@ func optActivate<S: TensorScalar>(_ kind: OPTActivationKind, _ x: UnsafeMutableP
 @inline(never)
 func optActivationBackward<S: TensorScalar>(_ kind: OPTActivationKind, saved: UnsafePointer<S>,
                                             _ g: UnsafeMutablePointer<S>, _ n: Int) {
-    let ps = OPTUnchecked(saved), pg = OPTUnchecked(g)
-    optParallel(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
+    let ps = UncheckedSendable(saved), pg = UncheckedSendable(g)
+    parallelChunks(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
         let s = ps.value, g = pg.value
         switch kind {
         case .relu: for i in r { g[i] = s[i] > 0 ? g[i] : 0 }
@@ -189,8 +164,8 @@ func optColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int,
     let chunks = Swift.max(1, (rows + chunkRows - 1) / chunkRows)
     var partial = [S](repeating: 0, count: chunks * cols)
     partial.withUnsafeMutableBufferPointer { pp in
-        let p = OPTUnchecked(pp.baseAddress!), pg = OPTUnchecked(g)
-        optParallel(count: chunks, grain: 1) { cs in
+        let p = UncheckedSendable(pp.baseAddress!), pg = UncheckedSendable(g)
+        parallelChunks(count: chunks, grain: 1) { cs in
             for c in cs {
                 let acc = p.value + c &* cols
                 for r in (c &* chunkRows)..<Swift.min(rows, (c &+ 1) &* chunkRows) {
@@ -223,8 +198,8 @@ func optLayerNormBackward<S: TensorScalar>(
     var partial = [Double](repeating: 0, count: wantSums ? chunks * 2 * d : 0)
     partial.withUnsafeMutableBufferPointer { pp in
         // An empty array may still have a base address (the shared empty storage): never write through it.
-        let p = OPTUnchecked(wantSums ? pp.baseAddress : nil), args = OPTUnchecked((x, mean, rstd, gamma, g, dx))
-        optParallel(count: chunks, grain: 1) { cs in
+        let p = UncheckedSendable(wantSums ? pp.baseAddress : nil), args = UncheckedSendable((x, mean, rstd, gamma, g, dx))
+        parallelChunks(count: chunks, grain: 1) { cs in
             let (x, mean, rstd, gamma, g, dx) = args.value
             for c in cs {
                 let acc = p.value.map { $0 + c &* 2 &* d }

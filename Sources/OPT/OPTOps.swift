@@ -267,8 +267,8 @@ enum OPTOps {
         var terms = [Double](repeating: 0, count: rows)
         z.withPointer { zp in
             lse.withUnsafeMutableBufferPointer { lp in terms.withUnsafeMutableBufferPointer { tp in
-                let args = OPTUnchecked((zp, lp.baseAddress!, tp.baseAddress!))
-                optParallel(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
+                let args = UncheckedSendable((zp, lp.baseAddress!, tp.baseAddress!))
+                parallelChunks(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
                     let (zp, lp, tp) = args.value
                     // exp values are only summed here; a small per-task row buffer keeps z untouched.
                     let tmp = UnsafeMutablePointer<S>.allocate(capacity: v)
@@ -293,8 +293,8 @@ enum OPTOps {
             // Overwrite a copy of the logits in place (one allocation and a memcpy, no zero fill).
             var out = z
             out.withUnsafeMutableBufferPointer { ob in
-                let args = OPTUnchecked(ob.baseAddress!)
-                optParallel(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
+                let args = UncheckedSendable(ob.baseAddress!)
+                parallelChunks(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
                     for i in r {
                         let o = args.value + i &* v
                         let t = targets[i]
