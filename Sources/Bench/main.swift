@@ -7,6 +7,7 @@ let subcommands: [(name: String, summary: String, run: ([String]) throws -> Void
     ("opt", "OPT-125M-shaped forward (1x512, 4x512) and forward+backward (1x512), 1 and 2 threads, vs PyTorch", OPTBench.run),
     ("hsim", "H_sim-split linear layer vs dense D_sim×D_sim and a naive per-head version, paper sizes", HSimBench.run),
     ("autodiff", "forward vs forward+backward through the Autodiff tape: OPT-125M-shaped block and 2-layer model", AutodiffBench.run),
+    ("tint", "the whole TinT for an OPT-125M-shaped aux: compile, one TinT forward at T 256/512, params, peak memory", TinTBench.run),
 ]
 
 @MainActor func usage() -> String {

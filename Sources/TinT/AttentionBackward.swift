@@ -95,14 +95,15 @@ public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearBackwardDescent<Scalar>
 
-    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, scale: Double? = nil) throws {
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
+    /// keeps `b_V` as it is (a value map without bias).
+    public init(config: TinTConfig, scale: Double? = nil, updateBias: Bool = true) throws {
         try config.validate()
         self.config = config
         self.scale = scale ?? 1 / Double(config.auxHeadWidth).squareRoot()
         valueGradient = try valueGradientLayer(config, scale: self.scale)
         linear = try LinearBackwardDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,
-                                           memory: .at(config.attentionMemory + 2 * config.auxWidth))
+                                           memory: .at(config.attentionMemory + 2 * config.auxWidth), updateBias: updateBias)
     }
 
     /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).

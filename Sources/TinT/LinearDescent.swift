@@ -4,20 +4,25 @@ import Tensor
 /// `e_p`, key = gradient chunk `s`, value = `−η·x^(c)` from the memory; bias head `j`: query `e_p`, key `e_0`
 /// on tokens, value `−η·∇y^(j)`. Prefix `p` receives `−ηΣ_{t∈train} ∇y_{t,sK+p} x_t^(c)` in its slot-`s`
 /// chunk-`c` head and prefix 0 receives `−ηΣ∇y` in its bias heads; the output map is the identity.
+/// `updateBias: false` leaves the bias heads dead (a map without bias, or one MLP chunk of several that must not
+/// all move the shared bias).
 func linearDescentBody<S: TensorScalar>(_ L: LinearHeads, gradientOffset: Int, memoryOffset: Int,
-                                        learningRate eta: Double, biasOnly: Bool) throws -> SimulatorAttention<S> {
+                                        learningRate eta: Double, biasOnly: Bool,
+                                        updateBias: Bool = true) throws -> SimulatorAttention<S> {
     let gHead = gradientOffset / L.K, mHead = memoryOffset / L.K
-    let live = biasOnly ? L.biasHeads : L.weightHeads + L.biasHeads
+    let biasHeads = updateBias ? L.biasHeads : []
+    let live = biasOnly ? biasHeads : L.weightHeads + biasHeads
     var k = MixBuilder<S>(width: L.W, heads: L.H)
     if !biasOnly { for s in 0..<L.R { for c in 0..<L.C { k.route(from: gHead + s, to: L.weight(s, c)) } } }
     var v = MixBuilder<S>(width: L.W, heads: L.H)
     if !biasOnly { for s in 0..<L.R { for c in 0..<L.C { v.route(from: mHead + c, to: L.weight(s, c), S(-eta)) } } }
-    for j in 0..<L.R { v.route(from: gHead + j, to: L.bias(j), S(-eta)) }
+    if updateBias { for j in 0..<L.R { v.route(from: gHead + j, to: L.bias(j), S(-eta)) } }
     return SimulatorAttention(
         width: L.W, heads: L.H,
         query: AttentionStream(map: nil, position: .prefixIndex(prefixCount: L.K, coefficients: L.coefficients(live))),
         key: AttentionStream(map: try k.build(),
-                             position: .tokenUnit(prefixCount: L.K, width: L.K, coefficients: L.coefficients(L.biasHeads))),
+                             position: updateBias ? .tokenUnit(prefixCount: L.K, width: L.K,
+                                                               coefficients: L.coefficients(biasHeads)) : nil),
         value: AttentionStream(map: try v.build(), position: nil),
         output: nil, residual: nil, kind: .linear, pattern: .prefixesToTrainTokens)
 }
@@ -35,11 +40,14 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
     public let gradientOffset: Int, memoryOffset: Int
     /// Whether only the bias is updated.
     public let biasOnly: Bool
+    /// Whether the bias is updated (false for a map without bias).
+    public let updateBias: Bool
     let layer: GatedLayer<Scalar>
 
-    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
+    /// keeps the bias slot as it is.
     public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0,
-                memory: LinearMemory = .standard, biasOnly: Bool = false) throws {
+                memory: LinearMemory = .standard, biasOnly: Bool = false, updateBias: Bool = true) throws {
         try config.validate()
         try config.validateMap(inputWidth: inputWidth, outputWidth: outputWidth)
         guard let mem = memory.offset(config) else {
@@ -53,9 +61,11 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
         self.gradientOffset = gradientOffset
         self.memoryOffset = mem
         self.biasOnly = biasOnly
+        self.updateBias = updateBias
         let L = LinearHeads(config, inputWidth: inputWidth, outputWidth: outputWidth)
         let body: SimulatorAttention<Scalar> = try linearDescentBody(L, gradientOffset: gradientOffset, memoryOffset: mem,
-                                                                     learningRate: config.learningRate, biasOnly: biasOnly)
+                                                                     learningRate: config.learningRate, biasOnly: biasOnly,
+                                                                     updateBias: updateBias)
         layer = GatedLayer(old: Gate(prefixCount: L.K, onPrefixes: true, onTokens: true, kind: config.gates),
                            [GatedBranch(gate: Gate(prefixCount: L.K, onPrefixes: true, onTokens: false, kind: config.gates),
                                         body: .attention(body))])
@@ -88,11 +98,13 @@ public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
     public let biasOnly: Bool
     let layer: GatedLayer<Scalar>
 
-    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
+    /// keeps the bias slot as it is.
     public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0, outputOffset: Int = 0,
-                memory: LinearMemory = .standard, biasOnly: Bool = false) throws {
+                memory: LinearMemory = .standard, biasOnly: Bool = false, updateBias: Bool = true) throws {
         let d = try LinearDescent<Scalar>(config: config, inputWidth: inputWidth, outputWidth: outputWidth,
-                                          gradientOffset: gradientOffset, memory: memory, biasOnly: biasOnly)
+                                          gradientOffset: gradientOffset, memory: memory, biasOnly: biasOnly,
+                                          updateBias: updateBias)
         try config.validateRegion("output", offset: outputOffset, width: inputWidth, unit: config.prefixCount)
         self.config = config
         self.inputWidth = inputWidth

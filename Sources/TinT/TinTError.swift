@@ -11,6 +11,8 @@ public enum TinTError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidArgument(module: String, reason: String)
     /// An error from the Tensor layer, with the module that hit it.
     case tensor(module: String, TensorError)
+    /// The compiler cannot simulate this node of the auxiliary graph.
+    case unsupportedNode(node: String, reason: String)
 
     /// A message naming the module or rule and the values.
     public var description: String {
@@ -23,6 +25,8 @@ public enum TinTError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(module): \(reason)"
         case let .tensor(module, error):
             return "\(module): \(error)"
+        case let .unsupportedNode(node, reason):
+            return "TinT cannot simulate node '\(node)': \(reason)"
         }
     }
 }

@@ -1,0 +1,103 @@
+import Autodiff
+import Tensor
+
+/// Every data movement the executor does outside TinT layers (TINT-DESIGN §3, last bullet; the reference does
+/// the same in Python, TINT-REFERENCE §2.6). Nothing else in the executor touches token rows or prefixes.
+///
+/// 1. **Prefixes**: the aux weights are encoded once into prefix tensors; before each module the prefix rows are
+///    loaded with that module's tensor, and after a Descent the updated tensor is kept for the next Forward.
+/// 2. **Token rows**: a module runs on fresh rows holding its input signal in `[0, w)` and zeros elsewhere; its
+///    post-Forward rows (holding the activations in the memory regions) are stored, and before its Backward the
+///    stored rows are restored with the gradient in place of the signal.
+/// 3. **Chunks**: maps wider than D_aux run block by block; output chunks are summed and concatenated.
+/// 4. **Residual adds**: `.add` nodes sum their inputs; in the backward their gradient goes to every input.
+/// 5. **Embeddings**: the token and position lookups (frozen, shared with the aux model).
+/// 6. **Loss gradient**: the tied head's logits, the vocabulary softmax, and `∂ℓ/∂h` of the summed
+///    cross-entropy over positions whose target is a train token.
+enum TinTGlue {
+    // MARK: 1. Prefixes
+
+    /// The prefix tensor of block `(outputs, inputs)` of `weight` (`[d_out, d_in]`) with `bias` (scaled by
+    /// `biasScale`, or zeros when nil).
+    static func linearPrefixes(weight: Tensor<Float>, bias: Tensor<Float>?, outputs: Range<Int>, inputs: Range<Int>,
+                               biasScale: Float, config: TinTConfig) throws -> Tensor<Float> {
+        let w = try weight.sliced(axis: 0, outputs).sliced(axis: 1, inputs).contiguous()
+        let b = try bias.map { try $0.sliced(axis: 0, outputs).contiguous() * biasScale }
+        return try LinearPrefixLayout.encode(weight: w, bias: b, config: config)
+    }
+
+    // MARK: 2. Token rows
+
+    /// Fresh token rows: `signal` (`[T, w]`) in `[0, w)`, zeros elsewhere, with the module's prefixes loaded.
+    static func freshState(_ signal: Tensor<Float>, prefixes: Tensor<Float>, trainMask: [Bool]) throws -> TinTState<Float> {
+        try TinTState(prefixes: prefixes, signal: signal, trainMask: trainMask)
+    }
+
+    /// The stored post-Forward rows with the signal region `[0, D)` replaced by `gradient` (`[T, w ≤ D]`, zero
+    /// padded), and the module's prefixes loaded.
+    static func restoredState(_ stored: Tensor<Float>, gradient: Tensor<Float>, signalWidth D: Int, prefixes: Tensor<Float>,
+                              trainMask: [Bool]) throws -> TinTState<Float> {
+        var tokens = stored
+        try tokens.assign(try Tensor<Float>.zeros([stored.shape[0], D]), axis: 1, 0..<D)
+        try tokens.assign(gradient, axis: 1, 0..<gradient.shape[1])
+        return try TinTState(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
+    }
+
+    /// The signal `[0, w)` of the token rows.
+    static func signal(_ state: TinTState<Float>, width: Int) throws -> Tensor<Float> {
+        try state.tokenRegion(0, width)
+    }
+
+    // MARK: 3–4. Chunks and residual adds
+
+    /// Columns `range` of a `[T, w]` value.
+    static func columns(_ value: Tensor<Float>, _ range: Range<Int>) throws -> Tensor<Float> {
+        range == 0..<value.shape[1] ? value : try value.sliced(axis: 1, range).contiguous()
+    }
+
+    /// The sum of the inputs (a residual add; also the sum of a map's chunk outputs).
+    static func sum(_ values: [Tensor<Float>]) throws -> Tensor<Float> {
+        var out = values[0]
+        for v in values.dropFirst() { out = try out + v }
+        return out
+    }
+
+    /// Chunks side by side.
+    static func concatenate(_ chunks: [Tensor<Float>]) throws -> Tensor<Float> {
+        chunks.count == 1 ? chunks[0] : try Tensor.concatenated(chunks, axis: 1)
+    }
+
+    // MARK: 5. Embeddings
+
+    /// Rows `ids + offset` of `table`.
+    static func lookup(_ table: Tensor<Float>, ids: [Int], offset: Int) throws -> Tensor<Float> {
+        try table.embedding(ids.map { $0 + offset }, shape: [ids.count])
+    }
+
+    // MARK: 6. Loss gradient
+
+    /// The logits `h·Eᵀ` (`[T, vocab]`).
+    static func logits(_ hidden: Tensor<Float>, head: Tensor<Float>) throws -> Tensor<Float> {
+        try hidden.matmul(head, transposeA: false, transposeB: true)
+    }
+
+    /// `∂ℓ/∂h` for `ℓ = Σ_{t: trainMask[t+1]} CE(logits_t, ids[t+1])`, i.e. `(softmax(logits_t) − e_{ids[t+1]})·E`
+    /// on those rows and zero elsewhere. `lastPositionUnmasked` adds `softmax(logits_{T−1})·E` when the last token
+    /// is a train token (the reference's quirk, `referenceCompatible`).
+    static func lossGradient(logits: Tensor<Float>, head: Tensor<Float>, ids: [Int], trainMask: [Bool],
+                             lastPositionUnmasked: Bool) throws -> Tensor<Float> {
+        let T = ids.count, V = logits.shape[1]
+        var g = try logits.softmax(axis: 1).contiguous()
+        g.withUnsafeMutableBufferPointer { p in
+            for t in 0..<T {
+                let row = p.baseAddress! + t * V
+                if t + 1 < T && trainMask[t + 1] {
+                    row[ids[t + 1]] -= 1
+                } else if !(lastPositionUnmasked && t == T - 1 && trainMask[t]) {
+                    for v in 0..<V { row[v] = 0 }
+                }
+            }
+        }
+        return try g.matmul(head)
+    }
+}

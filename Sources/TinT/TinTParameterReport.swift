@@ -1,0 +1,118 @@
+/// The parameters of a compiled TinT, by module kind (Docs/TINT.md §7–§8).
+///
+/// Every TinT layer is charged its own constructed weights, position maps and gates, even where the executor
+/// shares one instance between nodes of the same shape. The first Forward of every node also holds its prefix
+/// tensors (the aux weights, `K·D_sim` each). The Backward ∥ Descent modules of the simulated nodes are counted
+/// once when `reuseBackward` (else once per step), and the final Forward of the simulated nodes adds nothing
+/// when `reuseForward` (else one set per step). The embedding tables are shared with the aux model.
+public struct TinTParameterReport: Sendable, Equatable, CustomStringConvertible {
+    /// One module kind's share.
+    public struct Entry: Sendable, Equatable {
+        /// The module type, e.g. `LinearForward`.
+        public var kind: String
+        /// How many TinT modules of this kind are charged.
+        public var modules: Int
+        /// Their parameters, by part.
+        public var count: ParameterCount
+    }
+
+    /// The module kinds in order of first appearance.
+    public var entries: [Entry] = []
+    /// The embedding tables (token, positions, untied head), shared with the aux model.
+    public var embeddings: Int = 0
+    /// The aux model's own parameters.
+    public var auxParameters: Int = 0
+
+    /// Everything the TinT holds: modules, prefixes and the shared embeddings.
+    public var total: Int { entries.reduce(embeddings) { $0 + $1.count.total } }
+    /// The prefix tensors' share (the aux weights laid out as prefixes).
+    public var prefixStorage: Int { entries.reduce(0) { $0 + $1.count.prefixStorage } }
+
+    mutating func charge(_ kind: String, _ count: ParameterCount, times n: Int = 1) {
+        guard n > 0 else { return }
+        if let i = entries.firstIndex(where: { $0.kind == kind }) {
+            entries[i].modules += n
+            entries[i].count += n * count
+        } else {
+            entries.append(Entry(kind: kind, modules: n, count: n * count))
+        }
+    }
+
+    /// A table: one line per kind, then the embeddings, the total and the aux count.
+    public var description: String {
+        func f(_ n: Int) -> String {
+            let s = String(n)
+            var out = ""
+            for (i, c) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 { out.append(",") }; out.append(c) }
+            return String(out.reversed())
+        }
+        var lines = ["module kind                  modules   module weights   prefix storage            total"]
+        for e in entries {
+            lines.append(e.kind.padding(toLength: 28, withPad: " ", startingAt: 0)
+                         + String(e.modules).leftPadded(8) + f(e.count.moduleWeights).leftPadded(17)
+                         + f(e.count.prefixStorage).leftPadded(17) + f(e.count.total).leftPadded(17))
+        }
+        lines.append("embeddings (shared with the aux model)".padding(toLength: 70, withPad: " ", startingAt: 0)
+                     + f(embeddings).leftPadded(17))
+        lines.append("TinT total".padding(toLength: 70, withPad: " ", startingAt: 0) + f(total).leftPadded(17))
+        lines.append("aux model".padding(toLength: 70, withPad: " ", startingAt: 0) + f(auxParameters).leftPadded(17))
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+extension TinTProgram {
+    /// The parameter accounting of this program (see ``TinTParameterReport``).
+    public var parameterReport: TinTParameterReport {
+        var r = TinTParameterReport()
+        let steps = max(config.steps, 1)
+        let backwardSets = config.reuseBackward ? 1 : steps
+        let extraForwardSets = config.reuseForward ? 0 : steps
+        func weightsOnly(_ c: ParameterCount) -> ParameterCount {
+            var c = c
+            c.prefixStorage = 0
+            return c
+        }
+        for (plan, sim) in zip(plans, simulated) {
+            // (kind, count) of the node's forward modules and of its backward modules.
+            var forward: [(String, ParameterCount)] = [], backward: [(String, ParameterCount)] = []
+            switch plan {
+            case .tokenEmbedding, .positionEmbedding, .add: continue
+            case .linear(let p):
+                for row in p.forward { for m in row { forward.append(("LinearForward", m.parameterCount)) } }
+                for row in p.backward ?? [] {
+                    for m in row {
+                        switch m {
+                        case .backwardDescent(let b): backward.append(("LinearBackwardDescent", b.parameterCount))
+                        case .backward(let b): backward.append(("LinearBackward", b.parameterCount))
+                        }
+                    }
+                }
+            case .layerNorm(let p):
+                forward.append(("LayerNormForward", p.forward.parameterCount))
+                switch p.backward {
+                case .backwardDescent(let b)?: backward.append(("LayerNormBackwardDescent", b.parameterCount))
+                case .backward(let b)?: backward.append(("LayerNormBackward", b.parameterCount))
+                case nil: break
+                }
+            case .attention(let p):
+                forward.append(("AttentionForward", p.forward.parameterCount))
+                if let b = p.backward { backward.append(("AttentionBackwardDescent", b.parameterCount)) }
+            case .activation(let p):
+                for _ in p.chunks { forward.append(("ActivationForward", p.forward.parameterCount)) }
+                if let b = p.backward { for _ in p.chunks { backward.append(("ActivationBackward", b.parameterCount)) } }
+            }
+            for (kind, c) in forward {
+                r.charge(kind, c)
+                if sim { r.charge(kind, weightsOnly(c), times: extraForwardSets) }
+            }
+            for (kind, c) in backward { r.charge(kind, weightsOnly(c), times: backwardSets) }
+        }
+        r.embeddings = graph.tableShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
+        r.auxParameters = graph.parameterCount
+        return r
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Testing
+import Autodiff
+import OPT
+import Tensor
+@testable import TinT
+
+/// The tiny OPT fixtures made by Scripts/make_fixtures.py (D_aux 32, 4 heads, 2 layers, FFN 64).
+func fixtureModel(_ name: String) throws -> OPTModel {
+    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("OPTTests/Fixtures/\(name)")
+    return try OPTModel.load(directory: dir)
+}
+
+/// S = 4 (32 is not divisible by 3): K = 8, D_sim = 160, H_sim = 10 (head width 16 holds two aux heads).
+func fixtureConfig(_ model: OPTModel, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
+                   exact: Bool = false) -> TinTConfig {
+    var c = TinTConfig(opt: model.config)
+    c.rowsPerPrefix = 4
+    c.simHeads = 10
+    c.learningRate = learningRate
+    c.steps = steps
+    c.simulatedLayers = simulatedLayers
+    if exact {
+        c.layerNormBackward = .exact
+        c.activationBackward = .exact
+        c.gates = .hard
+    }
+    return c
+}
+
+/// Deterministic token ids.
+func fixtureIDs(_ count: Int, vocabulary: Int, seed: UInt64) -> [Int] {
+    var rng = TensorRNG(seed: seed)
+    return (0..<count).map { _ in Int(rng.next() % UInt64(vocabulary - 4)) + 4 }
+}
+
+/// `‖a − b‖ / ‖b‖` over all entries.
+func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
+    var num = 0.0, den = 0.0
+    for (x, y) in zip(a.scalars, b.scalars) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
+    return (num / max(den, 1e-300)).squareRoot()
+}
+
+/// The approximate-GD rule written out with Autodiff (the oracle TinT must match): summed cross-entropy over
+/// train targets, attention probabilities detached, only W_V, b_V, W_O, b_O, the MLP and the layer-norm biases of
+/// the top n_sim layers (and the final norm's bias) trained, plain SGD.
+func approximateGD(_ model: OPTModel, ids: [Int], trainCount: Int, config: TinTConfig) throws -> ParameterSet<Float> {
+    let L = model.config.numHiddenLayers, n = config.simulatedLayers ?? L
+    var trainable: Set<String> = ["model.decoder.final_layer_norm.bias"]
+    for l in (L - n)..<L {
+        for s in ["self_attn.v_proj.weight", "self_attn.v_proj.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+                  "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "self_attn_layer_norm.bias", "final_layer_norm.bias"] {
+            trainable.insert(OPTModel.layerName(l, s))
+        }
+    }
+    trainable = trainable.filter { model.parameters.contains($0) }
+    return try model.dynamicUpdate(ids, trainCount: trainCount, learningRate: Float(config.learningRate), steps: config.steps,
+                                   trainable: trainable, options: OPTForwardOptions(detachAttentionProbabilities: true))
+}
+
+@Suite struct TinTExecutorTests {
+    static let models = ["tiny-opt-pre-ln", "tiny-opt-post-ln"]
+
+    @Test(arguments: models) func zeroLearningRateReproducesTheModel(name: String) throws {
+        let model = try fixtureModel(name)
+        let sim = try TinTSimulator(model: model, config: fixtureConfig(model, learningRate: 0))
+        let ids = fixtureIDs(24, vocabulary: model.config.vocabSize, seed: 3)
+        let mask = (0..<24).map { $0 < 12 }
+        let out = try sim.run(ids: ids, trainMask: mask)
+        let reference = try model.logits(ids)
+        #expect(maxDiff(out.logitsBefore, reference) <= 1e-5)
+        #expect(maxDiff(out.logitsAfter, reference) <= 1e-5)
+    }
+
+    /// TinT's logit change against the approximate-GD oracle: ≤ 5e-3 relative with the paper's N = 1000 and tanh
+    /// gates, ≤ 1e-5 with exact layer-norm and activation backward and hard gates; read-back weights too.
+    @Test(arguments: models, [false, true]) func matchesApproximateGradientDescent(name: String, exact: Bool) throws {
+        let model = try fixtureModel(name)
+        let T = 24
+        for (steps, nSim, trainCount, eta) in [(1, nil, 12, 0.002), (2, nil, 16, 0.001), (1, 1, 9, 0.005)] as [(Int, Int?, Int, Double)] {
+            let config = fixtureConfig(model, learningRate: eta, steps: steps, simulatedLayers: nSim, exact: exact)
+            let sim = try TinTSimulator(model: model, config: config)
+            let ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: UInt64(trainCount))
+            let out = try sim.run(ids: ids, trainMask: (0..<T).map { $0 < trainCount }, readBack: true)
+            let oracle = try approximateGD(model, ids: ids, trainCount: trainCount, config: config)
+            let base = try model.logits(ids)
+            let updated = try OPTModel(config: model.config, parameters: oracle).logits(ids)
+            let change = try out.logitsAfter - out.logitsBefore, oracleChange = try updated - base
+            let err = relativeError(change, oracleChange)
+            #expect(maxAbs(oracleChange) > 1e-3, "the step must move the logits")
+            #expect(err <= (exact ? 1e-5 : 5e-3), "\(name) steps \(steps) n_sim \(String(describing: nSim)): logit-change error \(err)")
+            for (name, tensor) in oracle {
+                let tint = try #require(out.parameters?[name])
+                let moved = try tensor - model.parameters.tensor(name)
+                let tintMoved = try tint - model.parameters.tensor(name)
+                if maxAbs(moved) == 0 {
+                    #expect(maxAbs(tintMoved) == 0, "\(name) must stay frozen")
+                } else {
+                    let e = relativeError(tintMoved, moved)
+                    #expect(e <= (exact ? 1e-4 : 1e-2), "\(name): weight-change error \(e)")
+                }
+            }
+        }
+    }
+}
+
+@Suite struct TinTExecutorRulesTests {
+    /// `referenceCompatible` changes exactly the two quirks: the MLP output bias moves C = ffn/D times as far,
+    /// and the last position's gradient counts when the last token is a train token.
+    @Test func referenceCompatibleChangesOnlyTheQuirks() throws {
+        let model = try fixtureModel("tiny-opt-pre-ln")
+        let T = 20, ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: 11)
+        var plain = fixtureConfig(model, learningRate: 0.002, exact: true)
+        var quirky = plain
+        quirky.referenceCompatible = true
+        let C = Float(model.config.ffnDim / model.config.hiddenSize)
+        let evalLast = (0..<T).map { $0 < 10 }
+        let a = try #require(try TinTSimulator(model: model, config: plain).run(ids: ids, trainMask: evalLast, readBack: true).parameters)
+        let b = try #require(try TinTSimulator(model: model, config: quirky).run(ids: ids, trainMask: evalLast, readBack: true).parameters)
+        for (name, original) in model.parameters {
+            let da = try a.tensor(name) - original, db = try b.tensor(name) - original
+            if name.hasSuffix("fc2.bias") {
+                #expect(relativeError(db, da * C) <= 1e-4, "\(name) moves C·η")
+            } else {
+                #expect(maxDiff(da, db) <= 1e-5 * max(maxAbs(da), 1e-3), "\(name) unchanged by the switch")
+            }
+        }
+        // All tokens train: the unmasked last position changes the update (e.g. of layer 1's W_V).
+        plain.referenceCompatible = false
+        let all = [Bool](repeating: true, count: T)
+        let c = try #require(try TinTSimulator(model: model, config: plain).run(ids: ids, trainMask: all, readBack: true).parameters)
+        let d = try #require(try TinTSimulator(model: model, config: quirky).run(ids: ids, trainMask: all, readBack: true).parameters)
+        let name = OPTModel.layerName(1, "self_attn.v_proj.weight")
+        #expect(maxDiff(try c.tensor(name), try d.tensor(name)) > 1e-6)
+    }
+
+    /// Eval tokens never influence the update: two sequences that share the train part give the same weights —
+    /// to fp32 rounding with exact backward rules; with the finite differences, `N·(f(x) − x̂)` at an eval position
+    /// is fp32 rounding noise (not exactly 0 under FMA) that reaches train positions through `Aᵀ`, ≤ 2e-3 relative.
+    @Test(arguments: [true, false]) func evalTokensDoNotInfluenceTheUpdate(exact: Bool) throws {
+        let model = try fixtureModel("tiny-opt-post-ln")
+        let T = 24, nTrain = 12
+        let sim = try TinTSimulator(model: model, config: fixtureConfig(model, learningRate: 0.002, exact: exact))
+        let a = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: 5)
+        var b = a
+        for t in nTrain..<T { b[t] = (a[t] + 7) % model.config.vocabSize }
+        let mask = (0..<T).map { $0 < nTrain }
+        let pa = try #require(try sim.run(ids: a, trainMask: mask, readBack: true).parameters)
+        let pb = try #require(try sim.run(ids: b, trainMask: mask, readBack: true).parameters)
+        for (name, original) in model.parameters {
+            let da = try pa.tensor(name) - original, db = try pb.tensor(name) - original
+            #expect(maxDiff(da, db) <= (exact ? 1e-6 : 2e-3) * max(maxAbs(da), 1e-6), "\(name)")
+        }
+    }
+
+    /// The summed-loss convention: a Descent over a train segment that appears twice moves the weights twice as far.
+    @Test func duplicatedTrainSegmentDoublesTheUpdate() throws {
+        let config = TinTConfig(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, learningRate: 0.01, gates: .hard)
+        let D = 48, T = 10
+        let w = randn([D, D], seed: 1, as: Float.self), bias = randn([D], seed: 2, as: Float.self)
+        let prefixes = try LinearPrefixLayout.encode(weight: w, bias: bias, config: config)
+        let x = randn([T, D], seed: 3, as: Float.self), g = randn([T, D], seed: 4, as: Float.self)
+        let mask = (0..<T).map { $0 < 6 }
+        func update(_ copies: Int) throws -> (Tensor<Float>, Tensor<Float>) {
+            var tokens = try Tensor<Float>.zeros([copies * T, config.simWidth])
+            let xs = try Tensor.concatenated([Tensor<Float>](repeating: x, count: copies), axis: 0)
+            let gs = try Tensor.concatenated([Tensor<Float>](repeating: g, count: copies), axis: 0)
+            try tokens.assign(gs, axis: 1, 0..<D)
+            try tokens.assign(xs, axis: 1, config.linearMemory..<(config.linearMemory + D))
+            var state = try TinTState(prefixes: prefixes, tokens: tokens, trainMask: Array([[Bool]](repeating: mask, count: copies).joined()))
+            try LinearDescent<Float>(config: config, inputWidth: D, outputWidth: D).apply(&state)
+            let (w1, b1) = try LinearPrefixLayout.decode(state.prefixes, inputWidth: D, outputWidth: D, config: config)
+            return (try w1 - w, try b1 - bias)
+        }
+        let (dw1, db1) = try update(1), (dw2, db2) = try update(2)
+        #expect(relativeError(dw2, dw1 * 2) <= 1e-5)
+        #expect(relativeError(db2, db1 * 2) <= 1e-5)
+    }
+
+    @Test func unsupportedNodesAndRulesAreNamed() throws {
+        var c = OPTConfig()
+        c.vocabSize = 64; c.hiddenSize = 48; c.numHiddenLayers = 2; c.ffnDim = 96; c.numAttentionHeads = 3
+        c.maxPositionEmbeddings = 32; c.wordEmbedProjDim = 48
+        c.activationFunction = .silu
+        var config = TinTConfig(opt: c)
+        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
+            guard case TinTError.unsupportedNode(let node, _) = error else { return false }
+            return node == "layers.0.activation"
+        }
+        c.activationFunction = .relu
+        config.auxWidth = 96
+        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
+            guard case TinTError.ruleViolation(let rule, _, _) = error else { return false }
+            return rule == "auxShape"
+        }
+        config = TinTConfig(opt: c)
+        config.simulatedLayers = 3
+        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
+            guard case TinTError.ruleViolation(let rule, _, _) = error else { return false }
+            return rule == "simulatedLayers"
+        }
+        // A map too wide for one block's prefix: FFN width not a multiple of K = 16 (fc1's last chunk is 8 wide).
+        c.ffnDim = 104
+        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: TinTConfig(opt: c)) } throws: { error in
+            guard case TinTError.ruleViolation(let rule, _, let values) = error else { return false }
+            return rule == "mapWidths" && values.contains("layers.0.fc1")
+        }
+    }
+
+    /// The whole OPT-125M TinT (S 3, K 256, H_sim 12, one step, forward reuse): module counts per kind, prefix
+    /// storage = the aux weights of 12 × 14 + 1 prefix tensors, and the total under the 1.2B target.
+    @Test func opt125MParameterCount() throws {
+        let program = try TinTCompiler.compile(try AuxGraph(opt: OPTConfig()), config: TinTConfig(opt: OPTConfig()))
+        let r = program.parameterReport
+        let modules = Dictionary(uniqueKeysWithValues: r.entries.map { ($0.kind, $0.modules) })
+        #expect(modules == ["LayerNormForward": 25, "AttentionForward": 12, "LinearForward": 108, "ActivationForward": 48,
+                            "LayerNormBackwardDescent": 25, "AttentionBackwardDescent": 12, "LinearBackwardDescent": 108,
+                            "ActivationBackward": 48])
+        #expect(r.prefixStorage == (12 * 14 + 1) * 256 * 3072)
+        #expect(r.embeddings == 50272 * 768 + 2050 * 768)
+        #expect(r.total < 1_200_000_000)
+        #expect(r.auxParameters == 125_239_296)
+        var noReuse = TinTConfig(opt: OPTConfig())
+        noReuse.reuseForward = false
+        let r2 = try TinTCompiler.compile(try AuxGraph(opt: OPTConfig()), config: noReuse).parameterReport
+        let forwardWeights = r.entries.filter { $0.kind.hasSuffix("Forward") }.reduce(0) { $0 + $1.count.moduleWeights }
+        #expect(r2.total == r.total + forwardWeights)
+    }
+}
