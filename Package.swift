@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "OPTTests", dependencies: ["OPT", "Autodiff", "Tensor"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "TinTTests", dependencies: ["TinT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
+        .testTarget(name: "TinTTests", dependencies: ["TinT", "OPT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], swiftSettings: simdSettings),
     ]
 )
