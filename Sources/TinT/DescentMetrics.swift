@@ -62,10 +62,9 @@ public func evalPartLoss<S: TensorScalar>(logits: Tensor<S>, ids: [Int], trainMa
 /// (all rows when nil). NaN when either change is zero there.
 public func logitChangeCosine<S: TensorScalar>(before: Tensor<S>, _ a: Tensor<S>, _ b: Tensor<S>,
                                                positions: [Int]? = nil) throws -> Double {
-    let (da, db) = try logitChanges(before, a, b, positions, module: "logitChangeCosine")
-    var dot = 0.0, na = 0.0, nb = 0.0
-    for (x, y) in zip(da, db) { dot += x * y; na += x * x; nb += y * y }
-    return na > 0 && nb > 0 ? dot / (na.squareRoot() * nb.squareRoot()) : .nan
+    var c = LogitChangeComparison()
+    try c.add(before: before, a, b, positions: positions)
+    return c.cosine
 }
 
 /// `‖Δa − Δb‖ / ‖Δb‖` for the logit changes `Δa = a − before` and the reference `Δb = reference − before`,
@@ -73,10 +72,44 @@ public func logitChangeCosine<S: TensorScalar>(before: Tensor<S>, _ a: Tensor<S>
 /// NaN when the reference change is zero.
 public func logitChangeRelativeError<S: TensorScalar>(before: Tensor<S>, _ a: Tensor<S>, reference: Tensor<S>,
                                                       positions: [Int]? = nil) throws -> Double {
-    let (da, db) = try logitChanges(before, a, reference, positions, module: "logitChangeRelativeError")
-    var err = 0.0, ref = 0.0
-    for (x, y) in zip(da, db) { err += (x - y) * (x - y); ref += y * y }
-    return ref > 0 ? (err / ref).squareRoot() : .nan
+    var c = LogitChangeComparison()
+    try c.add(before: before, a, reference, positions: positions)
+    return c.relativeError
+}
+
+/// Two methods' logit changes compared over many sequences (blocks): the running sums behind the cosine and
+/// the relative error of `Δa` against the reference `Δb`, over every row added.
+public struct LogitChangeComparison: Sendable, Equatable {
+    /// Σ Δa·Δb.
+    public private(set) var dot = 0.0
+    /// Σ Δa².
+    public private(set) var squaredNormA = 0.0
+    /// Σ Δb².
+    public private(set) var squaredNormB = 0.0
+    /// Σ (Δa − Δb)².
+    public private(set) var squaredDifference = 0.0
+
+    /// Nothing compared yet.
+    public init() {}
+
+    /// Adds the rows `positions` (all rows when nil) of one sequence's logits `[T, vocab]`.
+    public mutating func add<S: TensorScalar>(before: Tensor<S>, _ a: Tensor<S>, _ b: Tensor<S>,
+                                              positions: [Int]? = nil) throws {
+        let (da, db) = try logitChanges(before, a, b, positions, module: "LogitChangeComparison")
+        for (x, y) in zip(da, db) {
+            dot += x * y
+            squaredNormA += x * x
+            squaredNormB += y * y
+            squaredDifference += (x - y) * (x - y)
+        }
+    }
+
+    /// cos(Δa, Δb); NaN when either change is zero.
+    public var cosine: Double {
+        squaredNormA > 0 && squaredNormB > 0 ? dot / (squaredNormA.squareRoot() * squaredNormB.squareRoot()) : .nan
+    }
+    /// ‖Δa − Δb‖ / ‖Δb‖; NaN when the reference change is zero.
+    public var relativeError: Double { squaredNormB > 0 ? (squaredDifference / squaredNormB).squareRoot() : .nan }
 }
 
 /// The two changes on the chosen rows, in Double.
