@@ -110,7 +110,7 @@ struct DescentRun {
 /// A finite number, or nil (JSON has no NaN or infinity).
 func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
 
-let descentHelpCommon = """
+let descentHelpCommon = "\n" + """
       --model DIR          Hugging Face OPT directory
       --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
@@ -118,7 +118,7 @@ let descentHelpCommon = """
       --json               machine-readable output on stdout
       --quiet              no progress on stderr
 
-    """
+    """ + "\n"
 
 // MARK: - dynamic-eval
 

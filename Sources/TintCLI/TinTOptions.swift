@@ -17,7 +17,9 @@ enum TinTOptions {
 
     /// The help lines of the TinT options.
     static let help = """
-        TinT options (defaults: the paper's):
+        TinT options (defaults: the paper's). They are checked against the construction's rules for every method,
+        so approx and exact always describe the same TinT; a configuration that breaks a rule exits with status 1
+        naming the rule.
           --rows-per-prefix S   weight rows stacked per prefix token (default 3; S ≥ 3, S divides D_aux)
           --prefixes K          number of prefix tokens; must equal D_aux/S (rule prefixCount), default D_aux/S
           --sim-heads H         H_sim, heads of the simulator's softmax/MLP/norm layers (default 12)
