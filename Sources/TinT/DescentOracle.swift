@@ -5,32 +5,7 @@ import Tensor
 // The oracles TinT is held against (TINT-DESIGN §4): the approximate gradient descent TinT simulates, computed
 // directly with Autodiff, and exact gradient descent on the same loss. Both update one OPT on one sequence.
 
-/// How a TinT-style dynamic update of an OPT is computed.
-public enum DescentMethod: String, Sendable, CaseIterable {
-    /// The TinT simulator: the constructed transformer runs the update inside its forward pass.
-    case tint
-    /// The approximate-GD oracle, ``approximateGradientDescent(model:ids:trainMask:config:)``.
-    case approx
-    /// Exact GD on all parameters of the top n_sim layers, ``exactGradientDescent(model:ids:trainMask:config:)``.
-    case exact
-}
-
-/// Result of one TinT-style dynamic update of an OPT on one sequence.
-public struct DescentOutcome: Sendable {
-    /// `[T, vocab]`, the unmodified model.
-    public var logitsBefore: Tensor<Float>
-    /// `[T, vocab]`, after `steps` SGD steps.
-    public var logitsAfter: Tensor<Float>
-    /// The updated OPT parameters (all names), when computed.
-    public var parameters: ParameterSet<Float>?
-
-    /// An outcome from its parts.
-    public init(logitsBefore: Tensor<Float>, logitsAfter: Tensor<Float>, parameters: ParameterSet<Float>? = nil) {
-        self.logitsBefore = logitsBefore
-        self.logitsAfter = logitsAfter
-        self.parameters = parameters
-    }
-}
+// DescentMethod and DescentOutcome (shared with the TinT executor) are in DescentOutcome.swift.
 
 /// What one SGD step of a dynamic update differentiates and moves: the trainable parameters, a per-parameter
 /// learning-rate factor, the forward options (detached attention probabilities or not), and whether the last
