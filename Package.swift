@@ -60,6 +60,6 @@ let package = Package(
                     swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "TinTTests", dependencies: ["TinT", "OPT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "TintCLITests", dependencies: ["TintCLI", "OPT", "TinT"], swiftSettings: simdSettings),
+        .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], swiftSettings: simdSettings),
     ]
 )
