@@ -62,7 +62,8 @@ func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: 
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
         }
-        let before = outcomes[methods[0]]!.logitsBefore
+        // The unmodified model's logits: an oracle's (exact), else TinT's first forward.
+        let before = outcomes[methods.first { $0 != .tint } ?? methods[0]]!.logitsBefore
         r.before = r.before + (try evalPartLoss(logits: before, ids: chunk, trainMask: mask))
         for k in r.comparisons.indices {
             let (a, b) = (r.comparisons[k].a, r.comparisons[k].b)
