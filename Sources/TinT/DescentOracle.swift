@@ -1,0 +1,204 @@
+import Autodiff
+import OPT
+import Tensor
+
+// The oracles TinT is held against (TINT-DESIGN §4): the approximate gradient descent TinT simulates, computed
+// directly with Autodiff, and exact gradient descent on the same loss. Both update one OPT on one sequence.
+
+// DescentMethod and DescentOutcome (shared with the TinT executor) are in DescentOutcome.swift.
+
+/// What one SGD step of a dynamic update differentiates and moves: the trainable parameters, a per-parameter
+/// learning-rate factor, the forward options (detached attention probabilities or not), and whether the last
+/// position's loss gradient is left unmasked (the reference code's quirk).
+public struct DescentRule: Sendable, Equatable {
+    /// The parameters that move; every other parameter is a constant.
+    public var trainable: Set<String>
+    /// A factor on η per parameter name (absent: 1).
+    public var learningRateScale: [String: Double]
+    /// The forward pass the loss is differentiated through.
+    public var forward: OPTForwardOptions
+    /// When the last token is a train token, add `logsumexp(logits_{T−1})` to the loss: the gradient the
+    /// reference code leaves unmasked at the last position (`gradient[:, :-1] *= mask[:, 1:]`).
+    public var unmaskedLastPosition: Bool
+
+    /// A rule from its parts.
+    public init(trainable: Set<String>, learningRateScale: [String: Double] = [:],
+                forward: OPTForwardOptions = OPTForwardOptions(), unmaskedLastPosition: Bool = false) {
+        self.trainable = trainable
+        self.learningRateScale = learningRateScale
+        self.forward = forward
+        self.unmaskedLastPosition = unmaskedLastPosition
+    }
+
+    /// The per-layer parameters TinT updates (TINT-REFERENCE §2.8): v_proj, out_proj, fc1, fc2 (weights and
+    /// biases) and the two layer-norm biases. q_proj/k_proj, every γ, the embeddings, positions, project_in/out
+    /// and the head stay frozen.
+    public static let tintLayerSuffixes = [
+        "self_attn.v_proj.weight", "self_attn.v_proj.bias", "self_attn.out_proj.weight", "self_attn.out_proj.bias",
+        "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "self_attn_layer_norm.bias", "final_layer_norm.bias",
+    ]
+
+    /// TinT's rule: the top n_sim layers' ``tintLayerSuffixes`` plus the final layer norm's β (when the model
+    /// has one), attention probabilities detached. With `config.referenceCompatible`, fc2's bias moves at
+    /// (number of D_aux-wide MLP chunks)·η, and the last position is unmasked.
+    ///
+    /// - Throws: `TinTError.invalidArgument` for `layerNormUpdate == .full` (the dense γ update TinT then makes
+    ///   is not an OPT parameter update, so no OPT oracle exists) or n_sim outside 0…L.
+    public static func approximate(for model: OPTModel, config: TinTConfig) throws -> DescentRule {
+        let module = "approximateGradientDescent"
+        guard config.layerNormUpdate == .biasOnly else {
+            throw TinTError.invalidArgument(module: module, reason: "layerNormUpdate .full has no approximate-GD oracle: "
+                                            + "TinT then adds the dense −ηΣ∇y x̂ᵀ to the diag(γ) prefix matrix, which is not "
+                                            + "an OPT parameter; use .biasOnly")
+        }
+        let layers = try simulatedLayerRange(model, config, module: module)
+        var trainable: Set<String> = []
+        for l in layers {
+            for suffix in tintLayerSuffixes { trainable.insert(OPTModel.layerName(l, suffix)) }
+        }
+        trainable.insert("model.decoder.final_layer_norm.bias")
+        trainable.formIntersection(model.parameters.names)
+        var scale: [String: Double] = [:]
+        if config.referenceCompatible {
+            // The reference stores b/c in each of the c MLP chunks and each chunk's Descent subtracts the full
+            // ηΣ∇y, so the bias moves c times as far.
+            let (d, f) = (model.config.hiddenSize, model.config.ffnDim)
+            let chunks = Double((f + d - 1) / d)
+            for l in layers where trainable.contains(OPTModel.layerName(l, "fc2.bias")) {
+                scale[OPTModel.layerName(l, "fc2.bias")] = chunks
+            }
+        }
+        return DescentRule(trainable: trainable, learningRateScale: scale,
+                           forward: OPTForwardOptions(detachAttentionProbabilities: true),
+                           unmaskedLastPosition: config.referenceCompatible)
+    }
+
+    /// Exact GD: every parameter of the top n_sim layers and of the final layer norm
+    /// (`OPTModel.dynamicEvaluationParameterNames`), no detaching, η for all. `referenceCompatible` and
+    /// `layerNormUpdate` are TinT options and do not apply.
+    public static func exact(for model: OPTModel, config: TinTConfig) throws -> DescentRule {
+        let layers = try simulatedLayerRange(model, config, module: "exactGradientDescent")
+        return DescentRule(trainable: try model.dynamicEvaluationParameterNames(layers: layers.count))
+    }
+
+    /// The indices of the top n_sim layers.
+    static func simulatedLayerRange(_ model: OPTModel, _ config: TinTConfig, module: String) throws -> Range<Int> {
+        let l = model.config.numHiddenLayers, n = config.simulatedLayers ?? l
+        guard n >= 0 && n <= l else {
+            throw TinTError.invalidArgument(module: module, reason: "n_sim (simulatedLayers) must be in 0…\(l), got \(n)")
+        }
+        return (l - n)..<l
+    }
+}
+
+/// The approximate gradient descent TinT simulates, computed directly with Autodiff: `config.steps` plain SGD
+/// steps with η = `config.learningRate` on the **summed** cross-entropy over the positions t whose target t+1
+/// is a train token, attention probabilities detached, updating only the parameters of
+/// ``DescentRule/approximate(for:config:)``.
+///
+/// - Parameter trainMask: one flag per token, `true` for the train segment. It must be prefix-shaped (the
+///   first n tokens train): TinT's Descent sums ∇y xᵀ over train tokens only, which equals the gradient of the
+///   train-target loss only when no eval token precedes a train token.
+/// - Throws: `TinTError.invalidArgument` for a mask of the wrong length or shape, `.full` LN updates, n_sim
+///   outside 0…L, negative steps or a non-finite η; OPT errors for bad token ids or a too-long sequence.
+public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+    -> DescentOutcome {
+    try descentOutcome(model, ids, trainMask, config, rule: .approximate(for: model, config: config))
+}
+
+/// Exact gradient descent on the same loss as ``approximateGradientDescent(model:ids:trainMask:config:)``
+/// (same η, steps and mask), updating every parameter of the top n_sim layers and the final layer norm, with
+/// no detaching: the baseline TinT's approximation is measured against.
+public func exactGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+    -> DescentOutcome {
+    try descentOutcome(model, ids, trainMask, config, rule: .exact(for: model, config: config))
+}
+
+/// The outcome of the oracle `method` (`.approx` or `.exact`); `.tint` throws (it is the simulator's job).
+public func oracleDescent(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig)
+    throws -> DescentOutcome {
+    switch method {
+    case .approx: return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .exact: return try exactGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .tint:
+        throw TinTError.invalidArgument(module: "oracleDescent", reason: "the tint method is the simulator, not an oracle")
+    }
+}
+
+func descentOutcome(_ model: OPTModel, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
+    -> DescentOutcome {
+    let r = try gradientDescent(model: model, parameters: model.parameters, ids: ids, trainMask: trainMask, rule: rule,
+                                learningRate: config.learningRate, steps: config.steps)
+    return DescentOutcome(logitsBefore: r.logitsBefore, logitsAfter: r.logitsAfter, parameters: r.parameters)
+}
+
+/// `steps` plain SGD steps under `rule` from `parameters` (the model's, or a copy converted to Double for
+/// tighter oracles): θ ← θ − η·scale(θ)·∇θ, with the loss the summed cross-entropy of the positions whose
+/// target is a train token (plus the last position's log-sum-exp under ``DescentRule/unmaskedLastPosition``).
+///
+/// - Returns: the logits `[T, vocab]` before and after, and every parameter after the steps.
+/// - Throws: see ``approximateGradientDescent(model:ids:trainMask:config:)``.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: ParameterSet<S>, ids: [Int],
+                                             trainMask: [Bool], rule: DescentRule, learningRate: Double, steps: Int)
+    throws -> (logitsBefore: Tensor<S>, logitsAfter: Tensor<S>, parameters: ParameterSet<S>) {
+    let module = "gradientDescent"
+    try checkTrainMask(trainMask, tokens: ids.count, module: module)
+    guard steps >= 0 else { throw TinTError.invalidArgument(module: module, reason: "steps must be ≥ 0, got \(steps)") }
+    guard learningRate.isFinite else {
+        throw TinTError.invalidArgument(module: module, reason: "the learning rate must be finite, got \(learningRate)")
+    }
+    let batch = OPTBatch(ids)
+    let t = ids.count
+    // Position i predicts token i+1; it counts when that target is a train token.
+    var targets = [Int](repeating: -1, count: t)
+    for i in 0..<(t - 1) where trainMask[i + 1] { targets[i] = ids[i + 1] }
+    let unmaskLast = rule.unmaskedLastPosition && trainMask[t - 1]
+    func logits(_ p: ParameterSet<S>) throws -> Tensor<S> {
+        try noGrad { try model.logits(batch, parameters: p.constants).value.squeezed(0) }
+    }
+    let before = try logits(start)
+    var params = start
+    // Without a counted target the loss is a constant: nothing moves.
+    guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else {
+        return (before, before, params)
+    }
+    for _ in 0..<steps {
+        let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
+            let z = try model.logits(batch, parameters: p, options: rule.forward)
+            let loss = try OPTModel.crossEntropy(logits: z, targets: targets, reduction: .sum)
+            guard unmaskLast else { return loss }
+            return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
+        }
+        for (name, g) in grads {
+            let step = S(learningRate * (rule.learningRateScale[name] ?? 1))
+            try params.update(name) { w in try w -= g * step }
+        }
+    }
+    return (before, try logits(params), params)
+}
+
+/// Checks that `trainMask` has one flag per token and is prefix-shaped (see
+/// ``approximateGradientDescent(model:ids:trainMask:config:)`` for why).
+func checkTrainMask(_ trainMask: [Bool], tokens: Int, module: String) throws {
+    guard tokens > 0 else { throw TinTError.invalidArgument(module: module, reason: "the sequence is empty") }
+    guard trainMask.count == tokens else {
+        throw TinTError.invalidArgument(module: module, reason: "the train mask has \(trainMask.count) flags for \(tokens) tokens")
+    }
+    if let firstEval = trainMask.firstIndex(of: false), let late = trainMask[firstEval...].firstIndex(of: true) {
+        throw TinTError.invalidArgument(
+            module: module,
+            reason: "the train mask must be prefix-shaped (the first n tokens train, the rest eval), but token \(late) "
+                + "is train after eval token \(firstEval): TinT's Descent sums ∇y xᵀ over train tokens only, which is "
+                + "the gradient of the train-target loss only when no eval token precedes a train token")
+    }
+}
+
+extension ParameterSet {
+    /// Every tensor converted to another scalar type (e.g. the model's Float parameters to Double for oracles
+    /// with tighter tolerances).
+    public func converted<T: TensorScalar>(to type: T.Type) throws -> ParameterSet<T> {
+        try ParameterSet<T>(map { ($0.name, $0.tensor.converted(to: T.self)) })
+    }
+}

@@ -1,0 +1,244 @@
+// `tint dynamic-eval` and `tint compare`: the TinT paper's language-modelling protocol (eval-part loss before
+// and after a dynamic update on each block's train part) for TinT, the approximate-GD oracle and exact GD.
+import Foundation
+import OPT
+import Tensor
+import TinT
+
+/// One dynamic update of `model` on `ids` by `method`.
+func descend(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+    -> DescentOutcome {
+    switch method {
+    case .tint: return try runTinT(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
+    }
+}
+
+/// Dynamic evaluation by several methods over the same blocks.
+struct DescentEvaluation {
+    /// Blocks with at least one eval-part target.
+    var blocks = 0
+    /// Train-part targets over those blocks.
+    var trainTargets = 0
+    /// The eval-part loss of the unmodified model.
+    var before = EvalLoss(sum: 0, count: 0)
+    /// The eval-part loss after each method's update.
+    var after: [DescentMethod: EvalLoss] = [:]
+    /// Seconds spent in each method.
+    var seconds: [DescentMethod: Double] = [:]
+    /// Logit changes over the eval-target positions, per compared pair (a, reference b).
+    var comparisons: [(a: DescentMethod, b: DescentMethod, comparison: LogitChangeComparison)] = []
+
+    /// The pairs `tint compare` reports, in order: TinT against exact GD, TinT against its oracle, the
+    /// oracle against exact GD.
+    static let pairs: [(DescentMethod, DescentMethod)] = [(.tint, .exact), (.tint, .approx), (.approx, .exact)]
+}
+
+/// Splits `ids` into blocks of at most `block` tokens; in each, the first ⌊f·T⌋ tokens train (a prefix mask)
+/// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
+///
+/// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
+func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
+                     methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+    var r = DescentEvaluation()
+    r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
+        .map { ($0.0, $0.1, LogitChangeComparison()) }
+    for m in methods {
+        r.after[m] = EvalLoss(sum: 0, count: 0)
+        r.seconds[m] = 0
+    }
+    let starts = Array(stride(from: 0, to: ids.count, by: block))
+    for (i, start) in starts.enumerated() {
+        defer { progress?(i + 1, starts.count) }
+        let chunk = Array(ids[start..<min(ids.count, start + block)])
+        let nTrain = Int((trainFraction * Double(chunk.count)).rounded(.down))
+        let mask = (0..<chunk.count).map { $0 < nTrain }
+        let positions = evalTargetPositions(trainMask: mask)
+        guard !positions.isEmpty else { continue }
+        var outcomes: [DescentMethod: DescentOutcome] = [:]
+        for m in methods {
+            let t0 = Date()
+            outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config)
+            r.seconds[m]! += Date().timeIntervalSince(t0)
+            r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
+        }
+        // The unmodified model's logits: an oracle's (exact), else TinT's first forward.
+        let before = outcomes[methods.first { $0 != .tint } ?? methods[0]]!.logitsBefore
+        r.before = r.before + (try evalPartLoss(logits: before, ids: chunk, trainMask: mask))
+        for k in r.comparisons.indices {
+            let (a, b) = (r.comparisons[k].a, r.comparisons[k].b)
+            try r.comparisons[k].comparison.add(before: before, outcomes[a]!.logitsAfter, outcomes[b]!.logitsAfter,
+                                                positions: positions)
+        }
+        r.blocks += 1
+        r.trainTargets += max(nTrain - 1, 0)
+    }
+    guard r.blocks > 0 else {
+        throw CommandError("no block has an eval-part target (train fraction \(trainFraction), \(ids.count) tokens, "
+                           + "block \(block))")
+    }
+    return r
+}
+
+/// What `dynamic-eval` and `compare` share: the model, the tokens, the block split and the TinT configuration.
+struct DescentRun {
+    let model: OPTModel
+    let ids: [Int]
+    let trainFraction: Double
+    let block: Int
+    let config: TinTConfig
+
+    static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
+    static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
+
+    /// Parses the shared options and loads the model and tokens.
+    init(_ o: ParsedOptions) throws {
+        Progress.quiet = o.has("--quiet")
+        let dir = try o.required("--model")
+        _ = try o.oneOf("--file", "--ids")
+        trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
+        let requestedBlock = try o.int("--block", in: 2...Int.max)
+        model = try loadModel(dir)
+        config = try TinTOptions.config(o, model: model.config)
+        ids = try loadTokens(o, modelDirectory: dir)
+        block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)
+        guard block <= model.config.maxPositionEmbeddings else {
+            throw ArgumentError("--block must be at most max_position_embeddings \(model.config.maxPositionEmbeddings), got \(block)")
+        }
+    }
+}
+
+/// A finite number, or nil (JSON has no NaN or infinity).
+func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
+
+let descentHelpCommon = "\n" + """
+      --model DIR          Hugging Face OPT directory
+      --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
+      --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
+      --block N            tokens per block (default min(1024, max_position_embeddings))
+      --json               machine-readable output on stdout
+      --quiet              no progress on stderr
+
+    """ + "\n"
+
+// MARK: - dynamic-eval
+
+let dynamicEvalCommand = Command(
+    name: "dynamic-eval",
+    summary: "eval-part loss before/after a dynamic update on each block's train part (tint, approx or exact)",
+    help: """
+        usage: tint dynamic-eval --model DIR (--file TEXT | --ids LIST) --train-fraction F --method tint|approx|exact
+                                 [TinT options] [--block N] [--json] [--quiet]
+
+        Splits the tokens into blocks. In each block the first ⌊F·T⌋ tokens are the train part and the rest the
+        eval part. Reports the mean loss (and perplexity) of the eval-part targets before and after the model is
+        updated by --steps SGD steps with learning rate --lr on the SUMMED cross-entropy of the positions whose
+        target token is in the train part. The model is reset for every block.
+
+          --method tint        the TinT simulator (one forward pass of the constructed transformer)
+          --method approx      the approximate GD TinT simulates, computed with Autodiff: attention probabilities
+                               detached; v/out projections, fc1, fc2 and the layer-norm biases of the top N_SIM
+                               layers and the final layer norm's bias move; q/k, γ, embeddings and head frozen
+          --method exact       exact GD on every parameter of the top N_SIM layers and the final layer norm
+
+        """ + descentHelpCommon + TinTOptions.help,
+    run: { args in
+        let o = try ParsedOptions(args, valued: DescentRun.valued.union(["--method"]), flags: DescentRun.flags)
+        let methodName = try o.required("--method")
+        guard let method = DescentMethod(rawValue: methodName) else {
+            throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
+        }
+        let run = try DescentRun(o)
+        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+                                    config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
+        let after = r.after[method]!
+        let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
+        if o.has("--json") {
+            struct Output: Encodable {
+                let method: String, blocks: Int, block: Int, train_fraction: Double, lr: Double, steps: Int, layers: Int
+                let train_tokens: Int, eval_tokens: Int
+                let eval_loss_before: Double?, eval_loss_after: Double?
+                let perplexity_before: Double?, perplexity_after: Double?, seconds: Double
+                let config: TinTConfigJSON
+            }
+            try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
+                                 lr: run.config.learningRate, steps: run.config.steps, layers: layers,
+                                 train_tokens: r.trainTargets, eval_tokens: r.before.count,
+                                 eval_loss_before: finite(r.before.mean), eval_loss_after: finite(after.mean),
+                                 perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
+                                 seconds: r.seconds[method]!, config: TinTConfigJSON(run.config)))
+        } else {
+            print("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
+                  + "train fraction \(run.trainFraction), top \(layers) layers")
+            print("TinT config: \(TinTOptions.summary(run.config))")
+            print("train targets \(r.trainTargets), eval targets \(r.before.count)")
+            print("             eval loss   perplexity")
+            print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
+            print("after        \(formatted(after.mean))      \(formatted(after.perplexity, 3))")
+        }
+    })
+
+// MARK: - compare
+
+let compareCommand = Command(
+    name: "compare",
+    summary: "TinT, the approximate-GD oracle and exact GD side by side, with the cosines of their logit changes",
+    help: """
+        usage: tint compare --model DIR (--file TEXT | --ids LIST) --train-fraction F [TinT options]
+                            [--block N] [--json] [--quiet]
+
+        Runs the three methods of `tint dynamic-eval` (tint, approx, exact) on the same blocks and prints their
+        eval-part loss and perplexity after the update side by side, then the cosine between the methods' logit
+        changes over the eval-target positions of all blocks: TinT vs exact GD, TinT vs the approximate-GD oracle
+        (with TinT's relative error against it), and the oracle vs exact GD.
+
+        """ + descentHelpCommon + TinTOptions.help,
+    run: { args in
+        let o = try ParsedOptions(args, valued: DescentRun.valued, flags: DescentRun.flags)
+        let run = try DescentRun(o)
+        let methods: [DescentMethod] = [.tint, .approx, .exact]
+        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+                                    config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
+        printComparison(r, run: run, methods: methods, json: o.has("--json"))
+    })
+
+/// The output of `tint compare`.
+func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentMethod], json: Bool) {
+    if json {
+        struct Method: Encodable {
+            let method: String, eval_loss_after: Double?, perplexity_after: Double?, seconds: Double
+        }
+        struct Pair: Encodable { let a: String, b: String, cosine: Double?, relative_error_of_a_vs_b: Double? }
+        struct Output: Encodable {
+            let blocks: Int, block: Int, train_fraction: Double, train_tokens: Int, eval_tokens: Int
+            let eval_loss_before: Double?, perplexity_before: Double?
+            let methods: [Method], comparisons: [Pair], config: TinTConfigJSON
+        }
+        let out = Output(
+            blocks: r.blocks, block: run.block, train_fraction: run.trainFraction, train_tokens: r.trainTargets,
+            eval_tokens: r.before.count, eval_loss_before: finite(r.before.mean), perplexity_before: finite(r.before.perplexity),
+            methods: methods.map { Method(method: $0.rawValue, eval_loss_after: finite(r.after[$0]!.mean),
+                                          perplexity_after: finite(r.after[$0]!.perplexity), seconds: r.seconds[$0]!) },
+            comparisons: r.comparisons.map { Pair(a: $0.a.rawValue, b: $0.b.rawValue, cosine: finite($0.comparison.cosine),
+                                                  relative_error_of_a_vs_b: finite($0.comparison.relativeError)) },
+            config: TinTConfigJSON(run.config))
+        // Encoding plain numbers, strings and optionals cannot fail.
+        try! printJSON(out)
+    } else {
+        print("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
+              + "train targets \(r.trainTargets), eval targets \(r.before.count)")
+        print("TinT config: \(TinTOptions.summary(run.config))")
+        print("             eval loss   perplexity   seconds")
+        print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
+        for m in methods {
+            let name = m.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
+            print("\(name)\(formatted(r.after[m]!.mean))      \(formatted(r.after[m]!.perplexity, 3))      "
+                  + formatted(r.seconds[m]!, 2))
+        }
+        print("logit changes over the eval-target positions:")
+        for c in r.comparisons {
+            print("  cos(Δ\(c.a.rawValue), Δ\(c.b.rawValue)) = \(formatted(c.comparison.cosine, 6))   "
+                  + "‖Δ\(c.a.rawValue) − Δ\(c.b.rawValue)‖/‖Δ\(c.b.rawValue)‖ = \(formatted(c.comparison.relativeError, 6))")
+        }
+    }
+}

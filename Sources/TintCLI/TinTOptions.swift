@@ -1,0 +1,160 @@
+// The TinT hyperparameters as command-line flags, parsed once for every command that builds a TinTConfig
+// (dynamic-eval, compare, params). Defaults are the paper's (TinTConfig's).
+import OPT
+import TinT
+
+/// The flags that set a `TinTConfig` field.
+enum TinTOptions {
+    /// Options that take a value.
+    static let valued: Set<String> = [
+        "--rows-per-prefix", "--prefixes", "--sim-heads", "--lr", "--layers", "--steps", "--ln-backward",
+        "--act-backward", "--attn-backward", "--gates", "--fd-scale", "--gate-scale", "--ln-update",
+    ]
+    /// Options without a value.
+    static let flags: Set<String> = [
+        "--reuse-forward", "--no-reuse-forward", "--reuse-backward", "--no-reuse-backward", "--reference-compatible",
+    ]
+
+    /// The help lines of the TinT options.
+    static let help = """
+        TinT options (defaults: the paper's). They are checked against the construction's rules for every method,
+        so approx and exact always describe the same TinT; a configuration that breaks a rule exits with status 1
+        naming the rule.
+          --rows-per-prefix S   weight rows stacked per prefix token (default 3; S ≥ 3, S divides D_aux)
+          --prefixes K          number of prefix tokens; must equal D_aux/S (rule prefixCount), default D_aux/S
+          --sim-heads H         H_sim, heads of the simulator's softmax/MLP/norm layers (default 12)
+          --lr η                inner SGD learning rate on the SUMMED train-target cross-entropy (default 1e-4)
+          --layers N_SIM        top aux layers updated (default: all)
+          --steps N             inner SGD steps (default 1)
+          --reuse-forward       reuse the first Forward modules for the final forward (default; --no-reuse-forward)
+          --reuse-backward      reuse step 1's Backward modules in later steps (default off; --no-reuse-backward)
+          --reference-compatible  reproduce the reference code's quirks (fc2 bias at (ffn/D_aux)·η, unmasked
+                                last position)
+          --ln-backward first-order|exact      layer-norm backward (default first-order)
+          --act-backward finite-difference|exact  activation backward (default finite-difference)
+          --fd-scale N          N of the first-order / finite-difference backward (default 1000)
+          --gates tanh|hard     gate nonlinearity (default tanh)
+          --gate-scale g        g of tanh(g·z) gates (default 10)
+          --ln-update bias-only|full  layer-norm Descent: β only (default) or β and the dense γ matrix
+          --attn-backward value-only  attention backward (the only rule: stop-gradient through the scores)
+        """
+
+    /// The configuration for an aux model of width `auxWidth`, `auxHeads` heads, `auxMaxPositions` positions and
+    /// `auxLayers` layers, from the flags in `o`, then checked with `TinTConfig.validate()`.
+    ///
+    /// - Throws: `ArgumentError` for a malformed or contradictory flag (exit status 2); `TinTError.ruleViolation`
+    ///   naming the rule a well-formed configuration breaks (exit status 1).
+    static func config(_ o: ParsedOptions, auxWidth: Int, auxHeads: Int, auxMaxPositions: Int, auxLayers: Int) throws
+        -> TinTConfig {
+        var c = TinTConfig(auxWidth: auxWidth, auxHeads: auxHeads, auxMaxPositions: auxMaxPositions)
+        c.rowsPerPrefix = try o.int("--rows-per-prefix", in: 1...Int.max, default: c.rowsPerPrefix)!
+        c.simHeads = try o.int("--sim-heads", in: 1...Int.max, default: c.simHeads)!
+        c.learningRate = try o.double("--lr", in: -1e6...1e6, default: c.learningRate)!
+        c.simulatedLayers = try o.int("--layers", in: 0...auxLayers)
+        c.steps = try o.int("--steps", in: 0...1_000_000, default: c.steps)!
+        c.reuseForward = try switchFlag(o, "--reuse-forward", "--no-reuse-forward", default: c.reuseForward)
+        c.reuseBackward = try switchFlag(o, "--reuse-backward", "--no-reuse-backward", default: c.reuseBackward)
+        c.referenceCompatible = o.has("--reference-compatible")
+
+        let fdScale = try o.double("--fd-scale", in: Double.leastNonzeroMagnitude...1e12)
+        let lnBackward = try choice(o, "--ln-backward", ["first-order", "exact"], default: "first-order")
+        let actBackward = try choice(o, "--act-backward", ["finite-difference", "exact"], default: "finite-difference")
+        if fdScale != nil && lnBackward == "exact" && actBackward == "exact" {
+            throw ArgumentError("--fd-scale applies only with --ln-backward first-order or --act-backward finite-difference")
+        }
+        let n = fdScale ?? 1000
+        c.layerNormBackward = lnBackward == "exact" ? .exact : .firstOrder(n)
+        c.activationBackward = actBackward == "exact" ? .exact : .finiteDifference(n)
+
+        let gateScale = try o.double("--gate-scale", in: Double.leastNonzeroMagnitude...1e12)
+        if try choice(o, "--gates", ["tanh", "hard"], default: "tanh") == "hard" {
+            if gateScale != nil { throw ArgumentError("--gate-scale applies only with --gates tanh") }
+            c.gates = .hard
+        } else {
+            c.gates = .tanh(gateScale ?? 10)
+        }
+        c.layerNormUpdate = try choice(o, "--ln-update", ["bias-only", "full"], default: "bias-only") == "full"
+            ? .full : .biasOnly
+        _ = try choice(o, "--attn-backward", ["value-only"], default: "value-only")
+        c.attentionBackward = .valueOnly
+
+        try c.validate()
+        if let k = try o.int("--prefixes", in: 1...Int.max), k != c.prefixCount {
+            throw TinTError.ruleViolation(rule: "prefixCount", statement: "--prefixes K must equal D_aux/S",
+                                          values: "K=\(k), D_aux=\(auxWidth), S=\(c.rowsPerPrefix), D_aux/S=\(c.prefixCount)")
+        }
+        return c
+    }
+
+    /// The configuration for `model` (see ``config(_:auxWidth:auxHeads:auxMaxPositions:auxLayers:)``).
+    static func config(_ o: ParsedOptions, model: OPTConfig) throws -> TinTConfig {
+        try config(o, auxWidth: model.hiddenSize, auxHeads: model.numAttentionHeads,
+                   auxMaxPositions: model.maxPositionEmbeddings, auxLayers: model.numHiddenLayers)
+    }
+
+    /// A boolean with an on and an off flag (giving both is an error).
+    static func switchFlag(_ o: ParsedOptions, _ on: String, _ off: String, default value: Bool) throws -> Bool {
+        switch (o.has(on), o.has(off)) {
+        case (true, true): throw ArgumentError("give either \(on) or \(off), not both")
+        case (true, false): return true
+        case (false, true): return false
+        case (false, false): return value
+        }
+    }
+
+    /// One of a fixed set of words.
+    static func choice(_ o: ParsedOptions, _ name: String, _ words: [String], default value: String) throws -> String {
+        guard let v = o[name] else { return value }
+        guard words.contains(v) else { throw ArgumentError("\(name) must be one of \(words.joined(separator: ", ")), got '\(v)'") }
+        return v
+    }
+
+    /// A one-line summary of the configuration (for text output).
+    static func summary(_ c: TinTConfig) -> String {
+        let ln: String, act: String, gates: String
+        switch c.layerNormBackward { case .firstOrder(let n): ln = "first-order(N=\(n))"; case .exact: ln = "exact" }
+        switch c.activationBackward { case .finiteDifference(let n): act = "finite-difference(N=\(n))"; case .exact: act = "exact" }
+        switch c.gates { case .tanh(let g): gates = "tanh(g=\(g))"; case .hard: gates = "hard" }
+        return "S=\(c.rowsPerPrefix) K=\(c.prefixCount) H_sim=\(c.simHeads) D_sim=\(c.simWidth) η=\(c.learningRate) "
+            + "n_sim=\(c.simulatedLayers.map(String.init) ?? "all") steps=\(c.steps) reuse-forward=\(c.reuseForward) "
+            + "reuse-backward=\(c.reuseBackward) reference-compatible=\(c.referenceCompatible) ln-backward=\(ln) "
+            + "act-backward=\(act) gates=\(gates) ln-update=\(c.layerNormUpdate == .full ? "full" : "bias-only")"
+    }
+}
+
+/// A `TinTConfig` in JSON output.
+struct TinTConfigJSON: Encodable {
+    let rows_per_prefix: Int, prefixes: Int, sim_heads: Int, sim_width: Int, lr: Double, layers: Int?, steps: Int
+    let reuse_forward: Bool, reuse_backward: Bool, reference_compatible: Bool
+    let ln_backward: String, act_backward: String, fd_scale: Double?, gates: String, gate_scale: Double?
+    let ln_update: String, attn_backward: String
+
+    init(_ c: TinTConfig) {
+        rows_per_prefix = c.rowsPerPrefix
+        prefixes = c.prefixCount
+        sim_heads = c.simHeads
+        sim_width = c.simWidth
+        lr = c.learningRate
+        layers = c.simulatedLayers
+        steps = c.steps
+        reuse_forward = c.reuseForward
+        reuse_backward = c.reuseBackward
+        reference_compatible = c.referenceCompatible
+        var scale: Double? = nil
+        switch c.layerNormBackward {
+        case .firstOrder(let n): ln_backward = "first-order"; scale = n
+        case .exact: ln_backward = "exact"
+        }
+        switch c.activationBackward {
+        case .finiteDifference(let n): act_backward = "finite-difference"; scale = n
+        case .exact: act_backward = "exact"
+        }
+        fd_scale = scale
+        switch c.gates {
+        case .tanh(let g): gates = "tanh"; gate_scale = g
+        case .hard: gates = "hard"; gate_scale = nil
+        }
+        ln_update = c.layerNormUpdate == .full ? "full" : "bias-only"
+        attn_backward = "value-only"
+    }
+}
