@@ -190,4 +190,4 @@ let generateCommand = Command(
     })
 
 // dynamic-eval and compare: DescentCommands.swift.
-let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand]
+let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand]

@@ -85,3 +85,32 @@ import TinT
         try dynamicEvalCommand.run(base + ["--method", "approx", "--lr", "0.01", "--json"])
     }
 }
+
+/// `--method tint` and `tint params` through the CLI's own functions.
+@Suite struct TinTMethodCommandTests {
+    /// The tint method runs the simulator and lands on the approximate-GD oracle's eval loss.
+    @Test(arguments: [DescentCommandTests.preLN, DescentCommandTests.postLN])
+    func tintMatchesApprox(_ path: String) throws {
+        let model = try OPTModel.load(directory: URL(fileURLWithPath: path))
+        let config = TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20,
+                                learningRate: 0.01)
+        let r = try evaluateDescent(model: model, ids: DescentCommandTests.ids, trainFraction: 0.5, block: 8, config: config,
+                                    methods: [.tint, .approx])
+        let tint = r.after[.tint]!.mean, approx = r.after[.approx]!.mean
+        #expect(abs(tint - approx) <= 1e-3 * abs(r.before.mean - approx), "tint \(tint), approx \(approx), before \(r.before.mean)")
+    }
+
+    @Test func paramsCountsAndRejects() throws {
+        try paramsCommand.run(["--shape", "opt-125m"])
+        try paramsCommand.run(["--model", DescentCommandTests.preLN, "--rows-per-prefix", "4", "--sim-heads", "20", "--json"])
+        do {
+            try paramsCommand.run(["--shape", "opt-350m"])
+            Issue.record("opt-350m with S = 3 must break rule prefixCount")
+        } catch TinTError.ruleViolation(let rule, _, _) {
+            #expect(rule == "prefixCount")
+        }
+        #expect(throws: ArgumentError("--shape must be one of opt-125m, opt-350m, opt-1.3b, got 'opt-7b'")) {
+            try paramsCommand.run(["--shape", "opt-7b"])
+        }
+    }
+}
