@@ -277,4 +277,4 @@ let dynamicEvalCommand = Command(
         }
     })
 
-let commands = [perplexityCommand, generateCommand, dynamicEvalCommand]
+let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, trainCommand]
