@@ -60,7 +60,10 @@ extension OPTTrainer {
         let name = OPTTrainer.checkpointName(step: step)
         let final = runDirectory.appendingPathComponent(name)
         let temp = runDirectory.appendingPathComponent(".\(name).tmp")
-        try? fm.removeItem(at: temp)  // a leftover of an interrupted write
+        // Leftovers of interrupted writes.
+        for file in (try? fm.contentsOfDirectory(atPath: runDirectory.path)) ?? [] where file.hasPrefix(".") && file.hasSuffix(".tmp") {
+            try? fm.removeItem(at: runDirectory.appendingPathComponent(file))
+        }
         try createDirectory(temp)
 
         try reach(.model)
