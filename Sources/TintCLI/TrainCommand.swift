@@ -129,6 +129,15 @@ func runTrain(_ args: [String]) throws {
     let logEvery = try o.int("--log-every", in: 1...Int.max, default: 10)!
     if let threads = try o.int("--threads", in: 1...1024) { Threading.maxThreads = threads }
 
+    // Refuse a wrong --out or --resume before the slow part (tokenizing the data).
+    let latest = try OPTTrainer.latestCheckpoint(in: out)
+    if o.has("--resume") && latest == nil {
+        throw CommandError("--resume: \(out.path) holds no checkpoint (no \(OPTTrainer.latestFileName) file)")
+    }
+    if !o.has("--resume") && latest != nil {
+        throw CommandError("--out \(out.path) already holds a run; pass --resume to continue it or choose another directory")
+    }
+
     let configURL = URL(fileURLWithPath: configPath)
     guard FileManager.default.fileExists(atPath: configPath) else { throw CommandError("--config \(configPath): no such file") }
     let config = try OPTConfig(contentsOf: configURL)
@@ -150,18 +159,13 @@ func runTrain(_ args: [String]) throws {
     Progress.note("data: \(trainTokens.count) training tokens, \(validationTokens.count) validation tokens (\(allRows.count) rows of \(options.context))")
 
     var trainer: OPTTrainer
-    let latest = try OPTTrainer.latestCheckpoint(in: out)
-    if o.has("--resume") {
-        guard let latest else { throw CommandError("--resume: \(out.path) holds no checkpoint (no \(OPTTrainer.latestFileName) file)") }
+    if let latest {
         trainer = try OPTTrainer.resume(from: latest, trainTokens: trainTokens, options: options)
         guard trainer.model.config == config else {
             throw CommandError("--resume: the checkpoint's config differs from --config \(configPath)")
         }
         Progress.note("resumed from \(latest.lastPathComponent) at step \(trainer.step)")
     } else {
-        if latest != nil {
-            throw CommandError("--out \(out.path) already holds a run; pass --resume to continue it or choose another directory")
-        }
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         trainer = try OPTTrainer(model: try OPTModel(config: config, seed: initSeed), options: options, trainTokens: trainTokens)
     }
