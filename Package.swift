@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "OPT", dependencies: ["Tensor", "Autodiff"], swiftSettings: simdSettings),
         .target(name: "TinT", dependencies: ["Tensor", "Autodiff", "OPT"], swiftSettings: simdSettings),
         .executableTarget(name: "TintCLI", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
-                          swiftSettings: simdSettings),
+                          resources: [.copy("DemoModel"), .copy("DemoData")], swiftSettings: simdSettings),
         .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "OPT", "TinT"],
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
@@ -60,6 +60,7 @@ let package = Package(
                     swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "TinTTests", dependencies: ["TinT", "OPT", "Autodiff", "Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], swiftSettings: simdSettings),
+        .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], resources: [.copy("Data")],
+                    swiftSettings: simdSettings),
     ]
 )

@@ -79,7 +79,7 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
     public var weightDecay: Scalar
     /// AdamW's decoupled weight decay instead of an L2 term in the gradient.
     public var decoupledWeightDecay: Bool
-    private var state: [String: (step: Int, m: Tensor<Scalar>, v: Tensor<Scalar>)] = [:]
+    var state: [String: (step: Int, m: Tensor<Scalar>, v: Tensor<Scalar>)] = [:]  // Adam+State.swift reads and restores it
 
     /// Adam; PyTorch's defaults.
     public init(learningRate: Scalar = 1e-3, beta1: Scalar = 0.9, beta2: Scalar = 0.999, epsilon: Scalar = 1e-8,

@@ -189,5 +189,5 @@ let generateCommand = Command(
         }
     })
 
-// dynamic-eval and compare: DescentCommands.swift.
-let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand]
+// dynamic-eval and compare: DescentCommands.swift; params: ParamsCommand.swift; train: TrainCommand.swift.
+let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand, trainCommand]
