@@ -190,4 +190,4 @@ let generateCommand = Command(
     })
 
 // dynamic-eval and compare: DescentCommands.swift; params: ParamsCommand.swift; train: TrainCommand.swift.
-let commands = [perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand, trainCommand]
+let commands = [demoCommand, perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand, trainCommand]

@@ -1,0 +1,28 @@
+import Foundation
+import Testing
+import TinT
+@testable import TintCLI
+
+/// `tint demo` end to end on the shipped model, small enough for CI.
+@Suite struct DemoCommandTests {
+    @Test func demoRunsOnTwoPassages() throws {
+        let o = try ParsedOptions(["--max-passages", "2", "--validation-passages", "1", "--lr-grid", "1e-5,1e-4", "--quiet"],
+                                  valued: TinTOptions.valued.union(["--max-passages", "--validation-passages", "--lr-grid"]),
+                                  flags: TinTOptions.flags.union(["--quiet"]))
+        let r = try Demo.run(o)
+        #expect(r.passages == 2 && r.lr_selection.count == 2 && [1e-5, 1e-4].contains(r.lr))
+        #expect(r.methods.map(\.method) == ["TinT", "approx GD", "exact GD"])
+        let tint = r.methods[0], approx = r.methods[1]
+        #expect(r.model_eval_loss.isFinite && tint.eval_loss.isFinite)
+        #expect(abs(r.tint_vs_approx_perplexity_gap_percent) < 0.5)
+        #expect(r.cosine_tint_approx > 0.999)
+        #expect(abs(tint.eval_loss - approx.eval_loss) < 1e-3)
+        #expect(r.tint_parameters > r.aux_parameters)
+        Demo.print(r)
+    }
+
+    @Test func demoRejectsBadPaths() throws {
+        #expect(throws: CommandError.self) { try demoCommand.run(["--model", "/nonexistent/model", "--quiet"]) }
+        #expect(throws: ArgumentError.self) { try demoCommand.run(["--lr-grid", "a,b", "--quiet"]) }
+    }
+}
