@@ -1,7 +1,40 @@
+// The worked example of Docs/USAGE.md, built and run by CI from a versioned checkout (no target flags):
+// an OPT model, its TinT, one internal SGD step, and the comparison with the approximate-GD oracle and exact GD.
+import OPT
 import Tensor
+import TinT
 
-// Exercises the library through its public API from a versioned checkout built without target flags.
-let a = try Tensor<Float>(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
-let t = try a.transposed().contiguous()
-precondition(t.scalars == [1, 4, 2, 5, 3, 6], "transpose through the public API")
-print("versioned import OK:", t.shape)
+// 1. An auxiliary model. `OPTModel.load(directory:)` reads a Hugging Face directory; here a small random one.
+var shape = OPTConfig()
+shape.vocabSize = 128; shape.hiddenSize = 48; shape.numHiddenLayers = 2; shape.ffnDim = 96
+shape.numAttentionHeads = 3; shape.maxPositionEmbeddings = 64; shape.wordEmbedProjDim = 48
+let model = try OPTModel(config: shape, seed: 1)
+
+// 2. The TinT configuration: the paper's defaults (S = 3, H_sim = 12, N = 1000, tanh gates), one step.
+var config = TinTConfig(opt: shape)
+config.learningRate = 0.01
+
+// 3. Compile and count.
+let tint = try TinTSimulator(model: model, config: config)
+print(tint.parameterReport)
+
+// 4. One TinT forward pass: the first half of the sequence trains, the second half is evaluated.
+let ids = (0..<32).map { 4 + ($0 * 37) % 120 }
+let mask = (0..<32).map { $0 < 16 }
+let byTinT = try tint.run(ids: ids, trainMask: mask, readBack: true)
+
+// 5. The same step computed directly with Autodiff: TinT's rule, and exact gradient descent.
+let approx = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+let exact = try exactGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+let positions = evalTargetPositions(trainMask: mask)
+let before = try evalPartLoss(logits: byTinT.logitsBefore, ids: ids, trainMask: mask).mean
+for (name, outcome) in [("TinT", byTinT), ("approx GD", approx), ("exact GD", exact)] {
+    let after = try evalPartLoss(logits: outcome.logitsAfter, ids: ids, trainMask: mask).mean
+    print("\(name): eval loss \(before) → \(after)")
+}
+let vsApprox = try logitChangeRelativeError(before: approx.logitsBefore, byTinT.logitsAfter, reference: approx.logitsAfter,
+                                            positions: positions)
+let cosine = try logitChangeCosine(before: exact.logitsBefore, byTinT.logitsAfter, exact.logitsAfter, positions: positions)
+print("TinT vs approx GD: relative error of the logit change \(vsApprox); cos(ΔTinT, Δexact) = \(cosine)")
+precondition(vsApprox < 5e-3, "TinT must reproduce its approximate-GD rule")
+print("versioned import OK")
