@@ -180,7 +180,9 @@ extension Variable {
     }
 
     /// Visits every node reachable from this one in decreasing depth (so each node's gradient is complete
-    /// before it is pulled back) and returns the accumulated gradients of the nodes in `keep`.
+    /// before it is pulled back), pulling gradients back only along edges that lead to a node in `keep`, and
+    /// returns the accumulated gradients of the nodes in `keep`. Without `retainGraph` every reachable node is
+    /// released, pruned or not.
     func backward(seed: Tensor<Scalar>?, keep: Set<ObjectIdentifier>,
                   retainGraph: Bool) throws -> [ObjectIdentifier: Tensor<Scalar>] {
         guard let root = node else { throw AutodiffError.outputNotTracked }
@@ -204,25 +206,38 @@ extension Variable {
         }
         order.sort { $0.depth > $1.depth }
 
+        // Prune: only nodes from which a requested input can be reached need a gradient, so edges into any other
+        // node (a tracked input nobody asked for, and everything only it depends on) are never pulled back.
+        // Inputs are shallower than their users, so one sweep in increasing depth settles every node.
+        var needed = Set<ObjectIdentifier>()
+        for n in order.reversed() {
+            let id = ObjectIdentifier(n)
+            if keep.contains(id) || n.edges.contains(where: { needed.contains(ObjectIdentifier($0.input)) }) {
+                needed.insert(id)
+            }
+        }
+
         var grads: [ObjectIdentifier: Tensor<Scalar>] = [ObjectIdentifier(root): start]
         var kept: [ObjectIdentifier: Tensor<Scalar>] = [:]
         for n in order {
             let id = ObjectIdentifier(n)
-            guard let g = grads.removeValue(forKey: id) else { continue }
-            if keep.contains(id) { kept[id] = g }
-            for e in n.edges {
-                let k = ObjectIdentifier(e.input)
-                let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
-                if var acc = existing, let addInto = e.addInto {
-                    try addInto(&acc, g)
-                    grads[k] = acc
-                    continue
+            if let g = grads.removeValue(forKey: id) {
+                if keep.contains(id) { kept[id] = g }
+                for e in n.edges {
+                    let k = ObjectIdentifier(e.input)
+                    guard needed.contains(k) else { continue }
+                    let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
+                    if var acc = existing, let addInto = e.addInto {
+                        try addInto(&acc, g)
+                        grads[k] = acc
+                        continue
+                    }
+                    let gi = try e.pullback(g)
+                    guard gi.shape == e.shape else {
+                        throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
+                    }
+                    grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
                 }
-                let gi = try e.pullback(g)
-                guard gi.shape == e.shape else {
-                    throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
-                }
-                grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
             }
             if !retainGraph && !n.edges.isEmpty {
                 n.edges = []

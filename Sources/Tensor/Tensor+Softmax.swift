@@ -67,8 +67,7 @@ func softmaxRows<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutableP
                 y.update(repeating: log ? -.infinity : 0, count: n)
                 continue
             }
-            runExpShifted(x, y, n, shift: m)
-            let total = runSum(y, n, 1)
+            let total = runExpShiftedSum(x, y, n, shift: m)
             if log {
                 let logTotal = S(Double.log(total))
                 for i in 0..<n { y[i] = (x[i] - m) - logTotal }
@@ -94,8 +93,7 @@ func rowLogSumExp<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutable
                 out.p[r] = m
                 continue
             }
-            runExpShifted(x, scratch, n, shift: m)
-            out.p[r] = S(Double(m) + Double.log(runSum(scratch, n, 1)))
+            out.p[r] = S(Double(m) + Double.log(runExpShiftedSum(x, scratch, n, shift: m)))
         }
     }
 }
