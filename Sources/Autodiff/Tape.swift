@@ -85,6 +85,9 @@ final class Node<Scalar: TensorScalar>: @unchecked Sendable {
 /// Whether operations currently record (task-local, so concurrent tasks and threads each have their own).
 enum GradientMode {
     @TaskLocal static var isRecording = true
+    /// True while a backward pass that releases the graph runs its pullbacks: each pullback then runs once, so it
+    /// may consume what it captured (cross-entropy overwrites its logits with their gradient).
+    @TaskLocal static var isReleasingGraph = false
 }
 
 /// Runs `body` with recording switched off: operations on variables inside it record nothing, so a
@@ -219,29 +222,31 @@ extension Variable {
 
         var grads: [ObjectIdentifier: Tensor<Scalar>] = [ObjectIdentifier(root): start]
         var kept: [ObjectIdentifier: Tensor<Scalar>] = [:]
-        for n in order {
-            let id = ObjectIdentifier(n)
-            if let g = grads.removeValue(forKey: id) {
-                if keep.contains(id) { kept[id] = g }
-                for e in n.edges {
-                    let k = ObjectIdentifier(e.input)
-                    guard needed.contains(k) else { continue }
-                    let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
-                    if var acc = existing, let addInto = e.addInto {
-                        try addInto(&acc, g)
-                        grads[k] = acc
-                        continue
+        try GradientMode.$isReleasingGraph.withValue(!retainGraph) {
+            for n in order {
+                let id = ObjectIdentifier(n)
+                if let g = grads.removeValue(forKey: id) {
+                    if keep.contains(id) { kept[id] = g }
+                    for e in n.edges {
+                        let k = ObjectIdentifier(e.input)
+                        guard needed.contains(k) else { continue }
+                        let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
+                        if var acc = existing, let addInto = e.addInto {
+                            try addInto(&acc, g)
+                            grads[k] = acc
+                            continue
+                        }
+                        let gi = try e.pullback(g)
+                        guard gi.shape == e.shape else {
+                            throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
+                        }
+                        grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
                     }
-                    let gi = try e.pullback(g)
-                    guard gi.shape == e.shape else {
-                        throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
-                    }
-                    grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
                 }
-            }
-            if !retainGraph && !n.edges.isEmpty {
-                n.edges = []
-                n.isReleased = true
+                if !retainGraph && !n.edges.isEmpty {
+                    n.edges = []
+                    n.isReleased = true
+                }
             }
         }
         return kept

@@ -13,7 +13,7 @@ import Synchronization
 //   very long k (packed B for all of k would hold < 256 columns): consecutive KC-aligned K slices, each its own
 //            GEMM accumulating into C (beta = 1 after the first).
 //   else:    jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
-//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
+//            (dynamic, parallel) → ic (MC) → pc (KC) → pack A → jr (NR) → ir (MR) → micro-kernel.
 // Threads never spin: each parallel region is one DispatchQueue.concurrentPerform over dynamic chunks (see
 // `chunks`), several per thread, so a descheduled core delays one chunk rather than half the product.
 // Products under 4 MFLOP run on the calling thread.
@@ -334,18 +334,20 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                 withScratch(bytes: aBlock * size) { rawA in
                     let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
                     let iEnd = Swift.min(r.upperBound * mr, m)
-                    var pc = 0
-                    while pc < k {
-                        let kc = Swift.min(K.kc, k - pc)
-                        var i0 = r.lowerBound * mr
-                        while i0 < iEnd {
-                            let mc = Swift.min(K.mc, iEnd - i0)
+                    // Row block outer, KC blocks inner: the MC×nc block of C stays in L2 across the KC blocks
+                    // instead of making one trip to memory per KC block (B is packed for all of k either way).
+                    var i0 = r.lowerBound * mr
+                    while i0 < iEnd {
+                        let mc = Swift.min(K.mc, iEnd - i0)
+                        var pc = 0
+                        while pc < k {
+                            let kc = Swift.min(K.kc, k - pc)
                             packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
                             K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
                                     ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
-                            i0 += mc
+                            pc += kc
                         }
-                        pc += kc
+                        i0 += mc
                     }
                 }
             }

@@ -184,6 +184,27 @@ func floatRunExpShiftedSum(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoin
     return total
 }
 
+/// x[i] = exp(x[i] − shift)·scale in place over a contiguous Float run (SIMD exp; the tail on a padded vector).
+@inline(never)
+func floatRunExpShiftedScaled(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) {
+    let sv = SIMD8<Float>(repeating: shift), cv = SIMD8<Float>(repeating: scale)
+    var i = 0
+    while i &+ 16 <= n {
+        let e0 = simdExp(load8(x + i) - sv) * cv, e1 = simdExp(load8(x + (i &+ 8)) - sv) * cv
+        UnsafeMutableRawPointer(x + i).storeBytes(of: e0, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(x + (i &+ 8)).storeBytes(of: e1, as: SIMD8<Float>.self)
+        i &+= 16
+    }
+    while i < n {
+        let m = Swift.min(8, n &- i)
+        var v = SIMD8<Float>(repeating: 0)
+        for k in 0..<m { v[k] = x[i &+ k] }
+        let e = simdExp(v - sv) * cv
+        for k in 0..<m { x[i &+ k] = e[k] }
+        i &+= m
+    }
+}
+
 /// dst[i] = exp(src[i] − shift) for a contiguous run, returning Σ dst[i] as a Double: the one place softmax,
 /// logSoftmax and logSumExp evaluate exp. Float runs use the SIMD exp; Double runs the scalar `S.exp`.
 @_specialize(where S == Float)
