@@ -230,17 +230,19 @@ extension Variable {
                     for e in n.edges {
                         let k = ObjectIdentifier(e.input)
                         guard needed.contains(k) else { continue }
-                        let existing = grads.removeValue(forKey: k)  // removed so that it is uniquely owned
-                        if var acc = existing, let addInto = e.addInto {
-                            try addInto(&acc, g)
+                        // Moved out of the dictionary with no other binding, so the existing gradient is uniquely
+                        // owned and the addition below runs in place instead of copying it (a tied embedding's
+                        // [V, D] gradient is 154 MB for OPT).
+                        if var acc = grads.removeValue(forKey: k) {
+                            if let addInto = e.addInto {
+                                try addInto(&acc, g)
+                            } else {
+                                try accumulate(into: &acc, try pulledBack(e, g))
+                            }
                             grads[k] = acc
-                            continue
+                        } else {
+                            grads[k] = try pulledBack(e, g)
                         }
-                        let gi = try e.pullback(g)
-                        guard gi.shape == e.shape else {
-                            throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape)
-                        }
-                        grads[k] = try existing.map { try accumulate($0, gi) } ?? gi
                     }
                 }
                 if !retainGraph && !n.edges.isEmpty {
@@ -250,5 +252,12 @@ extension Variable {
             }
         }
         return kept
+    }
+
+    /// The edge's pullback of `g`, checked against the input's shape.
+    private func pulledBack(_ e: Node<Scalar>.Edge, _ g: Tensor<Scalar>) throws -> Tensor<Scalar> {
+        let gi = try e.pullback(g)
+        guard gi.shape == e.shape else { throw AutodiffError.internalShapeError(expected: e.shape, got: gi.shape) }
+        return gi
     }
 }

@@ -20,6 +20,8 @@ enum AutodiffBench {
         var threads: Int
         var forwardMs: Double, forwardTapeMs: Double, forwardBackwardMs: Double
         var ratio: Double, ratioVsTapeForward: Double
+        /// The fastest round of each: best fwd+bwd / best forward.
+        var bestForwardMs: Double, bestForwardBackwardMs: Double, bestRatio: Double
         /// The block's forward written on Tensor directly (no Variable): the baseline of the noGrad forward.
         var tensorOnlyForwardMs: Double?
         var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd[, Tensor-only forward] seconds
@@ -86,7 +88,7 @@ enum AutodiffBench {
         print("")
         print(pad("what", 8, right: false) + pad("thr", 4) + pad("fwd ms", 10) + pad("fwd(tape) ms", 14)
               + pad("fwd+bwd ms", 12) + pad("ratio", 7) + pad("tape ratio", 12) + pad("fwd+bwd GF/s", 14)
-              + pad("Tensor fwd ms", 14))
+              + pad("Tensor fwd ms", 14) + pad("best fwd", 10) + pad("best f+b", 12) + pad("best ratio", 11))
 
         var results: [Result] = []
         for w in what {
@@ -113,17 +115,21 @@ enum AutodiffBench {
             for t in threadCounts {
                 let r = times[t]!
                 let med = (0..<r[0].count).map { i in median(r.map { $0[i] }) }
+                let best = (0..<r[0].count).map { i in r.map { $0[i] }.min()! }
                 let res = Result(what: w, threads: t, forwardMs: med[0] * 1e3, forwardTapeMs: med[1] * 1e3,
                                  forwardBackwardMs: med[2] * 1e3, ratio: med[2] / med[0], ratioVsTapeForward: med[2] / med[1],
+                                 bestForwardMs: best[0] * 1e3, bestForwardBackwardMs: best[2] * 1e3,
+                                 bestRatio: best[2] / best[0],
                                  tensorOnlyForwardMs: med.count > 3 ? med[3] * 1e3 : nil,
                                  rounds: r, gflop: bench.gflop)
                 results.append(res)
                 print(pad(w, 8, right: false) + pad("\(t)", 4) + pad(fmt(res.forwardMs), 10) + pad(fmt(res.forwardTapeMs), 14)
                       + pad(fmt(res.forwardBackwardMs), 12) + pad(fmt(res.ratio, 2), 7) + pad(fmt(res.ratioVsTapeForward, 2), 12)
-                      + pad(fmt(3 * bench.gflop / med[2]), 14) + pad(res.tensorOnlyForwardMs.map { fmt($0) } ?? "-", 14))
+                      + pad(fmt(3 * bench.gflop / med[2]), 14) + pad(res.tensorOnlyForwardMs.map { fmt($0) } ?? "-", 14)
+                      + pad(fmt(res.bestForwardMs), 10) + pad(fmt(res.bestForwardBackwardMs), 12) + pad(fmt(res.bestRatio, 2), 11))
             }
         }
-        print("(median over rounds; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
+        print("(median over rounds, then the fastest round of each; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
         if let path = o["--json"] {
             try writeJSON(Report(machine: machine, cpuTime: useThreadCPUTime, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
                                  methodology: "round = fastest of >= minCalls calls taking >= minSeconds; medians over rounds",
@@ -144,6 +150,10 @@ enum AutodiffBench {
         let zv = Variable(z, requiresGradient: true)
         let dz = try crossEntropy(logits: zv, targets: targets, reduction: .sum).gradient(for: zv)
         let flop = 2 * Double(c.tokens) * Double(c.width) * Double(c.vocab)
+        let dzc = dz.contiguous(), hc = h.contiguous()
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: c.vocab * c.width)
+        out.initialize(repeating: 0, count: c.vocab * c.width)
+        defer { out.deallocate() }
         let pieces: [(String, Bool, () throws -> Void)] = [
             ("forward h·Eᵀ", true, { _ = try h.linear(weight: e) }),
             ("loss (logsumexp, no grad)", false, { _ = try noGrad { try crossEntropy(logits: Variable(z), targets: targets, reduction: .sum) } }),
@@ -153,6 +163,15 @@ enum AutodiffBench {
             }),
             ("∇h = ∇z·E", true, { _ = try dz.matmul(e) }),
             ("∇E = ∇zᵀ·h", true, { _ = try dz.matmul(h, transposeA: true, transposeB: false) }),
+            ("∇E, C preallocated", true, {  // the same GEMM without the first-touch page faults of a fresh result
+                dzc.withUnsafeBufferPointer { a in
+                    hc.withUnsafeBufferPointer { b in
+                        gemm(transposeA: true, transposeB: false, m: c.vocab, n: c.width, k: c.tokens,
+                             a: a.baseAddress!, lda: c.vocab, b: b.baseAddress!, ldb: c.width,
+                             c: out, ldc: c.width)
+                    }
+                }
+            }),
             ("head fwd (no grad)", false, {
                 _ = try noGrad { try crossEntropy(logits: Variable(h).linear(weight: Variable(e)), targets: targets, reduction: .sum) }
             }),
