@@ -36,9 +36,8 @@ extension Variable {
         let y = try value.sliced(axis: axis, range, step: step)
         let s = shape
         let a = try normalizedAxis(axis, op: "sliced")
-        let indices = Array(stride(from: range.lowerBound, to: range.upperBound, by: step))
         func addInto(_ out: inout Tensor<Scalar>, _ g: Tensor<Scalar>) throws {
-            try out.indexAdd(g, indices: indices, axis: a)
+            try out.indexAdd(g, indices: Array(stride(from: range.lowerBound, to: range.upperBound, by: step)), axis: a)
         }
         return Variable.record(y, self, { g in
             var out = try Tensor<Scalar>.zerosView(s)
