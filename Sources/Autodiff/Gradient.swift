@@ -79,8 +79,8 @@ public func valueAndGradient<Scalar>(
     return (try loss.value.item(), try ParameterSet(zip(tracked.map(\.0), grads).map { ($0, $1) }))
 }
 
-/// ``valueAndGradient(of:trainable:_:)-(_,Set<String>?,_)`` with the trainable parameters chosen by a predicate
-/// on their names (for example `{ !$0.hasSuffix("q_proj.weight") }`).
+/// `valueAndGradient(of:trainable:_:)` with the trainable parameters chosen by a predicate on their names
+/// (for example `{ !$0.hasSuffix("q_proj.weight") }`).
 public func valueAndGradient<Scalar>(
     of parameters: ParameterSet<Scalar>, trainableWhere isTrainable: (String) throws -> Bool,
     _ f: (VariableSet<Scalar>) throws -> Variable<Scalar>

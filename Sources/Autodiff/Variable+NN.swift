@@ -134,9 +134,14 @@ public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], ignor
     let divisor = reduction == .mean ? Swift.max(counted, 1) : 1
     let loss = Tensor(scalar: Scalar(total / Double(divisor)))
     let shape = logits.shape
+    // The pullback forms softmax(z) from the saved log-sum-exp in one pass. When the backward pass releases the
+    // graph, it runs once, so it takes the logits out of `saved` and overwrites them with their gradient: no
+    // fresh [rows, V] tensor (103 MB for an OPT vocabulary at T = 512) unless someone else still holds them.
+    let saved = SavedTensor(z)
     return Variable.record(loss, logits) { g in
         let scale = try g.item() / Scalar(divisor)
-        var p = try z.softmax(axis: 1)
+        var p = try GradientMode.isReleasingGraph ? saved.take() : saved.get()
+        try p.formSoftmax(logSumExp: lse, scale: scale)
         p.withUnsafeMutableBufferPointer { pp in
             crossEntropyRowsPullback(pp.baseAddress!, targets: targets, ignoreIndex: ignoreIndex, v: v, scale: scale)
         }
@@ -144,7 +149,24 @@ public func crossEntropy<Scalar>(logits: Variable<Scalar>, targets: [Int], ignor
     }
 }
 
-/// Turns softmax rows into the cross-entropy gradient in place: row ← (row − onehot)·scale, or 0 when ignored.
+/// A tensor a pullback may consume: `take()` hands over the only reference, so the caller can overwrite it in place.
+final class SavedTensor<Scalar: TensorScalar>: @unchecked Sendable {
+    private var tensor: Tensor<Scalar>?
+    init(_ tensor: Tensor<Scalar>) { self.tensor = tensor }
+
+    func get() throws -> Tensor<Scalar> {
+        guard let tensor else { throw AutodiffError.graphReleased }
+        return tensor
+    }
+
+    func take() throws -> Tensor<Scalar> {
+        defer { tensor = nil }
+        return try get()
+    }
+}
+
+/// Turns scaled softmax rows (softmax·scale) into the cross-entropy gradient in place: the target's entry loses
+/// `scale` (the one-hot term), and ignored rows become 0.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
@@ -154,10 +176,9 @@ func crossEntropyRowsPullback<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, tar
         let row = p + r &* v
         if t == ignoreIndex {
             row.update(repeating: 0, count: v)
-            continue
+        } else {
+            row[t] -= scale
         }
-        row[t] -= 1
-        for j in 0..<v { row[j] *= scale }
     }
 }
 

@@ -29,33 +29,38 @@ extension Variable {
         return Variable.record(y, self) { g in try g.transposed() }
     }
 
-    /// ``Tensor/sliced(axis:_:step:)``; the gradient is zero outside the slice.
+    /// ``Tensor/sliced(axis:_:step:)``; the gradient is zero outside the slice. When the input already has a
+    /// gradient (the pieces of a ``split(sizes:axis:)``), the slice's gradient is added into it in place instead
+    /// of building another full-size tensor that is mostly zeros.
     public func sliced(axis: Int, _ range: Range<Int>, step: Int = 1) throws -> Variable {
         let y = try value.sliced(axis: axis, range, step: step)
         let s = shape
-        return Variable.record(y, self) { g in
-            var out = try Tensor<Scalar>.zerosView(s)
-            if step == 1 { try out.assign(g, axis: axis, range); return out }
-            // `assign` takes no step: place the strided slice one index at a time.
-            let a = axis < 0 ? axis + s.count : axis
-            for (i, r) in stride(from: range.lowerBound, to: range.upperBound, by: step).enumerated() {
-                try out.assign(try g.sliced(axis: a, i..<(i + 1)), axis: a, r..<(r + 1))
-            }
-            return out
+        let a = try normalizedAxis(axis, op: "sliced")
+        func addInto(_ out: inout Tensor<Scalar>, _ g: Tensor<Scalar>) throws {
+            try out.indexAdd(g, indices: Array(stride(from: range.lowerBound, to: range.upperBound, by: step)), axis: a)
         }
+        return Variable.record(y, self, { g in
+            var out = try Tensor<Scalar>.zerosView(s)
+            if step == 1 { try out.assign(g, axis: a, range) } else { try addInto(&out, g) }
+            return out
+        }, addInto: addInto)
     }
 
-    /// ``Tensor/selecting(axis:index:)``; the gradient is zero except at `index`.
+    /// ``Tensor/selecting(axis:index:)``; the gradient is zero except at `index` (added in place into an
+    /// existing gradient, as in ``sliced(axis:_:step:)``).
     public func selecting(axis: Int, index: Int) throws -> Variable {
         let y = try value.selecting(axis: axis, index: index)
         let s = shape
         let a = axis < 0 ? axis + s.count : axis
         let i = index < 0 ? index + s[a] : index
-        return Variable.record(y, self) { g in
+        func addInto(_ out: inout Tensor<Scalar>, _ g: Tensor<Scalar>) throws {
+            try out.indexAdd(try g.unsqueezed(a), indices: [i], axis: a)
+        }
+        return Variable.record(y, self, { g in
             var out = try Tensor<Scalar>.zerosView(s)
             try out.assign(try g.unsqueezed(a), axis: a, i..<(i + 1))
             return out
-        }
+        }, addInto: addInto)
     }
 
     /// Inserts a dimension of size 1.

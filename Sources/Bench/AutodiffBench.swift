@@ -20,6 +20,8 @@ enum AutodiffBench {
         var threads: Int
         var forwardMs: Double, forwardTapeMs: Double, forwardBackwardMs: Double
         var ratio: Double, ratioVsTapeForward: Double
+        /// The fastest round of each: best fwd+bwd / best forward.
+        var bestForwardMs: Double, bestForwardBackwardMs: Double, bestRatio: Double
         /// The block's forward written on Tensor directly (no Variable): the baseline of the noGrad forward.
         var tensorOnlyForwardMs: Double?
         var rounds: [[Double]]  // per round: forward, forward (tape), fwd+bwd[, Tensor-only forward] seconds
@@ -39,7 +41,8 @@ enum AutodiffBench {
     static let help = """
         usage: Bench autodiff [--what block,model] [--threads 1,2] [--rounds N] [--min-time S] [--tokens T] [--json FILE]
                               [--quick] [--cpu-time]
-          --what LIST     block (one decoder block, seed gradient on its output) and/or model (2 layers + LM head + CE)
+          --what LIST     block (one decoder block, seed gradient on its output) and/or model (2 layers + LM head + CE);
+                          or head alone: the model's LM head + cross-entropy op by op (where its backward time goes)
           --threads LIST  thread counts (default 1,2)
           --rounds N      rounds (default 3; --quick: 1)
           --min-time S    each timing runs ≥ 3 calls and ≥ S seconds (default 1; --quick: 0)
@@ -68,7 +71,12 @@ enum AutodiffBench {
             useThreadCPUTime = true
         }
         let what = (o["--what"] ?? "block,model").split(separator: ",").map(String.init)
-        for w in what where !["block", "model"].contains(w) { throw BenchError("--what: unknown \(w)") }
+        for w in what where !["block", "model", "head"].contains(w) { throw BenchError("--what: unknown \(w)") }
+        if what.contains("head") {
+            guard what == ["head"] else { throw BenchError("--what head runs on its own") }
+            try headBreakdown(config, rounds: rounds, threads: threadCounts, minSeconds: minSeconds, minCalls: minCalls)
+            return
+        }
 
         let machine = MachineInfo.current()
         print("Bench autodiff — \(machine.date), \(machine.cpu), \(machine.cores) cores, build: \(machine.build)")
@@ -80,7 +88,7 @@ enum AutodiffBench {
         print("")
         print(pad("what", 8, right: false) + pad("thr", 4) + pad("fwd ms", 10) + pad("fwd(tape) ms", 14)
               + pad("fwd+bwd ms", 12) + pad("ratio", 7) + pad("tape ratio", 12) + pad("fwd+bwd GF/s", 14)
-              + pad("Tensor fwd ms", 14))
+              + pad("Tensor fwd ms", 14) + pad("best fwd", 10) + pad("best f+b", 12) + pad("best ratio", 11))
 
         var results: [Result] = []
         for w in what {
@@ -107,23 +115,90 @@ enum AutodiffBench {
             for t in threadCounts {
                 let r = times[t]!
                 let med = (0..<r[0].count).map { i in median(r.map { $0[i] }) }
+                let best = (0..<r[0].count).map { i in r.map { $0[i] }.min()! }
                 let res = Result(what: w, threads: t, forwardMs: med[0] * 1e3, forwardTapeMs: med[1] * 1e3,
                                  forwardBackwardMs: med[2] * 1e3, ratio: med[2] / med[0], ratioVsTapeForward: med[2] / med[1],
+                                 bestForwardMs: best[0] * 1e3, bestForwardBackwardMs: best[2] * 1e3,
+                                 bestRatio: best[2] / best[0],
                                  tensorOnlyForwardMs: med.count > 3 ? med[3] * 1e3 : nil,
                                  rounds: r, gflop: bench.gflop)
                 results.append(res)
                 print(pad(w, 8, right: false) + pad("\(t)", 4) + pad(fmt(res.forwardMs), 10) + pad(fmt(res.forwardTapeMs), 14)
                       + pad(fmt(res.forwardBackwardMs), 12) + pad(fmt(res.ratio, 2), 7) + pad(fmt(res.ratioVsTapeForward, 2), 12)
-                      + pad(fmt(3 * bench.gflop / med[2]), 14) + pad(res.tensorOnlyForwardMs.map { fmt($0) } ?? "-", 14))
+                      + pad(fmt(3 * bench.gflop / med[2]), 14) + pad(res.tensorOnlyForwardMs.map { fmt($0) } ?? "-", 14)
+                      + pad(fmt(res.bestForwardMs), 10) + pad(fmt(res.bestForwardBackwardMs), 12) + pad(fmt(res.bestRatio, 2), 11))
             }
         }
-        print("(median over rounds; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
+        print("(median over rounds, then the fastest round of each; fwd+bwd GF/s counts 3× the forward matmul FLOPs)")
         if let path = o["--json"] {
             try writeJSON(Report(machine: machine, cpuTime: useThreadCPUTime, config: config, rounds: rounds, minSeconds: minSeconds, minCalls: minCalls,
                                  methodology: "round = fastest of >= minCalls calls taking >= minSeconds; medians over rounds",
                                  results: results), to: path)
             print("wrote \(path)")
         }
+    }
+
+    /// `--what head`: the tied LM head and summed cross-entropy of the model, timed piece by piece (best and median
+    /// round, ms), so the model's backward/forward excess can be attributed: the forward product h·Eᵀ, the loss,
+    /// the loss's pullback, the two gradient products ∇h = ∇z·E and ∇E = ∇zᵀ·h, and the whole head through the tape.
+    static func headBreakdown(_ c: Config, rounds: Int, threads: [Int], minSeconds: Double, minCalls: Int) throws {
+        var rng = TensorRNG(seed: 11)
+        let e = try Tensor<Float>.normal([c.vocab, c.width], std: 0.02, using: &rng)
+        let h = try Tensor<Float>.normal([c.tokens, c.width], using: &rng)
+        let targets = (0..<c.tokens).map { i in i == c.tokens - 1 ? -100 : Int(rng.next() % UInt64(c.vocab)) }
+        let z = try h.linear(weight: e)
+        let zv = Variable(z, requiresGradient: true)
+        let dz = try crossEntropy(logits: zv, targets: targets, reduction: .sum).gradient(for: zv)
+        let flop = 2 * Double(c.tokens) * Double(c.width) * Double(c.vocab)
+        let dzc = dz.contiguous(), hc = h.contiguous()
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: c.vocab * c.width)
+        out.initialize(repeating: 0, count: c.vocab * c.width)
+        defer { out.deallocate() }
+        let pieces: [(String, Bool, () throws -> Void)] = [
+            ("forward h·Eᵀ", true, { _ = try h.linear(weight: e) }),
+            ("loss (logsumexp, no grad)", false, { _ = try noGrad { try crossEntropy(logits: Variable(z), targets: targets, reduction: .sum) } }),
+            ("loss + its pullback", false, {
+                let v = Variable(z, requiresGradient: true)
+                _ = try crossEntropy(logits: v, targets: targets, reduction: .sum).gradient(for: v)
+            }),
+            ("∇h = ∇z·E", true, { _ = try dz.matmul(e) }),
+            ("∇E = ∇zᵀ·h", true, { _ = try dz.matmul(h, transposeA: true, transposeB: false) }),
+            ("∇E, C preallocated", true, {  // the same GEMM without the first-touch page faults of a fresh result
+                dzc.withUnsafeBufferPointer { a in
+                    hc.withUnsafeBufferPointer { b in
+                        gemm(transposeA: true, transposeB: false, m: c.vocab, n: c.width, k: c.tokens,
+                             a: a.baseAddress!, lda: c.vocab, b: b.baseAddress!, ldb: c.width,
+                             c: out, ldc: c.width)
+                    }
+                }
+            }),
+            ("head fwd (no grad)", false, {
+                _ = try noGrad { try crossEntropy(logits: Variable(h).linear(weight: Variable(e)), targets: targets, reduction: .sum) }
+            }),
+            ("head fwd+bwd (tape)", false, {
+                let hv = Variable(h, requiresGradient: true), ev = Variable(e, requiresGradient: true)
+                let loss = try crossEntropy(logits: hv.linear(weight: ev), targets: targets, reduction: .sum)
+                _ = try loss.gradients(for: [hv, ev])
+            }),
+        ]
+        print(pad("LM head piece", 28, right: false) + pad("thr", 4) + pad("best ms", 10) + pad("median ms", 11) + pad("GF/s", 8))
+        for t in threads {
+            Threading.maxThreads = t
+            for (name, isGEMM, body) in pieces {
+                var failure: Error?
+                var times: [Double] = []
+                for _ in 0..<rounds {
+                    times.append(fastestCall(minSeconds: minSeconds, minCalls: minCalls) {
+                        do { try body() } catch { failure = error }
+                    }.0)
+                }
+                if let failure { throw failure }
+                let best = times.min()!, med = median(times)
+                print(pad(name, 28, right: false) + pad("\(t)", 4) + pad(fmt(best * 1e3), 10) + pad(fmt(med * 1e3), 11)
+                      + pad(isGEMM ? fmt(flop / med / 1e9) : "-", 8))
+            }
+        }
+        Threading.maxThreads = 0
     }
 
     /// One benchmarked computation with its parameters and inputs.

@@ -34,6 +34,31 @@ extension Tensor {
         try logSumExp(axes: [axis], keepDims: keepDims)
     }
 
+    /// Replaces every row along the last axis by its softmax, computed from the row's log-sum-exp `lse` (what
+    /// `logSumExp(axis: -1)` returns): x ← exp(x − lse)·scale, in one pass with no maximum or sum, in place when
+    /// the storage is not shared. Meant for pullbacks that kept the forward's log-sum-exp (cross-entropy).
+    /// A row whose `lse` is −∞ (fully masked) becomes zeros; one whose `lse` is +∞ or NaN becomes NaN.
+    ///
+    /// - Throws: `TensorError.invalidShape` for a rank-0 tensor, `TensorError.shapeMismatch` unless `lse` has
+    ///   this shape without its last axis (or with it as 1).
+    public mutating func formSoftmax(logSumExp lse: Tensor, scale: Scalar = 1) throws {
+        let op = "formSoftmax"
+        guard rank >= 1 else { throw TensorError.invalidShape(op: op, shape: shape, reason: "needs rank ≥ 1") }
+        let rowShape = Array(shape.dropLast())
+        guard lse.shape == rowShape || lse.shape == rowShape + [1] else {
+            throw TensorError.shapeMismatch(op: op, shapes: [shape, lse.shape],
+                                            reason: "needs one log-sum-exp per row, shape \(rowShape)")
+        }
+        let n = shape[rank - 1], rows = rowShape.reduce(1, *)
+        if count == 0 { return }
+        let shifts = lse.contiguous()
+        withUnsafeMutableBufferPointer { x in
+            withExtendedLifetime(shifts) {
+                softmaxRowsFromLogSumExp(x.baseAddress!, shifts.basePointer, rows: rows, length: n, scale: scale)
+            }
+        }
+    }
+
     /// Softmax or log-softmax along `axis`: the axis is moved last (a copy unless it already is and the
     /// tensor is contiguous), the rows are normalised, and the result is laid back in the original order.
     private func normalisedAlong(axis: Int, log: Bool, op: String) throws -> Tensor {
@@ -67,8 +92,7 @@ func softmaxRows<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutableP
                 y.update(repeating: log ? -.infinity : 0, count: n)
                 continue
             }
-            runExpShifted(x, y, n, shift: m)
-            let total = runSum(y, n, 1)
+            let total = runExpShiftedSum(x, y, n, shift: m)
             if log {
                 let logTotal = S(Double.log(total))
                 for i in 0..<n { y[i] = (x[i] - m) - logTotal }
@@ -94,8 +118,28 @@ func rowLogSumExp<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutable
                 out.p[r] = m
                 continue
             }
-            runExpShifted(x, scratch, n, shift: m)
-            out.p[r] = S(Double(m) + Double.log(runSum(scratch, n, 1)))
+            out.p[r] = S(Double(m) + Double.log(runExpShiftedSum(x, scratch, n, shift: m)))
+        }
+    }
+}
+
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+func softmaxRowsFromLogSumExp<S: TensorScalar>(_ x: UnsafeMutablePointer<S>, _ lse: UnsafePointer<S>, rows: Int,
+                                              length n: Int, scale: S) {
+    let xs = SendablePointer(x), ls = UncheckedSendable(lse)
+    parallelChunks(count: rows, grain: rowGrain(n)) { range in
+        for r in range {
+            let row = xs.p + r * n, shift = ls.value[r]
+            if !shift.isFinite {
+                row.update(repeating: shift == -.infinity ? 0 : .nan, count: n)
+            } else if S.self == Float.self {
+                floatRunExpShiftedScaled(UnsafeMutableRawPointer(row).assumingMemoryBound(to: Float.self), n,
+                                         shift: unsafeBitCast(shift, to: Float.self),
+                                         scale: unsafeBitCast(scale, to: Float.self))
+            } else {
+                for i in 0..<n { row[i] = S.exp(row[i] - shift) * scale }
+            }
         }
     }
 }

@@ -120,6 +120,32 @@ func randomMask(_ shape: [Int], _ seed: UInt64) throws -> Tensor<Double> {
         }
     }
 
+    @Test func crossEntropyPullbackLeavesHeldLogitsIntact() throws {
+        // The pullback overwrites the logits with their gradient only when nothing else holds them: logits the
+        // caller keeps stay unchanged, a retained graph gives the same gradient twice, and so does a fresh graph
+        // whose logits the pullback may consume.
+        let z = Variable(rand([4, 9], 17, -2, 2), requiresGradient: true)
+        let targets = [3, 8, -100, 0]
+        let logits = z * 1.5
+        let before = logits.value.scalars
+        let loss = try crossEntropy(logits: logits, targets: targets, reduction: .sum)
+        let g1 = try loss.gradients(for: [z], retainGraph: true)[0]
+        let g2 = try loss.gradient(for: z)
+        #expect(logits.value.scalars == before)
+        #expect(g1 == g2)
+        let g3 = try crossEntropy(logits: z * 1.5, targets: targets, reduction: .sum).gradient(for: z)
+        #expect(g3 == g1)
+        // 1.5·(softmax − onehot) on counted rows, 0 on the ignored one.
+        for (r, t) in targets.enumerated() {
+            let row = (0..<9).map { before[r * 9 + $0] }
+            let m = row.max()!, s = row.map { Foundation.exp($0 - m) }.reduce(0, +)
+            for j in 0..<9 {
+                let want = t == -100 ? 0 : 1.5 * (Foundation.exp(row[j] - m) / s - (j == t ? 1 : 0))
+                #expect(Swift.abs(g1[r, j] - want) <= 1e-14)
+            }
+        }
+    }
+
     @Test func crossEntropyAllIgnored() throws {
         let (loss, g) = try valueAndGradient(at: rand([2, 3], 15)) {
             try crossEntropy(logits: $0, targets: [-100, -100], reduction: .mean)

@@ -49,6 +49,15 @@ import Tensor
         #expect(throws: TensorError.self) { try Variable(a).split(sizes: [1, 1], axis: 1) }
     }
 
+    @Test func overlappingSlicesAccumulateInPlace() throws {
+        // Later slices of an input that already has a gradient add into it (strided, overlapping, selected twice).
+        try checkOp(rand([5, 7], 25)) { x in
+            let a = try x.sliced(axis: 1, 0..<7, step: 3), b = try x.sliced(axis: 1, 2..<6)
+            let s = try x.selecting(axis: 0, index: 3) * x.selecting(axis: 0, index: -2)
+            return try (a.sum(axis: 1) * b.sum(axis: 1) + s.sum() + x.sliced(axis: 0, 1..<4, step: 2).sum()).sum()
+        }
+    }
+
     @Test func sharedInputAccumulates() throws {
         // y = x.T viewed twice: each use contributes, so dy/dx sums both paths.
         let r = try gradientCheck(at: rand([3, 3], 12)) { x in

@@ -84,6 +84,27 @@ import Tensor
         #expect(g1 == g2)
     }
 
+    @Test func backwardSkipsBranchesNoRequestedInputNeeds() throws {
+        final class Counter { var calls = 0 }
+        let counter = Counter()
+        func graph() -> (x: Variable<Double>, w: Variable<Double>, w2: Variable<Double>, y: Variable<Double>) {
+            let x = Variable(rand([3], 30), requiresGradient: true), w = Variable(rand([3], 31), requiresGradient: true)
+            let w2 = Variable.record(w.value * 2, w) { g in counter.calls += 1; return g * 2 }
+            return (x, w, w2, try! (x * w2).sum())
+        }
+        // Only x requested: the pullback into w (a tracked input nobody asked for) never runs.
+        let a = graph()
+        let gx = try a.y.gradient(for: a.x)
+        #expect(counter.calls == 0)
+        #expect(gx == a.w2.value)
+        #expect(a.w2.node!.edges.isEmpty)  // a pruned branch is released all the same
+        // Asking for both runs it once, with the same gradient for x.
+        let b = graph()
+        let g = try b.y.gradients(for: [b.x, b.w])
+        #expect(counter.calls == 1)
+        #expect(g[0] == gx && g[1] == b.x.value * 2)
+    }
+
     @Test func unusedInputGetsZeros() throws {
         let g = try gradient(at: [rand([2], 7), rand([3], 8)]) { v in try v[0].sum() }
         #expect(g[1].scalars == [0, 0, 0])

@@ -115,6 +115,35 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         }
     }
 
+    /// Depth so long that packed B for all of it would hold < 256 columns (an LM head's ∇h = ∇logits·E has
+    /// K = 50272): the product runs as KC-aligned K slices accumulating into C, so alpha must apply to every
+    /// slice and beta only once.
+    @Test func longDepthSlices() throws {
+        let (m, k, n) = (145, 20000, 100)
+        let a = rand([m, k], 60), b = rand([k, n], 61)
+        let ref = reference(a, b)
+        for threads in [1, 2] {
+            try withThreads(threads) {
+                try forEachFloatGEMMKernel { try expectMatches(a.matmul(b), ref, k: k) }
+            }
+        }
+        let c0 = rand([m, n], 62).scalars
+        var c = c0
+        let pa = a.scalars, pb = b.scalars
+        pa.withUnsafeBufferPointer { ap in
+            pb.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    gemm(m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, aRowStride: k, aColStride: 1,
+                         b: bp.baseAddress!, bRowStride: n, bColStride: 1, beta: -2, c: cp.baseAddress!, ldc: n)
+                }
+            }
+        }
+        expectMatches(try Tensor(shape: [m, n], scalars: c), ref, k: k, alpha: 0.5, beta: -2, c0: c0.map(Double.init))
+        // Double has its own blocking: packed B for k = 20000 would hold about 50 of the 70 columns.
+        let x = randD([97, 20000], 63), y = randD([20000, 70], 64)
+        try expectProduct(x.matmul(y), x, y)
+    }
+
     @Test(arguments: [(7, 13, 65), (65, 257, 13), (145, 50, 70), (1, 33, 40), (40, 33, 1)])
     func transposedOperands(_ s: (Int, Int, Int)) throws {
         let (m, k, n) = s

@@ -139,6 +139,38 @@ import Foundation
         #expect(NaiveRef.worstRatio(try x.softmax().scalars, ref, rtol: 1e-12, atol: 1e-300) <= 1)
     }
 
+    @Test(arguments: NaiveRef.Layout.allCases)
+    func formSoftmaxFromLogSumExp(layout: NaiveRef.Layout) throws {
+        for (rows, n) in [(1, 1), (7, 13), (13, 65), (3, 257), (2, 1001)] {
+            let x = NaiveRef.tensor([rows, n], layout, seed: 21, low: -10, high: 10)
+            let before = x.scalars
+            var y = x
+            try y.formSoftmax(logSumExp: x.logSumExp(axis: -1), scale: 0.5)
+            let ref = Self.alongAxis(x, axis: -1, Self.naiveSoftmax).map { $0 * 0.5 }
+            #expect(NaiveRef.worstRatio(y.scalars.map(Double.init), ref, rtol: 1e-5, atol: 1e-7) <= 1, "\(rows)×\(n)")
+            #expect(x.scalars == before)  // a shared tensor is copied, never overwritten
+        }
+        // keepDims log-sum-exp, rank 3, Double.
+        var rng = TensorRNG(seed: 22)
+        let d = try Tensor<Double>.uniform([2, 3, 5], low: -30, high: 30, using: &rng)
+        var yd = d
+        try yd.formSoftmax(logSumExp: d.logSumExp(axis: 2, keepDims: true))
+        #expect(NaiveRef.worstRatio(yd.scalars, try d.softmax().scalars, rtol: 1e-13, atol: 1e-300) <= 1)
+        // −∞ (fully masked) rows become zeros, +∞ and NaN rows NaN.
+        let inf = Float.infinity
+        var m = try Tensor<Float>(shape: [3, 2], scalars: [-inf, -inf, inf, 0, .nan, 1])
+        try m.formSoftmax(logSumExp: m.logSumExp(axis: 1))
+        let ms = m.scalars
+        #expect(ms[0] == 0 && ms[1] == 0 && ms[2].isNaN && ms[3].isNaN && ms[4].isNaN && ms[5].isNaN)
+        var e = try Tensor<Float>.zeros([2, 3])
+        #expect(throws: TensorError.shapeMismatch(op: "formSoftmax", shapes: [[2, 3], [3]],
+                                                  reason: "needs one log-sum-exp per row, shape [2]")) {
+            try e.formSoftmax(logSumExp: Tensor<Float>.zeros([3]))
+        }
+        var s = Tensor<Float>(scalar: 1)
+        #expect(throws: TensorError.self) { try s.formSoftmax(logSumExp: Tensor<Float>(scalar: 0)) }
+    }
+
     @Test func errorsNameTheAxis() throws {
         let x = try Tensor<Float>.zeros([2, 3])
         #expect(throws: TensorError.axisOutOfRange(op: "softmax", axis: 2, rank: 2)) { try x.softmax(axis: 2) }

@@ -10,8 +10,10 @@ import Synchronization
 //   m ≤ 2 or n ≤ 2 (matrix-vector): dot/axpy loops, no packing.
 //   m ≤ MC, or packed A ≤ 8 MB and n ≥ 4m: pack all of A once → column-panel chunks (dynamic,
 //            parallel) → pack B group (≤ 256 columns, whole depth) → ic (MC) → pc (KC) → jr → ir.
+//   very long k (packed B for all of k would hold < 256 columns): consecutive KC-aligned K slices, each its own
+//            GEMM accumulating into C (beta = 1 after the first).
 //   else:    jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
-//            (dynamic, parallel) → pc (KC) → ic (MC) → pack A → jr (NR) → ir (MR) → micro-kernel.
+//            (dynamic, parallel) → ic (MC) → pc (KC) → pack A → jr (NR) → ir (MR) → micro-kernel.
 // Threads never spin: each parallel region is one DispatchQueue.concurrentPerform over dynamic chunks (see
 // `chunks`), several per thread, so a descheduled core delays one chunk rather than half the product.
 // Products under 4 MFLOP run on the calling thread.
@@ -288,6 +290,25 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     // chunks of row tiles; each chunk runs every KC block over its rows, packing A per MC×KC block. Two parallel
     // regions per column block. The column block is narrowed so packed B stays ≤ 8 MB (L3-resident).
     let ncCap = Swift.max(nr, Swift.min(K.nc, (8 << 20) / Swift.max(k * size, 1) / nr * nr))
+    // Very long K (an LM head's input gradient: K = 50272, N = 768): packed B for the whole depth would leave room
+    // for only a panel or two per column block, and A would be packed again for every one of them (~100 vs ~200
+    // GFLOP/s). Run the product as consecutive K slices instead, each a GEMM whose packed B spans all columns,
+    // accumulating into C (beta = 1 after the first). Slices are whole KC blocks, so every element of C is summed
+    // in the same order as without slicing: the result is bit-identical.
+    let kSlice = Swift.max(K.kc, (8 << 20) / (Swift.min(roundUp(n, nr), K.nc) * size) / K.kc * K.kc)
+    if ncCap < roundUp(n, nr) && ncCap < 256 && k > kSlice {
+        let slices = (k + kSlice - 1) / kSlice
+        let step = roundUp((k + slices - 1) / slices, K.kc)
+        var p0 = 0
+        while p0 < k {
+            let depth = Swift.min(step, k - p0)
+            gemmDriver(K.self, m: m, n: n, k: depth, alpha: alpha, a: a + p0 * csA, rsA: rsA, csA: csA,
+                       b: b + p0 * rsB, rsB: rsB, csB: csB, beta: p0 == 0 ? beta : 1, c: c, ldc: ldc,
+                       mayThread: mayThread)
+            p0 += depth
+        }
+        return
+    }
     let ncEff = roundUp((n + (n + ncCap - 1) / ncCap - 1) / ((n + ncCap - 1) / ncCap), nr)  // even split of n
     let ncPad = Swift.min(roundUp(n, nr), ncEff)
     let aBlock = Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
@@ -313,18 +334,20 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                 withScratch(bytes: aBlock * size) { rawA in
                     let pa = rawA.bindMemory(to: K.Scalar.self, capacity: aBlock)
                     let iEnd = Swift.min(r.upperBound * mr, m)
-                    var pc = 0
-                    while pc < k {
-                        let kc = Swift.min(K.kc, k - pc)
-                        var i0 = r.lowerBound * mr
-                        while i0 < iEnd {
-                            let mc = Swift.min(K.mc, iEnd - i0)
+                    // Row block outer, KC blocks inner: the MC×nc block of C stays in L2 across the KC blocks
+                    // instead of making one trip to memory per KC block (B is packed for all of k either way).
+                    var i0 = r.lowerBound * mr
+                    while i0 < iEnd {
+                        let mc = Swift.min(K.mc, iEnd - i0)
+                        var pc = 0
+                        while pc < k {
+                            let kc = Swift.min(K.kc, k - pc)
                             packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
                             K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
                                     ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
-                            i0 += mc
+                            pc += kc
                         }
-                        pc += kc
+                        i0 += mc
                     }
                 }
             }

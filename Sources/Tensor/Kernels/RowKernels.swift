@@ -151,12 +151,70 @@ func runMin<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int, _ stride: Int) -> 
     return m
 }
 
-/// dst[i] = exp(src[i] − shift) for a contiguous run.
-///
-/// EXP: the one place softmax, logSoftmax and logSumExp evaluate exp. It calls the scalar `S.exp`; switch
-/// the Float path to the SIMD `vexp` kernel (Kernels/VectorMath.swift) once it exists.
+/// dst[i] = exp(src[i] − shift) for a contiguous Float run, returning Σ dst[i]: SIMD exp (Kernels/VectorMath.swift,
+/// ≤ 1 ulp) with the sum in fp32 lanes inside `sumBlock`-element blocks and Double across blocks, as `floatRunSum`.
+@inline(never)
+func floatRunExpShiftedSum(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int,
+                           shift: Float) -> Double {
+    let sv = SIMD8<Float>(repeating: shift)
+    var total = 0.0, i = 0
+    while i &+ 16 <= n {
+        let end = Swift.min(n, i &+ sumBlock)
+        var a0 = SIMD8<Float>(), a1 = a0
+        while i &+ 16 <= end {
+            let e0 = simdExp(load8(src + i) - sv), e1 = simdExp(load8(src + (i &+ 8)) - sv)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: e0, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + (i &+ 8)).storeBytes(of: e1, as: SIMD8<Float>.self)
+            a0 += e0; a1 += e1
+            i &+= 16
+        }
+        total += Double((a0 + a1).sum())
+    }
+    // The last < 16 elements through the same SIMD code on padded vectors (padding lanes are not summed).
+    while i < n {
+        let m = Swift.min(8, n &- i)
+        var v = SIMD8<Float>(repeating: 0)
+        for k in 0..<m { v[k] = src[i &+ k] }
+        let e = simdExp(v - sv)
+        var s: Float = 0
+        for k in 0..<m { dst[i &+ k] = e[k]; s += e[k] }
+        total += Double(s)
+        i &+= m
+    }
+    return total
+}
+
+/// x[i] = exp(x[i] − shift)·scale in place over a contiguous Float run (SIMD exp; the tail on a padded vector).
+@inline(never)
+func floatRunExpShiftedScaled(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift: Float, scale: Float) {
+    let sv = SIMD8<Float>(repeating: shift), cv = SIMD8<Float>(repeating: scale)
+    var i = 0
+    while i &+ 16 <= n {
+        let e0 = simdExp(load8(x + i) - sv) * cv, e1 = simdExp(load8(x + (i &+ 8)) - sv) * cv
+        UnsafeMutableRawPointer(x + i).storeBytes(of: e0, as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(x + (i &+ 8)).storeBytes(of: e1, as: SIMD8<Float>.self)
+        i &+= 16
+    }
+    while i < n {
+        let m = Swift.min(8, n &- i)
+        var v = SIMD8<Float>(repeating: 0)
+        for k in 0..<m { v[k] = x[i &+ k] }
+        let e = simdExp(v - sv) * cv
+        for k in 0..<m { x[i &+ k] = e[k] }
+        i &+= m
+    }
+}
+
+/// dst[i] = exp(src[i] − shift) for a contiguous run, returning Σ dst[i] as a Double: the one place softmax,
+/// logSoftmax and logSumExp evaluate exp. Float runs use the SIMD exp; Double runs the scalar `S.exp`.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-func runExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int, shift: S) {
+func runExpShiftedSum<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int,
+                                       shift: S) -> Double {
+    if S.self == Float.self {
+        return floatRunExpShiftedSum(asFloat(src), UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), n,
+                                     shift: unsafeBitCast(shift, to: Float.self))
+    }
     for i in 0..<n { dst[i] = S.exp(src[i] - shift) }
+    return runSum(UnsafePointer(dst), n, 1)
 }
