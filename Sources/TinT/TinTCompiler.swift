@@ -25,57 +25,36 @@ struct LinearPlan: Sendable {
     /// Which blocks hold (and update) the bias: block `(j, 0)` alone, or every block holding `b/C` when
     /// `referenceCompatible` (the reference's C·η bias quirk).
     let biasInEveryBlock: Bool
-    /// `forward[j][i]`, and the Backward (∥ Descent) module of each block, when simulated.
+    /// `forward[j][i]`, and the Backward (∥ Descent) module of each block, when simulated: Backward ∥ Descent, or
+    /// Backward alone for a frozen map.
     let forward: [[LinearForward<Float>]]
-    let backward: [[LinearBackwardModule]]?
+    let backward: [[any TinTModule]]?
 }
 
-/// The backward module of one linear block: Backward ∥ Descent, or Backward alone for a frozen map.
-enum LinearBackwardModule: Sendable {
-    case backwardDescent(LinearBackwardDescent<Float>)
-    case backward(LinearBackward<Float>)
+/// A simulator module the executor applies to a state: every Forward, Backward and Descent module.
+protocol TinTModule: Sendable {
+    func apply(_ state: inout TinTState<Float>) throws
+    var parameterCount: ParameterCount { get }
+}
 
-    func apply(_ state: inout TinTState<Float>) throws {
-        switch self {
-        case .backwardDescent(let m): try m.apply(&state)
-        case .backward(let m): try m.apply(&state)
-        }
-    }
+extension LinearBackward: TinTModule where Scalar == Float {}
+extension LinearBackwardDescent: TinTModule where Scalar == Float {}
+extension LayerNormBackward: TinTModule where Scalar == Float {}
+extension LayerNormBackwardDescent: TinTModule where Scalar == Float {}
 
-    var parameterCount: ParameterCount {
-        switch self {
-        case .backwardDescent(let m): return m.parameterCount
-        case .backward(let m): return m.parameterCount
-        }
-    }
+extension TinTModule {
+    /// The module type's name without its generic argument (`LinearBackwardDescent`), for the parameter report.
+    var kind: String { String(String(describing: type(of: self)).prefix { $0 != "<" }) }
 }
 
 /// A layer norm over the D_aux-wide residual stream.
 struct LayerNormPlan: Sendable {
     let weight: String?, bias: String?
     let forward: LayerNormForward<Float>
-    /// Backward ∥ Descent when β (or γ with `.full`) is trainable, Backward alone otherwise.
-    let backward: LayerNormBackwardModule?
-}
-
-/// The backward module of a layer norm.
-enum LayerNormBackwardModule: Sendable {
-    case backwardDescent(LayerNormBackwardDescent<Float>)
-    case backward(LayerNormBackward<Float>)
-
-    func apply(_ state: inout TinTState<Float>) throws {
-        switch self {
-        case .backwardDescent(let m): try m.apply(&state)
-        case .backward(let m): try m.apply(&state)
-        }
-    }
-
-    var parameterCount: ParameterCount {
-        switch self {
-        case .backwardDescent(let m): return m.parameterCount
-        case .backward(let m): return m.parameterCount
-        }
-    }
+    /// Whether Descent runs (β, or γ with `.full`, is a parameter).
+    let descends: Bool
+    /// Backward ∥ Descent when it descends, Backward alone otherwise.
+    let backward: (any TinTModule)?
 }
 
 /// Causal self-attention; `W_O` is its own linear node.
@@ -153,14 +132,14 @@ public enum TinTCompiler {
             let inputs = chunks(l.inputWidth, D), outputs = chunks(l.outputWidth, D)
             let descends = sim && trainable
             let every = config.referenceCompatible && inputs.count > 1 && l.bias != nil
-            var forward: [[LinearForward<Float>]] = [], backward: [[LinearBackwardModule]] = []
+            var forward: [[LinearForward<Float>]] = [], backward: [[any TinTModule]] = []
             for (j, o) in outputs.enumerated() {
                 forward.append(try inputs.map { try cache.linearForward(inputWidth: $0.count, outputWidth: o.count) })
                 guard sim else { continue }
-                backward.append(try inputs.indices.map { i in
-                    descends ? .backwardDescent(try cache.linearBackwardDescent(
-                        inputWidth: inputs[i].count, outputWidth: outputs[j].count, updateBias: l.bias != nil && (every || i == 0)))
-                    : .backward(try cache.linearBackward(inputWidth: inputs[i].count, outputWidth: outputs[j].count))
+                backward.append(try inputs.indices.map { i -> any TinTModule in
+                    descends ? try cache.linearBackwardDescent(inputWidth: inputs[i].count, outputWidth: outputs[j].count,
+                                                               updateBias: l.bias != nil && (every || i == 0)) as any TinTModule
+                        : try cache.linearBackward(inputWidth: inputs[i].count, outputWidth: outputs[j].count)
                 })
             }
             return .linear(LinearPlan(linear: l, inputChunks: inputs, outputChunks: outputs, descends: descends,
@@ -171,10 +150,10 @@ public enum TinTCompiler {
                 throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
             }
             let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
-            let backward: LayerNormBackwardModule? = sim
-                ? (trainable ? .backwardDescent(try cache.layerNormBackwardDescent()) : .backward(try cache.layerNormBackward()))
-                : nil
-            return .layerNorm(LayerNormPlan(weight: w, bias: b, forward: try cache.layerNormForward(), backward: backward))
+            var backward: (any TinTModule)? = nil
+            if sim { backward = trainable ? try cache.layerNormBackwardDescent() as any TinTModule : try cache.layerNormBackward() }
+            return .layerNorm(LayerNormPlan(weight: w, bias: b, forward: try cache.layerNormForward(), descends: sim && trainable,
+                                            backward: backward))
         case .rmsNorm:
             throw unsupported("RMS norm has no simulator module yet (only layer norm)")
         case .causalSelfAttention(let q, let k, let v, let heads):

@@ -218,7 +218,7 @@ private struct Run {
         case .layerNorm(let p):
             var state = try restored(0, g, prefixes[n][0])
             try p.backward!.apply(&state)
-            if case .backwardDescent = p.backward! { prefixes[n][0] = state.prefixes }
+            if p.descends { prefixes[n][0] = state.prefixes }
             return [try TinTGlue.signal(state, width: D)]
         case .attention(let p):
             var state = try restored(0, g, prefixes[n][2])

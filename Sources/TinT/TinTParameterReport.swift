@@ -83,21 +83,10 @@ extension TinTProgram {
             case .tokenEmbedding, .positionEmbedding, .add: continue
             case .linear(let p):
                 for row in p.forward { for m in row { forward.append(("LinearForward", m.parameterCount)) } }
-                for row in p.backward ?? [] {
-                    for m in row {
-                        switch m {
-                        case .backwardDescent(let b): backward.append(("LinearBackwardDescent", b.parameterCount))
-                        case .backward(let b): backward.append(("LinearBackward", b.parameterCount))
-                        }
-                    }
-                }
+                for row in p.backward ?? [] { for m in row { backward.append((m.kind, m.parameterCount)) } }
             case .layerNorm(let p):
                 forward.append(("LayerNormForward", p.forward.parameterCount))
-                switch p.backward {
-                case .backwardDescent(let b)?: backward.append(("LayerNormBackwardDescent", b.parameterCount))
-                case .backward(let b)?: backward.append(("LayerNormBackward", b.parameterCount))
-                case nil: break
-                }
+                if let b = p.backward { backward.append((b.kind, b.parameterCount)) }
             case .attention(let p):
                 forward.append(("AttentionForward", p.forward.parameterCount))
                 if let b = p.backward { backward.append(("AttentionBackwardDescent", b.parameterCount)) }

@@ -27,6 +27,7 @@ import Testing
         try runTrain(arguments(s.out("straight")))
         let expected = try Data(contentsOf: URL(fileURLWithPath: s.out("straight")).appendingPathComponent("model.safetensors"))
 
+        var killed = 0
         for (trial, delay) in [0.0, 0.003, 0.011, 0.029].enumerated() {
             let out = s.out("killed-\(trial)")
             let process = Process()
@@ -47,10 +48,12 @@ import Testing
                 #expect(try Data(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors")) == expected)
                 continue
             }
+            killed += 1
             try runTrain(arguments(out) + ["--resume"])
             let resumed = try Data(contentsOf: URL(fileURLWithPath: out).appendingPathComponent("model.safetensors"))
             #expect(resumed == expected, "trial \(trial): resumed run differs from the uninterrupted one")
         }
+        #expect(killed > 0, "no trial was killed before it finished")
     }
 }
 
