@@ -25,4 +25,19 @@ import TinT
         #expect(throws: CommandError.self) { try demoCommand.run(["--model", "/nonexistent/model", "--quiet"]) }
         #expect(throws: ArgumentError.self) { try demoCommand.run(["--lr-grid", "a,b", "--quiet"]) }
     }
+
+    /// A real checkpoint (e.g. OPT-125M in Hugging Face layout), only when `TINT_OPT_DIR` names one: weights cannot be
+    /// downloaded here, so this runs on a machine that has them.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["TINT_OPT_DIR"] != nil))
+    func demoRunsOnARealCheckpoint() throws {
+        let dir = ProcessInfo.processInfo.environment["TINT_OPT_DIR"]!
+        let o = try ParsedOptions(["--model", dir, "--max-passages", "2", "--validation-passages", "1", "--lr", "1e-6",
+                                   "--block", "256", "--quiet"],
+                                  valued: TinTOptions.valued.union(["--model", "--max-passages", "--validation-passages", "--block"]),
+                                  flags: TinTOptions.flags.union(["--quiet"]))
+        let r = try Demo.run(o)
+        #expect(r.passages == 2 && r.model_eval_loss.isFinite)
+        #expect(abs(r.tint_vs_approx_perplexity_gap_percent) < 0.5)
+        Demo.print(r)
+    }
 }
