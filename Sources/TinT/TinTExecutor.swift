@@ -37,7 +37,7 @@ public struct TinTExecutor: Sendable {
         }
         let D = config.auxWidth
         var prefixes: [[Tensor<Float>]] = []
-        for (node, plan) in zip(program.graph.nodes, program.plans) {
+        for plan in program.plans {
             switch plan {
             case .tokenEmbedding, .positionEmbedding, .add, .activation:
                 prefixes.append([])
@@ -62,7 +62,6 @@ public struct TinTExecutor: Sendable {
                     return try LinearPrefixLayout.encode(weight: w, bias: b, config: config)
                 })
             }
-            _ = node
         }
         initialPrefixes = prefixes
         var tables: [String: Tensor<Float>] = [:]
