@@ -2,13 +2,15 @@ import Tensor
 
 /// The layers that turn `g = γ⊙∇y` in the signal into `J_f·g` for `f(x) = (x − μ)/σ`, reading `x` at
 /// `D_sim − D` and `x̂` at `D_sim − 2D` of the layer-norm memory (Docs/TINT.md §3).
-func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig) throws -> [GatedLayer<S>] {
+func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig, kind: NormKind = .layerNorm) throws -> [GatedLayer<S>] {
     let D = config.auxWidth, mem = config.layerNormMemory
     let signal = simHeads(config, 0, D), xMem = simHeads(config, mem + D, D), xhatMem = simHeads(config, mem, D)
     let keep: HSimSplitLinear<S>? = try simResidual(config, replaced: [signal])
     switch config.layerNormBackward {
     case .exact:
-        let exact = ExactBackwardLayer<S>(rule: .layerNorm(epsilon: config.layerNormEpsilon), signalWidth: D,
+        let rule: ExactBackwardLayer<S>.Rule = kind == .layerNorm ? .layerNorm(epsilon: config.layerNormEpsilon)
+            : .rmsNorm(epsilon: config.layerNormEpsilon)
+        let exact = ExactBackwardLayer<S>(rule: rule, signalWidth: D,
                                           inputOffset: mem + D, residual: keep)
         return [tokenLayer(.exact(exact), config)]
     case .firstOrder(let n):
@@ -19,7 +21,8 @@ func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig) throws -> [G
         for (s, xh) in zip(signal, xhatMem) { diff.route(from: s, to: s, S(n)); diff.route(from: xh, to: s, S(-n)) }
         return [
             tokenLayer(.mlp(SimulatorMLP(fc: try shift.build(), activation: nil, proj: nil, residual: keep)), config),
-            tokenLayer(.norm(SimulatorLayerNorm(signalWidth: D, epsilon: config.layerNormEpsilon, residual: keep)), config),
+            tokenLayer(.norm(SimulatorLayerNorm(signalWidth: D, epsilon: config.layerNormEpsilon, centered: kind.centered,
+                                                residual: keep)), config),
             tokenLayer(.mlp(SimulatorMLP(fc: try diff.build(), activation: nil, proj: nil, residual: keep)), config),
         ]
     }
@@ -35,11 +38,11 @@ public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
     let jacobian: [GatedLayer<Scalar>]
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig) throws {
+    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
         try config.validate()
         self.config = config
         linear = try LinearBackward(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth)
-        jacobian = try layerNormJacobianLayers(config)
+        jacobian = try layerNormJacobianLayers(config, kind: kind)
     }
 
     /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).

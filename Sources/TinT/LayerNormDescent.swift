@@ -36,14 +36,15 @@ public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
     let linear: LinearBackwardDescent<Scalar>
     let jacobian: [GatedLayer<Scalar>]
 
-    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig) throws {
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. An RMS norm has no β:
+    /// its Descent updates nothing unless `layerNormUpdate == .full`.
+    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
         try config.validate()
         self.config = config
         linear = try LinearBackwardDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,
                                            memory: .at(config.layerNormMemory),
-                                           biasOnly: config.layerNormUpdate == .biasOnly)
-        jacobian = try layerNormJacobianLayers(config)
+                                           biasOnly: config.layerNormUpdate == .biasOnly, updateBias: kind == .layerNorm)
+        jacobian = try layerNormJacobianLayers(config, kind: kind)
     }
 
     /// Runs the module's layers on `state` (see the type's description for what the prefixes must hold).

@@ -16,23 +16,36 @@ func simResidual<S: TensorScalar>(_ config: TinTConfig, replaced: [Range<Int>], 
     return try r.build()
 }
 
+/// Which normalisation a norm module simulates.
+public enum NormKind: Sendable, Equatable, Hashable {
+    /// `(x − μ)/√(σ² + ε)`, then `γ⊙· + β`.
+    case layerNorm
+    /// `x/√(mean(x²) + ε)`, then `γ⊙·` (β is zero).
+    case rmsNorm
+
+    var centered: Bool { self == .layerNorm }
+}
+
 /// Forward of a layer norm `y = γ⊙x̂ + β` (Docs/TINT.md §3): a normalisation layer (the signal becomes `x̂`, the
 /// raw `x` is copied to `D_sim − D`), then `LinearForward` with the `diag(γ), β` prefixes storing `x̂` at
 /// `D_sim − 2D`. The state's prefixes must hold `LinearPrefixLayout.encodeLayerNorm(γ, β)`. Exact.
 public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
+    /// Layer norm or RMS norm.
+    public let kind: NormKind
     let normalize: GatedLayer<Scalar>
     let linear: LinearForward<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig) throws {
+    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
         try config.validate()
         let D = config.auxWidth, mem = config.layerNormMemory
         try config.validateRegion("layer-norm memory", offset: mem, width: 2 * D, unit: config.simHeadWidth)
         self.config = config
+        self.kind = kind
         let signal = simHeads(config, 0, D), xMem = simHeads(config, mem + D, D)
-        let body = SimulatorLayerNorm<Scalar>(signalWidth: D, epsilon: config.layerNormEpsilon,
+        let body = SimulatorLayerNorm<Scalar>(signalWidth: D, epsilon: config.layerNormEpsilon, centered: kind.centered,
                                               residual: try simResidual(config, replaced: [signal], copies: [(signal, xMem)]))
         normalize = tokenLayer(.norm(body), config)
         linear = try LinearForward(config: config, inputWidth: D, outputWidth: D, memory: .at(mem))

@@ -1,11 +1,20 @@
 import Tensor
 
 /// The normalisation layer: token rows' signal `[0, D_aux)` becomes `(x − μ)/√(σ² + ε)` (statistics over those
-/// D_aux coordinates, no affine); the residual map carries (and may copy) the other coordinates.
+/// D_aux coordinates, no affine), or `x/√(mean(x²) + ε)` when not `centered` (RMS norm); the residual map carries
+/// (and may copy) the other coordinates.
 struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
     let signalWidth: Int
     let epsilon: Double
+    var centered = true
     let residual: HSimSplitLinear<Scalar>?
+
+    init(signalWidth: Int, epsilon: Double, centered: Bool = true, residual: HSimSplitLinear<Scalar>?) {
+        self.signalWidth = signalWidth
+        self.epsilon = epsilon
+        self.centered = centered
+        self.residual = residual
+    }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -15,7 +24,7 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
         let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                for i in 0..<n { normalizeRow(xp.baseAddress! + i * W, op.baseAddress! + i * W, D, eps) }
+                for i in 0..<n { normalizeRow(xp.baseAddress! + i * W, op.baseAddress! + i * W, D, eps, centered: centered) }
             }
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
@@ -25,12 +34,13 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }
 
-/// `y = (x − mean)/√(var + ε)` over `n` coordinates (biased variance, as LayerNorm).
+/// `y = (x − mean)/√(var + ε)` over `n` coordinates (biased variance, as LayerNorm); with `centered: false`
+/// the mean is taken as 0 (RMS norm: `x/√(mean(x²) + ε)`).
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-func normalizeRow<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int, _ eps: S) {
+func normalizeRow<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int, _ eps: S, centered: Bool = true) {
     var mean: S = 0
-    for i in 0..<n { mean += x[i] }
+    if centered { for i in 0..<n { mean += x[i] } }
     mean /= S(n)
     var v: S = 0
     for i in 0..<n { let c = x[i] - mean; v += c * c }
@@ -45,6 +55,8 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
     enum Rule: Sendable {
         /// `(1/σ)(g − mean g − x̂·mean(x̂⊙g))` with `x` read at `inputOffset`.
         case layerNorm(epsilon: Double)
+        /// `(1/r)(g − x̂·mean(x̂⊙g))`, `r = √(mean(x²) + ε)`, with `x` read at `inputOffset`.
+        case rmsNorm(epsilon: Double)
         /// `σ'(h)⊙g` with `h` read at `inputOffset`.
         case activation(AuxActivation)
     }
@@ -65,6 +77,7 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
                     let g = xp.baseAddress! + i * W, h = g + off, o = op.baseAddress! + i * W
                     switch rule {
                     case .layerNorm(let eps): layerNormJVP(g: g, x: h, out: o, D, Scalar(eps))
+                    case .rmsNorm(let eps): layerNormJVP(g: g, x: h, out: o, D, Scalar(eps), centered: false)
                     case .activation(let f): for c in 0..<D { o[c] = activationDerivative(f, h[c]) * g[c] }
                     }
                 }
@@ -77,12 +90,14 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }
 
-/// `J·g` for `f(x) = (x − μ)/σ`: `(1/σ)(g − mean g − x̂·mean(x̂⊙g))` (J is symmetric).
+/// `J·g` for `f(x) = (x − μ)/σ`: `(1/σ)(g − mean g − x̂·mean(x̂⊙g))` (J is symmetric); with `centered: false`,
+/// for `f(x) = x/r`: `(1/r)(g − x̂·mean(x̂⊙g))`.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-func layerNormJVP<S: TensorScalar>(g: UnsafePointer<S>, x: UnsafePointer<S>, out: UnsafeMutablePointer<S>, _ n: Int, _ eps: S) {
+func layerNormJVP<S: TensorScalar>(g: UnsafePointer<S>, x: UnsafePointer<S>, out: UnsafeMutablePointer<S>, _ n: Int, _ eps: S,
+                                   centered: Bool = true) {
     var mean: S = 0
-    for i in 0..<n { mean += x[i] }
+    if centered { for i in 0..<n { mean += x[i] } }
     mean /= S(n)
     var v: S = 0
     for i in 0..<n { let c = x[i] - mean; v += c * c }
@@ -90,5 +105,6 @@ func layerNormJVP<S: TensorScalar>(g: UnsafePointer<S>, x: UnsafePointer<S>, out
     var gMean: S = 0, xg: S = 0
     for i in 0..<n { gMean += g[i]; xg += (x[i] - mean) * inv * g[i] }
     gMean /= S(n); xg /= S(n)
+    if !centered { gMean = 0 }
     for i in 0..<n { out[i] = inv * (g[i] - gMean - (x[i] - mean) * inv * xg) }
 }

@@ -47,8 +47,9 @@ extension TinTModule {
     var kind: String { String(String(describing: type(of: self)).prefix { $0 != "<" }) }
 }
 
-/// A layer norm over the D_aux-wide residual stream.
+/// A layer norm or RMS norm over the D_aux-wide residual stream.
 struct LayerNormPlan: Sendable {
+    let kind: NormKind
     let weight: String?, bias: String?
     let forward: LayerNormForward<Float>
     /// Whether Descent runs (β, or γ with `.full`, is a parameter).
@@ -124,6 +125,19 @@ public enum TinTCompiler {
 
     static func plan(_ node: AuxNode, simulated sim: Bool, D: Int, config: TinTConfig, cache: ModuleCache) throws -> NodePlan {
         func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
+        func normPlan(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> LayerNormPlan {
+            guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
+            guard abs(eps - config.layerNormEpsilon) <= 1e-12 * max(1, eps) else {
+                throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
+            }
+            let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
+            var backward: (any TinTModule)? = nil
+            if sim {
+                backward = trainable ? try cache.layerNormBackwardDescent(kind) as any TinTModule : try cache.layerNormBackward(kind)
+            }
+            return LayerNormPlan(kind: kind, weight: w, bias: b, forward: try cache.layerNormForward(kind), descends: sim && trainable,
+                                 backward: backward)
+        }
         switch node.op {
         case .tokenEmbedding(let w): return .tokenEmbedding(weight: w)
         case .positionEmbedding(let w, let offset): return .positionEmbedding(weight: w, offset: offset)
@@ -145,17 +159,9 @@ public enum TinTCompiler {
             return .linear(LinearPlan(linear: l, inputChunks: inputs, outputChunks: outputs, descends: descends,
                                       biasInEveryBlock: every, forward: forward, backward: sim ? backward : nil))
         case .layerNorm(let w, let b, let eps):
-            guard node.width == D else { throw unsupported("a layer norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard abs(eps - config.layerNormEpsilon) <= 1e-12 * max(1, eps) else {
-                throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
-            }
-            let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
-            var backward: (any TinTModule)? = nil
-            if sim { backward = trainable ? try cache.layerNormBackwardDescent() as any TinTModule : try cache.layerNormBackward() }
-            return .layerNorm(LayerNormPlan(weight: w, bias: b, forward: try cache.layerNormForward(), descends: sim && trainable,
-                                            backward: backward))
-        case .rmsNorm:
-            throw unsupported("RMS norm has no simulator module yet (only layer norm)")
+            return .layerNorm(try normPlan(.layerNorm, weight: w, bias: b, epsilon: eps))
+        case .rmsNorm(let w, let eps):
+            return .layerNorm(try normPlan(.rmsNorm, weight: w, bias: nil, epsilon: eps))
         case .causalSelfAttention(let q, let k, let v, let heads):
             for m in [q, k, v] where m.inputWidth != D || m.outputWidth != D {
                 throw unsupported("attention projections must be D_aux × D_aux (got \(m.outputWidth) × \(m.inputWidth))")
@@ -188,8 +194,10 @@ final class ModuleCache: @unchecked Sendable {
     private var attentionBackwards: [Bool: AttentionBackwardDescent<Float>] = [:]
     private var activationForwards: [AuxActivation: ActivationForward<Float>] = [:]
     private var activationBackwards: [AuxActivation: ActivationBackward<Float>] = [:]
-    private var lnForward: LayerNormForward<Float>?, lnBackward: LayerNormBackward<Float>?
-    private var lnBackwardDescent: LayerNormBackwardDescent<Float>?, attnForward: AttentionForward<Float>?
+    private var lnForwards: [NormKind: LayerNormForward<Float>] = [:]
+    private var lnBackwards: [NormKind: LayerNormBackward<Float>] = [:]
+    private var lnBackwardDescents: [NormKind: LayerNormBackwardDescent<Float>] = [:]
+    private var attnForward: AttentionForward<Float>?
 
     init(config: TinTConfig) { self.config = config }
 
@@ -215,23 +223,14 @@ final class ModuleCache: @unchecked Sendable {
             try LinearBackwardDescent(config: config, inputWidth: inputWidth, outputWidth: outputWidth, updateBias: updateBias)
         }
     }
-    func layerNormForward() throws -> LayerNormForward<Float> {
-        if let m = lnForward { return m }
-        let m = try LayerNormForward<Float>(config: config)
-        lnForward = m
-        return m
+    func layerNormForward(_ kind: NormKind) throws -> LayerNormForward<Float> {
+        try cached(&lnForwards, kind) { try LayerNormForward(config: config, kind: kind) }
     }
-    func layerNormBackward() throws -> LayerNormBackward<Float> {
-        if let m = lnBackward { return m }
-        let m = try LayerNormBackward<Float>(config: config)
-        lnBackward = m
-        return m
+    func layerNormBackward(_ kind: NormKind) throws -> LayerNormBackward<Float> {
+        try cached(&lnBackwards, kind) { try LayerNormBackward(config: config, kind: kind) }
     }
-    func layerNormBackwardDescent() throws -> LayerNormBackwardDescent<Float> {
-        if let m = lnBackwardDescent { return m }
-        let m = try LayerNormBackwardDescent<Float>(config: config)
-        lnBackwardDescent = m
-        return m
+    func layerNormBackwardDescent(_ kind: NormKind) throws -> LayerNormBackwardDescent<Float> {
+        try cached(&lnBackwardDescents, kind) { try LayerNormBackwardDescent(config: config, kind: kind) }
     }
     func attentionForward() throws -> AttentionForward<Float> {
         if let m = attnForward { return m }

@@ -85,8 +85,10 @@ extension TinTProgram {
                 for row in p.forward { for m in row { forward.append(("LinearForward", m.parameterCount)) } }
                 for row in p.backward ?? [] { for m in row { backward.append((m.kind, m.parameterCount)) } }
             case .layerNorm(let p):
-                forward.append(("LayerNormForward", p.forward.parameterCount))
-                if let b = p.backward { backward.append((b.kind, b.parameterCount)) }
+                let rms = p.kind == .rmsNorm
+                func name(_ kind: String) -> String { rms ? kind.replacingOccurrences(of: "LayerNorm", with: "RMSNorm") : kind }
+                forward.append((name("LayerNormForward"), p.forward.parameterCount))
+                if let b = p.backward { backward.append((name(b.kind), b.parameterCount)) }
             case .attention(let p):
                 forward.append(("AttentionForward", p.forward.parameterCount))
                 if let b = p.backward { backward.append(("AttentionBackwardDescent", b.parameterCount)) }

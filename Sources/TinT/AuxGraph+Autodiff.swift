@@ -1,0 +1,113 @@
+import Autodiff
+import Tensor
+
+extension AuxGraph {
+    /// The shape of every parameter the graph reads (weights `[d_out, d_in]`, biases and norm weights `[d]`, tables).
+    public var parameterShapes: [String: [Int]] {
+        var shapes = tableShapes
+        func linear(_ l: AuxLinear) {
+            shapes[l.weight] = [l.outputWidth, l.inputWidth]
+            if let b = l.bias { shapes[b] = [l.outputWidth] }
+        }
+        for node in nodes {
+            switch node.op {
+            case .linear(let l, _): linear(l)
+            case .causalSelfAttention(let q, let k, let v, _): [q, k, v].forEach(linear)
+            case .layerNorm(let w, let b, _): for n in [w, b].compactMap({ $0 }) { shapes[n] = [node.width] }
+            case .rmsNorm(let w, _): if let w { shapes[w] = [node.width] }
+            case .tokenEmbedding, .positionEmbedding, .activation, .unsupportedActivation, .add: break
+            }
+        }
+        return shapes
+    }
+
+    /// The aux model's logits `[T, vocab]` for `ids`, computed with Autodiff from the graph itself: the reference
+    /// the compiled TinT is checked against for any graph (OPT's own forward is `OPTModel`).
+    /// `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
+    public func logits<S: TensorScalar>(ids: [Int], parameters p: VariableSet<S>,
+                                        detachAttentionProbabilities: Bool = false) throws -> Variable<S> {
+        let T = ids.count
+        var values: [Variable<S>] = []
+        for node in nodes {
+            let inputs = node.inputs.map { values[$0] }
+            let y: Variable<S>
+            switch node.op {
+            case .tokenEmbedding(let w):
+                y = try p[w].embedding(ids, shape: [T])
+            case .positionEmbedding(let w, let offset):
+                y = try p[w].embedding((0..<T).map { $0 + offset }, shape: [T])
+            case .linear(let l, _):
+                y = try inputs[0].linear(weight: p[l.weight], bias: try l.bias.map { try p[$0] })
+            case .layerNorm(let w, let b, let eps):
+                y = try inputs[0].layerNorm(weight: try w.map { try p[$0] }, bias: try b.map { try p[$0] }, epsilon: S(eps))
+            case .rmsNorm(let w, let eps):
+                y = try inputs[0].rmsNorm(weight: try w.map { try p[$0] }, epsilon: S(eps))
+            case .causalSelfAttention(let q, let k, let v, let heads):
+                let d = q.outputWidth / heads
+                func split(_ l: AuxLinear) throws -> Variable<S> {
+                    try inputs[0].linear(weight: p[l.weight], bias: try l.bias.map { try p[$0] }).reshaped([T, heads, d]).permuted([1, 0, 2])
+                }
+                let o = try scaledDotProductAttention(query: split(q), key: split(k), value: split(v), causal: true,
+                                                      detachProbabilities: detachAttentionProbabilities)
+                y = try o.permuted([1, 0, 2]).reshaped([T, heads * d])
+            case .activation(let a):
+                switch a {
+                case .relu: y = inputs[0].relu()
+                case .gelu: y = inputs[0].gelu()
+                case .geluTanh: y = inputs[0].geluTanh()
+                }
+            case .unsupportedActivation(let name):
+                throw TinTError.unsupportedNode(node: node.name, reason: "no reference for the activation '\(name)'")
+            case .add:
+                y = try inputs.dropFirst().reduce(inputs[0]) { try $0 + $1 }
+            }
+            values.append(y)
+        }
+        return try values[output].linear(weight: p[headWeight])
+    }
+
+    /// The parameters TinT's rule trains (Docs/TINT.md §8) in the nodes simulated with `config`: trainable linear maps,
+    /// the attention value maps, norm biases (and norm weights with `layerNormUpdate: .full`).
+    public func approximateDescentParameters(config: TinTConfig) -> Set<String> {
+        let n = config.simulatedLayers ?? layerCount
+        var names: Set<String> = []
+        for node in nodes where (node.layer.map { $0 >= layerCount - n } ?? false) {
+            switch node.op {
+            case .linear(let l, let trainable) where trainable:
+                names.insert(l.weight)
+                if let b = l.bias { names.insert(b) }
+            case .causalSelfAttention(_, _, let v, _):
+                names.insert(v.weight)
+                if let b = v.bias { names.insert(b) }
+            case .layerNorm(let w, let b, _):
+                if let b { names.insert(b) }
+                if let w, config.layerNormUpdate == .full { names.insert(w) }
+            case .rmsNorm(let w, _):
+                if let w, config.layerNormUpdate == .full { names.insert(w) }
+            default: break
+            }
+        }
+        return names
+    }
+
+    /// `config.steps` SGD steps of TinT's rule on this graph, computed with Autodiff (the approximate-GD oracle for any
+    /// graph): summed cross-entropy over the targets in the train part (a prefix mask), attention probabilities
+    /// detached, only ``approximateDescentParameters(config:)`` trained, η = `config.learningRate`.
+    public func approximateGradientDescent(parameters: ParameterSet<Float>, ids: [Int], trainMask: [Bool],
+                                           config: TinTConfig) throws -> DescentOutcome {
+        let trainable = approximateDescentParameters(config: config)
+        let targets = (0..<ids.count).map { t in t + 1 < ids.count && trainMask[t + 1] ? ids[t + 1] : -100 }
+        var p = parameters
+        let before = try noGrad { try logits(ids: ids, parameters: p.constants).value }
+        var sgd = SGD<Float>(learningRate: Float(config.learningRate))
+        for _ in 0..<config.steps where !trainable.isEmpty {
+            let (_, grads) = try valueAndGradient(of: p, trainable: trainable) { v in
+                try crossEntropy(logits: logits(ids: ids, parameters: v, detachAttentionProbabilities: true), targets: targets,
+                                 reduction: .sum)
+            }
+            try sgd.update(&p, along: grads)
+        }
+        let after = try noGrad { try logits(ids: ids, parameters: p.constants).value }
+        return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: p)
+    }
+}
