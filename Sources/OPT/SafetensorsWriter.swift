@@ -133,20 +133,14 @@ public struct SafetensorsWriter: Sendable {
         return data
     }
 
-    /// Writes the file to `url`, one tensor at a time (replacing any existing file).
+    /// Writes the file to `url`, one tensor at a time, atomically: the bytes go to a temporary file in
+    /// the same directory that is renamed over `url` once complete, so a failure or a kill mid-write
+    /// leaves any existing file intact.
     public func write(to url: URL) throws {
-        let path = url.path
         let ordered = orderedEntries
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw OPTError.io(file: path, reason: "cannot be created")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: url)
-            defer { try? handle.close() }
+        try writeAtomically(to: url) { handle in
             try handle.write(contentsOf: headerBytes(ordered))
             try forEachEncoded(ordered) { try handle.write(contentsOf: $0) }
-        } catch {
-            throw OPTError.io(file: path, reason: "cannot be written: \(error.localizedDescription)")
         }
     }
 }
