@@ -37,6 +37,9 @@ public struct SafetensorsWriter: Sendable {
 
     /// Adds tensor `name`, stored as `dtype` (F64, F32, BF16 or F16). Tensors are held by value
     /// (copy-on-write, so no copy is made) and encoded when the file is written.
+    ///
+    /// Narrowing rounds to nearest; a finite value too large for the narrow type (|x| ≥ 65520 for F16)
+    /// would silently become infinity, so it is refused with the tensor's name and the element's index.
     public mutating func add<S: TensorScalar>(_ name: String, _ tensor: Tensor<S>,
                                               as dtype: SafetensorsDType = .f32) throws {
         let op = "SafetensorsWriter.add"
@@ -50,6 +53,11 @@ public struct SafetensorsWriter: Sendable {
         guard names.insert(name).inserted else {
             throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
         }
+        if dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
+            throw OPTError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
+                                           + "beyond the largest finite \(dtype.rawValue) value (\(dtype == .f16 ? "65504" : "3.3895e38")); "
+                                           + "it would be stored as infinity (store it as F32)")
+        }
         let payload: Payload
         if let t = tensor as? Tensor<Float> {
             payload = .float(t)
@@ -59,6 +67,29 @@ public struct SafetensorsWriter: Sendable {
             payload = .double(tensor.converted(to: Double.self))
         }
         entries.append(Entry(name: name, dtype: dtype, shape: tensor.shape, payload: payload))
+    }
+
+    /// The first finite element of `tensor` that `dtype` (F16 or BF16) would round to infinity, with its
+    /// index, or nil. (NaN and infinities are stored as such: they are not an overflow.)
+    func firstNarrowingOverflow<S: TensorScalar>(_ tensor: Tensor<S>, _ dtype: SafetensorsDType) -> ([Int], Float)? {
+        let c = tensor.contiguous()
+        let flat: (Int, Float)? = c.withUnsafeBufferPointer { buf in
+            for (i, x) in buf.enumerated() {
+                let f = Float(x)  // a Double beyond Float's range is itself an overflow
+                guard f.isFinite || Double(x).isFinite else { continue }
+                let stored = dtype == .f16 ? HalfPrecision.float(fromHalf: HalfPrecision.half(from: f))
+                                           : HalfPrecision.float(fromBFloat16: HalfPrecision.bfloat16(from: f))
+                if stored.isInfinite { return (i, f) }
+            }
+            return nil
+        }
+        guard let (i, value) = flat else { return nil }
+        var index = [Int](repeating: 0, count: c.shape.count), rest = i
+        for axis in stride(from: c.shape.count - 1, through: 0, by: -1) where c.shape[axis] > 0 {
+            index[axis] = rest % c.shape[axis]
+            rest /= c.shape[axis]
+        }
+        return (index, value)
     }
 
     /// The tensors in file order.
