@@ -50,13 +50,13 @@ public struct SafetensorsWriter: Sendable {
         guard name != "__metadata__" else {
             throw OPTError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
         }
-        guard names.insert(name).inserted else {
-            throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
-        }
         if dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
             throw OPTError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
                                            + "beyond the largest finite \(dtype.rawValue) value (\(dtype == .f16 ? "65504" : "3.3895e38")); "
                                            + "it would be stored as infinity (store it as F32)")
+        }
+        guard names.insert(name).inserted else {
+            throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
         }
         let payload: Payload
         if let t = tensor as? Tensor<Float> {
