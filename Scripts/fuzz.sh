@@ -7,7 +7,7 @@
 #
 # TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
-# -sanitize=fuzzer,address; Tensor is compiled once (ASan, not coverage-instrumented) into Fuzz/.build.
+# -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); crashes are written to Fuzz/TARGET/artifacts/ and the script exits non-zero.
 set -euo pipefail
@@ -29,7 +29,7 @@ opt=Sources/OPT
 parsers=("$opt/JSON.swift" "$opt/OPTError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
          "$opt/SafetensorsReader.swift" "$opt/SafetensorsWriter.swift" "$opt/SafetensorsIndex.swift"
          "$opt/OPTConfig.swift" "$opt/BPETokenizer.swift" "$opt/BPEMerge.swift" "$opt/ByteLevel.swift"
-         "$opt/PreTokenizer.swift")
+         "$opt/PreTokenizer.swift" "$opt/AtomicWrite.swift")
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;
     *) sources=("${parsers[@]}"); needsTensor=1 ;;
@@ -46,8 +46,10 @@ flags=(-O -parse-as-library -suppress-warnings)
 if [[ $needsTensor == 1 ]]; then
     tensorSources=(Sources/Tensor/*.swift Sources/Tensor/Kernels/*.swift)
     if newer "$build/libTensor.a" "${tensorSources[@]}"; then
-        echo "fuzz.sh: building Tensor (ASan)…" >&2
-        swiftc "${flags[@]}" -sanitize=address -module-name Tensor -emit-module \
+        echo "fuzz.sh: building Tensor (ASan, -Onone)…" >&2
+        # -Onone: the parsers use Tensor only to allocate and fill small tensors, and an optimised Tensor
+        # takes ten times longer to compile; the harness and the OPT sources are optimised.
+        swiftc -Onone -parse-as-library -suppress-warnings -sanitize=address -module-name Tensor -emit-module \
             -emit-module-path "$build/Tensor.swiftmodule" -emit-library -static -o "$build/libTensor.a" \
             "${tensorSources[@]}"
     fi
