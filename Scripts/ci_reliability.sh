@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CI subset of the reliability checks (Docs/RELIABILITY.md): build every libFuzzer target, then run
 # each for SECONDS (default 30), JOBS at a time (default 2). Fails on any crash, leak, sanitizer report or
-# timeout; the reproducer is left in Fuzz/TARGET/artifacts/.
+# timeout; the reproducer is left in Fuzz/.build/artifacts/TARGET/.
 #
 #   Scripts/ci_reliability.sh [SECONDS] [JOBS]
 #

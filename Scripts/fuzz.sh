@@ -9,7 +9,7 @@
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
-# read); crashes are written to Fuzz/TARGET/artifacts/ and the script exits non-zero.
+# read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
@@ -70,7 +70,7 @@ fi
 [[ "$seconds" == build ]] && exit 0
 
 corpus="$build/corpus/$target"
-mkdir -p "$corpus" "Fuzz/$target/artifacts"
+mkdir -p "$corpus" "$build/artifacts/$target"
 # Swift's backtracer would wait on a crashing fuzzer; libFuzzer and ASan report crashes themselves.
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -78,4 +78,4 @@ export TINT_FUZZ_TOKENIZER=${TINT_FUZZ_TOKENIZER:-Tests/OPTTests/Fixtures/tokeni
 dict=()
 [[ -f "Fuzz/$target/dictionary.txt" ]] && dict=(-dict="Fuzz/$target/dictionary.txt")
 exec "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="Fuzz/$target/artifacts/" "${dict[@]}" "$@" "$corpus" "Fuzz/$target/corpus"
+    -artifact_prefix="$build/artifacts/$target/" "${dict[@]}" "$@" "$corpus" "Fuzz/$target/corpus"
