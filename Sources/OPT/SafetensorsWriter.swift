@@ -39,9 +39,10 @@ public struct SafetensorsWriter: Sendable {
     /// (copy-on-write, so no copy is made) and encoded when the file is written.
     ///
     /// Narrowing rounds to nearest; a finite value too large for the narrow type (|x| ≥ 65520 for F16)
-    /// would silently become infinity, so it is refused with the tensor's name and the element's index.
+    /// would silently become infinity, so it is refused with the tensor's name and the element's index
+    /// unless `allowingOverflow` is true (then it is stored as ±infinity, as PyTorch's `.half()` does).
     public mutating func add<S: TensorScalar>(_ name: String, _ tensor: Tensor<S>,
-                                              as dtype: SafetensorsDType = .f32) throws {
+                                              as dtype: SafetensorsDType = .f32, allowingOverflow: Bool = false) throws {
         let op = "SafetensorsWriter.add"
         guard SafetensorsDType.writable.contains(dtype) else {
             throw OPTError.invalidArgument(op: op, reason: "cannot write dtype \(dtype.rawValue) (writable: "
@@ -50,7 +51,7 @@ public struct SafetensorsWriter: Sendable {
         guard name != "__metadata__" else {
             throw OPTError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
         }
-        if dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
+        if !allowingOverflow, dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
             throw OPTError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
                                            + "beyond the largest finite \(dtype.rawValue) value (\(dtype == .f16 ? "65504" : "3.3895e38")); "
                                            + "it would be stored as infinity (store it as F32)")

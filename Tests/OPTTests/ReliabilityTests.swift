@@ -191,6 +191,9 @@ func optError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sour
         guard case let .invalidArgument(_, reason)? = e else { Issue.record("\(String(describing: e))"); return }
         #expect(reason.contains("'big' holds 70000.0 at [1, 1]") && reason.contains("65504"), "\(reason)")
         #expect(throws: Never.self) { try writer.add("big", big, as: .f32) }  // F32 holds it
+        try writer.add("inf", big, as: .f16, allowingOverflow: true)           // as PyTorch's .half()
+        let file = try SafetensorsFile(data: writer.serialized())
+        #expect(try file.tensor(named: "inf").scalars[4] == .infinity)
         let huge = Tensor<Double>([1e39])
         #expect(optError { try writer.add("d", huge, as: .bf16) } != nil)
         #expect(throws: Never.self) { try writer.add("d", huge, as: .f64) }
