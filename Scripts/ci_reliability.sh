@@ -40,7 +40,7 @@ for t in "${targets[@]}"; do
 done
 for t in "${targets[@]}"; do
     if wait "${pids[$t]}"; then
-        stats=$(grep -E "^#[0-9]+ *DONE" "$logs/$t.log" | tail -1)
+        stats=$(grep -E "^#[0-9]+[[:space:]]+DONE" "$logs/$t.log" | tail -1)
         echo "ci_reliability: $t ok: ${stats:-done}" >&2
     else
         failed+=("$t")
