@@ -280,25 +280,29 @@ extension BPETokenizer {
         try self.init(vocabulary: vocabulary, merges: merges, specialTokens: special, source: directory.path)
     }
 
-    static func readJSON(_ url: URL) throws -> JSONValue {
-        let data = try readFile(url)
+    static func parseJSON(_ data: Data, source: String) throws -> JSONValue {
         do {
             return try JSONParser.parse([UInt8](data))
         } catch let e as JSONParseError {
-            throw OPTError.invalidTokenizer(file: url.path, reason: "invalid JSON: \(e.description)")
+            throw OPTError.invalidTokenizer(file: source, reason: "invalid JSON: \(e.description)")
         }
     }
 
     static func readVocabulary(_ url: URL) throws -> [String: Int] {
-        let json = try readJSON(url)
+        try parseVocabulary(try readFile(url), source: url.path)
+    }
+
+    /// The token → id map of `vocab.json` bytes; `source` names them in errors.
+    static func parseVocabulary(_ data: Data, source: String) throws -> [String: Int] {
+        let json = try parseJSON(data, source: source)
         guard let members = json.objectValue else {
-            throw OPTError.invalidTokenizer(file: url.path, reason: "the vocabulary is \(json.kind), not an object")
+            throw OPTError.invalidTokenizer(file: source, reason: "the vocabulary is \(json.kind), not an object")
         }
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(members.count)
         for (token, value) in members {
             guard let id = value.intValue, id >= 0 else {
-                throw OPTError.invalidTokenizer(file: url.path, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
+                throw OPTError.invalidTokenizer(file: source, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
             }
             vocabulary[token] = id
         }
@@ -306,9 +310,13 @@ extension BPETokenizer {
     }
 
     static func readMerges(_ url: URL) throws -> [(String, String)] {
-        let data = try readFile(url)
+        try parseMerges(try readFile(url), source: url.path)
+    }
+
+    /// The merges of `merges.txt` bytes in rank order; `source` names them in errors.
+    static func parseMerges(_ data: Data, source: String) throws -> [(String, String)] {
         guard let text = validUTF8String(data) else {
-            throw OPTError.invalidTokenizer(file: url.path, reason: "the merges file is not valid UTF-8")
+            throw OPTError.invalidTokenizer(file: source, reason: "the merges file is not valid UTF-8")
         }
         // Lines split on the newline scalar: as Characters, "\r\n" would be one unit.
         var merges: [(String, String)] = []
@@ -320,7 +328,7 @@ extension BPETokenizer {
             if line.isEmpty || (number == 0 && lineText.hasPrefix("#version")) { continue }
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw OPTError.invalidTokenizer(file: url.path, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(lineText))")
+                throw OPTError.invalidTokenizer(file: source, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(lineText))")
             }
             merges.append((String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1]))))
         }
@@ -331,8 +339,14 @@ extension BPETokenizer {
     /// `added_tokens_decoder` of a tokenizer config; added tokens missing from the vocabulary join it.
     static func readSpecialTokens(_ url: URL, into special: inout SpecialTokens,
                                   vocabulary: inout [String: Int]) throws {
-        let json = try readJSON(url)
-        func fail(_ reason: String) -> OPTError { .invalidTokenizer(file: url.path, reason: reason) }
+        try parseSpecialTokens(try readFile(url), source: url.path, into: &special, vocabulary: &vocabulary)
+    }
+
+    /// ``readSpecialTokens(_:into:vocabulary:)`` on the bytes of a tokenizer config.
+    static func parseSpecialTokens(_ data: Data, source: String, into special: inout SpecialTokens,
+                                   vocabulary: inout [String: Int]) throws {
+        let json = try parseJSON(data, source: source)
+        func fail(_ reason: String) -> OPTError { .invalidTokenizer(file: source, reason: reason) }
         guard json.objectValue != nil else { throw fail("the file is \(json.kind), not an object") }
         func content(_ key: String) throws -> String?? {
             guard let v = json[key] else { return .none }  // absent: keep the current value

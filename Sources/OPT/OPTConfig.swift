@@ -246,7 +246,18 @@ extension OPTConfig {
             ("word_embed_proj_dim", wordEmbedProjDim),
         ]
         for (key, v) in positive where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
+        for (key, v) in positive where v > OPTConfig.maxDimension {
+            throw fail("\(key) \(v) exceeds the limit of \(OPTConfig.maxDimension)")
+        }
         guard numHiddenLayers >= 0 else { throw fail("num_hidden_layers must not be negative, got \(numHiddenLayers)") }
+        guard numHiddenLayers <= OPTConfig.maxLayers else {
+            throw fail("num_hidden_layers \(numHiddenLayers) exceeds the limit of \(OPTConfig.maxLayers)")
+        }
+        // A config is outside input: refuse one whose tensors could not even be counted before anything is
+        // allocated or any per-layer table is built.
+        guard checkedParameterCount != nil else {
+            throw fail("the model would have more than \(Int.max) parameters")
+        }
         guard hiddenSize % numAttentionHeads == 0 else {
             throw fail("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
@@ -259,6 +270,44 @@ extension OPTConfig {
                 throw fail("\(key) \(id) is outside the vocabulary (vocab_size \(vocabSize))")
             }
         }
+    }
+
+    /// The largest accepted `vocab_size`, `hidden_size`, `ffn_dim`, `max_position_embeddings`,
+    /// `num_attention_heads` and `word_embed_proj_dim` (2^31 − 1).
+    public static let maxDimension = Int(Int32.max)
+    /// The largest accepted `num_hidden_layers` (the largest released OPT has 96).
+    public static let maxLayers = 10_000
+
+    /// The number of scalars in the model's tensors (``checkpointShapes`` without a stored tied
+    /// `lm_head`), or nil when it overflows `Int`.
+    var checkedParameterCount: Int? {
+        let h = hiddenSize, p = wordEmbedProjDim, f = ffnDim
+        func mul(_ xs: Int...) -> Int? {
+            var r = 1
+            for x in xs {
+                let (v, o) = r.multipliedReportingOverflow(by: x)
+                if o { return nil }
+                r = v
+            }
+            return r
+        }
+        func add(_ xs: Int?...) -> Int? {
+            var r = 0
+            for x in xs {
+                guard let x else { return nil }
+                let (v, o) = r.addingReportingOverflow(x)
+                if o { return nil }
+                r = v
+            }
+            return r
+        }
+        let norm = layerNormElementwiseAffine ? 2 * h : 0
+        let bias = enableBias ? 1 : 0
+        let perLayer = add(mul(4, h, h + bias), norm, norm, mul(f, h + bias), mul(h, f), h * bias)
+        let layers = perLayer.flatMap { mul(numHiddenLayers, $0) }
+        return add(mul(vocabSize, p), mul(maxPositionEmbeddings + 2, h),
+                   hasEmbeddingProjections ? mul(2, h, p) : 0, hasFinalLayerNorm ? norm : 0, layers,
+                   tieWordEmbeddings ? 0 : mul(vocabSize, p))
     }
 
     /// Width of one attention head.

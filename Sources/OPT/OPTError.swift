@@ -23,6 +23,9 @@ public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
     case invalidTokenizer(file: String, reason: String)
     /// A token id outside the vocabulary was given to the tokenizer.
     case invalidTokenID(id: Int, vocabularySize: Int)
+    /// A tensor holds a NaN or an infinity. `index` is the element's position (one entry per axis) and
+    /// `value` its text (`nan`, `inf` or `-inf`).
+    case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
     /// Any other bad argument to an OPT I/O function.
     case invalidArgument(op: String, reason: String)
 
@@ -62,6 +65,9 @@ public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(file): invalid tokenizer: \(reason)"
         case let .invalidTokenID(id, vocabularySize):
             return "token id \(id) is not in the vocabulary (\(vocabularySize) tokens)"
+        case let .nonFiniteValue(file, tensor, index, value):
+            return "\(file): tensor \(quoted(tensor)) holds \(value) at \(formatShape(index)): the weights are corrupt "
+                + "or come from a diverged run"
         case let .invalidArgument(op, reason):
             return "\(op): \(reason)"
         }

@@ -75,23 +75,31 @@ public struct OPTModel: Sendable {
     }
 
     /// A model from a checkpoint, loaded strictly (see ``checkpointNames(for:in:)``): fp32, fp16 and bf16
-    /// tensors are converted to Float.
-    public init(config: OPTConfig, checkpoint: SafetensorsCheckpoint) throws {
+    /// tensors are converted to Float. With `checkFinite` (the default) every tensor is scanned as it is
+    /// converted, and a NaN or an infinity is an ``OPTError/nonFiniteValue(file:tensor:index:value:)``
+    /// naming the file, the tensor and the element: a diverged or corrupt checkpoint is refused instead of
+    /// silently producing NaN logits.
+    public init(config: OPTConfig, checkpoint: SafetensorsCheckpoint, checkFinite: Bool = true) throws {
         try config.validate()
         let names = try OPTModel.checkpointNames(for: config, in: checkpoint)
         var pairs: [(String, Tensor<Float>)] = []
         for (name, _) in OPTModel.parameterShapes(config) {
-            pairs.append((name, try checkpoint.tensor(named: names[name]!)))
+            let stored = names[name]!
+            let t = try checkpoint.tensor(named: stored)
+            if checkFinite { try OPT.checkFinite(t, name: stored, file: try checkpoint.file(containing: stored).source) }
+            pairs.append((name, t))
         }
         self.config = config
         self.parameters = try ParameterSet(pairs)
     }
 
     /// Loads a Hugging Face model directory: `config.json` and `model.safetensors` (or a sharded
-    /// `model.safetensors.index.json` with its shards).
-    public static func load(directory: URL) throws -> OPTModel {
+    /// `model.safetensors.index.json` with its shards). `checkFinite` refuses weights holding NaN or
+    /// infinity (see ``init(config:checkpoint:checkFinite:)``).
+    public static func load(directory: URL, checkFinite: Bool = true) throws -> OPTModel {
         let config = try OPTConfig(contentsOf: directory.appendingPathComponent(OPTConfig.fileName))
-        return try OPTModel(config: config, checkpoint: try SafetensorsCheckpoint(directory: directory))
+        return try OPTModel(config: config, checkpoint: try SafetensorsCheckpoint(directory: directory),
+                            checkFinite: checkFinite)
     }
 
     /// Writes `config.json` and `model.safetensors` (tensors stored as `dtype`) into `directory`, creating
@@ -105,14 +113,23 @@ public struct OPTModel: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let configURL = directory.appendingPathComponent(OPTConfig.fileName)
+        let configData: Data
         do {
-            try encoder.encode(config).write(to: configURL)
+            configData = try encoder.encode(config)
         } catch {
-            throw OPTError.io(file: configURL.path, reason: "cannot be written: \(error.localizedDescription)")
+            throw OPTError.io(file: configURL.path, reason: "cannot be encoded: \(error.localizedDescription)")
         }
         var writer = SafetensorsWriter(metadata: ["format": "pt"])
         for (name, t) in parameters { try writer.add(name, t, as: dtype) }
+        // Each file is replaced atomically (temporary file + rename): the weights first, then the config.
         try writer.write(to: directory.appendingPathComponent(SafetensorsCheckpoint.singleFileName))
+        try writeAtomically(configData, to: configURL)
+    }
+
+    /// Throws ``OPTError/nonFiniteValue(file:tensor:index:value:)`` for the first parameter (in
+    /// `named_parameters()` order) that holds a NaN or an infinity, naming it and the element.
+    public func validateFinite() throws {
+        for (name, t) in parameters { try checkFinite(t, name: name, file: "<parameters>") }
     }
 }
 

@@ -37,8 +37,12 @@ public struct SafetensorsWriter: Sendable {
 
     /// Adds tensor `name`, stored as `dtype` (F64, F32, BF16 or F16). Tensors are held by value
     /// (copy-on-write, so no copy is made) and encoded when the file is written.
+    ///
+    /// Narrowing rounds to nearest; a finite value too large for the narrow type (|x| ≥ 65520 for F16)
+    /// would silently become infinity, so it is refused with the tensor's name and the element's index
+    /// unless `allowingOverflow` is true (then it is stored as ±infinity, as PyTorch's `.half()` does).
     public mutating func add<S: TensorScalar>(_ name: String, _ tensor: Tensor<S>,
-                                              as dtype: SafetensorsDType = .f32) throws {
+                                              as dtype: SafetensorsDType = .f32, allowingOverflow: Bool = false) throws {
         let op = "SafetensorsWriter.add"
         guard SafetensorsDType.writable.contains(dtype) else {
             throw OPTError.invalidArgument(op: op, reason: "cannot write dtype \(dtype.rawValue) (writable: "
@@ -46,6 +50,11 @@ public struct SafetensorsWriter: Sendable {
         }
         guard name != "__metadata__" else {
             throw OPTError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
+        }
+        if !allowingOverflow, dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
+            throw OPTError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
+                                           + "beyond the largest finite \(dtype.rawValue) value (\(dtype == .f16 ? "65504" : "3.3895e38")); "
+                                           + "it would be stored as infinity (store it as F32)")
         }
         guard names.insert(name).inserted else {
             throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
@@ -59,6 +68,29 @@ public struct SafetensorsWriter: Sendable {
             payload = .double(tensor.converted(to: Double.self))
         }
         entries.append(Entry(name: name, dtype: dtype, shape: tensor.shape, payload: payload))
+    }
+
+    /// The first finite element of `tensor` that `dtype` (F16 or BF16) would round to infinity, with its
+    /// index, or nil. (NaN and infinities are stored as such: they are not an overflow.)
+    func firstNarrowingOverflow<S: TensorScalar>(_ tensor: Tensor<S>, _ dtype: SafetensorsDType) -> ([Int], Float)? {
+        let c = tensor.contiguous()
+        let flat: (Int, Float)? = c.withUnsafeBufferPointer { buf in
+            for (i, x) in buf.enumerated() {
+                let f = Float(x)  // a Double beyond Float's range is itself an overflow
+                guard f.isFinite || Double(x).isFinite else { continue }
+                let stored = dtype == .f16 ? HalfPrecision.float(fromHalf: HalfPrecision.half(from: f))
+                                           : HalfPrecision.float(fromBFloat16: HalfPrecision.bfloat16(from: f))
+                if stored.isInfinite { return (i, f) }
+            }
+            return nil
+        }
+        guard let (i, value) = flat else { return nil }
+        var index = [Int](repeating: 0, count: c.shape.count), rest = i
+        for axis in stride(from: c.shape.count - 1, through: 0, by: -1) where c.shape[axis] > 0 {
+            index[axis] = rest % c.shape[axis]
+            rest /= c.shape[axis]
+        }
+        return (index, value)
     }
 
     /// The tensors in file order.
@@ -133,20 +165,14 @@ public struct SafetensorsWriter: Sendable {
         return data
     }
 
-    /// Writes the file to `url`, one tensor at a time (replacing any existing file).
+    /// Writes the file to `url`, one tensor at a time, atomically: the bytes go to a temporary file in
+    /// the same directory that is renamed over `url` once complete, so a failure or a kill mid-write
+    /// leaves any existing file intact.
     public func write(to url: URL) throws {
-        let path = url.path
         let ordered = orderedEntries
-        guard FileManager.default.createFile(atPath: path, contents: nil) else {
-            throw OPTError.io(file: path, reason: "cannot be created")
-        }
-        do {
-            let handle = try FileHandle(forWritingTo: url)
-            defer { try? handle.close() }
+        try writeAtomically(to: url) { handle in
             try handle.write(contentsOf: headerBytes(ordered))
             try forEachEncoded(ordered) { try handle.write(contentsOf: $0) }
-        } catch {
-            throw OPTError.io(file: path, reason: "cannot be written: \(error.localizedDescription)")
         }
     }
 }

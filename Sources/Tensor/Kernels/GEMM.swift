@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 import Synchronization
 
@@ -532,10 +533,15 @@ private func gemvColumn<K: GEMMKernel>(_: K.Type, m: Int, k: Int, alpha: K.Scala
 // MARK: - Scratch memory
 
 /// A small cache of 64-byte aligned buffers, so packing buffers are not allocated and page-faulted per call.
-final class ScratchPool: Sendable {
+///
+/// The list is guarded by an `NSLock` (a pthread mutex) rather than `Synchronization.Mutex`: ThreadSanitizer
+/// does not see the Linux `Mutex`'s contended (futex) path as synchronisation, and since buffers move between
+/// threads through this pool, every packing write would be reported as a race (Docs/RELIABILITY.md). The lock is
+/// taken twice per GEMM call, so its cost does not matter.
+final class ScratchPool: @unchecked Sendable {
     static let shared = ScratchPool()
-    private struct Buffer: @unchecked Sendable { let raw: UnsafeMutableRawPointer; let bytes: Int }
-    private let free = Mutex<[Buffer]>([])
+    private struct Buffer { let raw: UnsafeMutableRawPointer; let bytes: Int }
+    private let free = LockedValue<[Buffer]>([])
     private let keep = 8
 
     func take(bytes: Int) -> (UnsafeMutableRawPointer, Int) {
@@ -559,6 +565,20 @@ final class ScratchPool: Sendable {
             return list.remove(at: i)
         }
         evicted?.raw.deallocate()
+    }
+}
+
+/// A value guarded by an `NSLock`.
+final class LockedValue<Value>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
     }
 }
 

@@ -52,7 +52,7 @@ func floatRunMoments(_ p: UnsafePointer<Float>, _ n: Int, shift c: Float) -> (Do
     var t1 = 0.0, t2 = 0.0, i = 0
     let cv = SIMD8<Float>(repeating: c)
     while i < n {
-        let end = Swift.min(n, i &+ sumBlock)
+        let begin = i, end = Swift.min(n, i &+ sumBlock)
         var s0 = SIMD8<Float>(), s1 = s0, q0 = s0, q1 = s0
         while i &+ 16 <= end {
             let d0 = load8(p + i) - cv, d1 = load8(p + (i &+ 8)) - cv
@@ -62,6 +62,14 @@ func floatRunMoments(_ p: UnsafePointer<Float>, _ n: Int, shift c: Float) -> (Do
         }
         var s = (s0 + s1).sum(), q = (q0 + q1).sum()
         while i < end { let d = p[i] - c; s += d; q += d * d; i &+= 1 }
+        if !q.isFinite {
+            // The Float squares overflowed (|x − shift| ≳ 1e18) or the run holds inf/NaN: redo the block in
+            // Double, which gives the true moments in the first case and still inf/NaN in the second.
+            var sd = 0.0, qd = 0.0
+            for k in begin..<end { let d = Double(p[k]) - Double(c); sd += d; qd += d * d }
+            t1 += sd; t2 += qd
+            continue
+        }
         t1 += Double(s); t2 += Double(q)
     }
     return (t1, t2)

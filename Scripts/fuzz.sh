@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds and runs one libFuzzer target (see Docs/RELIABILITY.md).
+#
+#   Scripts/fuzz.sh TARGET SECONDS [libFuzzer options...]   build, then fuzz TARGET for SECONDS
+#   Scripts/fuzz.sh TARGET build                            build only
+#   Scripts/fuzz.sh list                                    the targets
+#
+# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
+# A harness is compiled by swiftc directly with the package sources it needs, instrumented with
+# -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
+# New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
+# read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
+if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
+if [[ $# -lt 2 ]]; then
+    echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
+    exit 2
+fi
+target=$1 seconds=$2
+shift 2
+[[ -f "Fuzz/$target/Harness.swift" ]] || { echo "fuzz.sh: no target '$target' (targets: ${targets[*]})" >&2; exit 2; }
+
+build=Fuzz/.build
+mkdir -p "$build"
+opt=Sources/OPT
+# The OPT files that parse outside input, with what they need (nothing that imports Autodiff).
+parsers=("$opt/JSON.swift" "$opt/OPTError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
+         "$opt/SafetensorsReader.swift" "$opt/SafetensorsWriter.swift" "$opt/SafetensorsIndex.swift"
+         "$opt/OPTConfig.swift" "$opt/BPETokenizer.swift" "$opt/BPEMerge.swift" "$opt/ByteLevel.swift"
+         "$opt/PreTokenizer.swift" "$opt/AtomicWrite.swift")
+case $target in
+    Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;
+    *) sources=("${parsers[@]}"); needsTensor=1 ;;
+esac
+
+newer() {  # is $1 missing or older than any of the rest?
+    local out=$1; shift
+    [[ ! -e "$out" ]] && return 0
+    for f in "$@"; do [[ "$f" -nt "$out" ]] && return 0; done
+    return 1
+}
+
+flags=(-O -parse-as-library -suppress-warnings)
+if [[ $needsTensor == 1 ]]; then
+    tensorSources=(Sources/Tensor/*.swift Sources/Tensor/Kernels/*.swift)
+    if newer "$build/libTensor.a" "${tensorSources[@]}"; then
+        echo "fuzz.sh: building Tensor (ASan, -Onone)…" >&2
+        # -Onone: the parsers use Tensor only to allocate and fill small tensors, and an optimised Tensor
+        # takes ten times longer to compile; the harness and the OPT sources are optimised.
+        swiftc -Onone -parse-as-library -suppress-warnings -sanitize=address -module-name Tensor -emit-module \
+            -emit-module-path "$build/Tensor.swiftmodule" -emit-library -static -o "$build/libTensor.a" \
+            "${tensorSources[@]}"
+    fi
+    link=(-I "$build" -L "$build" -lTensor)
+else
+    link=()
+fi
+binary="$build/fuzz-$target"
+if newer "$binary" "Fuzz/$target/Harness.swift" "${sources[@]}" "$build/libTensor.a"; then
+    echo "fuzz.sh: building $binary…" >&2
+    rm -f "$binary"
+    # (the linker warns about every ASan local symbol; those lines are dropped)
+    swiftc "${flags[@]}" -sanitize=fuzzer,address -module-name "Fuzz$target" "${link[@]}" \
+        "Fuzz/$target/Harness.swift" "${sources[@]}" -o "$binary" 2>&1 \
+        | { grep -v "ld.gold: warning: Cannot export local symbol" || true; } >&2
+    [[ -x "$binary" ]] || { echo "fuzz.sh: build failed" >&2; exit 1; }
+fi
+[[ "$seconds" == build ]] && exit 0
+
+corpus="$build/corpus/$target"
+mkdir -p "$corpus" "$build/artifacts/$target"
+# Swift's backtracer would wait on a crashing fuzzer; libFuzzer and ASan report crashes themselves.
+export SWIFT_BACKTRACE=enable=no
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export TINT_FUZZ_TOKENIZER=${TINT_FUZZ_TOKENIZER:-Tests/OPTTests/Fixtures/tokenizer}
+dict=()
+[[ -f "Fuzz/$target/dictionary.txt" ]] && dict=(-dict="Fuzz/$target/dictionary.txt")
+exec "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build/artifacts/$target/" "${dict[@]}" "$@" "$corpus" "Fuzz/$target/corpus"
