@@ -5,8 +5,7 @@
 #
 #   Scripts/ci_reliability.sh [SECONDS] [JOBS]
 #
-# The full sanitizer test runs (Scripts/sanitize.sh) take 10–15 minutes each to build on a 2-core
-# machine and are not part of this subset.
+# The sanitizer test runs are Scripts/sanitize.sh; .ci/run calls both.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
