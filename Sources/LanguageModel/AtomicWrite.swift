@@ -5,13 +5,13 @@ import Foundation
 /// flushed to disk and renamed over `url` (`rename(2)` replaces atomically within a file system). On any
 /// error the temporary file is removed and `url` is untouched.
 ///
-/// - Throws: ``OPTError/io(file:reason:)`` naming `url`, or whatever `body` throws.
+/// - Throws: ``ModelError/io(file:reason:)`` naming `url`, or whatever `body` throws.
 func writeAtomically(to url: URL, _ body: (FileHandle) throws -> Void) throws {
     let path = url.path
     let directory = url.deletingLastPathComponent()
     let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
     guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw OPTError.io(file: path, reason: "cannot be created (no temporary file in \(directory.path))")
+        throw ModelError.io(file: path, reason: "cannot be created (no temporary file in \(directory.path))")
     }
     var committed = false
     defer { if !committed { try? FileManager.default.removeItem(at: temporary) } }
@@ -25,14 +25,14 @@ func writeAtomically(to url: URL, _ body: (FileHandle) throws -> Void) throws {
             try? handle.close()
             throw error
         }
-    } catch let error as OPTError {
+    } catch let error as ModelError {
         throw error
     } catch {
-        throw OPTError.io(file: path, reason: "cannot be written: \(error.localizedDescription)")
+        throw ModelError.io(file: path, reason: "cannot be written: \(error.localizedDescription)")
     }
     guard rename(temporary.path, path) == 0 else {
         let reason = String(cString: strerror(errno))
-        throw OPTError.io(file: path, reason: "cannot replace the file: \(reason)")
+        throw ModelError.io(file: path, reason: "cannot replace the file: \(reason)")
     }
     committed = true
 }

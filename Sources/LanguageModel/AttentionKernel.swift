@@ -33,12 +33,12 @@ func attentionSoftmaxRow<S: TensorScalar>(_ row: UnsafeMutablePointer<S>, visibl
     if let keyMask {
         for j in 0..<visible where keyMask[j] == 0 { row[j] = -S.infinity }
     }
-    let m = optMax(UnsafePointer(row), visible)
+    let m = lmMax(UnsafePointer(row), visible)
     guard m > -S.infinity else {
         for j in 0..<visible { row[j] = 0 }
         return
     }
-    let sum = optExpShifted(UnsafePointer(row), row, visible, m)
+    let sum = lmExpShifted(UnsafePointer(row), row, visible, m)
     let inv = S(1 / sum)
     for j in 0..<visible { row[j] *= inv }
 }
@@ -72,12 +72,12 @@ func attentionForward<S: TensorScalar>(
             while t0 < T {
                 let rows = Swift.min(blk, T &- t0), limit = past &+ t0 &+ rows
                 let p = probabilities.map { $0 + (task &* T &+ t0) &* S_ } ?? scratch!
-                optGEMM(m: rows, n: limit, k: d, alpha: scale, a: qb + t0 &* D, rsA: D, csA: 1,
+                lmGEMM(m: rows, n: limit, k: d, alpha: scale, a: qb + t0 &* D, rsA: D, csA: 1,
                         b: kb, rsB: 1, csB: D, c: p, ldc: S_)
                 for i in 0..<rows {
                     attentionSoftmaxRow(p + i &* S_, visible: past &+ t0 &+ i &+ 1, stored: limit, keyMask: mask)
                 }
-                optGEMM(m: rows, n: d, k: limit, a: p, rsA: S_, csA: 1, b: vb, rsB: D, csB: 1,
+                lmGEMM(m: rows, n: d, k: limit, a: p, rsA: S_, csA: 1, b: vb, rsB: D, csB: 1,
                         c: ob + t0 &* D, ldc: D)
                 t0 &+= rows
             }
@@ -116,11 +116,11 @@ func attentionBackward<S: TensorScalar>(
                 let rows = Swift.min(blk, T &- t0), limit = past &+ t0 &+ rows
                 let p = probabilities + (task &* T &+ t0) &* S_
                 if let dv {
-                    optGEMM(m: limit, n: d, k: rows, a: p, rsA: 1, csA: S_, b: gb + t0 &* D, rsB: D, csB: 1,
+                    lmGEMM(m: limit, n: d, k: rows, a: p, rsA: 1, csA: S_, b: gb + t0 &* D, rsB: D, csB: 1,
                             beta: 1, c: dv + (b &* g.keyBatchStride &+ h &* d), ldc: D)
                 }
                 if let dP {
-                    optGEMM(m: rows, n: limit, k: d, a: gb + t0 &* D, rsA: D, csA: 1, b: vb, rsB: 1, csB: D,
+                    lmGEMM(m: rows, n: limit, k: d, a: gb + t0 &* D, rsA: D, csA: 1, b: vb, rsB: 1, csB: D,
                             c: dP, ldc: S_)
                     for i in 0..<rows {
                         let pr = p + i &* S_, dr = dP + i &* S_
@@ -129,11 +129,11 @@ func attentionBackward<S: TensorScalar>(
                         for j in 0..<limit { dr[j] = pr[j] * (dr[j] - dot) }
                     }
                     if let dq {
-                        optGEMM(m: rows, n: d, k: limit, alpha: scale, a: dP, rsA: S_, csA: 1, b: kb, rsB: D, csB: 1,
+                        lmGEMM(m: rows, n: d, k: limit, alpha: scale, a: dP, rsA: S_, csA: 1, b: kb, rsB: D, csB: 1,
                                 c: dq + (b &* g.queryBatchStride &+ h &* d &+ t0 &* D), ldc: D)
                     }
                     if let dk {
-                        optGEMM(m: limit, n: d, k: rows, alpha: scale, a: dP, rsA: 1, csA: S_,
+                        lmGEMM(m: limit, n: d, k: rows, alpha: scale, a: dP, rsA: 1, csA: S_,
                                 b: qb + t0 &* D, rsB: D, csB: 1,
                                 beta: 1, c: dk + (b &* g.keyBatchStride &+ h &* d), ldc: D)
                     }

@@ -75,7 +75,7 @@ public final class BPETokenizer: @unchecked Sendable {
     /// A tokenizer from a vocabulary and merge list (in rank order). `source` names them in errors.
     public init(vocabulary: [String: Int], merges: [(String, String)], specialTokens: SpecialTokens = .opt,
                 source: String = "<memory>") throws {
-        func fail(_ reason: String) -> OPTError { .invalidTokenizer(file: source, reason: reason) }
+        func fail(_ reason: String) -> ModelError { .invalidTokenizer(file: source, reason: reason) }
         guard !vocabulary.isEmpty else { throw fail("the vocabulary is empty") }
         var maxID = 0
         for (token, id) in vocabulary {
@@ -221,12 +221,12 @@ public final class BPETokenizer: @unchecked Sendable {
     // MARK: Decoding
 
     /// The text of `ids`. Invalid UTF-8 (for example a multi-byte character cut between tokens at the end)
-    /// becomes U+FFFD. Throws ``OPTError/invalidTokenID(id:vocabularySize:)`` for an id with no token.
+    /// becomes U+FFFD. Throws ``ModelError/invalidTokenID(id:vocabularySize:)`` for an id with no token.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) throws -> String {
         var bytes: [UInt8] = []
         for id in ids {
             guard id >= 0 && id < tokens.count && tokens[id] != nil else {
-                throw OPTError.invalidTokenID(id: id, vocabularySize: vocabularySize)
+                throw ModelError.invalidTokenID(id: id, vocabularySize: vocabularySize)
             }
             if skipSpecialTokens && specialTokenIDs.contains(id) { continue }
             bytes.append(contentsOf: tokenBytes[id])
@@ -284,7 +284,7 @@ extension BPETokenizer {
         do {
             return try JSONParser.parse([UInt8](data))
         } catch let e as JSONParseError {
-            throw OPTError.invalidTokenizer(file: source, reason: "invalid JSON: \(e.description)")
+            throw ModelError.invalidTokenizer(file: source, reason: "invalid JSON: \(e.description)")
         }
     }
 
@@ -296,13 +296,13 @@ extension BPETokenizer {
     static func parseVocabulary(_ data: Data, source: String) throws -> [String: Int] {
         let json = try parseJSON(data, source: source)
         guard let members = json.objectValue else {
-            throw OPTError.invalidTokenizer(file: source, reason: "the vocabulary is \(json.kind), not an object")
+            throw ModelError.invalidTokenizer(file: source, reason: "the vocabulary is \(json.kind), not an object")
         }
         var vocabulary: [String: Int] = [:]
         vocabulary.reserveCapacity(members.count)
         for (token, value) in members {
             guard let id = value.intValue, id >= 0 else {
-                throw OPTError.invalidTokenizer(file: source, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
+                throw ModelError.invalidTokenizer(file: source, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
             }
             vocabulary[token] = id
         }
@@ -316,7 +316,7 @@ extension BPETokenizer {
     /// The merges of `merges.txt` bytes in rank order; `source` names them in errors.
     static func parseMerges(_ data: Data, source: String) throws -> [(String, String)] {
         guard let text = validUTF8String(data) else {
-            throw OPTError.invalidTokenizer(file: source, reason: "the merges file is not valid UTF-8")
+            throw ModelError.invalidTokenizer(file: source, reason: "the merges file is not valid UTF-8")
         }
         // Lines split on the newline scalar: as Characters, "\r\n" would be one unit.
         var merges: [(String, String)] = []
@@ -328,7 +328,7 @@ extension BPETokenizer {
             if line.isEmpty || (number == 0 && lineText.hasPrefix("#version")) { continue }
             let parts = line.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw OPTError.invalidTokenizer(file: source, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(lineText))")
+                throw ModelError.invalidTokenizer(file: source, reason: "line \(number + 1) is not two tokens separated by one space: \(quoted(lineText))")
             }
             merges.append((String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1]))))
         }
@@ -346,7 +346,7 @@ extension BPETokenizer {
     static func parseSpecialTokens(_ data: Data, source: String, into special: inout SpecialTokens,
                                    vocabulary: inout [String: Int]) throws {
         let json = try parseJSON(data, source: source)
-        func fail(_ reason: String) -> OPTError { .invalidTokenizer(file: source, reason: reason) }
+        func fail(_ reason: String) -> ModelError { .invalidTokenizer(file: source, reason: reason) }
         guard json.objectValue != nil else { throw fail("the file is \(json.kind), not an object") }
         func content(_ key: String) throws -> String?? {
             guard let v = json[key] else { return .none }  // absent: keep the current value

@@ -4,8 +4,8 @@ import Tensor
 
 // Perplexity, generation and dynamic evaluation on top of the forward pass.
 
-/// The result of ``OPTModel/perplexity(ids:block:progress:)``.
-public struct OPTPerplexity: Sendable, Codable, Equatable {
+/// The result of ``CausalLM/perplexity(ids:block:progress:)``.
+public struct Perplexity: Sendable, Codable, Equatable {
     /// Tokens predicted (every token of a block but its first).
     public var tokens: Int
     /// Blocks evaluated.
@@ -16,8 +16,8 @@ public struct OPTPerplexity: Sendable, Codable, Equatable {
     public var perplexity: Double { Foundation.exp(meanNLL) }
 }
 
-/// How ``OPTModel/generate(prompt:maxNewTokens:sampling:stopAtEOS:onToken:)`` picks each token.
-public struct OPTSampling: Sendable, Equatable {
+/// How ``CausalLM/generate(prompt:maxNewTokens:sampling:stopAtEOS:onToken:)`` picks each token.
+public struct Sampling: Sendable, Equatable {
     /// 0 picks the most likely token (greedy); otherwise logits are divided by it before sampling.
     public var temperature: Double
     /// Sample only among the `topK` most likely tokens (`nil`: all).
@@ -33,7 +33,7 @@ public struct OPTSampling: Sendable, Equatable {
 }
 
 /// The settings of dynamic evaluation (the TinT paper's language-modelling protocol, with exact gradients).
-public struct OPTDynamicEvaluationOptions: Sendable, Equatable {
+public struct DynamicEvaluationOptions: Sendable, Equatable {
     /// Fraction of each block that is the train part: its first ⌊f·T⌋ tokens.
     public var trainFraction: Double
     /// η of plain SGD on the summed cross-entropy of the train-part targets.
@@ -45,10 +45,10 @@ public struct OPTDynamicEvaluationOptions: Sendable, Equatable {
     /// Tokens per block (each block is an independent context; the model is reset between blocks).
     public var block: Int
     /// Stop the gradient at the attention probabilities (the approximate rule TinT simulates).
-    public var forward: OPTForwardOptions
+    public var forward: ForwardOptions
 
     public init(trainFraction: Double = 0.5, learningRate: Float, steps: Int = 1, layers: Int? = nil, block: Int = 1024,
-                forward: OPTForwardOptions = OPTForwardOptions()) {
+                forward: ForwardOptions = ForwardOptions()) {
         self.trainFraction = trainFraction
         self.learningRate = learningRate
         self.steps = steps
@@ -58,9 +58,9 @@ public struct OPTDynamicEvaluationOptions: Sendable, Equatable {
     }
 }
 
-/// The result of ``OPTModel/dynamicEvaluation(ids:options:progress:)``: eval-part loss before and after the
+/// The result of ``CausalLM/dynamicEvaluation(ids:options:progress:)``: eval-part loss before and after the
 /// SGD steps, summed over blocks.
-public struct OPTDynamicEvaluation: Sendable, Codable, Equatable {
+public struct DynamicEvaluation: Sendable, Codable, Equatable {
     /// Blocks with at least one eval-part target.
     public var blocks: Int
     /// Train-part targets (positions whose target token is in the train part), over all blocks.
@@ -75,20 +75,20 @@ public struct OPTDynamicEvaluation: Sendable, Codable, Equatable {
     public var perplexityAfter: Double { Foundation.exp(evalLossAfter) }
 }
 
-extension OPTModel {
+extension CausalLM {
     // MARK: Perplexity
 
     /// Perplexity of `ids` in consecutive blocks of at most `block` tokens; each block is evaluated on its own
     /// (its first token is context only), so the result for one block equals `transformers`' loss on it.
     ///
     /// - Parameter progress: called after each block with (tokens done, tokens in all).
-    /// - Throws: ``OPTError/invalidArgument(op:reason:)`` when `block` is below 2 or beyond
-    ///   `max_position_embeddings`, or fewer than 2 ids are given; ``OPTError/invalidTokenID(id:vocabularySize:)``.
-    public func perplexity(ids: [Int], block: Int = 1024, progress: ((Int, Int) -> Void)? = nil) throws -> OPTPerplexity {
+    /// - Throws: ``ModelError/invalidArgument(op:reason:)`` when `block` is below 2 or beyond
+    ///   `max_position_embeddings`, or fewer than 2 ids are given; ``ModelError/invalidTokenID(id:vocabularySize:)``.
+    public func perplexity(ids: [Int], block: Int = 1024, progress: ((Int, Int) -> Void)? = nil) throws -> Perplexity {
         let op = "perplexity"
         try checkBlock(block, op: op)
         guard ids.count >= 2 else {
-            throw OPTError.invalidArgument(op: op, reason: "needs at least 2 tokens, got \(ids.count)")
+            throw ModelError.invalidArgument(op: op, reason: "needs at least 2 tokens, got \(ids.count)")
         }
         try checkIDs(ids)
         var total = 0.0, tokens = 0, blocks = 0
@@ -96,28 +96,28 @@ extension OPTModel {
         for start in stride(from: 0, to: ids.count, by: block) {
             let chunk = Array(ids[start..<Swift.min(ids.count, start + block)])
             guard chunk.count >= 2 else { continue }
-            let batch = OPTBatch(chunk)
+            let batch = TokenBatch(chunk)
             let r = try noGrad {
-                try OPTOps.crossEntropy(logits(batch, parameters: p), targets: batch.nextTokenTargets(), mean: false)
+                try Layers.crossEntropy(logits(batch, parameters: p), targets: batch.nextTokenTargets(), mean: false)
             }
             total += r.sum
             tokens += r.counted
             blocks += 1
             progress?(start + chunk.count, ids.count)
         }
-        return OPTPerplexity(tokens: tokens, blocks: blocks, meanNLL: total / Double(tokens))
+        return Perplexity(tokens: tokens, blocks: blocks, meanNLL: total / Double(tokens))
     }
 
     func checkBlock(_ block: Int, op: String) throws {
         guard block >= 2 && block <= config.maxPositionEmbeddings else {
-            throw OPTError.invalidArgument(op: op, reason: "block must be in 2…\(config.maxPositionEmbeddings) "
+            throw ModelError.invalidArgument(op: op, reason: "block must be in 2…\(config.maxPositionEmbeddings) "
                                            + "(max_position_embeddings), got \(block)")
         }
     }
 
     func checkIDs(_ ids: [Int]) throws {
         for id in ids where id < 0 || id >= config.vocabSize {
-            throw OPTError.invalidTokenID(id: id, vocabularySize: config.vocabSize)
+            throw ModelError.invalidTokenID(id: id, vocabularySize: config.vocabSize)
         }
     }
 
@@ -129,30 +129,30 @@ extension OPTModel {
     ///
     /// - Parameter onToken: called with each new token as soon as it is chosen (for streaming output).
     /// - Returns: the new tokens (not the prompt).
-    public func generate(prompt: [Int], maxNewTokens: Int, sampling: OPTSampling = OPTSampling(), stopAtEOS: Bool = true,
+    public func generate(prompt: [Int], maxNewTokens: Int, sampling: Sampling = Sampling(), stopAtEOS: Bool = true,
                          onToken: ((Int) -> Void)? = nil) throws -> [Int] {
         let op = "generate"
-        guard !prompt.isEmpty else { throw OPTError.invalidArgument(op: op, reason: "the prompt is empty") }
+        guard !prompt.isEmpty else { throw ModelError.invalidArgument(op: op, reason: "the prompt is empty") }
         guard maxNewTokens >= 0 else {
-            throw OPTError.invalidArgument(op: op, reason: "maxNewTokens must not be negative, got \(maxNewTokens)")
+            throw ModelError.invalidArgument(op: op, reason: "maxNewTokens must not be negative, got \(maxNewTokens)")
         }
         guard sampling.temperature >= 0 && sampling.temperature.isFinite else {
-            throw OPTError.invalidArgument(op: op, reason: "temperature must be finite and ≥ 0, got \(sampling.temperature)")
+            throw ModelError.invalidArgument(op: op, reason: "temperature must be finite and ≥ 0, got \(sampling.temperature)")
         }
-        if let k = sampling.topK, k < 1 { throw OPTError.invalidArgument(op: op, reason: "top-k must be ≥ 1, got \(k)") }
+        if let k = sampling.topK, k < 1 { throw ModelError.invalidArgument(op: op, reason: "top-k must be ≥ 1, got \(k)") }
         try checkIDs(prompt)
         guard prompt.count <= config.maxPositionEmbeddings else {
-            throw OPTError.invalidArgument(op: op, reason: "the prompt has \(prompt.count) tokens but the model has "
+            throw ModelError.invalidArgument(op: op, reason: "the prompt has \(prompt.count) tokens but the model has "
                                            + "max_position_embeddings \(config.maxPositionEmbeddings)")
         }
         let budget = Swift.min(maxNewTokens, config.maxPositionEmbeddings - prompt.count)
         guard budget > 0 else { return [] }
-        let cache = try OPTKVCache<Float>(config: config, batchSize: 1, capacity: prompt.count + budget)
+        let cache: KVCache<Float> = try makeCache(batchSize: 1, capacity: prompt.count + budget)
         var rng = TensorRNG(seed: sampling.seed)
         var out: [Int] = []
         var next = prompt
         while out.count < budget {
-            let z = try logits(OPTBatch(next), cache: cache)
+            let z = try logits(TokenBatch(next), cache: cache)
             let v = config.vocabSize
             let token = z.withPointer { p in
                 pickToken(UnsafeBufferPointer(start: p + (next.count - 1) * v, count: v), sampling, &rng)
@@ -172,9 +172,9 @@ extension OPTModel {
     public func dynamicEvaluationParameterNames(layers: Int?) throws -> Set<String> {
         let l = config.numHiddenLayers, n = layers ?? l
         guard n >= 0 && n <= l else {
-            throw OPTError.invalidArgument(op: "dynamicEvaluation", reason: "layers (n_sim) must be in 0…\(l), got \(n)")
+            throw ModelError.invalidArgument(op: "dynamicEvaluation", reason: "layers (n_sim) must be in 0…\(l), got \(n)")
         }
-        var names = Set(finalLayerNormParameterNames)
+        var names = Set(finalNormParameterNames)
         for layer in (l - n)..<l { names.formUnion(layerParameterNames(layer)) }
         return names
     }
@@ -182,11 +182,11 @@ extension OPTModel {
     /// The parameters after `steps` plain SGD steps (η = `learningRate`) on the **summed** cross-entropy of the
     /// positions of `ids` whose target is among the first `trainCount` tokens, updating only `trainable`.
     public func dynamicUpdate(_ ids: [Int], trainCount: Int, learningRate: Float, steps: Int, trainable: Set<String>,
-                              options: OPTForwardOptions = OPTForwardOptions()) throws -> ParameterSet<Float> {
+                              options: ForwardOptions = ForwardOptions()) throws -> ParameterSet<Float> {
         var params = parameters
         guard trainCount >= 2 && steps > 0 && !trainable.isEmpty else { return params }
         var sgd = SGD<Float>(learningRate: learningRate)
-        let batch = OPTBatch(ids)
+        let batch = TokenBatch(ids)
         for _ in 0..<steps {
             let (_, grads) = try valueAndGradient(of: params, trainable: trainable) { p in
                 try loss(batch, parameters: p, reduction: .sum, includeTarget: { _, t in t < trainCount }, options: options)
@@ -203,15 +203,15 @@ extension OPTModel {
     /// reset for every block.
     ///
     /// - Parameter progress: called after each block with (blocks done, blocks in all).
-    public func dynamicEvaluation(ids: [Int], options o: OPTDynamicEvaluationOptions,
-                                  progress: ((Int, Int) -> Void)? = nil) throws -> OPTDynamicEvaluation {
+    public func dynamicEvaluation(ids: [Int], options o: DynamicEvaluationOptions,
+                                  progress: ((Int, Int) -> Void)? = nil) throws -> DynamicEvaluation {
         let op = "dynamicEvaluation"
         try checkBlock(o.block, op: op)
         guard o.trainFraction >= 0 && o.trainFraction <= 1 else {
-            throw OPTError.invalidArgument(op: op, reason: "the train fraction must be in [0, 1], got \(o.trainFraction)")
+            throw ModelError.invalidArgument(op: op, reason: "the train fraction must be in [0, 1], got \(o.trainFraction)")
         }
-        guard o.steps >= 0 else { throw OPTError.invalidArgument(op: op, reason: "steps must not be negative, got \(o.steps)") }
-        guard o.learningRate.isFinite else { throw OPTError.invalidArgument(op: op, reason: "the learning rate must be finite") }
+        guard o.steps >= 0 else { throw ModelError.invalidArgument(op: op, reason: "steps must not be negative, got \(o.steps)") }
+        guard o.learningRate.isFinite else { throw ModelError.invalidArgument(op: op, reason: "the learning rate must be finite") }
         try checkIDs(ids)
         let trainable = try dynamicEvaluationParameterNames(layers: o.layers)
         let starts = Array(stride(from: 0, to: ids.count, by: o.block))
@@ -219,12 +219,12 @@ extension OPTModel {
         for (i, start) in starts.enumerated() {
             let chunk = Array(ids[start..<Swift.min(ids.count, start + o.block)])
             let nTrain = Int((o.trainFraction * Double(chunk.count)).rounded(.down))
-            let batch = OPTBatch(chunk)
+            let batch = TokenBatch(chunk)
             let evalTargets = batch.nextTokenTargets { _, t in t >= nTrain }
             let counted = evalTargets.filter { $0 >= 0 }.count
             guard counted > 0 else { progress?(i + 1, starts.count); continue }
             func evalLoss(_ p: ParameterSet<Float>) throws -> Double {
-                try noGrad { try OPTOps.crossEntropy(logits(batch, parameters: p.constants), targets: evalTargets, mean: false).sum }
+                try noGrad { try Layers.crossEntropy(logits(batch, parameters: p.constants), targets: evalTargets, mean: false).sum }
             }
             before += try evalLoss(parameters)
             let updated = try dynamicUpdate(chunk, trainCount: nTrain, learningRate: o.learningRate, steps: o.steps,
@@ -236,17 +236,17 @@ extension OPTModel {
             progress?(i + 1, starts.count)
         }
         guard evalTokens > 0 else {
-            throw OPTError.invalidArgument(op: op, reason: "no block has an eval-part target (train fraction \(o.trainFraction), "
+            throw ModelError.invalidArgument(op: op, reason: "no block has an eval-part target (train fraction \(o.trainFraction), "
                                            + "\(ids.count) tokens, block \(o.block))")
         }
-        return OPTDynamicEvaluation(blocks: blocks, trainTokens: trainTokens, evalTokens: evalTokens,
+        return DynamicEvaluation(blocks: blocks, trainTokens: trainTokens, evalTokens: evalTokens,
                                     evalLossBefore: before / Double(evalTokens), evalLossAfter: after / Double(evalTokens))
     }
 }
 
 /// The next token from one row of logits: argmax (temperature 0 or top-k 1), else a sample from
 /// softmax(logits / T) restricted to the top k.
-func pickToken(_ logits: UnsafeBufferPointer<Float>, _ s: OPTSampling, _ rng: inout TensorRNG) -> Int {
+func pickToken(_ logits: UnsafeBufferPointer<Float>, _ s: Sampling, _ rng: inout TensorRNG) -> Int {
     var best = 0
     for i in 1..<logits.count where logits[i] > logits[best] { best = i }
     if s.temperature == 0 || s.topK == 1 { return best }

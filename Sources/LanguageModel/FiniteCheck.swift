@@ -27,7 +27,7 @@ func firstNonFinite(_ p: UnsafePointer<Float>, count: Int) -> Int? {
     return nil
 }
 
-/// Throws ``OPTError/nonFiniteValue(file:tensor:index:value:)`` when `t` holds a NaN or an infinity.
+/// Throws ``ModelError/nonFiniteValue(file:tensor:index:value:)`` when `t` holds a NaN or an infinity.
 func checkFinite(_ t: Tensor<Float>, name: String, file: String) throws {
     let c = t.contiguous()
     let found: (Int, Float)? = c.withUnsafeBufferPointer { buf in
@@ -41,5 +41,5 @@ func checkFinite(_ t: Tensor<Float>, name: String, file: String) throws {
         index[axis] = rest % c.shape[axis]
         rest /= c.shape[axis]
     }
-    throw OPTError.nonFiniteValue(file: file, tensor: name, index: index, value: value.isNaN ? "nan" : "\(value)")
+    throw ModelError.nonFiniteValue(file: file, tensor: name, index: index, value: value.isNaN ? "nan" : "\(value)")
 }

@@ -1,6 +1,6 @@
 /// A parsed JSON value. Numbers keep their text so integers are read exactly (no trip through Double);
 /// objects keep their members in file order.
-enum JSONValue: Sendable {
+package enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number(String)
@@ -9,7 +9,7 @@ enum JSONValue: Sendable {
     case object([(key: String, value: JSONValue)])
 
     /// A short name of the value's kind for messages.
-    var kind: String {
+    package var kind: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
@@ -21,7 +21,7 @@ enum JSONValue: Sendable {
     }
 
     /// The value itself for scalars (strings shortened), its kind otherwise; for messages.
-    var brief: String {
+    package var brief: String {
         switch self {
         case .null: return "null"
         case .bool(let b): return String(b)
@@ -31,27 +31,27 @@ enum JSONValue: Sendable {
         }
     }
 
-    var isNull: Bool { if case .null = self { true } else { false } }
-    var isBool: Bool { if case .bool = self { true } else { false } }
-    var isNumber: Bool { if case .number = self { true } else { false } }
+    package var isNull: Bool { if case .null = self { true } else { false } }
+    package var isBool: Bool { if case .bool = self { true } else { false } }
+    package var isNumber: Bool { if case .number = self { true } else { false } }
 
     /// The value as an `Int` when it is an integer literal (no fraction or exponent) that fits.
-    var intValue: Int? {
+    package var intValue: Int? {
         guard case let .number(text) = self else { return nil }
         return Int(text)
     }
 
-    var stringValue: String? {
+    package var stringValue: String? {
         if case let .string(s) = self { return s }
         return nil
     }
 
-    var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case let .array(a) = self { return a }
         return nil
     }
 
-    var objectValue: [(key: String, value: JSONValue)]? {
+    package var objectValue: [(key: String, value: JSONValue)]? {
         if case let .object(o) = self { return o }
         return nil
     }
@@ -64,20 +64,20 @@ enum JSONValue: Sendable {
 }
 
 /// Why a JSON text could not be parsed, and where (a byte offset into the text).
-struct JSONParseError: Error, Sendable {
-    var offset: Int
-    var reason: String
+package struct JSONParseError: Error, Sendable {
+    package var offset: Int
+    package var reason: String
 
-    var description: String { "\(reason) at byte \(offset) of the JSON text" }
+    package var description: String { "\(reason) at byte \(offset) of the JSON text" }
 }
 
 /// A strict JSON (RFC 8259) parser over UTF-8 bytes: rejects duplicate object keys, invalid UTF-8, lone
 /// surrogate escapes, control characters in strings, trailing garbage and nesting deeper than `maxDepth`.
-struct JSONParser {
+package struct JSONParser {
     static let maxDepth = 256
 
     /// Parses one JSON value that fills `bytes` (surrounding whitespace allowed).
-    static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {  // throws JSONParseError
+    package static func parse(_ bytes: UnsafeRawBufferPointer) throws -> JSONValue {  // throws JSONParseError
         var parser = JSONParser(bytes: bytes)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -87,7 +87,7 @@ struct JSONParser {
     }
 
     /// Parses one JSON value from a byte array.
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws -> JSONValue {
         try bytes.withUnsafeBytes { try parse($0) }
     }
 

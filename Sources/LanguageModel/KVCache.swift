@@ -3,36 +3,40 @@ import Tensor
 /// The keys and values of every token a model has seen so far, per layer, so that generation feeds only the
 /// new tokens to each forward pass (`transformers`' `DynamicCache`).
 ///
-/// Pass the same cache to successive ``OPTModel/hiddenStates(_:parameters:cache:options:)`` calls; each call
+/// Pass the same cache to successive ``CausalLM/logits(_:parameters:cache:options:)`` calls; each call
 /// appends its tokens. The cache also remembers which past tokens were padding and how many real tokens each
 /// row has had (for the positions of the next ones). It is for inference: a forward pass that records
 /// gradients rejects it. A call that throws leaves the cache unchanged only if it threw before the layers ran
 /// (bad ids, too many positions); do not reuse a cache after any other error.
-public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
+public final class KVCache<Scalar: TensorScalar>: @unchecked Sendable {
     /// Rows of the batch the cache belongs to.
     public let batchSize: Int
     /// Tokens per row seen so far (including padding).
     public private(set) var length = 0
-    let layers: Int, width: Int
-    private(set) var capacity: Int
+    package let layers: Int, width: Int
+    package private(set) var capacity: Int
     /// Per layer: `[batchSize, capacity, width]`; rows `0..<length` are filled.
-    var keys: [Tensor<Scalar>], values: [Tensor<Scalar>]
+    package var keys: [Tensor<Scalar>], values: [Tensor<Scalar>]
     /// `batchSize × capacity`, 1 for a real token.
-    private(set) var keyMask: [UInt8]
+    package private(set) var keyMask: [UInt8]
     /// Whether any past token is padding (the attention then needs the mask).
-    private(set) var hasPadding = false
+    package private(set) var hasPadding = false
     /// Real tokens seen so far per row.
-    private(set) var realCounts: [Int]
+    package private(set) var realCounts: [Int]
 
-    /// An empty cache for `batchSize` rows of a model with `config`; `capacity` tokens are reserved up front
-    /// (it grows as needed).
-    public init(config: OPTConfig, batchSize: Int, capacity: Int = 64) throws {
+    /// An empty cache for `batchSize` rows of a model with `layers` decoder layers whose keys and values are
+    /// `width` wide per token (key-value heads × head width); `capacity` tokens are reserved up front (it grows
+    /// as needed). ``CausalLM/makeCache(batchSize:capacity:as:)`` fills in the model's shape.
+    public init(layers: Int, width: Int, batchSize: Int, capacity: Int = 64) throws {
         guard batchSize > 0 else {
-            throw OPTError.invalidArgument(op: "OPTKVCache", reason: "batchSize must be positive, got \(batchSize)")
+            throw ModelError.invalidArgument(op: "KVCache", reason: "batchSize must be positive, got \(batchSize)")
         }
         self.batchSize = batchSize
-        self.layers = config.numHiddenLayers
-        self.width = config.hiddenSize
+        guard layers >= 0, width > 0 else {
+            throw ModelError.invalidArgument(op: "KVCache", reason: "needs layers ≥ 0 and width > 0, got \(layers) and \(width)")
+        }
+        self.layers = layers
+        self.width = width
         self.capacity = Swift.max(capacity, 1)
         let shape = [batchSize, self.capacity, width]
         keys = try (0..<layers).map { _ in try Tensor<Scalar>.zeroed(shape) }
@@ -42,7 +46,7 @@ public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
     }
 
     /// Grows the buffers (doubling) so that `needed` tokens fit.
-    func reserve(_ needed: Int) throws {
+    package func reserve(_ needed: Int) throws {
         guard needed > capacity else { return }
         var newCapacity = capacity
         while newCapacity < needed { newCapacity *= 2 }
@@ -63,7 +67,7 @@ public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
     }
 
     /// Records the mask of `count` new tokens (after ``reserve(_:)``) and returns their positions.
-    func appendTokens(count: Int, isReal: (Int, Int) -> Bool) {
+    package func appendTokens(count: Int, isReal: (Int, Int) -> Bool) {
         for r in 0..<batchSize {
             for t in 0..<count {
                 let real = isReal(r, t)
@@ -75,7 +79,7 @@ public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
 
     /// Writes layer `layer`'s keys and values `[batchSize, count, width]` for the new tokens into rows
     /// `length..<length + count`.
-    func store(layer: Int, keys k: Tensor<Scalar>, values v: Tensor<Scalar>, count: Int) {
+    package func store(layer: Int, keys k: Tensor<Scalar>, values v: Tensor<Scalar>, count: Int) {
         let (b, cap, w, start) = (batchSize, capacity, width, length)
         func write(_ buffer: inout Tensor<Scalar>, _ src: Tensor<Scalar>) {
             buffer.withUnsafeMutableBufferPointer { dst in
@@ -91,7 +95,7 @@ public final class OPTKVCache<Scalar: TensorScalar>: @unchecked Sendable {
     }
 
     /// Marks the new tokens as stored.
-    func advance(by count: Int) { length += count }
+    package func advance(by count: Int) { length += count }
 
     /// Forgets every token (keeps the buffers).
     public func reset() {

@@ -1,21 +1,21 @@
 import Dispatch
 import Tensor
 
-// Raw kernels behind OPT's differentiable ops (OPTOps.swift): threading, a scalar-generic GEMM entry, and the
+// Raw kernels behind OPT's differentiable ops (Layers.swift): threading, a scalar-generic GEMM entry, and the
 // row-wise loops (residual add, activations, bias gradients, layer-norm backward). Generic kernels carry
 // `@_specialize` for Float and Double; the Float hot paths (exp in softmax and cross-entropy) are SIMD8.
 
 // MARK: - Threading
 
 /// Elements per parallel chunk for memory-bound loops (about 50 µs of work).
-let optElementGrain = 1 << 16
+let lmElementGrain = 1 << 16
 
 // MARK: - GEMM
 
 /// `C = alpha·A·B + beta·C` for either scalar type (Tensor's public `gemm` has Float and Double overloads).
 /// Strides are in elements; see `Tensor.gemm(m:n:k:alpha:a:aRowStride:…)`.
 @inline(__always)
-func optGEMM<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
+func lmGEMM<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
                               a: UnsafePointer<S>, rsA: Int, csA: Int,
                               b: UnsafePointer<S>, rsB: Int, csB: Int,
                               beta: S = 0, c: UnsafeMutablePointer<S>, ldc: Int) {
@@ -73,35 +73,47 @@ extension Tensor {
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
-func optAdd<S: TensorScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ c: UnsafeMutablePointer<S>, _ n: Int) {
+func lmAdd<S: TensorScalar>(_ a: UnsafePointer<S>, _ b: UnsafePointer<S>, _ c: UnsafeMutablePointer<S>, _ n: Int) {
     let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
-    parallelChunks(count: n, grain: optElementGrain * 4) { r in
+    parallelChunks(count: n, grain: lmElementGrain * 4) { r in
         let a = pa.value, b = pb.value, c = pc.value
         for i in r { c[i] = a[i] + b[i] }
     }
 }
 
-/// The feed-forward activations of OPT (`activation_function`).
-enum OPTActivationKind: Sendable {
-    case relu, gelu, geluTanh, silu
+/// The elementwise activations of the layer library.
+public enum Activation: String, Sendable, CaseIterable, Codable {
+    /// max(0, x).
+    case relu
+    /// The exact (erf) GELU.
+    case gelu
+    /// The tanh approximation of GELU (`gelu_new`, `gelu_pytorch_tanh`).
+    case geluTanh
+    /// x · sigmoid(x) (`silu`, `swish`).
+    case silu
 
-    init(_ a: OPTActivation) {
-        switch a {
-        case .relu: self = .relu
-        case .gelu: self = .gelu
-        case .geluNew, .geluPytorchTanh: self = .geluTanh
-        case .silu: self = .silu
+    /// The activation `transformers` calls `name` (`hidden_act`, `activation_function`), or nil.
+    public init?(huggingFaceName name: String) {
+        switch name {
+        case "relu": self = .relu
+        case "gelu": self = .gelu
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": self = .geluTanh
+        case "silu", "swish": self = .silu
+        default: return nil
         }
     }
+
+    /// The names ``init(huggingFaceName:)`` accepts.
+    public static let huggingFaceNames = ["relu", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "silu", "swish"]
 }
 
 /// y = act(x) in place over `n` contiguous elements.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
-func optActivate<S: TensorScalar>(_ kind: OPTActivationKind, _ x: UnsafeMutablePointer<S>, _ n: Int) {
+func lmActivate<S: TensorScalar>(_ kind: Activation, _ x: UnsafeMutablePointer<S>, _ n: Int) {
     let px = UncheckedSendable(x)
-    parallelChunks(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
+    parallelChunks(count: n, grain: kind == .relu ? lmElementGrain * 4 : lmElementGrain / 4) { r in
         let x = px.value
         switch kind {
         case .relu: for i in r { x[i] = x[i] > 0 ? x[i] : 0 }
@@ -116,10 +128,10 @@ func optActivate<S: TensorScalar>(_ kind: OPTActivationKind, _ x: UnsafeMutableP
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
-func optActivationBackward<S: TensorScalar>(_ kind: OPTActivationKind, saved: UnsafePointer<S>,
+func lmActivationBackward<S: TensorScalar>(_ kind: Activation, saved: UnsafePointer<S>,
                                             _ g: UnsafeMutablePointer<S>, _ n: Int) {
     let ps = UncheckedSendable(saved), pg = UncheckedSendable(g)
-    parallelChunks(count: n, grain: kind == .relu ? optElementGrain * 4 : optElementGrain / 4) { r in
+    parallelChunks(count: n, grain: kind == .relu ? lmElementGrain * 4 : lmElementGrain / 4) { r in
         let s = ps.value, g = pg.value
         switch kind {
         case .relu: for i in r { g[i] = s[i] > 0 ? g[i] : 0 }
@@ -159,8 +171,8 @@ func optActivationBackward<S: TensorScalar>(_ kind: OPTActivationKind, saved: Un
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
-func optColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int, _ out: UnsafeMutablePointer<S>) {
-    let chunkRows = Swift.max(1, optElementGrain / Swift.max(cols, 1))
+func lmColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int, _ out: UnsafeMutablePointer<S>) {
+    let chunkRows = Swift.max(1, lmElementGrain / Swift.max(cols, 1))
     let chunks = Swift.max(1, (rows + chunkRows - 1) / chunkRows)
     var partial = [S](repeating: 0, count: chunks * cols)
     partial.withUnsafeMutableBufferPointer { pp in
@@ -187,12 +199,12 @@ func optColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int,
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
-func optLayerNormBackward<S: TensorScalar>(
+func lmLayerNormBackward<S: TensorScalar>(
     x: UnsafePointer<S>, mean: UnsafePointer<S>, rstd: UnsafePointer<S>, gamma: UnsafePointer<S>?,
     g: UnsafePointer<S>, rows: Int, d: Int,
     dx: UnsafeMutablePointer<S>?, dgamma: UnsafeMutablePointer<S>?, dbeta: UnsafeMutablePointer<S>?
 ) {
-    let chunkRows = Swift.max(1, optElementGrain / Swift.max(d, 1))
+    let chunkRows = Swift.max(1, lmElementGrain / Swift.max(d, 1))
     let chunks = Swift.max(1, (rows + chunkRows - 1) / chunkRows)
     let wantSums = dgamma != nil || dbeta != nil
     var partial = [Double](repeating: 0, count: wantSums ? chunks * 2 * d : 0)
@@ -246,36 +258,36 @@ func optLayerNormBackward<S: TensorScalar>(
 /// e^x for x ≤ 0 (softmax and log-sum-exp arguments after the row maximum is subtracted); −inf and anything
 /// below −87 give 0. Cephes expf polynomial with Cody–Waite reduction; ≈1 ulp.
 @inline(__always)
-func optExp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
+func lmExp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let lo = SIMD8<Float>(repeating: -87)
     let under = x .< lo
-    let xc = optSelect(under, lo, x)
+    let xc = lmSelect(under, lo, x)
     let magic = SIMD8<Float>(repeating: 0x1.8p23)
-    let t = optFMA(xc, SIMD8(repeating: 0x1.715476p+0), magic)
+    let t = lmFMA(xc, SIMD8(repeating: 0x1.715476p+0), magic)
     let n = t - magic
-    var r = optFMA(n, SIMD8(repeating: -0x1.62e4p-1), xc)
-    r = optFMA(n, SIMD8(repeating: -0x1.7f7d1cp-20), r)
-    var p = optFMA(SIMD8(repeating: 1.9875691500e-4), r, SIMD8(repeating: 1.3981999507e-3))
-    p = optFMA(p, r, SIMD8(repeating: 8.3334519073e-3))
-    p = optFMA(p, r, SIMD8(repeating: 4.1665795894e-2))
-    p = optFMA(p, r, SIMD8(repeating: 1.6666665459e-1))
-    p = optFMA(p, r, SIMD8(repeating: 5.0000001201e-1))
-    p = optFMA(p, r * r, r) + 1
+    var r = lmFMA(n, SIMD8(repeating: -0x1.62e4p-1), xc)
+    r = lmFMA(n, SIMD8(repeating: -0x1.7f7d1cp-20), r)
+    var p = lmFMA(SIMD8(repeating: 1.9875691500e-4), r, SIMD8(repeating: 1.3981999507e-3))
+    p = lmFMA(p, r, SIMD8(repeating: 8.3334519073e-3))
+    p = lmFMA(p, r, SIMD8(repeating: 4.1665795894e-2))
+    p = lmFMA(p, r, SIMD8(repeating: 1.6666665459e-1))
+    p = lmFMA(p, r, SIMD8(repeating: 5.0000001201e-1))
+    p = lmFMA(p, r * r, r) + 1
     let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
     let scale = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD8<Float>.self)
-    return optSelect(under, SIMD8(repeating: 0), p * scale)
+    return lmSelect(under, SIMD8(repeating: 0), p * scale)
 }
 
 /// Lane-wise `mask ? a : b` with whole-vector integer ops (`replacing(with:where:)` can become per-lane code).
 @inline(__always)
-func optSelect(_ mask: SIMDMask<SIMD8<Int32>>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+func lmSelect(_ mask: SIMDMask<SIMD8<Int32>>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
     let ai = unsafeBitCast(a, to: SIMD8<Int32>.self), bi = unsafeBitCast(b, to: SIMD8<Int32>.self)
     return unsafeBitCast(bi ^ ((ai ^ bi) & mask._storage), to: SIMD8<Float>.self)
 }
 
 /// a·b + c, fused when the build has FMA.
 @inline(__always)
-func optFMA(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+func lmFMA(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
 #if SIMD_FMA
     c.addingProduct(a, b)
 #else
@@ -285,9 +297,9 @@ func optFMA(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Fl
 
 /// dst[i] = exp(src[i] − shift) for i < n; returns Σ dst (accumulated in Double). `src == dst` is allowed.
 @inline(__always)
-func optExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int, _ shift: S) -> Double {
+func lmExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int, _ shift: S) -> Double {
     if S.self == Float.self {
-        return optExpShiftedFloat(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
+        return lmExpShiftedFloat(UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
                                   UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), n,
                                   unsafeBitCast(shift, to: Float.self))
     }
@@ -301,7 +313,7 @@ func optExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutabl
 }
 
 @inline(never)
-func optExpShiftedFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ shift: Float) -> Double {
+func lmExpShiftedFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ shift: Float) -> Double {
     let s = SIMD8<Float>(repeating: shift)
     var acc = SIMD8<Float>(repeating: 0)
     var total = 0.0
@@ -310,7 +322,7 @@ func optExpShiftedFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer
     while i &+ 8 <= n {
         let end = Swift.min(n, i &+ 512) & ~7
         while i < end {
-            let e = optExp8(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self) - s)
+            let e = lmExp8(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self) - s)
             UnsafeMutableRawPointer(dst + i).storeBytes(of: e, as: SIMD8<Float>.self)
             acc += e
             i &+= 8
@@ -321,7 +333,7 @@ func optExpShiftedFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer
     if i < n {
         var v = SIMD8<Float>(repeating: -.infinity)
         for j in 0..<(n &- i) { v[j] = src[i &+ j] - shift }
-        let e = optExp8(v)
+        let e = lmExp8(v)
         for j in 0..<(n &- i) { dst[i &+ j] = e[j]; total += Double(e[j]) }
     }
     return total
@@ -329,9 +341,9 @@ func optExpShiftedFloat(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer
 
 /// The maximum of `n ≥ 1` elements.
 @inline(__always)
-func optMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S {
+func lmMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S {
     if S.self == Float.self {
-        return unsafeBitCast(optMaxFloat(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), n), to: S.self)
+        return unsafeBitCast(lmMaxFloat(UnsafeRawPointer(p).assumingMemoryBound(to: Float.self), n), to: S.self)
     }
     var m = p[0]
     for i in 1..<Swift.max(n, 1) where p[i] > m { m = p[i] }
@@ -339,12 +351,12 @@ func optMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S {
 }
 
 @inline(never)
-func optMaxFloat(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+func lmMaxFloat(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var i = 0
     var mv = SIMD8<Float>(repeating: -.infinity)
     while i &+ 8 <= n {
         let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-        mv = optSelect(v .> mv, v, mv)
+        mv = lmSelect(v .> mv, v, mv)
         i &+= 8
     }
     var m = mv.max()

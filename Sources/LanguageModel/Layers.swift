@@ -7,7 +7,7 @@ import Tensor
 // constant parameters) and an exact, fused backward under Autodiff. Intermediates the backward needs
 // (attention probabilities, layer-norm statistics, pre-activations) are kept only when the op is recorded.
 
-enum OPTOps {
+public enum Layers {
     // MARK: Linear
 
     /// `x·Wᵀ + b (+ residual)`, optionally followed by an activation, as one GEMM over the flattened rows
@@ -15,8 +15,8 @@ enum OPTOps {
     /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`, `residual` shaped like the output.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func linear<S>(_ x: Variable<S>, weight: Variable<S>, bias: Variable<S>? = nil,
-                          residual: Variable<S>? = nil, activation: OPTActivationKind? = nil) throws -> Variable<S> {
+    public static func linear<S>(_ x: Variable<S>, weight: Variable<S>, bias: Variable<S>? = nil,
+                          residual: Variable<S>? = nil, activation: Activation? = nil) throws -> Variable<S> {
         let w = weight.value
         guard w.rank == 2, let inF = x.shape.last, inF == w.shape[1] else {
             throw TensorError.shapeMismatch(op: "OPT linear", shapes: [x.shape, w.shape],
@@ -54,14 +54,14 @@ enum OPTOps {
             }
             xv.withPointer { xp in
                 wv.withPointer { wp in
-                    optGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: 1, csB: inF,
+                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: 1, csB: inF,
                             beta: (bias != nil || residual != nil) ? 1 : 0, c: c, ldc: outF)
                 }
             }
         }
         if let activation {
             if recorded && activation != .relu { pre = y }
-            y.withUnsafeMutableBufferPointer { optActivate(activation, $0.baseAddress!, $0.count) }
+            y.withUnsafeMutableBufferPointer { lmActivate(activation, $0.baseAddress!, $0.count) }
         }
         guard recorded else { return Variable(y) }
 
@@ -72,7 +72,7 @@ enum OPTOps {
             var gp = g.contiguous()
             let saved = pre ?? out
             saved.withPointer { s in
-                gp.withUnsafeMutableBufferPointer { optActivationBackward(activation, saved: s, $0.baseAddress!, $0.count) }
+                gp.withUnsafeMutableBufferPointer { lmActivationBackward(activation, saved: s, $0.baseAddress!, $0.count) }
             }
             return gp
         }
@@ -88,7 +88,7 @@ enum OPTOps {
         if let bias {
             pullbacks.append((bias, { g in
                 let gp = try box.value(g)
-                return try Tensor<S>.filled([outF]) { db in gp.withPointer { optColumnSums($0, rows: rows, cols: outF, db) } }
+                return try Tensor<S>.filled([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
             }))
         }
         if let residual { pullbacks.append((residual, { g in g })) }
@@ -100,12 +100,12 @@ enum OPTOps {
     /// a + b for equal shapes.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func add<S>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
+    public static func add<S>(_ a: Variable<S>, _ b: Variable<S>) throws -> Variable<S> {
         guard a.shape == b.shape else {
             throw TensorError.shapeMismatch(op: "OPT add", shapes: [a.shape, b.shape], reason: "shapes must be equal")
         }
         let y = try Tensor<S>.filled(a.shape) { c in
-            a.value.withPointer { ap in b.value.withPointer { bp in optAdd(ap, bp, c, a.count) } }
+            a.value.withPointer { ap in b.value.withPointer { bp in lmAdd(ap, bp, c, a.count) } }
         }
         return Variable.differentiable(value: y, inputs: [(a, { $0 }), (b, { $0 })])
     }
@@ -115,7 +115,7 @@ enum OPTOps {
     /// Layer norm over the last axis (PyTorch semantics, ε = 1e-5); `weight`/`bias` are `[D]` or absent.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func layerNorm<S>(_ x: Variable<S>, weight: Variable<S>?, bias: Variable<S>?, epsilon: S = 1e-5) throws -> Variable<S> {
+    public static func layerNorm<S>(_ x: Variable<S>, weight: Variable<S>?, bias: Variable<S>?, epsilon: S = 1e-5) throws -> Variable<S> {
         let xv = x.value.contiguous()
         let (y, mean, rstd) = try xv.layerNormWithStatistics(weight: weight?.value, bias: bias?.value, epsilon: epsilon)
         var inputs = [x]
@@ -135,7 +135,7 @@ enum OPTOps {
                     withOptionalMutablePointer(&dx) { dxp in
                         withOptionalMutablePointer(&dgamma) { dgp in
                             withOptionalMutablePointer(&dbeta) { dbp in
-                                optLayerNormBackward(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                lmLayerNormBackward(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
                                                      dx: dxp, dgamma: dgp, dbeta: dbp)
                             }
                         }
@@ -156,7 +156,7 @@ enum OPTOps {
     /// rows for `paddingID` get no gradient (PyTorch's `padding_idx`).
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func embedding<S>(_ table: Variable<S>, ids: [Int], shape idShape: [Int], paddingID: Int? = nil) throws -> Variable<S> {
+    public static func embedding<S>(_ table: Variable<S>, ids: [Int], shape idShape: [Int], paddingID: Int? = nil) throws -> Variable<S> {
         let y = try table.value.embedding(ids, shape: idShape)
         let v = table.shape[0], d = table.shape[1]
         return Variable.differentiable(value: y, inputs: [(table, { g in
@@ -184,7 +184,7 @@ enum OPTOps {
     /// `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, scale: S,
+    public static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, scale: S,
                              keyMask: [UInt8]?, keyCount: Int? = nil, detachProbabilities: Bool = false) throws -> Variable<S> {
         guard q.rank == 3, k.rank == 3, v.shape == k.shape, q.shape[0] == k.shape[0], q.shape[2] == k.shape[2],
               (keyCount ?? k.shape[1]) >= q.shape[1], (keyCount ?? 0) <= k.shape[1], q.shape[2] % heads == 0 else {
@@ -197,7 +197,7 @@ enum OPTOps {
             throw TensorError.invalidArgument(op: "OPT attention", reason: "key mask needs \(bsz * capacity) entries, got \(keyMask.count)")
         }
         if keyCount != nil && Variable.isRecorded([q, k, v]) {
-            throw OPTError.invalidArgument(op: "OPT attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
+            throw ModelError.invalidArgument(op: "OPT attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
         }
         let geo = AttentionGeometry(batch: bsz, heads: heads, headDim: dim / heads, queries: t, keys: s,
                                     queryBatchStride: t * dim, keyBatchStride: capacity * dim, outputBatchStride: t * dim,
@@ -250,7 +250,7 @@ enum OPTOps {
     /// of counted rows and the sum in Double.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    static func crossEntropy<S>(_ logits: Variable<S>, targets: [Int], mean: Bool) throws -> (loss: Variable<S>, counted: Int, sum: Double) {
+    public static func crossEntropy<S>(_ logits: Variable<S>, targets: [Int], mean: Bool) throws -> (loss: Variable<S>, counted: Int, sum: Double) {
         guard let v = logits.shape.last, v > 0 else {
             throw TensorError.invalidShape(op: "OPT crossEntropy", shape: logits.shape, reason: "logits need a last axis [..., V]")
         }
@@ -268,15 +268,15 @@ enum OPTOps {
         z.withPointer { zp in
             lse.withUnsafeMutableBufferPointer { lp in terms.withUnsafeMutableBufferPointer { tp in
                 let args = UncheckedSendable((zp, lp.baseAddress!, tp.baseAddress!))
-                parallelChunks(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
+                parallelChunks(count: rows, grain: Swift.max(1, lmElementGrain / v)) { r in
                     let (zp, lp, tp) = args.value
                     // exp values are only summed here; a small per-task row buffer keeps z untouched.
                     let tmp = UnsafeMutablePointer<S>.allocate(capacity: v)
                     defer { tmp.deallocate() }
                     for i in r where targets[i] >= 0 {
                         let row = zp + i &* v
-                        let m = optMax(row, v)
-                        let l = Double(m) + Double.log(optExpShifted(row, tmp, v, m))
+                        let m = lmMax(row, v)
+                        let l = Double(m) + Double.log(lmExpShifted(row, tmp, v, m))
                         lp[i] = l
                         tp[i] = l - Double(row[targets[i]])
                     }
@@ -294,12 +294,12 @@ enum OPTOps {
             var out = z
             out.withUnsafeMutableBufferPointer { ob in
                 let args = UncheckedSendable(ob.baseAddress!)
-                parallelChunks(count: rows, grain: Swift.max(1, optElementGrain / v)) { r in
+                parallelChunks(count: rows, grain: Swift.max(1, lmElementGrain / v)) { r in
                     for i in r {
                         let o = args.value + i &* v
                         let t = targets[i]
                         guard t >= 0 else { o.update(repeating: 0, count: v); continue }
-                        _ = optExpShifted(UnsafePointer(o), o, v, S(lse[i]))
+                        _ = lmExpShifted(UnsafePointer(o), o, v, S(lse[i]))
                         o[t] -= 1
                         for j in 0..<v { o[j] *= scale }
                     }
@@ -316,19 +316,19 @@ enum OPTOps {
 /// A value computed once from the output gradient and shared by the `uses` pullbacks of one op that will run
 /// (the backward pass calls them one after another with the same output gradient). After the last use the
 /// cache is cleared, so a graph kept with `retainGraph` can be differentiated again with another seed.
-final class LazyGradient<V> {
+package final class LazyGradient<V> {
     private let compute: (Any) throws -> V
     private let uses: Int
     private var left: Int
     private var cached: V?
 
-    init<S: TensorScalar>(uses: Int, _ compute: @escaping (Tensor<S>) throws -> V) {
+    package init<S: TensorScalar>(uses: Int, _ compute: @escaping (Tensor<S>) throws -> V) {
         self.compute = { try compute($0 as! Tensor<S>) }
         self.uses = Swift.max(uses, 1)
         self.left = self.uses
     }
 
-    func value<S: TensorScalar>(_ g: Tensor<S>) throws -> V {
+    package func value<S: TensorScalar>(_ g: Tensor<S>) throws -> V {
         let v = try cached ?? compute(g)
         left -= 1
         if left == 0 { cached = nil; left = uses } else { cached = v }
@@ -337,16 +337,16 @@ final class LazyGradient<V> {
 }
 
 /// How many of `inputs` track gradients (their pullbacks are the ones that will run).
-func trackedCount<S>(_ inputs: [Variable<S>?]) -> Int {
+package func trackedCount<S>(_ inputs: [Variable<S>?]) -> Int {
     inputs.reduce(0) { $0 + ($1?.requiresGradient == true ? 1 : 0) }
 }
 
-func withOptionalPointer<S: TensorScalar, R>(_ t: Tensor<S>?, _ body: (UnsafePointer<S>?) throws -> R) rethrows -> R {
+package func withOptionalPointer<S: TensorScalar, R>(_ t: Tensor<S>?, _ body: (UnsafePointer<S>?) throws -> R) rethrows -> R {
     guard let t else { return try body(nil) }
     return try t.withPointer { try body($0) }
 }
 
-func withOptionalMutablePointer<S: TensorScalar, R>(_ t: inout Tensor<S>?, _ body: (UnsafeMutablePointer<S>?) throws -> R) rethrows -> R {
+package func withOptionalMutablePointer<S: TensorScalar, R>(_ t: inout Tensor<S>?, _ body: (UnsafeMutablePointer<S>?) throws -> R) rethrows -> R {
     guard t != nil else { return try body(nil) }
     return try t!.withUnsafeMutableBufferPointer { try body($0.baseAddress!) }
 }

@@ -1,9 +1,9 @@
-/// Every error the OPT input/output layer throws: checkpoints, configs and tokenizers.
+/// Every error the language-model layer throws: checkpoints, configs, tokenizers and model inputs.
 ///
 /// Each case names the file it concerns (a path, or a label such as `<memory>` for bytes that came from
 /// no file) and says what was wrong; safetensors errors also name the tensor and the byte offset when
 /// those are known.
-public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
+public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     /// A file could not be read or written.
     case io(file: String, reason: String)
     /// A safetensors file breaks the format. `offset` is an absolute byte offset in the file.
@@ -26,7 +26,7 @@ public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
     /// A tensor holds a NaN or an infinity. `index` is the element's position (one entry per axis) and
     /// `value` its text (`nan`, `inf` or `-inf`).
     case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
-    /// Any other bad argument to an OPT I/O function.
+    /// Any other bad argument to a model or I/O function.
     case invalidArgument(op: String, reason: String)
 
     /// One line naming the file (and tensor, offset) and the problem.
@@ -60,7 +60,7 @@ public enum OPTError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .invalidIndex(file, reason):
             return "\(file): invalid sharded-checkpoint index: \(reason)"
         case let .invalidConfig(file, reason):
-            return "\(file): invalid OPT config: \(reason)"
+            return "\(file): invalid config: \(reason)"
         case let .invalidTokenizer(file, reason):
             return "\(file): invalid tokenizer: \(reason)"
         case let .invalidTokenID(id, vocabularySize):
@@ -97,15 +97,34 @@ public struct TensorShapeMismatch: Equatable, Sendable, CustomStringConvertible 
 }
 
 /// A name in single quotes for messages (names may contain spaces or be empty).
-func quoted(_ s: String) -> String { "'\(s)'" }
+package func quoted(_ s: String) -> String { "'\(s)'" }
 
 /// `[2, 3]`-style shape text for messages.
-func formatShape(_ shape: [Int]) -> String {
+package func formatShape(_ shape: [Int]) -> String {
     "[" + shape.map(String.init).joined(separator: ", ") + "]"
 }
 
 /// Orders strings by their UTF-8 bytes: the order of safetensors' own writer and independent of
 /// Unicode canonical equivalence, so sorted error lists are stable.
-func utf8Less(_ a: String, _ b: String) -> Bool {
+package func utf8Less(_ a: String, _ b: String) -> Bool {
     a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// A decoding error as one line: what was wrong and at which key path.
+package func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case let .typeMismatch(type, ctx):
+        return "\(path(ctx.codingPath)) has the wrong type (expected \(type)): \(ctx.debugDescription)"
+    case let .valueNotFound(type, ctx):
+        return "\(path(ctx.codingPath)) is null (expected \(type))"
+    case let .keyNotFound(key, ctx):
+        return "missing key \(key.stringValue) in \(path(ctx.codingPath))"
+    case let .dataCorrupted(ctx):
+        return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
 }

@@ -52,7 +52,7 @@ public struct SafetensorsCheckpoint: Sendable {
         if !problems.isEmpty {
             let shown = problems.prefix(20).joined(separator: "; ")
             let more = problems.count > 20 ? "; and \(problems.count - 20) more" : ""
-            throw OPTError.invalidIndex(file: index.source, reason: shown + more)
+            throw ModelError.invalidIndex(file: index.source, reason: shown + more)
         }
         try self.init(files: files, source: index.source)
     }
@@ -72,7 +72,7 @@ public struct SafetensorsCheckpoint: Sendable {
             if fm.fileExists(atPath: url.appendingPathComponent("pytorch_model.bin").path) {
                 reason += " (pytorch_model.bin is a pickle and is not read; convert it to safetensors)"
             }
-            throw OPTError.io(file: url.path, reason: reason)
+            throw ModelError.io(file: url.path, reason: reason)
         }
     }
 
@@ -82,7 +82,7 @@ public struct SafetensorsCheckpoint: Sendable {
         for (i, file) in files.enumerated() {
             for name in file.tensorNames {
                 if let j = location[name] {
-                    throw OPTError.invalidIndex(file: source, reason: "tensor \(quoted(name)) is in both "
+                    throw ModelError.invalidIndex(file: source, reason: "tensor \(quoted(name)) is in both "
                                                 + "\(quoted(files[j].source)) and \(quoted(file.source))")
                 }
                 location[name] = i
@@ -98,7 +98,7 @@ public struct SafetensorsCheckpoint: Sendable {
 
     /// The file that holds tensor `name`.
     public func file(containing name: String) throws -> SafetensorsFile {
-        guard let i = location[name] else { throw OPTError.tensorNotFound(file: source, tensor: name) }
+        guard let i = location[name] else { throw ModelError.tensorNotFound(file: source, tensor: name) }
         return files[i]
     }
 
@@ -118,7 +118,7 @@ public struct SafetensorsCheckpoint: Sendable {
     }
 
     /// Checks the checkpoint against the tensors a model expects (name → shape), reporting every
-    /// difference in one ``OPTError/checkpointMismatch(file:missing:unexpected:wrongShapes:)``: expected
+    /// difference in one ``ModelError/checkpointMismatch(file:missing:unexpected:wrongShapes:)``: expected
     /// names that are absent (except those in `optional`, such as a tied output projection), names the
     /// model does not expect, and shapes that differ. Each list is sorted.
     public func checkStrict(expected: [String: [Int]], optional: Set<String> = []) throws {
@@ -135,7 +135,7 @@ public struct SafetensorsCheckpoint: Sendable {
         }
         for name in location.keys where expected[name] == nil { unexpected.append(name) }
         guard missing.isEmpty && unexpected.isEmpty && wrongShapes.isEmpty else {
-            throw OPTError.checkpointMismatch(file: source, missing: missing.sorted(by: utf8Less),
+            throw ModelError.checkpointMismatch(file: source, missing: missing.sorted(by: utf8Less),
                                               unexpected: unexpected.sorted(by: utf8Less),
                                               wrongShapes: wrongShapes.sorted { utf8Less($0.name, $1.name) })
         }

@@ -26,7 +26,7 @@ public struct SafetensorsIndex: Sendable {
     /// Shard names must be plain file names: a path separator or `..` would let an index reach files
     /// outside its directory.
     public init(data: Data, source: String = "<memory>") throws {
-        func fail(_ reason: String) -> OPTError { .invalidIndex(file: source, reason: reason) }
+        func fail(_ reason: String) -> ModelError { .invalidIndex(file: source, reason: reason) }
         let root: JSONValue
         do {
             root = try JSONParser.parse([UInt8](data))

@@ -7,7 +7,7 @@ import Tensor
 /// header length against the file size (and a 100 MB cap, as the reference implementation), the JSON
 /// (strict: no duplicate keys, valid UTF-8), every tensor's dtype, shape and `data_offsets`, and that the
 /// tensors tile the data buffer exactly — no byte out of range, no overlap, no hole (the format requires
-/// the buffer to be entirely indexed). A malformed file is an ``OPTError`` naming the file, the tensor and
+/// the buffer to be entirely indexed). A malformed file is an ``ModelError`` naming the file, the tensor and
 /// the byte offset; nothing is ever read out of bounds.
 ///
 /// ``tensor(named:)`` converts one tensor (F32, F16, BF16, F64 or an integer type) to a `Tensor<Float>`,
@@ -49,7 +49,7 @@ public struct SafetensorsFile: Sendable {
 
     /// The dtype, shape and byte range of tensor `name`.
     public func info(for name: String) throws -> SafetensorsTensorInfo {
-        guard let info = tensorInfos[name] else { throw OPTError.tensorNotFound(file: source, tensor: name) }
+        guard let info = tensorInfos[name] else { throw ModelError.tensorNotFound(file: source, tensor: name) }
         return info
     }
 
@@ -62,7 +62,7 @@ public struct SafetensorsFile: Sendable {
     public func tensor<S: TensorScalar>(named name: String, as type: S.Type) throws -> Tensor<S> {
         let info = try info(for: name)
         guard info.dtype.isConvertible else {
-            throw OPTError.unsupportedDType(file: source, tensor: name, dtype: info.dtype.rawValue)
+            throw ModelError.unsupportedDType(file: source, tensor: name, dtype: info.dtype.rawValue)
         }
         var out = try Tensor<S>(shape: info.shape, repeating: 0)
         let count = info.count
@@ -101,7 +101,7 @@ extension SafetensorsFile {
     }
 
     static func parseHeader(_ raw: UnsafeRawBufferPointer, source: String) throws -> ParsedHeader {
-        func fail(_ reason: String, tensor: String? = nil, offset: Int? = nil) -> OPTError {
+        func fail(_ reason: String, tensor: String? = nil, offset: Int? = nil) -> ModelError {
             .malformedSafetensors(file: source, tensor: tensor, offset: offset, reason: reason)
         }
         let fileSize = raw.count
@@ -152,7 +152,7 @@ extension SafetensorsFile {
     }
 
     static func parseTensorInfo(name: String, value: JSONValue, dataStart: Int, dataSize: Int,
-                                fail: (String, String?, Int?) -> OPTError) throws -> SafetensorsTensorInfo {
+                                fail: (String, String?, Int?) -> ModelError) throws -> SafetensorsTensorInfo {
         guard value.objectValue != nil else { throw fail("the entry is \(value.kind), not an object", name, nil) }
         guard let dtypeValue = value["dtype"] else { throw fail("no \"dtype\"", name, nil) }
         guard let dtypeName = dtypeValue.stringValue else {
@@ -198,7 +198,7 @@ extension SafetensorsFile {
     /// Checks that the tensors cover the data buffer exactly once: sorted by offset, each begins where the
     /// previous ends, and the last ends at the end of the file.
     static func checkTiling(_ infos: [String: SafetensorsTensorInfo], dataStart: Int, dataSize: Int,
-                            fail: (String, String?, Int?) -> OPTError) throws {
+                            fail: (String, String?, Int?) -> ModelError) throws {
         let sorted = infos.values.sorted {
             ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound)
                 || ($0.dataOffsets == $1.dataOffsets && utf8Less($0.name, $1.name))
@@ -231,12 +231,12 @@ func readFile(_ url: URL) throws -> Data {
     let path = url.path
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw OPTError.io(file: path, reason: "no such file")
+        throw ModelError.io(file: path, reason: "no such file")
     }
-    guard !isDirectory.boolValue else { throw OPTError.io(file: path, reason: "is a directory, not a file") }
+    guard !isDirectory.boolValue else { throw ModelError.io(file: path, reason: "is a directory, not a file") }
     do {
         return try Data(contentsOf: url, options: [.alwaysMapped])
     } catch {
-        throw OPTError.io(file: path, reason: "cannot be read: \(error.localizedDescription)")
+        throw ModelError.io(file: path, reason: "cannot be read: \(error.localizedDescription)")
     }
 }

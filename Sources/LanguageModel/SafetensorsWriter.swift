@@ -45,19 +45,19 @@ public struct SafetensorsWriter: Sendable {
                                               as dtype: SafetensorsDType = .f32, allowingOverflow: Bool = false) throws {
         let op = "SafetensorsWriter.add"
         guard SafetensorsDType.writable.contains(dtype) else {
-            throw OPTError.invalidArgument(op: op, reason: "cannot write dtype \(dtype.rawValue) (writable: "
+            throw ModelError.invalidArgument(op: op, reason: "cannot write dtype \(dtype.rawValue) (writable: "
                                            + SafetensorsDType.writable.map(\.rawValue).joined(separator: ", ") + ")")
         }
         guard name != "__metadata__" else {
-            throw OPTError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
+            throw ModelError.invalidArgument(op: op, reason: "the name __metadata__ is reserved")
         }
         if !allowingOverflow, dtype == .f16 || dtype == .bf16, let (index, value) = firstNarrowingOverflow(tensor, dtype) {
-            throw OPTError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
+            throw ModelError.invalidArgument(op: op, reason: "tensor \(quoted(name)) holds \(value) at \(formatShape(index)), "
                                            + "beyond the largest finite \(dtype.rawValue) value (\(dtype == .f16 ? "65504" : "3.3895e38")); "
                                            + "it would be stored as infinity (store it as F32)")
         }
         guard names.insert(name).inserted else {
-            throw OPTError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
+            throw ModelError.invalidArgument(op: op, reason: "a tensor named \(quoted(name)) was already added")
         }
         let payload: Payload
         if let t = tensor as? Tensor<Float> {

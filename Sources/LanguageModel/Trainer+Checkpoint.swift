@@ -8,13 +8,13 @@ enum CheckpointStage: String, CaseIterable, Sendable {
 }
 
 /// What a checkpoint's `trainer_state.json` holds besides the weights and the Adam moments.
-struct OPTTrainerState: Codable {
+struct TrainerState: Codable {
     var format = 1
     var step: Int
-    var options: OPTTrainingOptions
+    var options: TrainingOptions
     var trainTokens: Int
-    var history: [OPTTrainingRecord]
-    var validations: [OPTValidationRecord]
+    var history: [TrainingRecord]
+    var validations: [ValidationRecord]
     var dataOrder = "batch rows are a pure function of (seed, step, row): no generator state to save"
 
     enum CodingKeys: String, CodingKey {
@@ -27,13 +27,14 @@ struct OPTTrainerState: Codable {
 // `latest` file naming the newest. A checkpoint is written into a temporary directory, flushed to disk,
 // renamed into place, and only then does `latest` (itself replaced by rename) point at it; so a kill at any
 // moment leaves `latest` naming a complete checkpoint.
-extension OPTTrainer {
+extension Trainer {
     /// The file naming the newest checkpoint of a run directory.
     public static let latestFileName = "latest"
     static let stateFileName = "trainer_state.json"
     static let optimizerFileName = "optimizer.safetensors"
     /// The tokenizer files copied into each checkpoint when present.
-    public static let tokenizerFileNames = ["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
+    public static let tokenizerFileNames = ["tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
+                                           "special_tokens_map.json"]
 
     /// The name of step `step`'s checkpoint directory.
     public static func checkpointName(step: Int) -> String {
@@ -54,10 +55,10 @@ extension OPTTrainer {
     func saveCheckpoint(in runDirectory: URL, tokenizerDirectory: URL?, keep: Int,
                         failBefore: CheckpointStage?) throws -> URL {
         func reach(_ stage: CheckpointStage) throws {
-            if stage == failBefore { throw OPTError.io(file: runDirectory.path, reason: "injected failure before \(stage.rawValue)") }
+            if stage == failBefore { throw ModelError.io(file: runDirectory.path, reason: "injected failure before \(stage.rawValue)") }
         }
         let fm = FileManager.default
-        let name = OPTTrainer.checkpointName(step: step)
+        let name = Trainer.checkpointName(step: step)
         let final = runDirectory.appendingPathComponent(name)
         let temp = runDirectory.appendingPathComponent(".\(name).tmp")
         // Leftovers of interrupted writes.
@@ -69,7 +70,7 @@ extension OPTTrainer {
         try reach(.model)
         try model.save(to: temp, dtype: .f32)
         if let tokenizerDirectory {
-            for file in OPTTrainer.tokenizerFileNames {
+            for file in Trainer.tokenizerFileNames {
                 let src = tokenizerDirectory.appendingPathComponent(file)
                 guard fm.fileExists(atPath: src.path) else { continue }
                 try writeFile(temp.appendingPathComponent(file), try readFile(src))
@@ -82,11 +83,11 @@ extension OPTTrainer {
             try writer.add(param + ".exp_avg_sq", m.second, as: .f32)
             writer.metadata["step." + param] = String(m.step)
         }
-        try writer.write(to: temp.appendingPathComponent(OPTTrainer.optimizerFileName))
+        try writer.write(to: temp.appendingPathComponent(Trainer.optimizerFileName))
         try reach(.state)
-        let state = OPTTrainerState(step: step, options: options, trainTokens: trainTokens.count, history: history,
+        let state = TrainerState(step: step, options: options, trainTokens: trainTokens.count, history: history,
                                    validations: validations)
-        try writeFile(temp.appendingPathComponent(OPTTrainer.stateFileName), try encodeJSON(state))
+        try writeFile(temp.appendingPathComponent(Trainer.stateFileName), try encodeJSON(state))
         for file in try fm.contentsOfDirectory(atPath: temp.path) { syncFile(temp.appendingPathComponent(file)) }
         syncFile(temp)
 
@@ -95,7 +96,7 @@ extension OPTTrainer {
         try rename(temp, final)
         syncFile(runDirectory)
         try reach(.pointer)
-        try atomicWrite(runDirectory.appendingPathComponent(OPTTrainer.latestFileName), Data((name + "\n").utf8))
+        try atomicWrite(runDirectory.appendingPathComponent(Trainer.latestFileName), Data((name + "\n").utf8))
 
         try reach(.cleanup)
         let old = (try? fm.contentsOfDirectory(atPath: runDirectory.path))?
@@ -110,7 +111,7 @@ extension OPTTrainer {
         guard FileManager.default.fileExists(atPath: pointer.path) else { return nil }
         let name = String(decoding: try readFile(pointer), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard name.hasPrefix("checkpoint-"), !name.contains("/") else {
-            throw OPTError.io(file: pointer.path, reason: "does not name a checkpoint directory: '\(name)'")
+            throw ModelError.io(file: pointer.path, reason: "does not name a checkpoint directory: '\(name)'")
         }
         return runDirectory.appendingPathComponent(name)
     }
@@ -119,47 +120,49 @@ extension OPTTrainer {
     ///
     /// - Parameter options: when given, must equal the checkpoint's options except for `steps` (a longer or
     ///   shorter run; the schedule then changes after the resume point).
-    /// - Throws: ``OPTError`` for a missing or malformed file, a stream of another length, or other options.
-    public static func resume(from checkpoint: URL, trainTokens: [Int], options: OPTTrainingOptions? = nil) throws -> OPTTrainer {
+    /// - Throws: ``ModelError`` for a missing or malformed file, a stream of another length, or other options.
+    /// - Parameter registry: the model families the checkpoint's `config.json` may name.
+    public static func resume(from checkpoint: URL, trainTokens: [Int], options: TrainingOptions? = nil,
+                              registry: ModelRegistry) throws -> Trainer {
         let stateURL = checkpoint.appendingPathComponent(stateFileName)
-        let state: OPTTrainerState
+        let state: TrainerState
         do {
-            state = try JSONDecoder().decode(OPTTrainerState.self, from: try readFile(stateURL))
-        } catch let e as OPTError { throw e } catch {
-            throw OPTError.io(file: stateURL.path, reason: "not a trainer state: \(error)")
+            state = try JSONDecoder().decode(TrainerState.self, from: try readFile(stateURL))
+        } catch let e as ModelError { throw e } catch {
+            throw ModelError.io(file: stateURL.path, reason: "not a trainer state: \(error)")
         }
         guard state.format == 1, state.step >= 0, state.history.count == state.step else {
-            throw OPTError.io(file: stateURL.path, reason: "unsupported or inconsistent trainer state (format \(state.format), step \(state.step), \(state.history.count) records)")
+            throw ModelError.io(file: stateURL.path, reason: "unsupported or inconsistent trainer state (format \(state.format), step \(state.step), \(state.history.count) records)")
         }
         guard state.trainTokens == trainTokens.count else {
-            throw OPTError.invalidArgument(op: "OPTTrainer.resume", reason: "the checkpoint was trained on a stream of \(state.trainTokens) tokens, this one has \(trainTokens.count): not the same data")
+            throw ModelError.invalidArgument(op: "Trainer.resume", reason: "the checkpoint was trained on a stream of \(state.trainTokens) tokens, this one has \(trainTokens.count): not the same data")
         }
         var resolved = state.options
         if let options {
             var a = options, b = state.options
             a.steps = 0; b.steps = 0
             guard a == b else {
-                throw OPTError.invalidArgument(op: "OPTTrainer.resume", reason: "the options differ from the checkpoint's (only steps may change): \(options) vs \(state.options)")
+                throw ModelError.invalidArgument(op: "Trainer.resume", reason: "the options differ from the checkpoint's (only steps may change): \(options) vs \(state.options)")
             }
             resolved.steps = options.steps
         }
-        let model = try OPTModel.load(directory: checkpoint)
+        let model = try registry.load(directory: checkpoint)
         let file = try SafetensorsFile(contentsOf: checkpoint.appendingPathComponent(optimizerFileName))
         var moments: [String: AdamMoments<Float>] = [:]
         for name in model.parameters.names {
             guard let s = file.metadata["step." + name] else { continue }
             guard let stepCount = Int(s) else {
-                throw OPTError.malformedSafetensors(file: file.source, tensor: name, offset: nil, reason: "step '\(s)' is not an integer")
+                throw ModelError.malformedSafetensors(file: file.source, tensor: name, offset: nil, reason: "step '\(s)' is not an integer")
             }
             let m = try file.tensor(named: name + ".exp_avg"), v = try file.tensor(named: name + ".exp_avg_sq")
             let shape = try model.parameters.tensor(name).shape
             guard m.shape == shape, v.shape == shape else {
-                throw OPTError.checkpointMismatch(file: file.source, missing: [], unexpected: [],
+                throw ModelError.checkpointMismatch(file: file.source, missing: [], unexpected: [],
                                                   wrongShapes: [TensorShapeMismatch(name: name + ".exp_avg", expected: shape, found: m.shape)])
             }
             moments[name] = AdamMoments(step: stepCount, first: m, second: v)
         }
-        var trainer = try OPTTrainer(model: model, options: resolved, trainTokens: trainTokens, step: state.step,
+        var trainer = try Trainer(model: model, options: resolved, trainTokens: trainTokens, step: state.step,
                                      history: state.history, moments: moments)
         trainer.validations = state.validations
         return trainer
@@ -177,19 +180,19 @@ func encodeJSON<T: Encodable>(_ value: T) throws -> Data {
 
 func createDirectory(_ url: URL) throws {
     do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-        throw OPTError.io(file: url.path, reason: "cannot create the directory: \(error.localizedDescription)")
+        throw ModelError.io(file: url.path, reason: "cannot create the directory: \(error.localizedDescription)")
     }
 }
 
 func writeFile(_ url: URL, _ data: Data) throws {
     do { try data.write(to: url) } catch {
-        throw OPTError.io(file: url.path, reason: "cannot be written: \(error.localizedDescription)")
+        throw ModelError.io(file: url.path, reason: "cannot be written: \(error.localizedDescription)")
     }
 }
 
 func rename(_ from: URL, _ to: URL) throws {
     guard Foundation.rename(from.path, to.path) == 0 else {
-        throw OPTError.io(file: to.path, reason: "cannot rename \(from.lastPathComponent) into place (errno \(errno))")
+        throw ModelError.io(file: to.path, reason: "cannot rename \(from.lastPathComponent) into place (errno \(errno))")
     }
 }
 

@@ -3,7 +3,7 @@ import Foundation
 import Tensor
 
 /// How the learning rate moves from its peak (after warm-up) to `minLearningRateRatio` × peak at the last step.
-public enum OPTLearningRateSchedule: String, Codable, CaseIterable, Sendable {
+public enum LearningRateSchedule: String, Codable, CaseIterable, Sendable {
     /// Half a cosine.
     case cosine
     /// A straight line.
@@ -14,7 +14,7 @@ public enum OPTLearningRateSchedule: String, Codable, CaseIterable, Sendable {
 
 /// The hyper-parameters of a training run: everything that changes the weights. A resumed run must use the
 /// same options to continue bit-identically.
-public struct OPTTrainingOptions: Codable, Equatable, Sendable {
+public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Optimizer steps in the whole run (the schedule spans them).
     public var steps = 1000
     /// Rows per batch.
@@ -26,7 +26,7 @@ public struct OPTTrainingOptions: Codable, Equatable, Sendable {
     /// Steps of linear warm-up from 0 to the peak.
     public var warmupSteps = 100
     /// The decay after warm-up.
-    public var schedule = OPTLearningRateSchedule.cosine
+    public var schedule = LearningRateSchedule.cosine
     /// The final learning rate as a fraction of the peak.
     public var minLearningRateRatio = 0.1
     /// AdamW's decoupled weight decay λ.
@@ -39,7 +39,7 @@ public struct OPTTrainingOptions: Codable, Equatable, Sendable {
     public var epsilon = 1e-8
     /// The gradient's global L2 norm is scaled down to this when larger (0: no clipping).
     public var gradientClip = 1.0
-    /// Seeds the batch order (the initial weights have their own seed, see ``OPTModel/init(config:seed:)``).
+    /// Seeds the batch order (the initial weights have their own seed, see ``CausalLM/init(config:seed:)``).
     public var seed: UInt64 = 0
 
     public init() {}
@@ -50,10 +50,10 @@ public struct OPTTrainingOptions: Codable, Equatable, Sendable {
         case beta1, beta2, epsilon, gradientClip = "gradient_clip", seed
     }
 
-    /// Throws ``OPTError/invalidArgument(op:reason:)`` for options no run can use.
-    public func validate(for config: OPTConfig) throws {
+    /// Throws ``ModelError/invalidArgument(op:reason:)`` for options no run can use.
+    public func validate(for config: any CausalLMConfig) throws {
         func check(_ ok: Bool, _ reason: String) throws {
-            if !ok { throw OPTError.invalidArgument(op: "OPTTrainer", reason: reason) }
+            if !ok { throw ModelError.invalidArgument(op: "Trainer", reason: reason) }
         }
         try check(steps >= 1, "steps must be at least 1, got \(steps)")
         try check(batchSize >= 1, "the batch size must be at least 1, got \(batchSize)")
@@ -83,7 +83,7 @@ public struct OPTTrainingOptions: Codable, Equatable, Sendable {
 
 /// One entry of a run's log: the mean training loss of the step's batch, its learning rate, and the
 /// validation loss when the step was evaluated.
-public struct OPTTrainingRecord: Codable, Equatable, Sendable {
+public struct TrainingRecord: Codable, Equatable, Sendable {
     /// The step, counted from 1 (after its update).
     public var step: Int
     /// The batch's mean cross-entropy before the update.
@@ -106,7 +106,7 @@ public struct OPTTrainingRecord: Codable, Equatable, Sendable {
 }
 
 /// A validation loss measured during a run.
-public struct OPTValidationRecord: Codable, Equatable, Sendable {
+public struct ValidationRecord: Codable, Equatable, Sendable {
     /// The step after which it was measured.
     public var step: Int
     /// The mean next-token cross-entropy.
@@ -121,44 +121,44 @@ public struct OPTValidationRecord: Codable, Equatable, Sendable {
     }
 }
 
-/// Trains an ``OPTModel`` as a causal language model with AdamW, deterministically.
+/// Trains any ``CausalLM`` as a causal language model with AdamW, deterministically.
 ///
 /// Each batch row is `</s>` followed by `context − 1` consecutive tokens of the training stream, at an
 /// offset that is a pure function of `(seed, step, row)`: the data order needs no state beyond the step,
-/// so a run resumed from a checkpoint (weights, Adam moments, step; see OPTTrainer+Checkpoint.swift) makes
+/// so a run resumed from a checkpoint (weights, Adam moments, step; see Trainer+Checkpoint.swift) makes
 /// exactly the updates the uninterrupted run makes.
-public struct OPTTrainer {
+public struct Trainer {
     /// The model being trained.
-    public private(set) var model: OPTModel
+    public private(set) var model: any CausalLM
     /// The run's hyper-parameters.
-    public let options: OPTTrainingOptions
+    public let options: TrainingOptions
     /// Steps done so far.
     public private(set) var step: Int
     /// One record per step done.
-    public private(set) var history: [OPTTrainingRecord]
+    public private(set) var history: [TrainingRecord]
     /// Validation losses recorded by the caller (kept in checkpoints).
-    public var validations: [OPTValidationRecord] = []
+    public var validations: [ValidationRecord] = []
     /// The training stream (token ids, no `</s>` separators).
     public let trainTokens: [Int]
     var optimizer: Adam<Float>
 
     /// A run at step 0.
     ///
-    /// - Throws: ``OPTError/invalidArgument(op:reason:)`` for bad options, a stream shorter than one row or a
+    /// - Throws: ``ModelError/invalidArgument(op:reason:)`` for bad options, a stream shorter than one row or a
     ///   token outside the vocabulary.
-    public init(model: OPTModel, options: OPTTrainingOptions, trainTokens: [Int]) throws {
+    public init(model: any CausalLM, options: TrainingOptions, trainTokens: [Int]) throws {
         try self.init(model: model, options: options, trainTokens: trainTokens, step: 0, history: [],
                       moments: [:])
     }
 
-    init(model: OPTModel, options: OPTTrainingOptions, trainTokens: [Int], step: Int,
-         history: [OPTTrainingRecord], moments: [String: AdamMoments<Float>]) throws {
+    init(model: any CausalLM, options: TrainingOptions, trainTokens: [Int], step: Int,
+         history: [TrainingRecord], moments: [String: AdamMoments<Float>]) throws {
         try options.validate(for: model.config)
         guard trainTokens.count >= options.context - 1 else {
-            throw OPTError.invalidArgument(op: "OPTTrainer", reason: "the training stream has \(trainTokens.count) tokens, fewer than one row of \(options.context - 1)")
+            throw ModelError.invalidArgument(op: "Trainer", reason: "the training stream has \(trainTokens.count) tokens, fewer than one row of \(options.context - 1)")
         }
         let v = model.config.vocabSize
-        if let bad = trainTokens.first(where: { $0 < 0 || $0 >= v }) { throw OPTError.invalidTokenID(id: bad, vocabularySize: v) }
+        if let bad = trainTokens.first(where: { $0 < 0 || $0 >= v }) { throw ModelError.invalidTokenID(id: bad, vocabularySize: v) }
         self.model = model
         self.options = options
         self.trainTokens = trainTokens
@@ -173,7 +173,7 @@ public struct OPTTrainer {
     var bos: Int { model.config.bosTokenID ?? 2 }
 
     /// The rows of step `step` (0-based): deterministic in `(options.seed, step)`.
-    public func batch(at step: Int) throws -> OPTBatch {
+    public func batch(at step: Int) throws -> TokenBatch {
         let n = options.context - 1, positions = trainTokens.count - n + 1
         var rows: [[Int]] = []
         for r in 0..<options.batchSize {
@@ -181,16 +181,16 @@ public struct OPTTrainer {
             let offset = Int(splitMix64(&x) % UInt64(positions))
             rows.append([bos] + trainTokens[offset..<(offset + n)])
         }
-        return try OPTBatch(rows: rows)
+        return try TokenBatch(rows: rows)
     }
 
     /// Does one step: the loss and gradient of the next batch, clipping, then AdamW at the scheduled rate.
     ///
     /// - Returns: the step's record (also appended to ``history``).
-    /// - Throws: ``OPTError/invalidArgument(op:reason:)`` when the loss or the gradient is not finite (the
+    /// - Throws: ``ModelError/invalidArgument(op:reason:)`` when the loss or the gradient is not finite (the
     ///   weights are then left as they were).
     @discardableResult
-    public mutating func trainStep() throws -> OPTTrainingRecord {
+    public mutating func trainStep() throws -> TrainingRecord {
         let batch = try batch(at: step)
         let model = self.model
         let (loss, raw) = try valueAndGradient(of: model.parameters) { p in try model.loss(batch, parameters: p) }
@@ -201,7 +201,7 @@ public struct OPTTrainer {
         }
         let norm = sumSquares.squareRoot()
         guard loss.isFinite, norm.isFinite else {
-            throw OPTError.invalidArgument(op: "OPTTrainer", reason: "step \(step + 1): the loss (\(loss)) or the gradient norm (\(norm)) is not finite; lower the learning rate")
+            throw ModelError.invalidArgument(op: "Trainer", reason: "step \(step + 1): the loss (\(loss)) or the gradient norm (\(norm)) is not finite; lower the learning rate")
         }
         if options.gradientClip > 0 && norm > options.gradientClip {
             let scale = Float(options.gradientClip / norm)
@@ -213,7 +213,7 @@ public struct OPTTrainer {
         optimizer.learningRate = Float(lr)
         try optimizer.update(&self.model.parameters, along: gradient)
         step += 1
-        let record = OPTTrainingRecord(step: step, trainLoss: Double(loss), learningRate: lr, gradientNorm: norm)
+        let record = TrainingRecord(step: step, trainLoss: Double(loss), learningRate: lr, gradientNorm: norm)
         history.append(record)
         return record
     }
@@ -224,7 +224,7 @@ public struct OPTTrainer {
 
 // MARK: - Evaluation
 
-extension OPTTrainer {
+extension Trainer {
     /// Consecutive evaluation rows of a token stream: `</s>` followed by `context − 1` tokens each; the
     /// remainder shorter than a full row is dropped. At most `limit` rows when given.
     public static func evaluationRows(_ tokens: [Int], context: Int, bos: Int = 2, limit: Int? = nil) -> [[Int]] {
@@ -239,13 +239,13 @@ extension OPTTrainer {
     }
 
     /// The mean next-token cross-entropy of `model` over `rows` (equal lengths), `batchSize` rows at a time.
-    public static func meanLoss(_ model: OPTModel, rows: [[Int]], batchSize: Int = 16) throws -> Double {
-        guard !rows.isEmpty else { throw OPTError.invalidArgument(op: "OPTTrainer.meanLoss", reason: "no rows to evaluate") }
+    public static func meanLoss(_ model: any CausalLM, rows: [[Int]], batchSize: Int = 16) throws -> Double {
+        guard !rows.isEmpty else { throw ModelError.invalidArgument(op: "Trainer.meanLoss", reason: "no rows to evaluate") }
         var total = 0.0, count = 0
         var i = 0
         while i < rows.count {
             let chunk = Array(rows[i..<min(i + max(batchSize, 1), rows.count)])
-            let batch = try OPTBatch(rows: chunk)
+            let batch = try TokenBatch(rows: chunk)
             let sum = try noGrad { try model.loss(batch, parameters: model.parameters.constants, reduction: .sum).value.item() }
             total += Double(sum)
             count += chunk.count * (chunk[0].count - 1)

@@ -1,4 +1,5 @@
 import Autodiff
+import LanguageModel
 import OPT
 import Tensor
 
@@ -16,14 +17,14 @@ public struct DescentRule: Sendable, Equatable {
     /// A factor on η per parameter name (absent: 1).
     public var learningRateScale: [String: Double]
     /// The forward pass the loss is differentiated through.
-    public var forward: OPTForwardOptions
+    public var forward: ForwardOptions
     /// When the last token is a train token, add `logsumexp(logits_{T−1})` to the loss: the gradient the
     /// reference code leaves unmasked at the last position (`gradient[:, :-1] *= mask[:, 1:]`).
     public var unmaskedLastPosition: Bool
 
     /// A rule from its parts.
     public init(trainable: Set<String>, learningRateScale: [String: Double] = [:],
-                forward: OPTForwardOptions = OPTForwardOptions(), unmaskedLastPosition: Bool = false) {
+                forward: ForwardOptions = ForwardOptions(), unmaskedLastPosition: Bool = false) {
         self.trainable = trainable
         self.learningRateScale = learningRateScale
         self.forward = forward
@@ -69,7 +70,7 @@ public struct DescentRule: Sendable, Equatable {
             }
         }
         return DescentRule(trainable: trainable, learningRateScale: scale,
-                           forward: OPTForwardOptions(detachAttentionProbabilities: true),
+                           forward: ForwardOptions(detachAttentionProbabilities: true),
                            unmaskedLastPosition: config.referenceCompatible)
     }
 
@@ -149,7 +150,7 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
     guard learningRate.isFinite else {
         throw TinTError.invalidArgument(module: module, reason: "the learning rate must be finite, got \(learningRate)")
     }
-    let batch = OPTBatch(ids)
+    let batch = TokenBatch(ids)
     let t = ids.count
     // Position i predicts token i+1; it counts when that target is a train token.
     var targets = [Int](repeating: -1, count: t)
@@ -166,8 +167,8 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
     }
     for _ in 0..<steps {
         let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
-            let z = try model.logits(batch, parameters: p, options: rule.forward)
-            let loss = try OPTModel.crossEntropy(logits: z, targets: targets, reduction: .sum)
+            let z = try model.logits(batch, parameters: p, cache: nil, options: rule.forward)
+            let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
             guard unmaskLast else { return loss }
             return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
         }

@@ -1,5 +1,7 @@
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 
 /// One `tint` subcommand: its name, a one-line summary, its help text and what it does.
 struct Command: Sendable {
@@ -19,17 +21,28 @@ struct CommandError: Error, CustomStringConvertible {
 // MARK: - Shared helpers
 
 /// Loads the model in `directory`, with a message on stderr (loading a large checkpoint takes a moment).
-func loadModel(_ directory: String) throws -> OPTModel {
+/// The family is chosen by `config.json`'s `model_type` (``ModelRegistry/zoo``).
+func loadModel(_ directory: String) throws -> any CausalLM {
     let url = URL(fileURLWithPath: directory)
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw CommandError("--model \(directory): no such directory (expected a Hugging Face OPT directory with config.json and model.safetensors)")
+        throw CommandError("--model \(directory): no such directory (expected a Hugging Face model directory with "
+                           + "config.json and model.safetensors; model types: \(ModelRegistry.zoo.modelTypes.joined(separator: ", ")))")
     }
     Progress.note("loading \(directory)…")
-    let model = try OPTModel.load(directory: url)
-    Progress.note("loaded: \(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize), "
-                  + "\(model.parameterCount) parameters")
+    let model = try ModelRegistry.zoo.load(directory: url)
+    Progress.note("loaded: \(type(of: model.config).modelTypes[0]), \(model.config.numHiddenLayers) layers, "
+                  + "hidden \(model.config.hiddenSize), \(model.parameterCount) parameters")
     return model
+}
+
+/// `model` as an OPT model, for the TinT methods (the compiler takes OPT graphs so far).
+func requireOPT(_ model: any CausalLM, for what: String) throws -> OPTModel {
+    guard let opt = model as? OPTModel else {
+        throw CommandError("\(what) compiles OPT models only so far; this model's model_type is "
+                           + "'\(type(of: model.config).modelTypes[0])' (use --method exact, which takes any family)")
+    }
+    return opt
 }
 
 /// The tokens to evaluate: `--ids` as given, or `--file` encoded with the model directory's tokenizer
@@ -152,7 +165,7 @@ let generateCommand = Command(
         let dir = try o.required("--model")
         let prompt = try o.required("--prompt")
         let maxTokens = try o.int("--max-tokens", in: 0...1_000_000, default: 32)!
-        let sampling = OPTSampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
+        let sampling = Sampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
         let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: dir))

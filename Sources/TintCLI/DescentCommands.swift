@@ -1,7 +1,9 @@
 // `tint dynamic-eval` and `tint compare`: the TinT paper's language-modelling protocol (eval-part loss before
 // and after a dynamic update on each block's train part) for TinT, the approximate-GD oracle and exact GD.
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 import Tensor
 import TinT
 
@@ -98,7 +100,7 @@ struct DescentRun {
         _ = try o.oneOf("--file", "--ids")
         trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
         let requestedBlock = try o.int("--block", in: 2...Int.max)
-        model = try loadModel(dir)
+        model = try requireOPT(try loadModel(dir), for: "TinT (and its approximate-GD oracle)")
         config = try TinTOptions.config(o, model: model.config)
         ids = try loadTokens(o, modelDirectory: dir)
         block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)

@@ -1,6 +1,8 @@
 // The TinT hyperparameters as command-line flags, parsed once for every command that builds a TinTConfig
 // (dynamic-eval, compare, params). Defaults are the paper's (TinTConfig's).
+import LanguageModel
 import OPT
+import ModelZoo
 import TinT
 
 /// The flags that set a `TinTConfig` field.

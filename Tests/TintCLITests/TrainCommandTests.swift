@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import OPT
 import Testing
 @testable import TintCLI
@@ -61,7 +62,7 @@ import Testing
         #expect(throws: CommandError.self) { try runTrain(s.arguments(out: out, steps: 2) + ["--resume"]) }
         try runTrain(s.arguments(out: out, steps: 2))
         #expect(throws: CommandError.self) { try runTrain(s.arguments(out: out, steps: 2)) }
-        #expect(throws: OPTError.self) {  // other options than the checkpoint's
+        #expect(throws: ModelError.self) {  // other options than the checkpoint's
             try runTrain(s.arguments(out: out, steps: 3).map { $0 == "0.01" ? "0.02" : $0 } + ["--resume"])
         }
         #expect(throws: ArgumentError.self) { try runTrain(s.arguments(out: out, steps: 2) + ["--schedule", "sawtooth"]) }
@@ -69,7 +70,7 @@ import Testing
         #expect(throws: CommandError.self) {
             try runTrain(s.arguments(out: s.out("other"), steps: 2).map { $0 == s.train ? s.root.appendingPathComponent("nope").path : $0 })
         }
-        #expect(throws: OPTError.self) {  // a context longer than max_position_embeddings
+        #expect(throws: ModelError.self) {  // a context longer than max_position_embeddings
             try runTrain(s.arguments(out: s.out("other2"), steps: 2).map { $0 == "16" ? "64" : $0 })
         }
     }

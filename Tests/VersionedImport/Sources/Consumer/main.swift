@@ -1,5 +1,6 @@
 // The worked example of Docs/USAGE.md, built and run by CI from a versioned checkout (no target flags):
 // an OPT model, its TinT, one internal SGD step, and the comparison with the approximate-GD oracle and exact GD.
+import LanguageModel
 import OPT
 import Tensor
 import TinT
