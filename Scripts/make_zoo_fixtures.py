@@ -15,7 +15,7 @@ Nothing is downloaded: every tokenizer is trained by `tokenizers` on Scripts/fix
 model is built from its config with seeded random weights. Everything runs in eval mode (no dropout), in
 float32, with eager attention, on one CPU thread, seeded; a second run writes the same bytes.
 
-What it writes (about 1.9 MB in all, less in git: identical files are one blob):
+What it writes (about 2.4 MB on disk; 1.5 MB packed in git, where identical files are one blob):
     tiny-gpt2/                   GPT2LMHeadModel saved by save_pretrained: config.json (model_type gpt2,
                                  n_embd 32, n_layer 2, n_head 4, n_positions 64, n_inner null = 4*n_embd,
                                  gelu_new, tied lm_head), generation_config.json, model.safetensors
@@ -41,35 +41,51 @@ What it writes (about 1.9 MB in all, less in git: identical files are one blob):
                                  rope_parameters). Reference: reference/tiny-llama.*
     tiny-llama-f16/, tiny-llama-bf16/  the Llama model saved in float16 / bfloat16
     tiny-llama-metaspace/        tokenizer only (tokenizer.json, tokenizer_config.json with legacy false): the
-                                 same vocabulary and merges in the newer layout: normalizer null,
-                                 pre_tokenizer Metaspace("▁", prepend_scheme "first", split false), decoder
-                                 Metaspace
+                                 same vocabulary and merges in the layout transformers' LlamaConverter writes
+                                 for legacy=false (Mistral v0.3 and later Llamas): normalizer null,
+                                 pre_tokenizer Metaspace("▁", prepend_scheme "first", split false), and the
+                                 Llama-2 decoder (a Metaspace decoder would not undo byte fallback)
     tokenizers/llama3-style/     tokenizer only (tokenizer.json, tokenizer_config.json): byte-level BPE with
                                  ignore_merges true, pre_tokenizer Sequence[Split(Llama-3 regex, isolated),
                                  ByteLevel(use_regex false)], special tokens <|begin_of_text|> ... <|eot_id|>
                                  after the vocabulary, post_processor Sequence[ByteLevel, TemplateProcessing
                                  adding <|begin_of_text|>]
-    reference/<model>.json       for tiny-gpt2, tiny-llama, tiny-gpt2-f16, tiny-gpt2-bf16, tiny-llama-f16,
-                                 tiny-llama-bf16: text, token ids, mean and summed loss, SGD settings and
-                                 losses (as the OPT fixtures), "dynamic_eval" (summed-CE SGD on the first
-                                 half of the targets, summed loss of the second half before and after) and
-                                 "padded_batch" (two left-padded rows with attention_mask and position_ids)
+    Merges: tiny-gpt2's and tiny-llama's tokenizer.json write them as "a b" strings (as files from before
+    tokenizers 0.20, GPT-2's and Llama-2's among them, do); the Metaspace and Llama-3-style files as
+    ["a", "b"] pairs (as tokenizers writes them now). A loader needs both.
+    reference/<model>.json       tiny-gpt2 and tiny-llama (also the references of -legacy and -v4config):
+                                 text, input_ids (the tokenizer's, so Llama's start with <s> and GPT-2's have
+                                 no BOS), vocab_size, loss_mean and loss_sum (cross-entropy of logits[t] vs
+                                 input_ids[t+1]), loss_positions, gradients_of, tied_embeddings, "sgd" (as the
+                                 OPT fixtures: plain SGD lr 0.5 on the mean loss, 3 steps), "dynamic_eval"
+                                 (plain SGD lr 1e-2 on all parameters, 2 steps, on the SUMMED loss of the
+                                 first half of the targets; summed loss of the second half before and after)
+                                 and "padded_batch" (two left-padded rows: input_ids, attention_mask,
+                                 position_ids, pad_token_id)
     reference/<model>.outputs.safetensors     logits [1, T, V], sgd_logits [1, T, V] (after the SGD steps),
-                                 dynamic_eval_logits [1, T, V] (after the dynamic-evaluation steps),
-                                 padded_logits [2, P, V] (position_ids from the mask, as generate() does) and
-                                 padded_logits_default_positions [2, P, V] (no position_ids: 0..P-1 per row);
-                                 rows are zero where attention_mask is 0
-    reference/<model>.gradients.safetensors   d(mean loss)/d(parameter) for every parameter, under its
-                                 checkpoint name (tiny-gpt2 and tiny-llama only)
-                                 The half-precision twins' references are those of the fp32 model whose
-                                 weights were rounded to float16 / bfloat16 and upcast back to float32:
-                                 what a loader that converts to Float must reproduce.
+                                 padded_logits [2, P, V] (position_ids counted from the mask, as generate()
+                                 does) and padded_logits_default_positions [2, P, V] (no position_ids, so
+                                 0..P-1 in both rows: what model(input_ids, attention_mask) computes); both
+                                 are zero where attention_mask is 0
+    reference/<model>.gradients.safetensors   d(loss_mean)/d(parameter) for every parameter, under its name
+                                 in the checkpoint (the key sets are equal; GPT-2's tied head adds into
+                                 transformer.wte.weight)
+    reference/tiny-{gpt2,llama}-{f16,bf16}.json and .outputs.safetensors   text, input_ids, losses and
+                                 logits of the fp32 model with every weight rounded to float16 / bfloat16 and
+                                 upcast back to float32: what a loader that converts to Float must reproduce
     reference/tokenizer_cases.{gpt2,llama,llama-metaspace,llama3-style}.json
-                                 for each tokenizer, encodings by `tokenizers` (Tokenizer.from_file on the
-                                 tokenizer.json) of tricky strings with and without special tokens, their
-                                 tokens, and decodes (with special tokens kept, and skipped), checked against
-                                 transformers' AutoTokenizer (differences recorded), and decodes of invalid
-                                 UTF-8 byte sequences
+                                 encodings by `tokenizers` (Tokenizer.from_file on the tokenizer.json) of
+                                 make_fixtures.py's tricky strings plus more (whitespace runs, CRLF, combining
+                                 marks, ZWJ emoji and flags, CJK, long numbers, contractions in upper case,
+                                 every family's special tokens written literally): ids with and without
+                                 special tokens, tokens, decodes (special tokens kept, and skipped); where
+                                 transformers' AutoTokenizer on the directory differs, the difference; and
+                                 decodes of invalid UTF-8 byte sequences
+
+Checks made on the way: transformers loads every model directory (default attention; the twins upcast to
+float32) to the recorded logits within 1e-5; a float64 forward written out in this file from config.json and
+model.safetensors alone agrees within 2e-5; each padded row equals the row run alone; the GPT-2 encodings
+equal make_fixtures.py's port of GPT-2's encoder.py.
 """
 
 import copy
@@ -153,6 +169,14 @@ LLAMA3_TOKENIZER_CONFIG = {
     "model_input_names": ["input_ids", "attention_mask"],
     "model_max_length": 64,
 }
+
+LLAMA_NOTE = (
+    "transformers 5.23's LlamaTokenizer (LlamaTokenizerFast) keeps only the vocabulary, merges, added tokens and "
+    "post_processor of tokenizer.json and rebuilds the rest from its class: no normalizer, pre_tokenizer "
+    "Metaspace(prepend_scheme 'always' when tokenizer_config's legacy is true, else 'first', split false). "
+    "Metaspace does not prepend '▁' to a segment that already starts with one, where the Prepend normalizer "
+    "of this file always does: so a text (or a segment after a special token) that begins with a space gets "
+    "one '▁' fewer from transformers. The ids follow the file, as `tokenizers` and SentencePiece do.")
 
 # Strings added to make_fixtures.py's TRICKY_STRINGS: the new tokenizers' special tokens and pre-tokenizers.
 EXTRA_STRINGS = [
@@ -335,7 +359,7 @@ def write_json_rows(path, obj):
     assert json.loads(path.read_text(encoding="utf-8")) == obj
 
 
-def tokenizer_cases(name, tok_dir, strings, invalid_byte_ids=None, check=None):
+def tokenizer_cases(name, tok_dir, strings, invalid_byte_ids=None, check=None, note=None):
     """Encodes by `tokenizers` on tokenizer.json; compares with transformers' AutoTokenizer on the directory."""
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
     hf = AutoTokenizer.from_pretrained(str(tok_dir))
@@ -381,6 +405,8 @@ def tokenizer_cases(name, tok_dir, strings, invalid_byte_ids=None, check=None):
         "cases": cases,
         "transformers_differences": differences,
     }
+    if note:
+        result["transformers_note"] = note
     if invalid_byte_ids is not None:
         result["invalid_utf8_decodes"] = decodes
     write_json_rows(REF / f"tokenizer_cases.{name}.json", result)
@@ -429,8 +455,11 @@ def make_tokenizers():
     byte_id = lambda b: 3 + b  # noqa: E731  <0xNN> is id 3 + NN
     invalid = [[byte_id(b) for b in seq] for seq in opt.DECODE_BYTES]
     invalid.append([byte_id(0xE7), lvocab["▁a"] if "▁a" in lvocab else lvocab["a"], byte_id(0x81)])
-    tokenizer_cases("llama", llama_dir, strings, invalid)
-    tokenizer_cases("llama-metaspace", meta_dir, strings, invalid)
+    _, _, diff = tokenizer_cases("llama", llama_dir, strings, invalid, note=LLAMA_NOTE)
+    # Only where a segment starts with a space or "▁" (see LLAMA_NOTE).
+    assert diff and all(opt.regex.search(r"(^|<s>|</s>|<unk>)[ ▁]", d["text"]) for d in diff), diff
+    _, _, diff = tokenizer_cases("llama-metaspace", meta_dir, strings, invalid)
+    assert not diff, diff
     out["llama"] = llama_dir
 
     # Llama-3 style
@@ -439,7 +468,8 @@ def make_tokenizers():
     save_tokenizer(l3, l3_dir, LLAMA3_TOKENIZER_CONFIG)
     l3_vocab = l3.get_vocab(with_added_tokens=False)
     invalid = [[l3_vocab[byte_encoder[b]] for b in seq] for seq in opt.DECODE_BYTES]
-    tokenizer_cases("llama3-style", l3_dir, strings, invalid)
+    _, _, diff = tokenizer_cases("llama3-style", l3_dir, strings, invalid)
+    assert not diff, diff
     return out
 
 
@@ -654,7 +684,7 @@ def check_loads(model_dir, logits, ids, tol, dtype=torch.float32, padded=None, p
     return model
 
 
-def twin(name, model, dtype, tok_src, ids, tok, pad_id, family):
+def twin(name, model, dtype, tok_src, ids, tok, pad_id, family, forward):
     """A half-precision copy saved with save_pretrained; its reference is the rounded weights in fp32."""
     model_dir = OUT / name
     half = clone_model(model).to(dtype)
@@ -668,7 +698,75 @@ def twin(name, model, dtype, tok_src, ids, tok, pad_id, family):
         about=f"Reference for {name}: the {family} fp32 model with every weight rounded to {dtype} and "
               "upcast back to float32 (what a loader converting to Float must produce).")
     check_loads(model_dir, logits, ids, 1e-5, dtype=torch.float32)
+    check_independent(forward, model_dir, ids, logits)
     return logits
+
+
+def load_checkpoint(model_dir):
+    """The directory's model.safetensors as float64 tensors, read with safetensors alone."""
+    with safe_open(str(model_dir / "model.safetensors"), "pt") as f:
+        return {k: f.get_tensor(k).double() for k in f.keys()}
+
+
+def gpt2_forward(model_dir, ids):
+    """GPT-2 written out from config.json and the checkpoint, in float64: an independent check of what the
+    fixtures ask of a port (Conv1D weights are [in, out]: y = x @ W + b; lm_head is wte)."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    w = load_checkpoint(model_dir)
+    d, nh, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
+    hd, T = d // nh, len(ids)
+    ln = lambda x, p: torch.nn.functional.layer_norm(x, (d,), w[p + ".weight"], w[p + ".bias"], eps)  # noqa
+    conv1d = lambda x, p: x @ w[p + ".weight"] + w[p + ".bias"]  # noqa: E731
+    causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    x = w["transformer.wte.weight"][ids] + w["transformer.wpe.weight"][:T]
+    for i in range(cfg["n_layer"]):
+        p = f"transformer.h.{i}"
+        q, k, v = conv1d(ln(x, p + ".ln_1"), p + ".attn.c_attn").split(d, dim=-1)  # q | k | v along out
+        q, k, v = (t.view(T, nh, hd).transpose(0, 1) for t in (q, k, v))
+        att = torch.softmax(q @ k.transpose(-1, -2) / hd ** 0.5 + causal, dim=-1)
+        x = x + conv1d((att @ v).transpose(0, 1).reshape(T, d), p + ".attn.c_proj")
+        h = conv1d(ln(x, p + ".ln_2"), p + ".mlp.c_fc")
+        h = 0.5 * h * (1 + torch.tanh((2 / torch.pi) ** 0.5 * (h + 0.044715 * h ** 3)))  # gelu_new
+        x = x + conv1d(h, p + ".mlp.c_proj")
+    return (ln(x, "transformer.ln_f") @ w["transformer.wte.weight"].T)[None]
+
+
+def llama_forward(model_dir, ids):
+    """Llama written out from config.json (either form) and the checkpoint, in float64. RoPE rotates the two
+    halves of each head (rotate_half, not interleaved pairs); query head h uses kv head h // (H / KV)."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    w = load_checkpoint(model_dir)
+    theta = cfg["rope_parameters"]["rope_theta"] if "rope_parameters" in cfg else cfg["rope_theta"]
+    d, nh, nkv, hd, eps = (cfg[k] for k in ("hidden_size", "num_attention_heads", "num_key_value_heads",
+                                              "head_dim", "rms_norm_eps"))
+    T = len(ids)
+    rms = lambda x, p: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w[p + ".weight"]  # noqa: E731
+    lin = lambda x, p: x @ w[p + ".weight"].T  # noqa: E731  nn.Linear: [out, in]
+    inv_freq = 1.0 / theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd)
+    angles = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None]
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    rope = lambda t: t * cos + torch.cat([-t[..., hd // 2:], t[..., :hd // 2]], -1) * sin  # noqa: E731
+    causal = torch.full((T, T), float("-inf"), dtype=torch.float64).triu(1)
+    x = w["model.embed_tokens.weight"][ids]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}"
+        h = rms(x, p + ".input_layernorm")
+        q = rope(lin(h, p + ".self_attn.q_proj").view(T, nh, hd).transpose(0, 1))
+        k = rope(lin(h, p + ".self_attn.k_proj").view(T, nkv, hd).transpose(0, 1))
+        v = lin(h, p + ".self_attn.v_proj").view(T, nkv, hd).transpose(0, 1)
+        k, v = (t.repeat_interleave(nh // nkv, dim=0) for t in (k, v))
+        att = torch.softmax(q @ k.transpose(-1, -2) / hd ** 0.5 + causal, dim=-1)
+        x = x + lin((att @ v).transpose(0, 1).reshape(T, nh * hd), p + ".self_attn.o_proj")
+        h = rms(x, p + ".post_attention_layernorm")
+        x = x + lin(torch.nn.functional.silu(lin(h, p + ".mlp.gate_proj")) * lin(h, p + ".mlp.up_proj"),
+                    p + ".mlp.down_proj")
+    return (rms(x, "model.norm") @ w["lm_head.weight"].T)[None]
+
+
+def check_independent(forward, model_dir, ids, logits, tol=2e-5):
+    diff = (forward(model_dir, ids) - logits.double()).abs().max().item()
+    assert diff < tol, (model_dir.name, diff)
+    print(f"  {model_dir.name}: float64 forward written out here is within {diff:.2e} of the reference")
 
 
 def sensitivity(model, ids, change):
@@ -716,13 +814,14 @@ def make_gpt2_models(tok_dir):
         state[f"transformer.h.{i}.attn.masked_bias"] = torch.tensor(-1e4)
     save_file(state, str(legacy_dir / "model.safetensors"), metadata={"format": "pt"})
     check_loads(legacy_dir, logits, ids, 1e-5)
+    check_independent(gpt2_forward, model_dir, ids, logits)
 
-    print("  gpt2 sensitivity: gelu instead of gelu_new %.2e, untied-scale check n/a, layer_norm_epsilon 1e-2 "
+    print("  gpt2 sensitivity: gelu instead of gelu_new %.2e, layer_norm_epsilon 1e-2 "
           "%.2e" % (sensitivity(model, ids, lambda c: setattr(c, "activation_function", "gelu")),
                     sensitivity(model, ids, lambda c: setattr(c, "layer_norm_epsilon", 1e-2))))
 
     for name, dtype in (("tiny-gpt2-f16", torch.float16), ("tiny-gpt2-bf16", torch.bfloat16)):
-        half_logits = twin(name, model, dtype, tok_dir, ids, tok, eot, "tiny-gpt2")
+        half_logits = twin(name, model, dtype, tok_dir, ids, tok, eot, "tiny-gpt2", gpt2_forward)
         print(f"  {name}: rounding moved logits by {(half_logits - logits).abs().max().item():.2e}")
 
 
@@ -769,6 +868,8 @@ def make_llama_models(tok_dir):
     loaded = AutoConfig.from_pretrained(str(v4_dir))
     assert loaded.rope_parameters["rope_theta"] == 500.0, loaded.rope_parameters
     check_loads(v4_dir, logits, ids, 1e-5, padded=padded, p_inputs=p)
+    check_independent(llama_forward, model_dir, ids, logits)
+    check_independent(llama_forward, v4_dir, ids, logits)
 
     def theta(c):
         c.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
@@ -776,7 +877,7 @@ def make_llama_models(tok_dir):
         sensitivity(model, ids, lambda c: setattr(c, "rms_norm_eps", 1e-6)), sensitivity(model, ids, theta)))
 
     for name, dtype in (("tiny-llama-f16", torch.float16), ("tiny-llama-bf16", torch.bfloat16)):
-        half_logits = twin(name, model, dtype, tok_dir, ids, tok, 0, "tiny-llama")
+        half_logits = twin(name, model, dtype, tok_dir, ids, tok, 0, "tiny-llama", llama_forward)
         print(f"  {name}: rounding moved logits by {(half_logits - logits).abs().max().item():.2e}")
 
 
