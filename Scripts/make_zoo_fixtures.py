@@ -705,7 +705,7 @@ def twin(name, model, dtype, tok_src, ids, tok, pad_id, family, forward):
     config = json.loads((model_dir / "config.json").read_text())
     assert config["dtype"] == str(dtype).removeprefix("torch."), config.get("dtype")
     up = clone_model(model, dtype_round=dtype)
-    logits, padded = record_reference(
+    logits, _ = record_reference(
         name, up, ids, tok, pad_id, full=False,
         about=f"Reference for {name}: the {family} fp32 model with every weight rounded to {dtype} and "
               "upcast back to float32 (what a loader converting to Float must produce).")
