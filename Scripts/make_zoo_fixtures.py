@@ -898,9 +898,10 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for entry in OUT.iterdir():  # start afresh, but keep the directory's README
+        if entry.name != "README":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     toks = make_tokenizers()
     make_gpt2_models(toks["gpt2"])
     make_llama_models(toks["llama"])
