@@ -337,7 +337,7 @@ extension GPT2Config: CausalLMConfig {
     public static let maxLayers = 10_000
 
     /// The number of scalars in the model's parameters, or nil when it overflows `Int`.
-    var checkedParameterCount: Int? {
+    package var checkedParameterCount: Int? {
         let h = nEmbd, v = vocabSize
         func mul(_ xs: Int...) -> Int? {
             var r = 1
