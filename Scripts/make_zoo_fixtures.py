@@ -46,7 +46,8 @@ What it writes (about 2.4 MB on disk; 1.5 MB packed in git, where identical file
                                  pre_tokenizer Metaspace("▁", prepend_scheme "first", split false), and the
                                  Llama-2 decoder (a Metaspace decoder would not undo byte fallback)
     tokenizers/llama3-style/     tokenizer only (tokenizer.json, tokenizer_config.json): byte-level BPE with
-                                 ignore_merges true, pre_tokenizer Sequence[Split(Llama-3 regex, isolated),
+                                 ignore_merges true (and two whole-word tokens, "Ġlighthouse" and "Ġfoghorn",
+                                 that no merges build: ignore_merges makes them one token), pre_tokenizer Sequence[Split(Llama-3 regex, isolated),
                                  ByteLevel(use_regex false)], special tokens <|begin_of_text|> ... <|eot_id|>
                                  after the vocabulary, post_processor Sequence[ByteLevel, TemplateProcessing
                                  adding <|begin_of_text|>]
@@ -128,6 +129,9 @@ EOT = "<|endoftext|>"
 LLAMA3_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>",
                    "<|reserved_special_token_1|>", "<|finetune_right_pad_id|>", "<|reserved_special_token_2|>",
                    "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>"]
+# Whole words added to the Llama-3-style vocabulary without merges that build them (as tiktoken conversions
+# have): with ignore_merges true a pre-token found in the vocabulary is one token, whatever the merges say.
+LLAMA3_WHOLE_WORDS = ["Ġlighthouse", "Ġfoghorn"]
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                   r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 
@@ -182,7 +186,7 @@ LLAMA_NOTE = (
 EXTRA_STRINGS = [
     # whitespace runs and line ends
     "\t", "\r", "\r\n", "a\r\n\r\nb", "  two leading spaces", "trailing tab\t", "x\n\n\n\ny", "    indented code",
-    "a   \n\tb", " ",  "  ",
+    "a   \n\tb", "  ",
     # accents: stacked marks, precomposed vs decomposed in one string
     "a\u0308\u0304 o\u0303", "é vs e\u0301", "Å vs A\u030a",
     # emoji: ZWJ, keycap, tag sequence, more flags
@@ -200,14 +204,13 @@ EXTRA_STRINGS = [
     "<|begin_of_text|>Hello", "<|eot_id|>", "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>",
     "<|begin_of_text|", "<0x41> is not a byte", "▁ literal metaspace", "Hello ▁world", "▁▁",
 ]
+# Strings whose Llama-3-style encoding depends on ignore_merges (see LLAMA3_WHOLE_WORDS).
+IGNORE_MERGES_STRINGS = ["The lighthouse sounded its foghorn.", "lighthouse Lighthouse  lighthouse"]
+EXTRA_STRINGS += IGNORE_MERGES_STRINGS
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Tokenizers
-
-def corpus_iter():
-    return [CORPUS.read_text(encoding="utf-8")]
-
 
 def train_bpe(pre_tokenizer, vocab_size, special_tokens=(), initial_alphabet=(), limit_alphabet=None, **model):
     tok = Tokenizer(models.BPE(**model))
@@ -285,7 +288,7 @@ def llama_tokenizer(vocab, merges):
 
 
 def llama_metaspace_tokenizer(vocab, merges):
-    """The same vocabulary in the layout of newer conversions: a Metaspace pre-tokenizer and decoder."""
+    """The same vocabulary in the layout of newer conversions: a Metaspace pre-tokenizer, no normalizer."""
     tok = Tokenizer(llama_model(vocab, merges))
     tok.normalizer = None
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first", split=False)
@@ -303,6 +306,10 @@ def llama3_tokenizer():
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)
     vocab, merges = train_bpe(pre_tokenizers.Sequence([split, byte_level]), LLAMA3_VOCAB,
                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    vocab = dict(vocab)
+    for word in LLAMA3_WHOLE_WORDS:
+        assert word not in vocab
+        vocab[word] = len(vocab)
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, fuse_unk=False, byte_fallback=False,
                                ignore_merges=True))
     tok.normalizer = None
@@ -316,6 +323,11 @@ def llama3_tokenizer():
     tok.decoder = decoders.ByteLevel(add_prefix_space=True, trim_offsets=True, use_regex=True)
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in LLAMA3_SPECIALS])
     assert tok.token_to_id(bos) == len(vocab)
+    spec = json.loads(tok.to_str())
+    spec["model"]["ignore_merges"] = False
+    with_merges = Tokenizer.from_str(json.dumps(spec))
+    for text in IGNORE_MERGES_STRINGS:
+        assert tok.encode(text).ids != with_merges.encode(text).ids, text
     return tok
 
 
@@ -693,7 +705,7 @@ def twin(name, model, dtype, tok_src, ids, tok, pad_id, family, forward):
     config = json.loads((model_dir / "config.json").read_text())
     assert config["dtype"] == str(dtype).removeprefix("torch."), config.get("dtype")
     up = clone_model(model, dtype_round=dtype)
-    logits, padded = record_reference(
+    logits, _ = record_reference(
         name, up, ids, tok, pad_id, full=False,
         about=f"Reference for {name}: the {family} fp32 model with every weight rounded to {dtype} and "
               "upcast back to float32 (what a loader converting to Float must produce).")
@@ -886,9 +898,10 @@ def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for entry in OUT.iterdir():  # start afresh, but keep the directory's README
+        if entry.name != "README":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     toks = make_tokenizers()
     make_gpt2_models(toks["gpt2"])
     make_llama_models(toks["llama"])
