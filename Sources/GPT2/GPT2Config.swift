@@ -209,6 +209,8 @@ extension GPT2Config: CausalLMConfig {
     public var hiddenSize: Int { nEmbd }
     /// Number of decoder blocks.
     public var numHiddenLayers: Int { nLayer }
+    /// Number of attention heads.
+    public var numAttentionHeads: Int { nHead }
     /// The longest sequence (rows of the position embedding).
     public var maxPositionEmbeddings: Int { nPositions }
     /// Keys and values are `n_embd` wide (one per head).
