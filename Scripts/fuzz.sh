@@ -34,7 +34,7 @@ tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "
            "$lm/TokenizerBPEModel.swift" "$lm/TokenizerDecoder.swift" "$lm/TokenizerPostProcessor.swift")
 # Every family's config file (each imports LanguageModel, built below as a library for the Config target:
 # the parsers, the CausalLMConfig protocol and the activations).
-configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift)
+configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift Sources/Llama/LlamaConfig.swift)
 lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift")
 needsLanguageModel=0
 case $target in

@@ -458,7 +458,7 @@ extension LlamaConfig: CausalLMConfig {
     public static let maxLayers = 10_000
 
     /// The number of scalars in the model's tensors, or nil when it overflows `Int`.
-    var checkedParameterCount: Int? {
+    package var checkedParameterCount: Int? {
         func mul(_ xs: Int...) -> Int? {
             var r = 1
             for x in xs {
