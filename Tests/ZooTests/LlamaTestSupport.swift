@@ -28,9 +28,9 @@ struct LlamaReference {
         model = try LlamaModel.load(directory: LlamaReference.url(directory))
         let refName = reference ?? directory
         json = try LlamaReference.json("reference/\(refName).json")
-        ids = try json.require("input_ids").ints()
-        lossMean = try json.require("loss_mean").double()
-        lossSum = try json.require("loss_sum").double()
+        ids = try json.fixtureKey("input_ids").fixtureInts()
+        lossMean = try json.fixtureKey("loss_mean").fixtureDouble()
+        lossSum = try json.fixtureKey("loss_sum").fixtureDouble()
         outputs = try SafetensorsFile(contentsOf: LlamaReference.url("reference/\(refName).outputs.safetensors"))
     }
 
@@ -42,17 +42,17 @@ struct FixtureFormatError: Error, CustomStringConvertible {
 }
 
 extension JSONValue {
-    func require(_ key: String) throws -> JSONValue {
+    func fixtureKey(_ key: String) throws -> JSONValue {
         guard let v = objectValue?.first(where: { $0.key == key })?.value else { throw FixtureFormatError(description: "fixture JSON lacks \(key)") }
         return v
     }
 
-    func double() throws -> Double {
+    func fixtureDouble() throws -> Double {
         guard case let .number(text) = self, let d = Double(text) else { throw FixtureFormatError(description: "not a number: \(brief)") }
         return d
     }
 
-    func ints() throws -> [Int] {
+    func fixtureInts() throws -> [Int] {
         guard let a = arrayValue else { throw FixtureFormatError(description: "not an array: \(brief)") }
         return try a.map { v in
             guard let i = v.intValue else { throw FixtureFormatError(description: "not an integer: \(v.brief)") }
@@ -60,9 +60,9 @@ extension JSONValue {
         }
     }
 
-    func doubles() throws -> [Double] {
+    func fixtureDoubles() throws -> [Double] {
         guard let a = arrayValue else { throw FixtureFormatError(description: "not an array: \(brief)") }
-        return try a.map { try $0.double() }
+        return try a.map { try $0.fixtureDouble() }
     }
 }
 

@@ -60,9 +60,9 @@ import Testing
 
     @Test func sgdStepsMatchTorchOptim() throws {
         let ref = try LlamaReference("tiny-llama")
-        let sgdInfo = try ref.json.require("sgd")
-        let lr = Float(try sgdInfo.require("lr").double())
-        let losses = try sgdInfo.require("losses_before_each_step").doubles()
+        let sgdInfo = try ref.json.fixtureKey("sgd")
+        let lr = Float(try sgdInfo.fixtureKey("lr").fixtureDouble())
+        let losses = try sgdInfo.fixtureKey("losses_before_each_step").fixtureDoubles()
         var params = ref.model.parameters
         var sgd = SGD<Float>(learningRate: lr)
         for (step, expected) in losses.enumerated() {
@@ -74,7 +74,7 @@ import Testing
         let err = llamaMaxAbsDiff(try updated.logits(TokenBatch(ref.ids)), try ref.tensor("sgd_logits"))
         #expect(err <= 1e-4, "max |Δlogit| after \(losses.count) SGD steps = \(err)")
         let after = try Double(updated.loss(TokenBatch(ref.ids), parameters: params.constants).value.item())
-        let expectedAfter = try sgdInfo.require("loss_after").double()
+        let expectedAfter = try sgdInfo.fixtureKey("loss_after").fixtureDouble()
         #expect(abs(after - expectedAfter) / expectedAfter <= 1e-5)
     }
 
@@ -83,24 +83,24 @@ import Testing
     /// `dynamicEvaluation` reports the same "before" loss.
     @Test func dynamicEvaluationMatchesTransformers() throws {
         let ref = try LlamaReference("tiny-llama")
-        let info = try ref.json.require("dynamic_eval")
-        let split = try info.require("split").intValue!, steps = try info.require("steps").intValue!
-        let lr = Float(try info.require("lr").double())
+        let info = try ref.json.fixtureKey("dynamic_eval")
+        let split = try info.fixtureKey("split").intValue!, steps = try info.fixtureKey("steps").intValue!
+        let lr = Float(try info.fixtureKey("lr").fixtureDouble())
         let batch = TokenBatch(ref.ids)
         func partLoss(_ p: ParameterSet<Float>, train: Bool) throws -> Double {
             try Double(ref.model.loss(batch, parameters: p.constants, reduction: .sum,
                                       includeTarget: { _, t in train ? t <= split : t > split }).value.item())
         }
-        let trainBefore = try info.require("train_loss_sum_before_each_step").doubles()
+        let trainBefore = try info.fixtureKey("train_loss_sum_before_each_step").fixtureDoubles()
         #expect(abs(try partLoss(ref.model.parameters, train: true) - trainBefore[0]) <= 1e-5 * trainBefore[0])
-        let evalBefore = try info.require("eval_loss_sum_before").double()
+        let evalBefore = try info.fixtureKey("eval_loss_sum_before").fixtureDouble()
         let before = try partLoss(ref.model.parameters, train: false)
         #expect(abs(before - evalBefore) <= 1e-5 * evalBefore, "eval loss before \(before) vs \(evalBefore)")
 
         let all = Set(ref.model.parameters.names)
         let updated = try ref.model.dynamicUpdate(ref.ids, trainCount: split + 1, learningRate: lr, steps: steps, trainable: all)
-        let evalAfter = try info.require("eval_loss_sum_after").double()
-        let trainAfter = try info.require("train_loss_sum_after").double()
+        let evalAfter = try info.fixtureKey("eval_loss_sum_after").fixtureDouble()
+        let trainAfter = try info.fixtureKey("train_loss_sum_after").fixtureDouble()
         let after = try partLoss(updated, train: false)
         #expect(abs(after - evalAfter) <= 1e-5 * evalAfter, "eval loss after \(after) vs \(evalAfter)")
         #expect(abs(try partLoss(updated, train: true) - trainAfter) <= 1e-5 * trainAfter)
@@ -140,9 +140,9 @@ import Testing
     /// they are those of `model(input_ids, attention_mask)` without `position_ids`.
     @Test func paddedBatchMatchesTransformers() throws {
         let ref = try LlamaReference("tiny-llama")
-        let info = try ref.json.require("padded_batch")
-        let rows = try info.require("input_ids").arrayValue!.map { try $0.ints() }
-        let mask = try info.require("attention_mask").arrayValue!.map { try $0.ints() }
+        let info = try ref.json.fixtureKey("padded_batch")
+        let rows = try info.fixtureKey("input_ids").arrayValue!.map { try $0.fixtureInts() }
+        let mask = try info.fixtureKey("attention_mask").arrayValue!.map { try $0.fixtureInts() }
         let batch = try TokenBatch(rows: rows, attentionMask: mask)
         let (b, t, v) = (rows.count, rows[0].count, ref.model.config.vocabSize)
         #expect(mask.flatMap { $0 }.contains(0))
