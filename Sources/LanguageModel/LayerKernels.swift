@@ -1,8 +1,9 @@
 import Dispatch
 import Tensor
 
-// Raw kernels behind OPT's differentiable ops (Layers.swift): threading, a scalar-generic GEMM entry, and the
-// row-wise loops (residual add, activations, bias gradients, layer-norm backward). Generic kernels carry
+// Raw kernels behind the layer library's differentiable ops (Layers.swift): threading, a scalar-generic GEMM
+// entry, and the row-wise loops (residual add, activations and gated activations, bias gradients, the layer-
+// and RMS-norm backward, rotary embeddings). Generic kernels carry
 // `@_specialize` for Float and Double; the Float hot paths (exp in softmax and cross-entropy) are SIMD8.
 
 // MARK: - Threading
