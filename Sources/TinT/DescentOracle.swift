@@ -77,13 +77,13 @@ public struct DescentRule: Sendable, Equatable {
     /// Exact GD: every parameter of the top n_sim layers and of the final layer norm
     /// (`OPTModel.dynamicEvaluationParameterNames`), no detaching, η for all. `referenceCompatible` and
     /// `layerNormUpdate` are TinT options and do not apply.
-    public static func exact(for model: OPTModel, config: TinTConfig) throws -> DescentRule {
+    public static func exact(for model: any CausalLM, config: TinTConfig) throws -> DescentRule {
         let layers = try simulatedLayerRange(model, config, module: "exactGradientDescent")
         return DescentRule(trainable: try model.dynamicEvaluationParameterNames(layers: layers.count))
     }
 
     /// The indices of the top n_sim layers.
-    static func simulatedLayerRange(_ model: OPTModel, _ config: TinTConfig, module: String) throws -> Range<Int> {
+    static func simulatedLayerRange(_ model: any CausalLM, _ config: TinTConfig, module: String) throws -> Range<Int> {
         let l = model.config.numHiddenLayers, n = config.simulatedLayers ?? l
         guard n >= 0 && n <= l else {
             throw TinTError.invalidArgument(module: module, reason: "n_sim (simulatedLayers) must be in 0…\(l), got \(n)")
@@ -110,23 +110,28 @@ public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [
 /// Exact gradient descent on the same loss as ``approximateGradientDescent(model:ids:trainMask:config:)``
 /// (same η, steps and mask), updating every parameter of the top n_sim layers and the final layer norm, with
 /// no detaching: the baseline TinT's approximation is measured against.
-public func exactGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+public func exactGradientDescent(model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     try descentOutcome(model, ids, trainMask, config, rule: .exact(for: model, config: config))
 }
 
 /// The outcome of the oracle `method` (`.approx` or `.exact`); `.tint` throws (it is the simulator's job).
-public func oracleDescent(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig)
+public func oracleDescent(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig)
     throws -> DescentOutcome {
     switch method {
-    case .approx: return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .approx:
+        guard let model = model as? OPTModel else {
+            throw TinTError.invalidArgument(module: "oracleDescent", reason: "the approximate-GD rule is stated for OPT "
+                                            + "models so far, not '\(type(of: model.config).modelTypes[0])'")
+        }
+        return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .exact: return try exactGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .tint:
         throw TinTError.invalidArgument(module: "oracleDescent", reason: "the tint method is the simulator, not an oracle")
     }
 }
 
-func descentOutcome(_ model: OPTModel, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
+func descentOutcome(_ model: any CausalLM, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
     -> DescentOutcome {
     let r = try gradientDescent(model: model, parameters: model.parameters, ids: ids, trainMask: trainMask, rule: rule,
                                 learningRate: config.learningRate, steps: config.steps)
@@ -141,7 +146,7 @@ func descentOutcome(_ model: OPTModel, _ ids: [Int], _ trainMask: [Bool], _ conf
 /// - Throws: see ``approximateGradientDescent(model:ids:trainMask:config:)``.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: ParameterSet<S>, ids: [Int],
+public func gradientDescent<S: TensorScalar>(model: any CausalLM, parameters start: ParameterSet<S>, ids: [Int],
                                              trainMask: [Bool], rule: DescentRule, learningRate: Double, steps: Int)
     throws -> (logitsBefore: Tensor<S>, logitsAfter: Tensor<S>, parameters: ParameterSet<S>) {
     let module = "gradientDescent"

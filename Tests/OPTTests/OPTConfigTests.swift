@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct OPTConfigTests {

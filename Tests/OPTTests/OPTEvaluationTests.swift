@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// Perplexity, generation and dynamic evaluation against direct computations with the forward pass.
@@ -90,7 +91,7 @@ import Tensor
         #expect(r.blocks == 1 && r.trainTokens == 14 && r.evalTokens == 15)
 
         // By hand: train targets are indices 1..<15, eval targets 15..<30.
-        let trainable = Set(model.layerParameterNames(1) + model.finalLayerNormParameterNames)
+        let trainable = Set(model.layerParameterNames(1) + model.finalNormParameterNames)
         #expect(try model.dynamicEvaluationParameterNames(layers: 1) == trainable)
         var params = model.parameters
         var sgd = SGD<Float>(learningRate: lr)
@@ -134,7 +135,7 @@ import Tensor
         // Padding does not use positions: 8 real tokens after 3 pads still fit.
         let padded = try TokenBatch.padded([Array(repeating: 3, count: 8), [3]], padID: 1)
         _ = try model.logits(padded)
-        let cache = try KVCache<Float>(config: model.config, batchSize: 1)
+        let cache = try model.makeCache(batchSize: 1, as: Float.self)
         _ = try model.logits(TokenBatch(Array(repeating: 3, count: 6)), cache: cache)
         #expect(throws: ModelError.self) { _ = try model.logits(TokenBatch([3, 3, 3]), cache: cache) }
         #expect(cache.length == 6)  // rejected before anything was stored
@@ -147,9 +148,9 @@ import Tensor
         #expect(throws: ModelError.self) { _ = try TokenBatch(rows: [[1, 2]], attentionMask: [[1]]) }
         #expect(throws: ModelError.self) { _ = try TokenBatch(rows: [[1, 2]], attentionMask: [[1, 2]]) }
         #expect(throws: ModelError.self) { _ = try model.logits(TokenBatch([])) }
-        let cache = try KVCache<Float>(config: model.config, batchSize: 2)
+        let cache = try model.makeCache(batchSize: 2, as: Float.self)
         #expect(throws: ModelError.self) { _ = try model.logits(TokenBatch([2, 3]), cache: cache) }
-        #expect(throws: ModelError.self) { _ = try KVCache<Float>(config: model.config, batchSize: 0) }
+        #expect(throws: ModelError.self) { _ = try model.makeCache(batchSize: 0, as: Float.self) }
         #expect(throws: ModelError.self) { _ = try model.perplexity(ids: [2]) }
         #expect(throws: ModelError.self) { _ = try model.generate(prompt: [], maxNewTokens: 1) }
         #expect(throws: ModelError.self) { _ = try model.generate(prompt: [2], maxNewTokens: 1, sampling: Sampling(temperature: -1)) }

@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// Gradients against finite differences in Double, and against the same architecture written with
@@ -121,7 +122,7 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
         let batch = try TokenBatch.padded(OPTBatchAndCacheTests.sequences, padID: 1)
         let full = try model.logits(batch)
         // Feed the padded batch in pieces (3, 1, 2, 1 tokens) through a cache that starts too small to hold it.
-        let cache = try KVCache<Float>(config: model.config, batchSize: 3, capacity: 2)
+        let cache = try model.makeCache(batchSize: 3, capacity: 2, as: Float.self)
         var start = 0
         for piece in [3, 1, 2, 1] {
             let rows = (0..<3).map { b in Array(batch.ids[(b * 7 + start)..<(b * 7 + start + piece)]) }
@@ -146,10 +147,10 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
 
     @Test func cacheIsRejectedWhenRecordingGradients() throws {
         let model = try randomModel(smallConfig(), seed: 7)
-        let cache = try KVCache<Float>(config: model.config, batchSize: 1)
+        let cache = try model.makeCache(batchSize: 1, as: Float.self)
         #expect(throws: ModelError.self) {
             _ = try valueAndGradient(of: model.parameters) { p in
-                try model.logits(TokenBatch([2, 3]), parameters: p, cache: cache).sum()
+                try model.logits(TokenBatch([2, 3]), parameters: p, cache: cache, options: ForwardOptions()).sum()
             }
         }
     }

@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// Parity with PyTorch/transformers on the committed tiny models (pre-LN and post-LN with project_in/out):

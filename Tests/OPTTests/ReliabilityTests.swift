@@ -1,6 +1,7 @@
 import Foundation
 import Tensor
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 // Regression tests for the fuzz targets' findings (Fuzz/, Docs/RELIABILITY.md), resource limits, atomic

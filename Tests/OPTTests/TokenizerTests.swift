@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct TokenizerTests {

@@ -2,7 +2,9 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
+import ModelZoo
 
 /// `Trainer`: the schedule, the deterministic batches, bit-identical resume and atomic checkpoints.
 @Suite struct TrainerTests {
@@ -138,7 +140,7 @@ import Tensor
             #expect(FileManager.default.fileExists(atPath: saved.appendingPathComponent(file).path), "\(file)")
         }
         _ = try BPETokenizer(directory: saved)
-        var resumed = try Trainer.resume(from: saved, trainTokens: tokens)
+        var resumed = try Trainer.resume(from: saved, trainTokens: tokens, registry: .zoo)
         #expect(resumed.step == 3 && resumed.validations == t.validations && resumed.history == t.history)
         while resumed.step < options.steps { try resumed.trainStep() }
         #expect(Self.bits(resumed.model.parameters) == Self.bits(straight.model.parameters))
@@ -153,16 +155,16 @@ import Tensor
         var t = try Trainer(model: model, options: options, trainTokens: tokens)
         try t.trainStep()
         let saved = try t.saveCheckpoint(in: dir, tokenizerDirectory: nil)
-        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: Array(tokens.dropLast())) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: Array(tokens.dropLast()), registry: .zoo) }
         var other = options
         other.learningRate = 0.02
-        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens, options: other) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens, options: other, registry: .zoo) }
         other = options
         other.steps = 9  // a longer run is allowed
-        let longer = try Trainer.resume(from: saved, trainTokens: tokens, options: other)
+        let longer = try Trainer.resume(from: saved, trainTokens: tokens, options: other, registry: .zoo)
         #expect(longer.options.steps == 9)
         try Data("{\"format\": 1, \"step\": 1".utf8).write(to: saved.appendingPathComponent("trainer_state.json"))
-        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens, registry: .zoo) }
         try Data("../x\n".utf8).write(to: dir.appendingPathComponent("latest"))
         #expect(throws: ModelError.self) { _ = try Trainer.latestCheckpoint(in: dir) }
     }
@@ -184,7 +186,7 @@ import Tensor
         }
         let latest = try #require(try Trainer.latestCheckpoint(in: dir))
         #expect(latest.path == (stage == .cleanup ? dir.appendingPathComponent(Trainer.checkpointName(step: 3)) : first).path)
-        var resumed = try Trainer.resume(from: latest, trainTokens: tokens)
+        var resumed = try Trainer.resume(from: latest, trainTokens: tokens, registry: .zoo)
         while resumed.step < options.steps { try resumed.trainStep() }
         #expect(Self.bits(resumed.model.parameters) == Self.bits(straight.model.parameters))
         // The next write clears the interrupted one's leftovers.

@@ -208,7 +208,7 @@ func parameterDelta(_ a: ParameterSet<Float>, _ b: ParameterSet<Float>, names: [
                                                         config: TinyOPT.config(lr: lr, referenceCompatible: true)).parameters!
             let rule = try DescentRule.approximate(for: model, config: TinyOPT.config(lr: lr))
             let (_, g) = try valueAndGradient(of: model.parameters, trainable: rule.trainable) { p in
-                let z = try model.logits(TokenBatch(ids), parameters: p,
+                let z = try model.logits(TokenBatch(ids), parameters: p, cache: nil,
                                          options: ForwardOptions(detachAttentionProbabilities: true))
                 return try z.selecting(axis: 1, index: 11).logSumExp(axis: -1).sum()
             }
