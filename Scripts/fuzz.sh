@@ -5,14 +5,15 @@
 #   Scripts/fuzz.sh TARGET build                            build only
 #   Scripts/fuzz.sh list                                    the targets
 #
-# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
+# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, TokenizerJSON,
+# Arguments).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments)
 if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [[ $# -lt 2 ]]; then
     echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
@@ -24,15 +25,19 @@ shift 2
 
 build=Fuzz/.build
 mkdir -p "$build"
-opt=Sources/OPT
-# The OPT files that parse outside input, with what they need (nothing that imports Autodiff).
-parsers=("$opt/JSON.swift" "$opt/ModelError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
-         "$opt/SafetensorsReader.swift" "$opt/SafetensorsWriter.swift" "$opt/SafetensorsIndex.swift"
-         "$opt/OPTConfig.swift" "$opt/BPETokenizer.swift" "$opt/BPEMerge.swift" "$opt/ByteLevel.swift"
-         "$opt/PreTokenizer.swift" "$opt/AtomicWrite.swift")
+lm=Sources/LanguageModel
+# The LanguageModel files that parse outside input, with what they need (nothing that imports Autodiff).
+common=("$lm/JSON.swift" "$lm/ModelError.swift" "$lm/Float16Conversion.swift" "$lm/Safetensors.swift"
+        "$lm/SafetensorsReader.swift" "$lm/SafetensorsWriter.swift" "$lm/SafetensorsIndex.swift" "$lm/AtomicWrite.swift")
+tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "$lm/PreTokenizer.swift"
+           "$lm/AddedTokenTrie.swift" "$lm/Tokenizer.swift" "$lm/JSONTokenizer.swift" "$lm/TokenizerSpec.swift"
+           "$lm/TokenizerNormalizer.swift" "$lm/TokenizerPreTokenizer.swift" "$lm/Llama3PreTokenizer.swift"
+           "$lm/TokenizerBPEModel.swift" "$lm/TokenizerDecoder.swift" "$lm/TokenizerPostProcessor.swift")
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;
-    *) sources=("${parsers[@]}"); needsTensor=1 ;;
+    TokenizerLoad|TokenizerCodec|TokenizerJSON) sources=("${common[@]}" "${tokenizer[@]}"); needsTensor=1 ;;
+    Config) sources=("${common[@]}" Sources/OPT/OPTConfig.swift); needsTensor=1 ;;
+    *) sources=("${common[@]}"); needsTensor=1 ;;
 esac
 
 newer() {  # is $1 missing or older than any of the rest?
@@ -42,7 +47,7 @@ newer() {  # is $1 missing or older than any of the rest?
     return 1
 }
 
-flags=(-O -parse-as-library -suppress-warnings)
+flags=(-O -parse-as-library -suppress-warnings -package-name tint)
 if [[ $needsTensor == 1 ]]; then
     tensorSources=(Sources/Tensor/*.swift Sources/Tensor/Kernels/*.swift)
     if newer "$build/libTensor.a" "${tensorSources[@]}"; then
