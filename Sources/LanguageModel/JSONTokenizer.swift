@@ -120,6 +120,11 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
             }
         }
 
+        // Encoding must only make ids that decode: a template naming an unknown id is refused here.
+        for id in postProcessor.prefix + postProcessor.suffix where tokens[id] == nil {
+            throw spec.fail("post_processor", "adds id \(id), which is not a token of the tokenizer")
+        }
+
         var raw = AddedTokenTrie(), normalizedTrie = AddedTokenTrie()
         for t in added {
             // Without a normalizer a `normalized` token is matched in the raw text all the same.

@@ -107,7 +107,8 @@ struct TokenizerBPEModel: @unchecked Sendable {
         } else {
             out = applyMerges(initialSymbols(piece), merges).map { Int($0) }
         }
-        cache.store(key, out)
+        // Long pieces (a paragraph with no pre-tokenizer) are rarely seen twice and would fill the cache.
+        if piece.count <= 256 { cache.store(key, out) }
         ids += out
     }
 
