@@ -129,7 +129,11 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
         for t in added {
             // Without a normalizer a `normalized` token is matched in the raw text all the same.
             if t.normalized, let normalizer {
-                normalizedTrie.insert(normalizer.apply(t.content), id: t.id)
+                let normalized = normalizer.apply(t.content)
+                normalizedTrie.insert(normalized, id: t.id)
+                // `tokenizers` gives such a token its normalized spelling, which the decoder then sees
+                // (Llama's "ab" decodes through "▁ab").
+                tokens[t.id] = Array(normalized.unicodeScalars)
             } else {
                 raw.insert(t.content, id: t.id)
             }
