@@ -62,6 +62,47 @@ import Testing
         #expect(gpt2.bosTokenID == 447 && gpt2.eosTokenID == 447)
     }
 
+    // MARK: Components the four fixtures do not use
+
+    /// `object` with the member at the dotted `path` set to `value`.
+    static func setting(_ object: [String: Any], _ path: [String], _ value: Any) -> [String: Any] {
+        var o = object
+        if path.count == 1 {
+            o[path[0]] = value
+        } else {
+            o[path[0]] = setting(o[path[0]] as! [String: Any], Array(path.dropFirst()), value)
+        }
+        return o
+    }
+
+    /// Each variant of Scripts/make_tokenizer_variants.py (a fixture with members replaced: Digits, every
+    /// Split behavior, Metaspace schemes and decoder, NFKC/NFD, Roberta, unk handling, no decoder, normalized
+    /// added tokens, …) encodes and decodes as `tokenizers` does.
+    @Test func variantsMatchTokenizers() throws {
+        let url = Self.root.appendingPathComponent("reference/tokenizer_variants.json")
+        let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        let variants = doc["variants"] as! [[String: Any]]
+        #expect(variants.count >= 25)
+        for v in variants {
+            let name = v["name"] as! String
+            let base = Self.root.appendingPathComponent(v["base"] as! String).appendingPathComponent("tokenizer.json")
+            var object = try JSONSerialization.jsonObject(with: Data(contentsOf: base)) as! [String: Any]
+            for (path, value) in v["set"] as! [String: Any] {
+                object = Self.setting(object, path.split(separator: ".").map(String.init), value)
+            }
+            object["added_tokens"] = (object["added_tokens"] as! [Any]) + (v["append_added_tokens"] as! [Any])
+            let tokenizer = try JSONTokenizer(json: try JSONSerialization.data(withJSONObject: object), source: name)
+            for c in v["cases"] as! [[String: Any]] {
+                let text = c["text"] as! String
+                let ids = c["ids"] as! [Int]
+                #expect(tokenizer.encode(text, addSpecialTokens: true) == ids, "\(name) \(text.debugDescription)")
+                #expect(tokenizer.encode(text, addSpecialTokens: false) == c["ids_no_special"] as! [Int], "\(name) \(text.debugDescription)")
+                #expect(Self.same(try tokenizer.decode(ids, skipSpecialTokens: false), c["decoded"] as! String), "\(name) \(text.debugDescription)")
+                #expect(Self.same(try tokenizer.decode(ids, skipSpecialTokens: true), c["decoded_skip_special"] as! String), "\(name) \(text.debugDescription)")
+            }
+        }
+    }
+
     // MARK: tokenizer_config.json's add_bos_token / add_eos_token
 
     static func llamaFiles() throws -> (json: Data, config: [String: Any]) {
