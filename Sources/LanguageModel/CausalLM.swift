@@ -22,6 +22,8 @@ public protocol CausalLMConfig: Codable, Sendable {
     var hiddenSize: Int { get }
     /// Number of decoder layers.
     var numHiddenLayers: Int { get }
+    /// Number of attention (query) heads per layer.
+    var numAttentionHeads: Int { get }
     /// The longest sequence the model takes.
     var maxPositionEmbeddings: Int { get }
     /// Width of the keys (and of the values) a KV cache stores per token and layer: key-value heads × head width.
