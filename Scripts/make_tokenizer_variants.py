@@ -24,7 +24,8 @@ TEXTS = ["", " ", "Hello world", " Hello world", "Hello  world", "   leading spa
          "👨\u200d👩\u200d👧 family", "灯台の光", "한국어", "12.5 degrees", "1,234,567 and 3.14159", "x1234y 56 ७८९",
          "٣٤٥ and ۱۲۳", "½ cup, x² and H₂O", "ﬁ ＡＢＣ ①", "don't won't it's", "DON'T IT'S", "'s't're",
          "a/b\\c|d", "\x00\x01 bell", "a</s>b", "<s>hi</s>there", "<|endoftext|>x", "▁ literal", "Hello ▁world",
-         "ab abc", "supercalifragilistic", "aaaaaaaaaaaa"]
+         "ab abc", "supercalifragilistic", "aaaaaaaaaaaa", "a <m> b", "a  \t<m>  b", "<m>x", " <m>", "a<r>  b",
+         "a <r>\n b", "<r> <m>", "<r><m>", "x <b> y", "  <b>  ", "<r>  <b>", "a\xa0<m>"]
 
 
 def split(behavior, invert):
@@ -74,6 +75,15 @@ NORMALIZED_ADDED = [
      "special": True}]
 
 
+STRIPPED_ADDED = [
+    {"id": 448, "content": "<m>", "single_word": False, "lstrip": True, "rstrip": False, "normalized": False,
+     "special": True},
+    {"id": 449, "content": "<r>", "single_word": False, "lstrip": False, "rstrip": True, "normalized": False,
+     "special": True},
+    {"id": 450, "content": "<b>", "single_word": False, "lstrip": True, "rstrip": True, "normalized": False,
+     "special": False}]
+
+
 def apply(t, edits, added):
     for path, value in edits.items():
         *parents, last = path.split(".")
@@ -87,7 +97,8 @@ def apply(t, edits, added):
 def main():
     bases = {n: json.load(open(os.path.join(ROOT, d, "tokenizer.json"), encoding="utf-8")) for n, d in BASES.items()}
     out = []
-    for name, base, edits, added in [(*v, []) for v in VARIANTS] + [("normalized-added-tokens", "llama", {}, NORMALIZED_ADDED)]:
+    for name, base, edits, added in [(*v, []) for v in VARIANTS] + [("normalized-added-tokens", "llama", {}, NORMALIZED_ADDED),
+                                                                ("stripped-added-tokens", "gpt2", {}, STRIPPED_ADDED)]:
         t = copy.deepcopy(bases[base])
         apply(t, edits, added)
         tok = Tokenizer.from_str(json.dumps(t))

@@ -8,6 +8,8 @@ struct AddedTokenTrie: Sendable {
     private struct Node: Sendable {
         var children: [Unicode.Scalar: Int32] = [:]
         var id: Int32 = -1   // the token ending here, or -1
+        var lstrip = false   // the token takes the whitespace before it
+        var rstrip = false   // the token takes the whitespace after it
     }
 
     private var nodes = [Node()]
@@ -23,8 +25,9 @@ struct AddedTokenTrie: Sendable {
     /// True when the trie holds no token.
     var isEmpty: Bool { nodes[0].children.isEmpty }
 
-    /// Adds `content` with `id`; a repeated content keeps the last id.
-    mutating func insert(_ content: String, id: Int) {
+    /// Adds `content` with `id`; a repeated content keeps the last id. With `lstrip` / `rstrip` a match
+    /// also takes the whitespace (Unicode `White_Space`) next to it, as `tokenizers`' added tokens do.
+    mutating func insert(_ content: String, id: Int, lstrip: Bool = false, rstrip: Bool = false) {
         guard !content.isEmpty else { return }
         var node = 0
         for s in content.unicodeScalars {
@@ -37,17 +40,19 @@ struct AddedTokenTrie: Sendable {
             }
         }
         nodes[node].id = Int32(id)
+        nodes[node].lstrip = lstrip
+        nodes[node].rstrip = rstrip
     }
 
-    /// The id and length of the longest token starting at `i` and ending by `end`.
-    func longestMatch(_ scalars: [Unicode.Scalar], at i: Int, end: Int) -> (id: Int, length: Int)? {
+    /// The id, length and trie node of the longest token starting at `i` and ending by `end`.
+    private func longestMatch(_ scalars: [Unicode.Scalar], at i: Int, end: Int) -> (id: Int, length: Int, node: Int)? {
         var node = 0
-        var best: (id: Int, length: Int)?
+        var best: (id: Int, length: Int, node: Int)?
         var j = i
         while j < end, let child = nodes[node].children[scalars[j]] {
             node = Int(child)
             j += 1
-            if nodes[node].id >= 0 { best = (Int(nodes[node].id), j - i) }
+            if nodes[node].id >= 0 { best = (Int(nodes[node].id), j - i, node) }
         }
         return best
     }
@@ -63,9 +68,16 @@ struct AddedTokenTrie: Sendable {
         var i = range.lowerBound
         while i < range.upperBound {
             if let m = longestMatch(scalars, at: i, end: range.upperBound) {
-                if textStart < i { body(textStart..<i, nil) }
-                body(i..<(i + m.length), m.id)
-                i += m.length
+                var start = i, stop = i + m.length
+                if nodes[m.node].lstrip {
+                    while start > textStart && scalars[start - 1].properties.isWhitespace { start -= 1 }
+                }
+                if nodes[m.node].rstrip {
+                    while stop < range.upperBound && scalars[stop].properties.isWhitespace { stop += 1 }
+                }
+                if textStart < start { body(textStart..<start, nil) }
+                body(start..<stop, m.id)
+                i = stop
                 textStart = i
             } else {
                 i += 1

@@ -56,8 +56,9 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
 
         var tokens: [Int: [Unicode.Scalar]] = [:]
         for (t, id) in model.vocabulary { tokens[id] = Array(t.unicodeScalars) }
-        var added: [(content: String, id: Int, special: Bool, normalized: Bool)] = []
-        func addToken(_ content: String, id: Int, special: Bool, normalized: Bool, path: String, fail: (String, String) -> ModelError) throws {
+        var added: [AddedToken] = []
+        func addToken(_ content: String, id: Int, special: Bool, normalized: Bool, lstrip: Bool, rstrip: Bool,
+                      path: String, fail: (String, String) -> ModelError) throws {
             if let existing = model.vocabulary[content], existing != id {
                 throw fail(path, "added token \(quoted(content)) has id \(id) but the model's vocabulary gives it \(existing)")
             }
@@ -65,18 +66,21 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
                 throw fail(path, "added token \(quoted(content)) has id \(id), which is \(quoted(String(String.UnicodeScalarView(other))))'s")
             }
             tokens[id] = Array(content.unicodeScalars)
-            added.append((content, id, special, normalized))
+            added.append(AddedToken(content: content, id: id, special: special, normalized: normalized,
+                                    lstrip: lstrip, rstrip: rstrip))
         }
         for (i, entry) in (root["added_tokens"]?.arrayValue ?? []).enumerated() {
             let path = "added_tokens[\(i)]"
             let content = try spec.string(entry, "content", path)
             let id = try spec.int(entry, "id", path, range: 0...(1 << 24 - 1))
-            for flag in ["single_word", "lstrip", "rstrip"] where try spec.bool(entry, flag, path, default: false) {
-                throw spec.fail("\(path).\(flag)", "added token \(quoted(content)) has \(flag) true, which tint does not implement")
+            if try spec.bool(entry, "single_word", path, default: false) {
+                throw spec.fail("\(path).single_word", "added token \(quoted(content)) has single_word true, which tint does not implement")
             }
             let special = try spec.bool(entry, "special", path, default: false)
             try addToken(content, id: id, special: special,
-                         normalized: try spec.bool(entry, "normalized", path, default: !special), path: path, fail: spec.fail)
+                         normalized: try spec.bool(entry, "normalized", path, default: !special),
+                         lstrip: try spec.bool(entry, "lstrip", path, default: false),
+                         rstrip: try spec.bool(entry, "rstrip", path, default: false), path: path, fail: spec.fail)
         }
 
         // tokenizer_config.json: special tokens by role, further added tokens, and the BOS/EOS flags.
@@ -97,12 +101,14 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
                 guard let id = Int(key), id >= 0, id < 1 << 24 else { throw c.fail(path, "the key is not a token id") }
                 let content = try c.string(entry, "content", path)
                 if tokens[id] == Array(content.unicodeScalars) && added.contains(where: { $0.id == id }) { continue }
-                for flag in ["single_word", "lstrip", "rstrip"] where try c.bool(entry, flag, path, default: false) {
-                    throw c.fail("\(path).\(flag)", "added token \(quoted(content)) has \(flag) true, which tint does not implement")
+                if try c.bool(entry, "single_word", path, default: false) {
+                    throw c.fail("\(path).single_word", "added token \(quoted(content)) has single_word true, which tint does not implement")
                 }
                 let special = try c.bool(entry, "special", path, default: false)
                 try addToken(content, id: id, special: special,
-                             normalized: try c.bool(entry, "normalized", path, default: !special), path: path, fail: c.fail)
+                             normalized: try c.bool(entry, "normalized", path, default: !special),
+                             lstrip: try c.bool(entry, "lstrip", path, default: false),
+                             rstrip: try c.bool(entry, "rstrip", path, default: false), path: path, fail: c.fail)
             }
             // `transformers`' Llama/Gemma fast tokenizers rebuild the post-processor from these flags;
             // a flag that is absent leaves the file's template as it is.
@@ -130,12 +136,12 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
             // Without a normalizer a `normalized` token is matched in the raw text all the same.
             if t.normalized, let normalizer {
                 let normalized = normalizer.apply(t.content)
-                normalizedTrie.insert(normalized, id: t.id)
+                normalizedTrie.insert(normalized, id: t.id, lstrip: t.lstrip, rstrip: t.rstrip)
                 // `tokenizers` gives such a token its normalized spelling, which the decoder then sees
                 // (Llama's "ab" decodes through "▁ab").
                 tokens[t.id] = Array(normalized.unicodeScalars)
             } else {
-                raw.insert(t.content, id: t.id)
+                raw.insert(t.content, id: t.id, lstrip: t.lstrip, rstrip: t.rstrip)
             }
         }
         self.source = source
@@ -156,8 +162,17 @@ public final class JSONTokenizer: Tokenizer, @unchecked Sendable {
         self.padTokenID = roleID("pad_token")
     }
 
-    private static func id(of content: String, model: TokenizerBPEModel,
-                           added: [(content: String, id: Int, special: Bool, normalized: Bool)]) -> Int? {
+    /// An entry of `added_tokens` (or of the config's `added_tokens_decoder`).
+    struct AddedToken {
+        var content: String
+        var id: Int
+        var special: Bool
+        var normalized: Bool
+        var lstrip: Bool
+        var rstrip: Bool
+    }
+
+    private static func id(of content: String, model: TokenizerBPEModel, added: [AddedToken]) -> Int? {
         added.last(where: { $0.content == content })?.id ?? model.vocabulary[content]
     }
 

@@ -77,7 +77,7 @@ import Testing
 
     /// Each variant of Scripts/make_tokenizer_variants.py (a fixture with members replaced: Digits, every
     /// Split behavior, Metaspace schemes and decoder, NFKC/NFD, Roberta, unk handling, no decoder, normalized
-    /// added tokens, …) encodes and decodes as `tokenizers` does.
+    /// added tokens, lstrip/rstrip added tokens, …) encodes and decodes as `tokenizers` does.
     @Test func variantsMatchTokenizers() throws {
         let url = Self.root.appendingPathComponent("reference/tokenizer_variants.json")
         let doc = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
@@ -179,8 +179,8 @@ import Testing
         ("'##'", "model.continuing_subword_prefix", { m in
             var model = m["model"] as! [String: Any]; model["continuing_subword_prefix"] = "##"; m["model"] = model
         }),
-        ("lstrip", "added_tokens[1].lstrip", { m in
-            var added = m["added_tokens"] as! [[String: Any]]; added[1]["lstrip"] = true; m["added_tokens"] = added
+        ("single_word", "added_tokens[1].single_word", { m in
+            var added = m["added_tokens"] as! [[String: Any]]; added[1]["single_word"] = true; m["added_tokens"] = added
         }),
         ("dropout", "model.dropout", { m in
             var model = m["model"] as! [String: Any]; model["dropout"] = 0.1; m["model"] = model
