@@ -5,14 +5,15 @@
 #   Scripts/fuzz.sh TARGET build                            build only
 #   Scripts/fuzz.sh list                                    the targets
 #
-# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
+# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, TokenizerJSON,
+# Arguments).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments)
 if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [[ $# -lt 2 ]]; then
     echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
