@@ -22,6 +22,17 @@ import Testing
         #expect(err <= 1e-4, "\(directory): max |Δlogit| = \(err)")
     }
 
+    /// The reference ids are the tokenizer's encoding of the reference text with the BOS that
+    /// tokenizer_config.json asks for (add_bos_token), and that BOS is the config's bos_token_id.
+    @Test func referenceIdsAreTheTokenizersWithBOS() throws {
+        let ref = try LlamaReference("tiny-llama")
+        let tokenizer = try loadTokenizer(directory: LlamaReference.url("tiny-llama"))
+        let text = try ref.json.fixtureKey("text").stringValue!
+        #expect(tokenizer.encode(text, addSpecialTokens: true) == ref.ids)
+        #expect(ref.ids.first == ref.model.config.bosTokenID && tokenizer.bosTokenID == ref.model.config.bosTokenID)
+        #expect(tokenizer.encode(text, addSpecialTokens: false) == Array(ref.ids.dropFirst()))
+    }
+
     @Test func v4ConfigFormIsTheSameModel() throws {
         let v5 = try LlamaReference("tiny-llama"), v4 = try LlamaReference("tiny-llama-v4config", reference: "tiny-llama")
         #expect(v4.model.config == v5.model.config)
