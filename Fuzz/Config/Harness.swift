@@ -34,6 +34,10 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(c.numAttentionHeads % c.numKeyValueHeads == 0 && c.headDim % 2 == 0 && c.activation != nil
                      && LlamaConfig.supportedRopeTypes.contains(c.ropeType) && c.ropeTheta > 0, "Llama: inconsistent config")
         precondition(c.checkedParameterCount != nil, "Llama: parameter count overflows")
+        // A validated config's rope always builds (small heads only: the table is headDim/2 wide).
+        if c.headDim <= 4096 {
+            _ = try! RotaryEmbedding<Float>(positions: [0, 1], headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
+        }
     }
     precondition(configTypes.count == 3, "a family is missing from the harness")
     return 0

@@ -9,7 +9,7 @@ import LanguageModel
 /// `torch_dtype`, …) are ignored. Rotary embeddings are read in both forms real checkpoints use: the
 /// transformers-5 `rope_parameters` object and the transformers-4 top-level `rope_theta` with `rope_scaling`.
 /// What the model does not implement is refused by name (``validate(source:)``), never replaced by a default:
-/// rope types other than `default` and `linear`, `partial_rotary_factor` ≠ 1, `pretraining_tp` ≠ 1, sliding-window
+/// rope types other than `default`, `linear` and `llama3`, `partial_rotary_factor` ≠ 1, `pretraining_tp` ≠ 1, sliding-window
 /// attention that could drop a key, and activations outside ``Activation``.
 public struct LlamaConfig: Equatable, Sendable {
     /// `llama`, `mistral` or `qwen2`: which `transformers` class the config is for (it decides the defaults,
@@ -53,8 +53,14 @@ public struct LlamaConfig: Equatable, Sendable {
     public var ropeType = "default"
     /// The rotary base θ.
     public var ropeTheta = 10000.0
-    /// The `linear` rope's factor (positions are divided by it); nil for the default rope.
+    /// The `linear` and `llama3` ropes' factor; nil for the default rope.
     public var ropeFactor: Double? = nil
+    /// The `llama3` rope's `low_freq_factor`.
+    public var ropeLowFreqFactor: Double? = nil
+    /// The `llama3` rope's `high_freq_factor`.
+    public var ropeHighFreqFactor: Double? = nil
+    /// The `llama3` rope's `original_max_position_embeddings` (the pretraining context).
+    public var ropeOriginalMaxPositions: Int? = nil
     /// The fraction of each head that is rotated; only 1 is supported.
     public var partialRotaryFactor = 1.0
     /// Whether the q, k, v and o projections have biases (Llama's `attention_bias`).
@@ -116,6 +122,17 @@ public struct LlamaConfig: Equatable, Sendable {
     /// The feed-forward activation.
     public var activation: Activation? { Activation(huggingFaceName: hiddenAct) }
 
+    /// The rope type's rescaling of the rotary frequencies (valid after ``validate(source:)``).
+    public var ropeScaling: RopeScaling {
+        switch ropeType {
+        case "linear": .linear(factor: ropeFactor ?? 1)
+        case "llama3": .llama3(factor: ropeFactor ?? 1, lowFrequencyFactor: ropeLowFreqFactor ?? 1,
+                               highFrequencyFactor: ropeHighFreqFactor ?? 4,
+                               originalMaxPositions: ropeOriginalMaxPositions ?? maxPositionEmbeddings)
+        default: .none
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
         case modelType = "model_type"
         case architectures
@@ -140,6 +157,7 @@ public struct LlamaConfig: Equatable, Sendable {
         case ropeScaling = "rope_scaling"
         case ropeTheta = "rope_theta"
         case partialRotaryFactor = "partial_rotary_factor"
+        case originalMaxPositionEmbeddings = "original_max_position_embeddings"
         case attentionBias = "attention_bias"
         case attentionDropout = "attention_dropout"
         case mlpBias = "mlp_bias"
@@ -155,10 +173,15 @@ public struct LlamaConfig: Equatable, Sendable {
         var type: String?
         var ropeTheta: Double?
         var factor: Double?
+        var lowFreqFactor: Double?
+        var highFreqFactor: Double?
+        var originalMaxPositionEmbeddings: Int?
         var partialRotaryFactor: Double?
 
         enum CodingKeys: String, CodingKey {
             case ropeType = "rope_type", type, ropeTheta = "rope_theta", factor
+            case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+            case originalMaxPositionEmbeddings = "original_max_position_embeddings"
             case partialRotaryFactor = "partial_rotary_factor"
         }
     }
@@ -243,6 +266,14 @@ extension LlamaConfig: Codable {
         ropeTheta = rope?.ropeTheta ?? topTheta ?? d.ropeTheta
         ropeType = rope?.ropeType ?? rope?.type ?? "default"
         ropeFactor = rope?.factor
+        ropeLowFreqFactor = rope?.lowFreqFactor
+        ropeHighFreqFactor = rope?.highFreqFactor
+        if ropeType == "llama3" {
+            // As standardize_rope_params: a top-level original_max_position_embeddings wins, then the rope
+            // object's, then max_position_embeddings.
+            ropeOriginalMaxPositions = try c.decodeIfPresent(Int.self, forKey: .originalMaxPositionEmbeddings)
+                ?? rope?.originalMaxPositionEmbeddings ?? maxPositionEmbeddings
+        }
         partialRotaryFactor = try rope?.partialRotaryFactor
             ?? c.decodeIfPresent(Double.self, forKey: .partialRotaryFactor) ?? 1
     }
@@ -269,7 +300,8 @@ extension LlamaConfig: Codable {
         try c.encode(bosTokenID, forKey: .bosTokenID)
         try c.encode(eosTokenID, forKey: .eosTokenID)
         try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
-        var rope = RopeDictionary(ropeType: ropeType, ropeTheta: ropeTheta, factor: ropeFactor)
+        var rope = RopeDictionary(ropeType: ropeType, ropeTheta: ropeTheta, factor: ropeFactor, lowFreqFactor: ropeLowFreqFactor,
+                                  highFreqFactor: ropeHighFreqFactor, originalMaxPositionEmbeddings: ropeOriginalMaxPositions)
         if partialRotaryFactor != 1 { rope.partialRotaryFactor = partialRotaryFactor }
         try c.encode(rope, forKey: .ropeParameters)
         try c.encode(attentionDropout, forKey: .attentionDropout)
@@ -297,7 +329,7 @@ extension LlamaConfig: CausalLMConfig {
     public var keyValueWidth: Int { numKeyValueHeads * headDim }
 
     /// The rope types the model implements.
-    public static let supportedRopeTypes = ["default", "linear"]
+    public static let supportedRopeTypes = ["default", "linear", "llama3"]
 
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
@@ -323,7 +355,7 @@ extension LlamaConfig: CausalLMConfig {
         let integers: Set = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                              "num_attention_heads", "max_position_embeddings", "max_window_layers"]
         let optionalIntegers: Set = ["num_key_value_heads", "head_dim", "pretraining_tp", "sliding_window",
-                                     "pad_token_id", "bos_token_id"]
+                                     "pad_token_id", "bos_token_id", "original_max_position_embeddings"]
         let booleans: Set = ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window"]
         let numbers: Set = ["initializer_range", "rms_norm_eps", "attention_dropout", "rope_theta", "partial_rotary_factor"]
         let strings: Set = ["hidden_act", "model_type"]
@@ -334,7 +366,9 @@ extension LlamaConfig: CausalLMConfig {
                 let ok: Bool, expected: String
                 switch k {
                 case "rope_type", "type": (ok, expected) = (v.stringValue != nil, "a string")
-                case "rope_theta", "factor", "partial_rotary_factor": (ok, expected) = (v.isNumber, "a number")
+                case "rope_theta", "factor", "partial_rotary_factor", "low_freq_factor", "high_freq_factor":
+                    (ok, expected) = (v.isNumber, "a number")
+                case "original_max_position_embeddings": (ok, expected) = (v.intValue != nil, "an integer")
                 default: continue
                 }
                 if !ok { return "\(key).\(k) must be \(expected), not \(v.brief)" }
@@ -418,9 +452,20 @@ extension LlamaConfig: CausalLMConfig {
             throw fail("rope type \(quoted(ropeType)) is not supported (supported: \(LlamaConfig.supportedRopeTypes.joined(separator: ", ")))")
         }
         guard ropeTheta.isFinite && ropeTheta > 0 else { throw fail("rope_theta must be finite and positive, got \(ropeTheta)") }
-        if ropeType == "linear" {
-            guard let f = ropeFactor else { throw fail("rope type 'linear' needs a factor") }
-            guard f.isFinite && f > 0 else { throw fail("the linear rope factor must be finite and positive, got \(f)") }
+        if ropeType == "linear" || ropeType == "llama3" {
+            guard let f = ropeFactor else { throw fail("rope type \(quoted(ropeType)) needs a factor") }
+            guard f.isFinite && f > 0 else { throw fail("the \(ropeType) rope factor must be finite and positive, got \(f)") }
+        }
+        if ropeType == "llama3" {
+            guard let low = ropeLowFreqFactor, let high = ropeHighFreqFactor else {
+                throw fail("rope type 'llama3' needs low_freq_factor and high_freq_factor")
+            }
+            guard low.isFinite && high.isFinite && low > 0 && high > low else {
+                throw fail("rope type 'llama3' needs 0 < low_freq_factor < high_freq_factor, got \(low) and \(high)")
+            }
+            guard let original = ropeOriginalMaxPositions, original > 0 else {
+                throw fail("rope type 'llama3' needs a positive original_max_position_embeddings")
+            }
         }
         guard partialRotaryFactor == 1 else {
             throw fail("partial_rotary_factor \(partialRotaryFactor) is not supported (only 1: every feature of a head rotates)")

@@ -62,8 +62,7 @@ extension LlamaModel {
             throw ModelError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
                                            + "but the model has max_position_embeddings \(c.maxPositionEmbeddings)")
         }
-        let rope = try RotaryEmbedding<S>(positions: positions, headDim: c.headDim, theta: c.ropeTheta,
-                                          frequencyDivisor: c.ropeType == "linear" ? c.ropeFactor ?? 1 : 1)
+        let rope = try RotaryEmbedding<S>(positions: positions, headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
         let past = cache?.length ?? 0
         if let cache {
             try cache.reserve(past + t)

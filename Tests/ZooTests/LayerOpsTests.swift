@@ -88,14 +88,49 @@ import Testing
         }
         #expect(maxRelative(back, x) <= 1e-14)
         // Linear rope divides the frequencies: position 2p with factor 2 is position p with none.
-        let linear = try RotaryEmbedding<Double>(positions: [0, 2, 34, 126], headDim: 8, theta: 10000, frequencyDivisor: 2)
+        let linear = try RotaryEmbedding<Double>(positions: [0, 2, 34, 126], headDim: 8, theta: 10000, scaling: .linear(factor: 2))
         #expect(maxRelative(try Layers.rotary(Variable(x), linear).value, y) <= 1e-12)
+    }
+
+    /// Llama 3.1's rope (factor 8, low 1, high 4, original context 8192, θ 500000, head 64) against the
+    /// definition computed here in Double: low frequencies divided by the factor, high ones kept, the band
+    /// between interpolated; and the cos/sin table uses the rescaled frequencies.
+    @Test func llama3RopeFrequencies() throws {
+        let (d, theta, factor, low, high, original) = (64, 500000.0, 8.0, 1.0, 4.0, 8192)
+        let scaling = RopeScaling.llama3(factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high,
+                                         originalMaxPositions: original)
+        let rope = try RotaryEmbedding<Float>(positions: [0, 1], headDim: d, theta: theta, scaling: scaling)
+        var bands = Set<String>()
+        for i in 0..<(d / 2) {
+            let f = Foundation.pow(theta, -Double(2 * i) / Double(d)), wavelength = 2 * Double.pi / f
+            let expected: Double
+            if wavelength < Double(original) / high {
+                expected = f; bands.insert("high")
+            } else if wavelength > Double(original) / low {
+                expected = f / factor; bands.insert("low")
+            } else {
+                let smooth = (Double(original) / wavelength - low) / (high - low)
+                expected = (1 - smooth) * f / factor + smooth * f; bands.insert("medium")
+            }
+            let got = Double(rope.inverseFrequencies[i])
+            #expect(abs(got - expected) <= 1e-6 * expected, "frequency \(i): \(got) vs \(expected)")
+        }
+        #expect(bands == ["high", "medium", "low"])
+        // Row 1 (position 1) holds cos/sin of the frequencies themselves.
+        let x = try Tensor<Float>(shape: [1, 2, d], scalars: (0..<(2 * d)).map { $0 % d == 0 ? 1 : 0 })
+        let y = try Layers.rotary(Variable(x), rope).value.scalars
+        #expect(abs(Double(y[d]) - Foundation.cos(Double(rope.inverseFrequencies[0]))) <= 1e-7)
+        #expect(abs(Double(y[d + d / 2]) - Foundation.sin(Double(rope.inverseFrequencies[0]))) <= 1e-7)
     }
 
     @Test func rotaryRefusesBadArguments() throws {
         #expect(throws: ModelError.self) { try RotaryEmbedding<Float>(positions: [0], headDim: 7, theta: 10000) }
         #expect(throws: ModelError.self) { try RotaryEmbedding<Float>(positions: [0], headDim: 8, theta: 0) }
         #expect(throws: ModelError.self) { try RotaryEmbedding<Float>(positions: [-1], headDim: 8, theta: 10000) }
+        #expect(throws: ModelError.self) {
+            try RotaryEmbedding<Float>(positions: [0], headDim: 8, theta: 10000,
+                                       scaling: .llama3(factor: 8, lowFrequencyFactor: 4, highFrequencyFactor: 1, originalMaxPositions: 16))
+        }
         let rope = try RotaryEmbedding<Float>(positions: [0, 1], headDim: 8, theta: 10000)
         #expect(throws: TensorError.self) { try Layers.rotary(Variable(try Tensor<Float>.zeros([1, 3, 8])), rope) }
         #expect(throws: TensorError.self) { try Layers.rotary(Variable(try Tensor<Float>.zeros([1, 2, 12])), rope) }

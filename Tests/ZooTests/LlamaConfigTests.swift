@@ -87,10 +87,35 @@ import Testing
         }
     }
 
+    /// Llama 3.1's rope in both forms; original_max_position_embeddings comes from the top level, else the rope
+    /// object, else max_position_embeddings (as transformers' standardize_rope_params).
+    @Test func llama3Rope() throws {
+        let rope = #"{"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16}"#
+        let v5 = try LlamaConfig(data: try json(["rope_parameters": rope]))
+        #expect(v5.ropeScaling == .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalMaxPositions: 16))
+        #expect(v5.ropeTheta == 500000)
+        let v4 = try LlamaConfig(data: try json(["rope_scaling": rope.replacingOccurrences(of: #""rope_theta": 500000.0, "#, with: ""),
+                                                 "rope_theta": "500000.0"], removing: ["rope_parameters"]))
+        #expect(v4 == v5)
+        let noOriginal = try LlamaConfig(data: try json(["rope_parameters": rope.replacingOccurrences(of: #", "original_max_position_embeddings": 16"#, with: "")]))
+        #expect(noOriginal.ropeOriginalMaxPositions == 64)
+        let top = try LlamaConfig(data: try json(["rope_parameters": rope, "original_max_position_embeddings": "32"]))
+        #expect(top.ropeOriginalMaxPositions == 32)
+        #expect(try LlamaConfig(data: try JSONEncoder().encode(v5)) == v5)
+        // The model uses it: logits differ from the default rope's over the same weights.
+        var c = smallLlamaConfig()
+        let base = try randomLlama(c, seed: 13)
+        c.ropeType = "llama3"; c.ropeFactor = 8; c.ropeLowFreqFactor = 1; c.ropeHighFreqFactor = 4; c.ropeOriginalMaxPositions = 4
+        let scaled = try LlamaModel(config: c, parameters: base.parameters)
+        #expect(llamaMaxAbsDiff(try scaled.logits([1, 5, 9, 3, 7, 8]), try base.logits([1, 5, 9, 3, 7, 8])) > 1e-4)
+    }
+
     @Test func unsupportedFeaturesAreRefusedByName() throws {
         let cases: [(Data, String)] = [
             (try json(["rope_parameters": #"{"rope_type": "yarn", "rope_theta": 500.0, "factor": 4.0}"#]), "'yarn'"),
-            (try json(["rope_parameters": #"{"rope_type": "llama3", "rope_theta": 500.0, "factor": 8.0}"#]), "'llama3'"),
+            (try json(["rope_parameters": #"{"rope_type": "llama3", "rope_theta": 500.0, "factor": 8.0}"#]), "needs low_freq_factor"),
+            (try json(["rope_parameters": #"{"rope_type": "llama3", "rope_theta": 500.0, "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0}"#]),
+             "0 < low_freq_factor < high_freq_factor"),
             (try json(["rope_scaling": #"{"type": "dynamic", "factor": 2.0}"#]), "'dynamic'"),
             (try json(["rope_parameters": #"{"rope_type": "longrope", "rope_theta": 500.0}"#]), "'longrope'"),
             (try json(["rope_parameters": #"{"rope_type": "linear", "rope_theta": 500.0}"#]), "needs a factor"),
