@@ -9,7 +9,7 @@ func softmaxLastAxisPullback<S: TensorScalar>(y: Tensor<S>, g: Tensor<S>) throws
     let n = y.shape.last ?? 1
     let rows = n == 0 ? 0 : y.count / n
     let yc = y.contiguous(), gc = g.contiguous()
-    var out = try Tensor<S>.zerosView(y.shape)
+    var out = try Tensor<S>.zeros(y.shape)
     yc.withUnsafeBufferPointer { yp in
         gc.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
@@ -61,14 +61,6 @@ func softmaxPullbackRows<S: TensorScalar>(_ y: UnsafePointer<S>, _ g: UnsafePoin
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
-@inline(__always) private func mulAdd(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-#if SIMD_FMA
-    acc.addingProduct(a, b)
-#else
-    acc + a * b
-#endif
-}
-
 /// Float rows: the dot product in four SIMD8 accumulators (fp32 within a row, as PyTorch's kernel).
 @inline(never)
 func softmaxPullbackRowsFloat(_ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
@@ -78,13 +70,13 @@ func softmaxPullbackRowsFloat(_ y: UnsafePointer<Float>, _ g: UnsafePointer<Floa
         var a0 = SIMD8<Float>(), a1 = a0, a2 = a0, a3 = a0
         var j = 0
         while j &+ 32 <= n {
-            a0 = mulAdd(a0, load8(gr + j), load8(yr + j))
-            a1 = mulAdd(a1, load8(gr + (j &+ 8)), load8(yr + (j &+ 8)))
-            a2 = mulAdd(a2, load8(gr + (j &+ 16)), load8(yr + (j &+ 16)))
-            a3 = mulAdd(a3, load8(gr + (j &+ 24)), load8(yr + (j &+ 24)))
+            a0 = fmadd8(a0, load8(gr + j), load8(yr + j))
+            a1 = fmadd8(a1, load8(gr + (j &+ 8)), load8(yr + (j &+ 8)))
+            a2 = fmadd8(a2, load8(gr + (j &+ 16)), load8(yr + (j &+ 16)))
+            a3 = fmadd8(a3, load8(gr + (j &+ 24)), load8(yr + (j &+ 24)))
             j &+= 32
         }
-        while j &+ 8 <= n { a0 = mulAdd(a0, load8(gr + j), load8(yr + j)); j &+= 8 }
+        while j &+ 8 <= n { a0 = fmadd8(a0, load8(gr + j), load8(yr + j)); j &+= 8 }
         var dot = ((a0 + a1) + (a2 + a3)).sum()
         while j < n { dot += gr[j] * yr[j]; j &+= 1 }
         let d = SIMD8<Float>(repeating: dot)

@@ -38,7 +38,7 @@ public enum Layers {
         var pre: Tensor<S>? = nil  // the pre-activation, kept for smooth activations' backward
         // Tensor.linear allocates its output uninitialised and starts C from the bias; the residual variant is
         // one pass more (C starts from residual + bias).
-        var y = residual == nil ? try xv.linear(weight: wv, bias: bias?.value) : try Tensor<S>.filled(outShape) { c in
+        var y = residual == nil ? try xv.linear(weight: wv, bias: bias?.value) : try Tensor<S>.zeros(outShape) { c in
             if let residual {
                 residual.value.withPointer { r in c.update(from: r, count: rows * outF) }
             }
@@ -54,7 +54,7 @@ public enum Layers {
             }
             xv.withPointer { xp in
                 wv.withPointer { wp in
-                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: 1, csB: inF,
+                    gemm(m: rows, n: outF, k: inF, a: xp, aRowStride: inF, aColStride: 1, b: wp, bRowStride: 1, bColStride: inF,
                             beta: (bias != nil || residual != nil) ? 1 : 0, c: c, ldc: outF)
                 }
             }
@@ -88,7 +88,7 @@ public enum Layers {
         if let bias {
             pullbacks.append((bias, { g in
                 let gp = try box.value(g)
-                return try Tensor<S>.filled([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
+                return try Tensor<S>.zeros([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
             }))
         }
         if let residual { pullbacks.append((residual, { g in g })) }
@@ -104,7 +104,7 @@ public enum Layers {
         guard a.shape == b.shape else {
             throw TensorError.shapeMismatch(op: "OPT add", shapes: [a.shape, b.shape], reason: "shapes must be equal")
         }
-        let y = try Tensor<S>.filled(a.shape) { c in
+        let y = try Tensor<S>.zeros(a.shape) { c in
             a.value.withPointer { ap in b.value.withPointer { bp in lmAdd(ap, bp, c, a.count) } }
         }
         return Variable.differentiable(value: y, inputs: [(a, { $0 }), (b, { $0 })])
@@ -127,15 +127,15 @@ public enum Layers {
         // One pass computes all three gradients; each pullback takes its share.
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight, bias])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
-            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
-            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
+            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
             xv.withPointer { xp in mean.withPointer { mp in rstd.withPointer { rp in gc.withPointer { gp in
                 withOptionalPointer(gamma) { gammaP in
                     withOptionalMutablePointer(&dx) { dxp in
                         withOptionalMutablePointer(&dgamma) { dgp in
                             withOptionalMutablePointer(&dbeta) { dbp in
-                                lmLayerNormBackward(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                normBackwardRows(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
                                                      dx: dxp, dgamma: dgp, dbeta: dbp)
                             }
                         }
@@ -160,7 +160,7 @@ public enum Layers {
         let y = try table.value.embedding(ids, shape: idShape)
         let v = table.shape[0], d = table.shape[1]
         return Variable.differentiable(value: y, inputs: [(table, { g in
-            var grad = try Tensor<S>.zeroed([v, d])
+            var grad = try Tensor<S>.zeros([v, d])
             let gc = g.contiguous()
             grad.withUnsafeMutableBufferPointer { tp in
                 gc.withPointer { gp in
@@ -205,8 +205,8 @@ public enum Layers {
         let qv = q.value.contiguous(), kv = k.value.contiguous(), vv = v.value.contiguous()
         let inputs = detachProbabilities ? [v] : [q, k, v]
         let recorded = Variable.isRecorded(inputs)
-        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeroed([bsz * heads, t, s]) : nil
-        let y = try Tensor<S>.filled([bsz, t, dim]) { out in
+        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeros([bsz * heads, t, s]) : nil
+        let y = try Tensor<S>.zeros([bsz, t, dim]) { out in
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in
                 withOptionalMutablePointer(&probs) { pp in
                     if let keyMask {
@@ -225,9 +225,9 @@ public enum Layers {
         let uses = trackedCount([v] + (detachProbabilities ? [] : [q, k]))
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: uses) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dq = wantQ ? try Tensor<S>.zeroed(q.shape) : nil
-            var dk = wantK ? try Tensor<S>.zeroed(k.shape) : nil
-            var dv = wantV ? try Tensor<S>.zeroed(v.shape) : nil
+            var dq = wantQ ? try Tensor<S>.zeros(q.shape) : nil
+            var dk = wantK ? try Tensor<S>.zeros(k.shape) : nil
+            var dv = wantV ? try Tensor<S>.zeros(v.shape) : nil
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in probs.withPointer { pp in gc.withPointer { gp in
                 withOptionalMutablePointer(&dq) { dqp in withOptionalMutablePointer(&dk) { dkp in withOptionalMutablePointer(&dv) { dvp in
                     attentionBackward(geo, q: qp, k: kp, v: vp, probabilities: pp, dOut: gp, scale: scale, dq: dqp, dk: dkp, dv: dvp)
