@@ -135,6 +135,7 @@ import Autodiff
         case .relu: return v.relu()
         case .gelu: return v.gelu()
         case .geluTanh: return v.geluTanh()
+        case .silu: return v.silu()
         }
     }
 
