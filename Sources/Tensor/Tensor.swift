@@ -69,7 +69,7 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
     @_specialize(exported: true, where Scalar == Float)
     @_specialize(exported: true, where Scalar == Double)
     public static func zeros(_ shape: [Int], writing body: (UnsafeMutablePointer<Scalar>) throws -> Void) throws -> Tensor {
-        var t = try zeros(shape)
+        let t = try zeros(shape)  // fresh, uniquely owned storage: written in place
         if t.count > 0 { try body(t.storage.base) }
         return t
     }
