@@ -8,10 +8,11 @@ import Tensor
 import TinT
 
 /// One dynamic update of `model` on `ids` by `method`.
-func descend(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     switch method {
-    case .tint: return try runTinT(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .tint:
+        return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
     case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
     }
 }
@@ -40,7 +41,7 @@ struct DescentEvaluation {
 /// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
+func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
                      methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
@@ -84,7 +85,7 @@ func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: 
 
 /// What `dynamic-eval` and `compare` share: the model, the tokens, the block split and the TinT configuration.
 struct DescentRun {
-    let model: OPTModel
+    let model: any CausalLM
     let ids: [Int]
     let trainFraction: Double
     let block: Int
@@ -93,15 +94,17 @@ struct DescentRun {
     static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
-    /// Parses the shared options and loads the model and tokens.
-    init(_ o: ParsedOptions) throws {
+    /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
+    /// `methods` include the simulator, and the TinT methods take OPT models only so far.
+    init(_ o: ParsedOptions, methods: [DescentMethod]) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
         trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
         let requestedBlock = try o.int("--block", in: 2...Int.max)
-        model = try requireOPT(try loadModel(dir), for: "TinT (and its approximate-GD oracle)")
-        config = try TinTOptions.config(o, model: model.config)
+        model = try loadModel(dir)
+        for m in methods where m != .exact { _ = try requireOPT(model, for: "--method \(m.rawValue)") }
+        config = try TinTOptions.config(o, model: model.config, checkRules: methods.contains(.tint))
         ids = try loadTokens(o, modelDirectory: dir)
         block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)
         guard block <= model.config.maxPositionEmbeddings else {
@@ -114,7 +117,8 @@ struct DescentRun {
 func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
 
 let descentHelpCommon = "\n" + """
-      --model DIR          Hugging Face OPT directory
+      --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
+                           tint and approx)
       --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
       --block N            tokens per block (default min(1024, max_position_embeddings))
@@ -150,7 +154,7 @@ let dynamicEvalCommand = Command(
         guard let method = DescentMethod(rawValue: methodName) else {
             throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
         }
-        let run = try DescentRun(o)
+        let run = try DescentRun(o, methods: [method])
         let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
         let after = r.after[method]!
@@ -197,8 +201,8 @@ let compareCommand = Command(
         """ + descentHelpCommon + TinTOptions.help,
     run: { args in
         let o = try ParsedOptions(args, valued: DescentRun.valued, flags: DescentRun.flags)
-        let run = try DescentRun(o)
         let methods: [DescentMethod] = [.tint, .approx, .exact]
+        let run = try DescentRun(o, methods: methods)
         let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
         printComparison(r, run: run, methods: methods, json: o.has("--json"))

@@ -18,7 +18,7 @@ import Testing
             root = FileManager.default.temporaryDirectory.appendingPathComponent("tint-train-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let config = """
-                {"vocab_size": 4096, "hidden_size": 12, "word_embed_proj_dim": 12, "num_hidden_layers": 1,
+                {"model_type": "opt", "vocab_size": 4096, "hidden_size": 12, "word_embed_proj_dim": 12, "num_hidden_layers": 1,
                  "num_attention_heads": 2, "ffn_dim": 24, "max_position_embeddings": 32, "dropout": 0.0}
                 """
             try Data(config.utf8).write(to: root.appendingPathComponent("config.json"))
