@@ -235,15 +235,13 @@ extension CausalLM {
         guard o.learningRate.isFinite else { throw ModelError.invalidArgument(op: op, reason: "the learning rate must be finite") }
         try checkIDs(ids)
         let trainable = try dynamicEvaluationParameterNames(layers: o.layers)
-        let starts = Array(stride(from: 0, to: ids.count, by: o.block))
+        let split = dynamicEvaluationBlocks(ids, block: o.block, trainFraction: o.trainFraction)
         var before = 0.0, after = 0.0, evalTokens = 0, trainTokens = 0, blocks = 0
-        for (i, start) in starts.enumerated() {
-            let chunk = Array(ids[start..<Swift.min(ids.count, start + o.block)])
-            let nTrain = Int((o.trainFraction * Double(chunk.count)).rounded(.down))
+        for (i, (chunk, nTrain)) in split.enumerated() {
             let batch = TokenBatch(chunk)
             let evalTargets = batch.nextTokenTargets { _, t in t >= nTrain }
             let counted = evalTargets.filter { $0 >= 0 }.count
-            guard counted > 0 else { progress?(i + 1, starts.count); continue }
+            guard counted > 0 else { progress?(i + 1, split.count); continue }
             func evalLoss(_ p: ParameterSet<Float>) throws -> Double {
                 try noGrad { try Layers.crossEntropy(logits(batch, parameters: p.constants), targets: evalTargets, mean: false).sum }
             }
@@ -254,7 +252,7 @@ extension CausalLM {
             evalTokens += counted
             trainTokens += Swift.max(nTrain - 1, 0)
             blocks += 1
-            progress?(i + 1, starts.count)
+            progress?(i + 1, split.count)
         }
         guard evalTokens > 0 else {
             throw ModelError.invalidArgument(op: op, reason: "no block has an eval-part target (train fraction \(o.trainFraction), "
@@ -310,5 +308,15 @@ public struct DescentRule: Sendable, Equatable {
         self.learningRateScale = learningRateScale
         self.forward = forward
         self.unmaskedLastPosition = unmaskedLastPosition
+    }
+}
+
+/// Dynamic evaluation's blocks: `ids` cut into consecutive blocks of at most `block` tokens, each with its
+/// train-part length ⌊f·T⌋ (the first tokens train, the rest are evaluated). The one split that
+/// `CausalLM.dynamicEvaluation` and `tint dynamic-eval`/`compare` share.
+public func dynamicEvaluationBlocks(_ ids: [Int], block: Int, trainFraction: Double) -> [(ids: [Int], trainCount: Int)] {
+    stride(from: 0, to: ids.count, by: Swift.max(block, 1)).map { start in
+        let chunk = Array(ids[start..<Swift.min(ids.count, start + block)])
+        return (chunk, Int((trainFraction * Double(chunk.count)).rounded(.down)))
     }
 }
