@@ -34,9 +34,9 @@ tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "
            "$lm/TokenizerNormalizer.swift" "$lm/TokenizerPreTokenizer.swift" "$lm/Llama3PreTokenizer.swift"
            "$lm/TokenizerBPEModel.swift" "$lm/TokenizerDecoder.swift" "$lm/TokenizerPostProcessor.swift")
 # Every family's config file (each imports LanguageModel, built below as a library for the Config target:
-# the parsers, the CausalLMConfig protocol and the activations).
-configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift)
-lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift")
+# the parsers, the CausalLMConfig protocol, the activations and the rope scalings).
+configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift Sources/Llama/LlamaConfig.swift)
+lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift" "$lm/Rotary.swift")
 needsLanguageModel=0
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;

@@ -2,7 +2,7 @@ import Dispatch
 import Tensor
 
 // Raw kernels behind the layer library's differentiable ops (Layers.swift): the residual add, activations and
-// bias gradients. The maths itself is Tensor's, written once there: `gemm` (scalar-generic GEMM), `Tensor.zeros`,
+// gated activations, bias gradients and rotary embeddings. The maths itself is Tensor's, written once there: `gemm` (scalar-generic GEMM), `Tensor.zeros`,
 // `unaryRun` (activations and their derivatives), `runMax`/`runExpShiftedSum` (softmax rows) and
 // `normBackwardRows` (layer-norm and RMS-norm backward).
 
@@ -125,6 +125,51 @@ func lmActivationBackward<S: TensorScalar>(_ kind: Activation, saved: UnsafePoin
     }
 }
 
+// MARK: - Gated activation (GLU)
+
+/// out = act(gate) ⊙ up over `n` contiguous elements (the SwiGLU product when act is SiLU), with Tensor's
+/// activation kernels (`unaryRun`).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmGatedActivation<S: TensorScalar>(_ kind: Activation, gate: UnsafePointer<S>, up: UnsafePointer<S>,
+                                         _ out: UnsafeMutablePointer<S>, _ n: Int) {
+    let args = UncheckedSendable((gate, up, out)), op = kind.forwardOp
+    parallelChunks(count: n, grain: lmElementGrain / 4) { r in
+        let (a, b, o) = args.value
+        let lo = r.lowerBound
+        unaryRun(op, a + lo, o + lo, r.count)
+        for i in r { o[i] *= b[i] }
+    }
+}
+
+/// The gradients of out = act(gate) ⊙ up: dGate = g ⊙ up ⊙ act'(gate), dUp = g ⊙ act(gate), with Tensor's
+/// activation and derivative kernels; nil skips one.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmGatedActivationBackward<S: TensorScalar>(_ kind: Activation, gate: UnsafePointer<S>, up: UnsafePointer<S>,
+                                                 g: UnsafePointer<S>, dGate: UnsafeMutablePointer<S>?,
+                                                 dUp: UnsafeMutablePointer<S>?, _ n: Int) {
+    let args = UncheckedSendable((gate, up, g, dGate, dUp))
+    parallelChunks(count: n, grain: lmElementGrain / 4) { r in
+        let (a, b, g, da, db) = args.value
+        let lo = r.lowerBound
+        if let db {
+            unaryRun(kind.forwardOp, a + lo, db + lo, r.count)
+            for i in r { db[i] *= g[i] }
+        }
+        if let da {
+            if kind == .relu {
+                for i in r { da[i] = a[i] > 0 ? g[i] * b[i] : 0 }
+            } else {
+                for i in r { da[i] = g[i] * b[i] }
+                unaryRunScaling(kind.derivativeOp, a + lo, da + lo, r.count)
+            }
+        }
+    }
+}
+
 // MARK: - Column sums (bias gradients)
 
 /// out[j] (+)= Σ_rows g[r·cols + j]. Partial sums per row chunk, combined in chunk order (deterministic).
@@ -163,3 +208,40 @@ func lmExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutable
 /// The maximum of `n ≥ 1` elements (Tensor's `runMax`). A forwarder kept for AttentionKernel.swift's call sites.
 @inline(__always)
 func lmMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S { runMax(p, n, 1) }
+
+// MARK: - Rotary position embeddings
+
+/// Rotates each head's (i, i + half) feature pairs of `rows` rows of `heads·2·half` features by the row's
+/// angles: out_i = x_i·cos − x_{i+half}·sin, out_{i+half} = x_{i+half}·cos + x_i·sin (`x·cos + rotate_half(x)·sin`).
+/// `inverse` rotates by the negated angles (the pullback). `cos`/`sin` are `[rows, half]`.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmRotary<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, cos: UnsafePointer<S>,
+                                sin: UnsafePointer<S>, rows: Int, heads: Int, half: Int, inverse: Bool) {
+    let args = UncheckedSendable((x, out, cos, sin))
+    let width = heads &* 2 &* half
+    parallelChunks(count: rows, grain: Swift.max(1, lmElementGrain / Swift.max(width, 1))) { r in
+        let (x, out, cp, sp) = args.value
+        for row in r {
+            let c = cp + row &* half, s = sp + row &* half
+            for h in 0..<heads {
+                let offset = row &* width &+ h &* 2 &* half
+                let xr = x + offset, o = out + offset
+                if inverse {
+                    for i in 0..<half {
+                        let a = xr[i], b = xr[i &+ half]
+                        o[i] = a * c[i] + b * s[i]
+                        o[i &+ half] = b * c[i] - a * s[i]
+                    }
+                } else {
+                    for i in 0..<half {
+                        let a = xr[i], b = xr[i &+ half]
+                        o[i] = a * c[i] - b * s[i]
+                        o[i &+ half] = b * c[i] + a * s[i]
+                    }
+                }
+            }
+        }
+    }
+}

@@ -45,7 +45,7 @@ extension AuxGraph {
             case .layerNorm(let w, let b, let eps):
                 y = try Layers.layerNorm(inputs[0], weight: try w.map { try p[$0] }, bias: try b.map { try p[$0] }, epsilon: S(eps))
             case .rmsNorm(let w, let eps):
-                y = try inputs[0].rmsNorm(weight: try w.map { try p[$0] }, epsilon: S(eps))
+                y = try Layers.rmsNorm(inputs[0], weight: try w.map { try p[$0] }, epsilon: S(eps))
             case .causalSelfAttention(let q, let k, let v, let heads):
                 let width = q.outputWidth
                 func project(_ l: AuxLinear) throws -> Variable<S> { try linear(inputs[0], l).reshaped([1, T, width]) }
