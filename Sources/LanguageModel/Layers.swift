@@ -7,22 +7,36 @@ import Tensor
 // constant parameters) and an exact, fused backward under Autodiff. Intermediates the backward needs
 // (attention probabilities, layer-norm statistics, pre-activations) are kept only when the op is recorded.
 
+/// How a linear layer's weight is stored.
+public enum LinearWeightLayout: Sendable {
+    /// `[out, in]`: PyTorch's `nn.Linear` (y = x·Wᵀ + b).
+    case outIn
+    /// `[in, out]`: the `Conv1D` of GPT-2 checkpoints (y = x·W + b).
+    case inOut
+}
+
 public enum Layers {
     // MARK: Linear
 
     /// `x·Wᵀ + b (+ residual)`, optionally followed by an activation, as one GEMM over the flattened rows
-    /// (the bias and residual are the GEMM's initial C, the weight is read through transposed strides).
-    /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`, `residual` shaped like the output.
+    /// (the bias and residual are the GEMM's initial C, the weight is read through its strides, never copied
+    /// transposed). `x` is `[..., in]`, `weight` `[out, in]` (`nn.Linear`) or, with `layout: .inOut`,
+    /// `[in, out]` (GPT-2's `Conv1D`, `x·W + b`), `bias` `[out]`, `residual` shaped like the output. The
+    /// weight's gradient has the weight's layout.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     public static func linear<S>(_ x: Variable<S>, weight: Variable<S>, bias: Variable<S>? = nil,
-                          residual: Variable<S>? = nil, activation: Activation? = nil) throws -> Variable<S> {
+                          residual: Variable<S>? = nil, activation: Activation? = nil,
+                          layout: LinearWeightLayout = .outIn) throws -> Variable<S> {
         let w = weight.value
-        guard w.rank == 2, let inF = x.shape.last, inF == w.shape[1] else {
+        let inAxis = layout == .outIn ? 1 : 0
+        guard w.rank == 2, let inF = x.shape.last, inF == w.shape[inAxis] else {
             throw TensorError.shapeMismatch(op: "OPT linear", shapes: [x.shape, w.shape],
                                             reason: "input's last dimension must equal the weight's in-features")
         }
-        let outF = w.shape[0], rows = x.count / Swift.max(inF, 1)
+        let outF = w.shape[1 - inAxis], rows = x.count / Swift.max(inF, 1)
+        // B[k, j] of the GEMM x·B: W[j, k] for [out, in], W[k, j] for [in, out].
+        let (rsB, csB) = layout == .outIn ? (1, inF) : (outF, 1)
         let outShape = Array(x.shape.dropLast()) + [outF]
         if let bias, bias.shape != [outF] {
             throw TensorError.shapeMismatch(op: "OPT linear", shapes: [w.shape, bias.shape], reason: "bias must be [\(outF)]")
@@ -38,7 +52,8 @@ public enum Layers {
         var pre: Tensor<S>? = nil  // the pre-activation, kept for smooth activations' backward
         // Tensor.linear allocates its output uninitialised and starts C from the bias; the residual variant is
         // one pass more (C starts from residual + bias).
-        var y = residual == nil ? try xv.linear(weight: wv, bias: bias?.value) : try Tensor<S>.filled(outShape) { c in
+        var y = residual == nil ? try xv.linear(weight: layout == .outIn ? wv : try wv.transposed(), bias: bias?.value)
+            : try Tensor<S>.filled(outShape) { c in
             if let residual {
                 residual.value.withPointer { r in c.update(from: r, count: rows * outF) }
             }
@@ -54,7 +69,7 @@ public enum Layers {
             }
             xv.withPointer { xp in
                 wv.withPointer { wp in
-                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: 1, csB: inF,
+                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: rsB, csB: csB,
                             beta: (bias != nil || residual != nil) ? 1 : 0, c: c, ldc: outF)
                 }
             }
@@ -79,10 +94,13 @@ public enum Layers {
         var pullbacks: [(Variable<S>, (Tensor<S>) throws -> Tensor<S>)] = [
             // Tensor.matmul on transposed views: one uninitialised output each, no transposed copies.
             (x, { g in
-                try box.value(g).reshaped([rows, outF]).matmul(wv).reshaped(x.shape)
+                try box.value(g).reshaped([rows, outF]).matmul(wv, transposeA: false, transposeB: layout == .inOut)
+                    .reshaped(x.shape)
             }),
             (weight, { g in
-                try box.value(g).reshaped([rows, outF]).matmul(try xv.reshaped([rows, inF]), transposeA: true, transposeB: false)
+                let gr = try box.value(g).reshaped([rows, outF]), xr = try xv.reshaped([rows, inF])
+                return layout == .outIn ? try gr.matmul(xr, transposeA: true, transposeB: false)
+                    : try xr.matmul(gr, transposeA: true, transposeB: false)
             }),
         ]
         if let bias {
