@@ -6,6 +6,7 @@
 // best and median over `--rounds` rounds.
 import Autodiff
 import Foundation
+import GPT2
 import LanguageModel
 import OPT
 import Tensor
@@ -69,6 +70,18 @@ enum LMBench {
             c.maxPositionEmbeddings = s.positions
             try c.validate()
             return try OPTModel(config: c, seed: 0)
+        case "gpt2":
+            var c = GPT2Config()
+            c.nLayer = s.layers
+            c.nEmbd = s.hidden
+            c.nHead = s.heads
+            c.nInner = s.ffn
+            c.vocabSize = s.vocab
+            c.nPositions = s.positions
+            if let bos = c.bosTokenID, bos >= s.vocab { c.bosTokenID = s.vocab - 1 }  // --quick's small vocabulary
+            if let eos = c.eosTokenID, eos >= s.vocab { c.eosTokenID = s.vocab - 1 }
+            try c.validate()
+            return try GPT2Model(config: c, seed: 0)
         default:
             throw BenchError("unknown family \(family); families: \(families.joined(separator: ", "))")
         }
