@@ -5,14 +5,15 @@
 #   Scripts/fuzz.sh TARGET build                            build only
 #   Scripts/fuzz.sh list                                    the targets
 #
-# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
+# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, TokenizerJSON,
+# Arguments).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments)
 if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [[ $# -lt 2 ]]; then
     echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
@@ -33,9 +34,9 @@ tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "
            "$lm/TokenizerNormalizer.swift" "$lm/TokenizerPreTokenizer.swift" "$lm/Llama3PreTokenizer.swift"
            "$lm/TokenizerBPEModel.swift" "$lm/TokenizerDecoder.swift" "$lm/TokenizerPostProcessor.swift")
 # Every family's config file (each imports LanguageModel, built below as a library for the Config target:
-# the parsers, the CausalLMConfig protocol and the activations).
-configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift)
-lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift")
+# the parsers, the CausalLMConfig protocol, the activations and the rope scalings).
+configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift Sources/Llama/LlamaConfig.swift)
+lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift" "$lm/Rotary.swift")
 needsLanguageModel=0
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;

@@ -1,10 +1,10 @@
 // libFuzzer target: config.json decoding and validation for every model family's config (OPTConfig,
-// GPT2Config, …), the shapes a valid config implies, and an encode/decode round trip.
+// GPT2Config, LlamaConfig), the shapes a valid config implies, and an encode/decode round trip.
 import Foundation
 import LanguageModel
 
 /// Every family's config type. A new family adds its config here (and its file to fuzz.sh's Config sources).
-let configTypes: [any CausalLMConfig.Type] = [OPTConfig.self, GPT2Config.self]
+let configTypes: [any CausalLMConfig.Type] = [OPTConfig.self, GPT2Config.self, LlamaConfig.self]
 
 func check<C: CausalLMConfig & Equatable>(_ type: C.Type, _ data: Data) {
     guard let config = try? C(data: data, source: "<fuzz>") else { return }
@@ -29,6 +29,16 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         precondition(c.headDim * c.nHead == c.nEmbd && c.innerDim > 0 && c.activation != nil, "GPT-2: inconsistent shapes")
         precondition(c.checkedParameterCount != nil, "GPT-2: parameter count overflows")
     }
-    precondition(configTypes.count == 2, "a family is missing from the harness")
+    check(LlamaConfig.self, bytes)
+    if let c = try? LlamaConfig(data: bytes, source: "<fuzz>") {
+        precondition(c.numAttentionHeads % c.numKeyValueHeads == 0 && c.headDim % 2 == 0 && c.activation != nil
+                     && LlamaConfig.supportedRopeTypes.contains(c.ropeType) && c.ropeTheta > 0, "Llama: inconsistent config")
+        precondition(c.checkedParameterCount != nil, "Llama: parameter count overflows")
+        // A validated config's rope always builds (small heads only: the table is headDim/2 wide).
+        if c.headDim <= 4096 {
+            _ = try! RotaryEmbedding<Float>(positions: [0, 1], headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
+        }
+    }
+    precondition(configTypes.count == 3, "a family is missing from the harness")
     return 0
 }

@@ -1,8 +1,9 @@
 import Dispatch
 import Tensor
 
-// Raw kernels behind OPT's differentiable ops (Layers.swift): threading, a scalar-generic GEMM entry, and the
-// row-wise loops (residual add, activations, bias gradients, layer-norm backward). Generic kernels carry
+// Raw kernels behind the layer library's differentiable ops (Layers.swift): threading, a scalar-generic GEMM
+// entry, and the row-wise loops (residual add, activations and gated activations, bias gradients, the layer-
+// and RMS-norm backward, rotary embeddings). Generic kernels carry
 // `@_specialize` for Float and Double; the Float hot paths (exp in softmax and cross-entropy) are SIMD8.
 
 // MARK: - Threading
@@ -115,11 +116,12 @@ func lmActivate<S: TensorScalar>(_ kind: Activation, _ x: UnsafeMutablePointer<S
     let px = UncheckedSendable(x)
     parallelChunks(count: n, grain: kind == .relu ? lmElementGrain * 4 : lmElementGrain / 4) { r in
         let x = px.value
+        // One loop per kind: the switch stays outside the element loop.
         switch kind {
-        case .relu: for i in r { x[i] = x[i] > 0 ? x[i] : 0 }
-        case .gelu: for i in r { x[i] = geluExact(x[i]) }
-        case .geluTanh: for i in r { x[i] = geluTanh(x[i]) }
-        case .silu: for i in r { x[i] = x[i] / (1 + S.exp(-x[i])) }
+        case .relu: for i in r { x[i] = lmActivation(.relu, x[i]) }
+        case .gelu: for i in r { x[i] = lmActivation(.gelu, x[i]) }
+        case .geluTanh: for i in r { x[i] = lmActivation(.geluTanh, x[i]) }
+        case .silu: for i in r { x[i] = lmActivation(.silu, x[i]) }
         }
     }
 }
@@ -135,27 +137,42 @@ func lmActivationBackward<S: TensorScalar>(_ kind: Activation, saved: UnsafePoin
         let s = ps.value, g = pg.value
         switch kind {
         case .relu: for i in r { g[i] = s[i] > 0 ? g[i] : 0 }
-        case .gelu:
-            for i in r {
-                let x = s[i]
-                let cdf = (1 + S.erf(x * S(0.7071067811865476))) / 2
-                let pdf = S.exp(-x * x / 2) * S(0.3989422804014327)
-                g[i] *= cdf + x * pdf
-            }
-        case .geluTanh:
-            for i in r {
-                let x = s[i], c = S(0.7978845608028654), a = S(0.044715)
-                let x2: S = x * x
-                let t: S = S.tanh(c * (x + a * x2 * x))
-                let slope: S = (1 - t * t) * c * (1 + 3 * a * x2)
-                g[i] *= ((1 + t) + x * slope) / 2
-            }
-        case .silu:
-            for i in r {
-                let sg = 1 / (1 + S.exp(-s[i]))
-                g[i] *= sg * (1 + s[i] * (1 - sg))
-            }
+        case .gelu: for i in r { g[i] *= lmActivationDerivative(.gelu, s[i]) }
+        case .geluTanh: for i in r { g[i] *= lmActivationDerivative(.geluTanh, s[i]) }
+        case .silu: for i in r { g[i] *= lmActivationDerivative(.silu, s[i]) }
         }
+    }
+}
+
+/// act(x) for one element; with a constant `kind` the switch folds away in the loops above.
+@inline(__always)
+func lmActivation<S: TensorScalar>(_ kind: Activation, _ x: S) -> S {
+    switch kind {
+    case .relu: return x > 0 ? x : 0
+    case .gelu: return geluExact(x)
+    case .geluTanh: return geluTanh(x)
+    case .silu: return x / (1 + S.exp(-x))
+    }
+}
+
+/// act'(x) for one element (ReLU's derivative at 0 is taken as 0).
+@inline(__always)
+func lmActivationDerivative<S: TensorScalar>(_ kind: Activation, _ x: S) -> S {
+    switch kind {
+    case .relu: return x > 0 ? 1 : 0
+    case .gelu:
+        let cdf = (1 + S.erf(x * S(0.7071067811865476))) / 2
+        let pdf = S.exp(-x * x / 2) * S(0.3989422804014327)
+        return cdf + x * pdf
+    case .geluTanh:
+        let c = S(0.7978845608028654), a = S(0.044715)
+        let x2: S = x * x
+        let t: S = S.tanh(c * (x + a * x2 * x))
+        let slope: S = (1 - t * t) * c * (1 + 3 * a * x2)
+        return ((1 + t) + x * slope) / 2
+    case .silu:
+        let sg = 1 / (1 + S.exp(-x))
+        return sg * (1 + x * (1 - sg))
     }
 }
 
@@ -163,6 +180,52 @@ func lmActivationBackward<S: TensorScalar>(_ kind: Activation, saved: UnsafePoin
 
 @inline(__always) func geluTanh<S: TensorScalar>(_ x: S) -> S {
     x * (1 + S.tanh(S(0.7978845608028654) * (x + S(0.044715) * x * x * x))) / 2
+}
+
+// MARK: - Gated activation (GLU)
+
+/// out = act(gate) ⊙ up over `n` contiguous elements (the SwiGLU product when act is SiLU).
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmGatedActivation<S: TensorScalar>(_ kind: Activation, gate: UnsafePointer<S>, up: UnsafePointer<S>,
+                                         _ out: UnsafeMutablePointer<S>, _ n: Int) {
+    let args = UncheckedSendable((gate, up, out))
+    parallelChunks(count: n, grain: lmElementGrain / 4) { r in
+        let (a, b, o) = args.value
+        switch kind {
+        case .relu: for i in r { o[i] = lmActivation(.relu, a[i]) * b[i] }
+        case .gelu: for i in r { o[i] = lmActivation(.gelu, a[i]) * b[i] }
+        case .geluTanh: for i in r { o[i] = lmActivation(.geluTanh, a[i]) * b[i] }
+        case .silu: for i in r { o[i] = lmActivation(.silu, a[i]) * b[i] }
+        }
+    }
+}
+
+/// The gradients of out = act(gate) ⊙ up: dGate = g ⊙ up ⊙ act'(gate), dUp = g ⊙ act(gate), in one pass;
+/// nil skips one.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmGatedActivationBackward<S: TensorScalar>(_ kind: Activation, gate: UnsafePointer<S>, up: UnsafePointer<S>,
+                                                 g: UnsafePointer<S>, dGate: UnsafeMutablePointer<S>?,
+                                                 dUp: UnsafeMutablePointer<S>?, _ n: Int) {
+    let args = UncheckedSendable((gate, up, g, dGate, dUp))
+    @inline(__always) func run(_ k: Activation, _ r: Range<Int>) {
+        let (a, b, g, da, db) = args.value
+        for i in r {
+            if let da { da[i] = g[i] * b[i] * lmActivationDerivative(k, a[i]) }
+            if let db { db[i] = g[i] * lmActivation(k, a[i]) }
+        }
+    }
+    parallelChunks(count: n, grain: lmElementGrain / 4) { r in
+        switch kind {
+        case .relu: run(.relu, r)
+        case .gelu: run(.gelu, r)
+        case .geluTanh: run(.geluTanh, r)
+        case .silu: run(.silu, r)
+        }
+    }
 }
 
 // MARK: - Column sums (bias gradients)
@@ -196,11 +259,13 @@ func lmColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int, 
 /// The three gradients of y = (x − μ)·r·γ + β over rows of `d` (r = 1/√(var + ε)):
 /// dx = r·(u − mean(u) − x̂·mean(u ⊙ x̂)) with u = g ⊙ γ, dγ = Σ g ⊙ x̂, dβ = Σ g.
 /// `gamma` nil means γ = 1; `dgamma`/`dbeta` nil skip those sums; `dx` nil skips the input gradient.
+/// With `mean` nil it is RMS norm's backward (y = x·r·γ, r = 1/√(mean(x²) + ε)): μ = 0 and the mean(u) term
+/// drops, dx = r·(u − x̂·mean(u ⊙ x̂)) — one kernel for both norms.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
 func lmLayerNormBackward<S: TensorScalar>(
-    x: UnsafePointer<S>, mean: UnsafePointer<S>, rstd: UnsafePointer<S>, gamma: UnsafePointer<S>?,
+    x: UnsafePointer<S>, mean: UnsafePointer<S>?, rstd: UnsafePointer<S>, gamma: UnsafePointer<S>?,
     g: UnsafePointer<S>, rows: Int, d: Int,
     dx: UnsafeMutablePointer<S>?, dgamma: UnsafeMutablePointer<S>?, dbeta: UnsafeMutablePointer<S>?
 ) {
@@ -217,7 +282,7 @@ func lmLayerNormBackward<S: TensorScalar>(
                 let acc = p.value.map { $0 + c &* 2 &* d }
                 for r in (c &* chunkRows)..<Swift.min(rows, (c &+ 1) &* chunkRows) {
                     let xr = x + r &* d, gr = g + r &* d
-                    let mu = mean[r], rs = rstd[r]
+                    let mu = mean?[r] ?? 0, rs = rstd[r]
                     if let acc {
                         for j in 0..<d {
                             acc[j] += Double(gr[j] * (xr[j] - mu) * rs)
@@ -231,7 +296,7 @@ func lmLayerNormBackward<S: TensorScalar>(
                         su += Double(u)
                         sux += Double(u * (xr[j] - mu) * rs)
                     }
-                    let m1 = S(su / Double(d)), m2 = S(sux / Double(d))
+                    let m1 = mean == nil ? 0 : S(su / Double(d)), m2 = S(sux / Double(d))
                     let out = dx + r &* d
                     for j in 0..<d {
                         let u = gr[j] * (gamma?[j] ?? 1)
@@ -362,4 +427,41 @@ func lmMaxFloat(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
     var m = mv.max()
     while i < n { if p[i] > m { m = p[i] }; i &+= 1 }
     return m
+}
+
+// MARK: - Rotary position embeddings
+
+/// Rotates each head's (i, i + half) feature pairs of `rows` rows of `heads·2·half` features by the row's
+/// angles: out_i = x_i·cos − x_{i+half}·sin, out_{i+half} = x_{i+half}·cos + x_i·sin (`x·cos + rotate_half(x)·sin`).
+/// `inverse` rotates by the negated angles (the pullback). `cos`/`sin` are `[rows, half]`.
+@_specialize(where S == Float)
+@_specialize(where S == Double)
+@inline(never)
+func lmRotary<S: TensorScalar>(_ x: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>, cos: UnsafePointer<S>,
+                                sin: UnsafePointer<S>, rows: Int, heads: Int, half: Int, inverse: Bool) {
+    let args = UncheckedSendable((x, out, cos, sin))
+    let width = heads &* 2 &* half
+    parallelChunks(count: rows, grain: Swift.max(1, lmElementGrain / Swift.max(width, 1))) { r in
+        let (x, out, cp, sp) = args.value
+        for row in r {
+            let c = cp + row &* half, s = sp + row &* half
+            for h in 0..<heads {
+                let offset = row &* width &+ h &* 2 &* half
+                let xr = x + offset, o = out + offset
+                if inverse {
+                    for i in 0..<half {
+                        let a = xr[i], b = xr[i &+ half]
+                        o[i] = a * c[i] + b * s[i]
+                        o[i &+ half] = b * c[i] - a * s[i]
+                    }
+                } else {
+                    for i in 0..<half {
+                        let a = xr[i], b = xr[i &+ half]
+                        o[i] = a * c[i] - b * s[i]
+                        o[i &+ half] = b * c[i] + a * s[i]
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,8 +1,8 @@
 import Autodiff
 import Tensor
 
-// The differentiable ops the OPT architecture is written in. Each computes its value with the kernels in
-// OPTKernels.swift / OPTAttentionKernel.swift and registers its own pullbacks through
+// The differentiable ops every family is written in. Each computes its value with the kernels in
+// LayerKernels.swift / AttentionKernel.swift and registers its own pullbacks through
 // `Variable.differentiable(value:inputs:)`, so the same call is a plain fast forward inside `noGrad` (or on
 // constant parameters) and an exact, fused backward under Autodiff. Intermediates the backward needs
 // (attention probabilities, layer-norm statistics, pre-activations) are kept only when the op is recorded.
@@ -168,6 +168,104 @@ public enum Layers {
         return Variable.differentiable(value: y, inputs: pullbacks)
     }
 
+    // MARK: RMS norm
+
+    /// RMS norm over the last axis, `x / √(mean(x²) + ε) ⊙ weight` (`LlamaRMSNorm`; the statistics are
+    /// accumulated in Double, at least as accurate as its fp32 variance). `weight` is `[D]` or absent.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func rmsNorm<S>(_ x: Variable<S>, weight: Variable<S>?, epsilon: S) throws -> Variable<S> {
+        let xv = x.value.contiguous()
+        let (y, rstd) = try xv.rmsNormWithStatistics(weight: weight?.value, epsilon: epsilon)
+        let inputs = [x] + (weight.map { [$0] } ?? [])
+        guard Variable.isRecorded(inputs) else { return Variable(y) }
+        let d = x.shape.last!, rows = x.count / d
+        let gamma = weight?.value.contiguous()
+        // One pass computes both gradients (layer norm's kernel without the mean); each pullback takes its share.
+        let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight])) { (g: Tensor<S>) in
+            let gc = g.contiguous()
+            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            xv.withPointer { xp in rstd.withPointer { rp in gc.withPointer { gp in
+                withOptionalPointer(gamma) { gammaP in
+                    withOptionalMutablePointer(&dx) { dxp in
+                        withOptionalMutablePointer(&dgamma) { dgp in
+                            lmLayerNormBackward(x: xp, mean: nil, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                                dx: dxp, dgamma: dgp, dbeta: nil)
+                        }
+                    }
+                }
+            } } }
+            return (dx, dgamma)
+        }
+        var pullbacks: [(Variable<S>, (Tensor<S>) throws -> Tensor<S>)] = [(x, { g in try box.value(g).0! })]
+        if let weight { pullbacks.append((weight, { g in try box.value(g).1! })) }
+        return Variable.differentiable(value: y, inputs: pullbacks)
+    }
+
+    // MARK: Gated activation
+
+    /// `act(gate) ⊙ up` for equal shapes, as one op: the gated (GLU) product of a SwiGLU feed-forward layer,
+    /// `down(silu(gate·x) ⊙ up·x)`. The backward is one pass: ∇gate = g ⊙ up ⊙ act'(gate), ∇up = g ⊙ act(gate).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func gatedActivation<S>(gate: Variable<S>, up: Variable<S>, activation: Activation) throws -> Variable<S> {
+        guard gate.shape == up.shape else {
+            throw TensorError.shapeMismatch(op: "gatedActivation", shapes: [gate.shape, up.shape], reason: "shapes must be equal")
+        }
+        let a = gate.value.contiguous(), b = up.value.contiguous()
+        let n = a.count
+        let y = try Tensor<S>.filled(a.shape) { o in
+            a.withPointer { ap in b.withPointer { bp in lmGatedActivation(activation, gate: ap, up: bp, o, n) } }
+        }
+        guard Variable.isRecorded([gate, up]) else { return Variable(y) }
+        let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([gate, up])) { (g: Tensor<S>) in
+            let gc = g.contiguous()
+            var da = gate.requiresGradient ? try Tensor<S>.zeroed(a.shape) : nil
+            var db = up.requiresGradient ? try Tensor<S>.zeroed(a.shape) : nil
+            a.withPointer { ap in b.withPointer { bp in gc.withPointer { gp in
+                withOptionalMutablePointer(&da) { dap in
+                    withOptionalMutablePointer(&db) { dbp in
+                        lmGatedActivationBackward(activation, gate: ap, up: bp, g: gp, dGate: dap, dUp: dbp, n)
+                    }
+                }
+            } } }
+            return (da, db)
+        }
+        return Variable.differentiable(value: y, inputs: [(gate, { g in try box.value(g).0! }),
+                                                          (up, { g in try box.value(g).1! })])
+    }
+
+    // MARK: Rotary position embeddings
+
+    /// Rotary position embeddings applied to every head of `x` `[B, T, heads·headDim]`: in each head, feature
+    /// i < headDim/2 pairs with feature i + headDim/2 (`transformers`' `rotate_half` layout, not interleaved),
+    /// and the pair at row r is rotated by the angle `positions[r]·θ^(−2i/headDim)`:
+    /// `x·cos + rotate_half(x)·sin`. The pullback is the inverse rotation. `rope` holds the angles' cosines and
+    /// sines for the B·T rows.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func rotary<S>(_ x: Variable<S>, _ rope: RotaryEmbedding<S>) throws -> Variable<S> {
+        let d = rope.headDim
+        guard x.rank == 3, x.shape[0] * x.shape[1] == rope.rows, x.shape[2] % d == 0 else {
+            throw TensorError.shapeMismatch(op: "rotary", shapes: [x.shape, [rope.rows, d]],
+                                            reason: "needs x [B, T, heads·\(d)] with B·T = \(rope.rows) rows of positions")
+        }
+        let xv = x.value.contiguous()
+        let heads = x.shape[2] / d
+        func rotate(_ src: Tensor<S>, inverse: Bool) throws -> Tensor<S> {
+            let c = src.contiguous()
+            return try Tensor<S>.filled(c.shape) { o in
+                c.withPointer { sp in rope.cos.withUnsafeBufferPointer { cp in rope.sin.withUnsafeBufferPointer { np in
+                    lmRotary(sp, o, cos: cp.baseAddress!, sin: np.baseAddress!, rows: rope.rows, heads: heads,
+                             half: d / 2, inverse: inverse)
+                } } }
+            }
+        }
+        let y = try rotate(xv, inverse: false)
+        return Variable.differentiable(value: y, inputs: [(x, { g in try rotate(g, inverse: true) })])
+    }
+
     // MARK: Embedding
 
     /// Rows `ids` of the `[V, D]` table, shaped `idShape + [D]`. The pullback scatter-adds into a zero table;
@@ -194,31 +292,39 @@ public enum Layers {
 
     // MARK: Attention
 
-    /// Causal multi-head attention of `q` `[B, T, D]` over `k`, `v` `[B, S, D]` (S = past + T, the past coming
-    /// from a KV cache), heads of width D/heads. `keyMask` (`B·S` bytes, 1 = attend) drops padded keys.
-    /// With `detachProbabilities` the gradient flows only through the values (∇v = Aᵀ∇o; q and k get none).
+    /// Causal multi-head attention of `q` `[B, T, heads·d]` over `k`, `v` `[B, S, kvHeads·d]` (S = past + T,
+    /// the past coming from a KV cache). `kvHeads` (default `heads`) must divide `heads`: with fewer key/value
+    /// heads than query heads (grouped-query attention), query head h reads key/value head h / (heads/kvHeads),
+    /// as `transformers`' `repeat_kv` does, and the backward sums each group's gradients into its shared head.
+    /// `keyMask` (`B·S` bytes, 1 = attend) drops padded keys. With `detachProbabilities` the gradient flows
+    /// only through the values (∇v = Aᵀ∇o; q and k get none).
     ///
-    /// `keyCount`, when given, says that `k` and `v` are `[B, capacity, D]` cache buffers of which the first
-    /// `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
+    /// `keyCount`, when given, says that `k` and `v` are `[B, capacity, kvHeads·d]` cache buffers of which the
+    /// first `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, scale: S,
-                             keyMask: [UInt8]?, keyCount: Int? = nil, detachProbabilities: Bool = false) throws -> Variable<S> {
-        guard q.rank == 3, k.rank == 3, v.shape == k.shape, q.shape[0] == k.shape[0], q.shape[2] == k.shape[2],
-              (keyCount ?? k.shape[1]) >= q.shape[1], (keyCount ?? 0) <= k.shape[1], q.shape[2] % heads == 0 else {
-            throw TensorError.shapeMismatch(op: "OPT attention", shapes: [q.shape, k.shape, v.shape],
-                                            reason: "needs q [B, T, D], k and v [B, S ≥ T, D], D divisible by \(heads) heads")
+    public static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, kvHeads: Int? = nil,
+                                    scale: S, keyMask: [UInt8]?, keyCount: Int? = nil,
+                                    detachProbabilities: Bool = false) throws -> Variable<S> {
+        let kvHeads = kvHeads ?? heads
+        guard heads > 0, kvHeads > 0, heads % kvHeads == 0, q.rank == 3, k.rank == 3, v.shape == k.shape,
+              q.shape[0] == k.shape[0], q.shape[2] % heads == 0, k.shape[2] == q.shape[2] / heads * kvHeads,
+              (keyCount ?? k.shape[1]) >= q.shape[1], (keyCount ?? 0) <= k.shape[1] else {
+            throw TensorError.shapeMismatch(op: "attention", shapes: [q.shape, k.shape, v.shape],
+                                            reason: "needs q [B, T, heads·d], k and v [B, S ≥ T, kvHeads·d] with "
+                                                + "\(heads) heads and \(kvHeads) key/value heads (dividing the heads)")
         }
         let (bsz, t, dim, capacity) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1])
+        let kvDim = k.shape[2]
         let s = keyCount ?? capacity
         if let keyMask, keyMask.count != bsz * capacity {
-            throw TensorError.invalidArgument(op: "OPT attention", reason: "key mask needs \(bsz * capacity) entries, got \(keyMask.count)")
+            throw TensorError.invalidArgument(op: "attention", reason: "key mask needs \(bsz * capacity) entries, got \(keyMask.count)")
         }
         if keyCount != nil && Variable.isRecorded([q, k, v]) {
-            throw ModelError.invalidArgument(op: "OPT attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
+            throw ModelError.invalidArgument(op: "attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
         }
-        let geo = AttentionGeometry(batch: bsz, heads: heads, headDim: dim / heads, queries: t, keys: s,
-                                    queryBatchStride: t * dim, keyBatchStride: capacity * dim, outputBatchStride: t * dim,
+        let geo = AttentionGeometry(batch: bsz, heads: heads, headDim: dim / heads, kvHeads: kvHeads, queries: t, keys: s,
+                                    queryBatchStride: t * dim, keyBatchStride: capacity * kvDim, outputBatchStride: t * dim,
                                     keyMaskStride: capacity)
         let qv = q.value.contiguous(), kv = k.value.contiguous(), vv = v.value.contiguous()
         let inputs = detachProbabilities ? [v] : [q, k, v]

@@ -1,6 +1,6 @@
-import LanguageModel
-import LanguageModel
 import GPT2
+import LanguageModel
+import Llama
 import OPT
 
 extension ModelRegistry {
@@ -8,5 +8,6 @@ extension ModelRegistry {
     public static let zoo = ModelRegistry([
         OPTModel.self,
         GPT2Model.self,
+        LlamaModel.self,
     ])
 }

@@ -56,8 +56,8 @@ func loadTokens(_ o: ParsedOptions, modelDirectory: String) throws -> [Int] {
         throw CommandError("--file \(value): cannot be read (\(error.localizedDescription))")
     }
     guard let text = String(data: data, encoding: .utf8) else { throw CommandError("--file \(value): not UTF-8 text") }
-    let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: modelDirectory))
-    let ids = tokenizer.encode(text)
+    let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: modelDirectory))
+    let ids = tokenizer.encode(text, addSpecialTokens: true)
     Progress.note("\(value): \(text.unicodeScalars.count) characters, \(ids.count) tokens")
     return ids
 }
@@ -168,8 +168,8 @@ let generateCommand = Command(
         let sampling = Sampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
-        let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: dir))
-        let promptIDs = tokenizer.encode(prompt)
+        let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: dir))
+        let promptIDs = tokenizer.encode(prompt, addSpecialTokens: true)
         let json = o.has("--json")
         if !json { FileHandle.standardOutput.write(Data(prompt.utf8)) }
         // Stream: print the text decoded so far whenever it grows by whole characters.

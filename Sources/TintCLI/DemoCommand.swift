@@ -39,13 +39,13 @@ enum Demo {
     }
 
     /// Tokens of a text file with the model directory's tokenizer (`</s>` first, as OPT's).
-    static func tokens(_ url: URL, tokenizer: BPETokenizer) throws -> [Int] {
+    static func tokens(_ url: URL, tokenizer: any Tokenizer) throws -> [Int] {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw CommandError("\(url.path): cannot be read (\(error.localizedDescription))")
         }
         guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(url.path): not UTF-8 text") }
-        return tokenizer.encode(text)
+        return tokenizer.encode(text, addSpecialTokens: true)
     }
 
     /// The mean eval-part loss of TinT with learning rate `lr` over `passages`.
@@ -74,7 +74,7 @@ enum Demo {
         let directory = o["--model"].map { URL(fileURLWithPath: $0) } ?? DemoResources.modelDirectory
         let model = try requireOPT(try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory),
                                    for: "tint demo")
-        let tokenizer = try BPETokenizer(directory: directory)
+        let tokenizer = try loadTokenizer(directory: directory)
         let trainFraction = try o.double("--train-fraction", in: 0...1, default: 0.5)!
         let block = try o.int("--block", in: 4...model.config.maxPositionEmbeddings,
                               default: min(512, model.config.maxPositionEmbeddings))!
