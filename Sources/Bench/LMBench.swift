@@ -8,6 +8,7 @@ import Autodiff
 import Foundation
 import GPT2
 import LanguageModel
+import Llama
 import OPT
 import Tensor
 
@@ -82,6 +83,19 @@ enum LMBench {
             if let eos = c.eosTokenID, eos >= s.vocab { c.eosTokenID = s.vocab - 1 }
             try c.validate()
             return try GPT2Model(config: c, seed: 0)
+        case "llama":
+            var c = LlamaConfig()
+            c.numHiddenLayers = s.layers
+            c.hiddenSize = s.hidden
+            c.numAttentionHeads = s.heads
+            c.numKeyValueHeads = s.kvHeads
+            c.headDim = s.hidden / s.heads
+            c.intermediateSize = s.ffn
+            c.vocabSize = s.vocab
+            c.maxPositionEmbeddings = s.positions
+            c.tieWordEmbeddings = false
+            try c.validate()
+            return try LlamaModel(config: c, seed: 0)
         default:
             throw BenchError("unknown family \(family); families: \(families.joined(separator: ", "))")
         }
