@@ -100,7 +100,8 @@ public struct DescentRule: Sendable, Equatable {
 ///   first n tokens train): TinT's Descent sums ∇y xᵀ over train tokens only, which equals the gradient of the
 ///   train-target loss only when no eval token precedes a train token.
 /// - Throws: `TinTError.invalidArgument` for a mask of the wrong length or shape, `.full` LN updates, n_sim
-///   outside 0…L, negative steps or a non-finite η; OPT errors for bad token ids or a too-long sequence.
+///   outside 0…L, negative steps or a non-finite η; `TinTError.nonFiniteValue` naming the step and tensor when the
+///   logits or an updated weight become NaN or infinite; OPT errors for bad token ids or a too-long sequence.
 public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     try descentOutcome(model, ids, trainMask, config, rule: .approximate(for: model, config: config))
@@ -159,12 +160,13 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
         try noGrad { try model.logits(batch, parameters: p.constants).value.squeezed(0) }
     }
     let before = try logits(start)
+    try requireFinite(before, module: module, step: 0, tensor: "logits")
     var params = start
     // Without a counted target the loss is a constant: nothing moves.
     guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else {
         return (before, before, params)
     }
-    for _ in 0..<steps {
+    for stepNumber in 1...steps {
         let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
             let z = try model.logits(batch, parameters: p, options: rule.forward)
             let loss = try OPTModel.crossEntropy(logits: z, targets: targets, reduction: .sum)
@@ -173,10 +175,15 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
         }
         for (name, g) in grads {
             let step = S(learningRate * (rule.learningRateScale[name] ?? 1))
-            try params.update(name) { w in try w -= g * step }
+            try params.update(name) { w in
+                try w -= g * step
+                try requireFinite(w, module: module, step: stepNumber, tensor: name)
+            }
         }
     }
-    return (before, try logits(params), params)
+    let after = try logits(params)
+    try requireFinite(after, module: module, step: steps, tensor: "logits")
+    return (before, after, params)
 }
 
 /// Checks that `trainMask` has one flag per token and is prefix-shaped (see

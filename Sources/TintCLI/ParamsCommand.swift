@@ -55,7 +55,7 @@ let paramsCommand = Command(
                      gates: $0.count.gates, prefix_storage: $0.count.prefixStorage, total: $0.count.total)
             }, embeddings: report.embeddings, total: report.total, aux_parameters: report.auxParameters))
         } else {
-            print("\(value): \(TinTOptions.summary(config))")
-            print(report)
+            try Console.out("\(value): \(TinTOptions.summary(config))")
+            try Console.out(report.description)
         }
     })

@@ -88,12 +88,7 @@ struct TrainingSummary: Codable {
 let validationSliceRows = 8
 
 func readText(_ path: String, option: String) throws -> String {
-    let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw CommandError("\(option) \(path): cannot be read (\(error.localizedDescription))")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(option) \(path): not UTF-8 text") }
-    return text
+    try InputText.read(path, option: option)
 }
 
 func runTrain(_ args: [String]) throws {
@@ -237,10 +232,10 @@ func runTrain(_ args: [String]) throws {
     if o.has("--json") {
         try printJSON(summary)
     } else {
-        print("trained \(trainer.step) steps in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
+        try Console.out("trained \(trainer.step) steps in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
               + "(mean of the last \(last.count) steps), validation loss \(formatted(validationLoss)) "
               + "(perplexity \(formatted(Foundation.exp(validationLoss), 2))) on \(allRows.count) rows")
-        print("model: \(out.path) (config.json, model.safetensors, tokenizer, training.json)")
+        try Console.out("model: \(out.path) (config.json, model.safetensors, tokenizer, training.json)")
     }
 }
 
