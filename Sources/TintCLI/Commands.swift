@@ -18,13 +18,13 @@ struct CommandError: Error, CustomStringConvertible {
 
 // MARK: - Shared helpers
 
+/// What a model directory holds, for messages.
+let modelDirectoryContents = "a Hugging Face OPT directory with config.json and model.safetensors"
+
 /// Loads the model in `directory`, with a message on stderr (loading a large checkpoint takes a moment).
 func loadModel(_ directory: String) throws -> OPTModel {
     let url = URL(fileURLWithPath: directory)
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw CommandError("--model \(directory): no such directory (expected a Hugging Face OPT directory with config.json and model.safetensors)")
-    }
+    try PathChecks.requireReadableDirectory(directory, option: "--model", expected: modelDirectoryContents)
     Progress.note("loading \(directory)…")
     let model = try OPTModel.load(directory: url)
     Progress.note("loaded: \(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize), "

@@ -39,6 +39,9 @@ let paramsCommand = Command(
         let o = try ParsedOptions(args, valued: TinTOptions.valued.union(["--model", "--shape"]),
                                   flags: TinTOptions.flags.union(["--json"]))
         let (source, value) = try o.oneOf("--model", "--shape")
+        if source == "--model" {
+            try PathChecks.requireReadableDirectory(value, option: "--model", expected: "a directory with config.json")
+        }
         let opt = source == "--shape" ? try OPTShapes.config(value)
             : try OPTConfig(contentsOf: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
         let config = try TinTOptions.config(o, model: opt)

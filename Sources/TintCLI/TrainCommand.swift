@@ -125,6 +125,7 @@ func runTrain(_ args: [String]) throws {
     if let threads = try o.int("--threads", in: 1...1024) { Threading.maxThreads = threads }
 
     // Refuse a wrong --out or --resume before the slow part (tokenizing the data).
+    try PathChecks.prepareOutputDirectory(out.path, option: "--out")
     let latest = try OPTTrainer.latestCheckpoint(in: out)
     if o.has("--resume") && latest == nil {
         throw CommandError("--resume: \(out.path) holds no checkpoint (no \(OPTTrainer.latestFileName) file)")
@@ -159,16 +160,19 @@ func runTrain(_ args: [String]) throws {
         guard trainer.model.config == config else {
             throw CommandError("--resume: the checkpoint's config differs from --config \(configPath)")
         }
+        guard trainer.step <= options.steps else {
+            throw CommandError("--resume: the run in \(out.path) is already at step \(trainer.step), beyond --steps "
+                               + "\(options.steps); pass --steps N with N > \(trainer.step) to train further")
+        }
         Progress.note("resumed from \(latest.lastPathComponent) at step \(trainer.step)")
     } else {
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         trainer = try OPTTrainer(model: try OPTModel(config: config, seed: initSeed), options: options, trainTokens: trainTokens)
     }
     Progress.note("model: \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), \(config.numAttentionHeads) heads, "
                   + "ffn \(config.ffnDim), vocab \(config.vocabSize): \(trainer.model.parameterCount) parameters; "
                   + "\(options.steps) steps of \(options.batchSize)×\(options.context) tokens, threads \(Threading.maxThreads)")
 
-    let start = Date()
+    let start = Date(), firstStep = trainer.step
     var windowStart = Date(), windowSteps = 0
     while trainer.step < options.steps {
         let r = try trainer.trainStep()
@@ -232,7 +236,9 @@ func runTrain(_ args: [String]) throws {
     if o.has("--json") {
         try printJSON(summary)
     } else {
-        try Console.out("trained \(trainer.step) steps in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
+        let trained = firstStep == 0 ? "trained \(trainer.step) steps"
+            : "resumed at step \(firstStep), trained \(trainer.step - firstStep) more (to step \(trainer.step))"
+        try Console.out("\(trained) in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
               + "(mean of the last \(last.count) steps), validation loss \(formatted(validationLoss)) "
               + "(perplexity \(formatted(Foundation.exp(validationLoss), 2))) on \(allRows.count) rows")
         try Console.out("model: \(out.path) (config.json, model.safetensors, tokenizer, training.json)")
