@@ -11,7 +11,7 @@ struct Command: Sendable {
 
 /// A failure while running a command (bad model directory, bad input file…): printed as `tint NAME: error: …`,
 /// exit status 1.
-struct CommandError: Error, CustomStringConvertible {
+struct CommandError: Error, Equatable, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }

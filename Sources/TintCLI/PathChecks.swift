@@ -38,10 +38,16 @@ enum PathChecks {
         if stat(path, &info) == 0 {
             guard (info.st_mode & S_IFMT) == S_IFDIR else { throw CommandError("\(name): exists and is not a directory") }
         } else {
-            do {
-                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-            } catch {
-                throw CommandError("\(name): cannot create the directory: \(describe(error))")
+            // mkdir(2) one component at a time (FileManager reports failures as an opaque Cocoa error 512).
+            var prefix = path.hasPrefix("/") ? "/" : ""
+            for component in path.split(separator: "/") {
+                prefix += (prefix.isEmpty || prefix.hasSuffix("/") ? "" : "/") + component
+                if mkdir(prefix, 0o777) != 0 && errno != EEXIST {
+                    throw CommandError("\(name): cannot create the directory: \(reason(errno))")
+                }
+            }
+            guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw CommandError("\(name): cannot create the directory: a component is not a directory")
             }
         }
         guard access(path, W_OK | X_OK) == 0 else {
