@@ -26,7 +26,7 @@ build=Fuzz/.build
 mkdir -p "$build"
 opt=Sources/OPT
 # The OPT files that parse outside input, with what they need (nothing that imports Autodiff).
-parsers=("$opt/JSON.swift" "$opt/OPTError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
+parsers=("$opt/JSON.swift" "$opt/ModelError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
          "$opt/SafetensorsReader.swift" "$opt/SafetensorsWriter.swift" "$opt/SafetensorsIndex.swift"
          "$opt/OPTConfig.swift" "$opt/BPETokenizer.swift" "$opt/BPEMerge.swift" "$opt/ByteLevel.swift"
          "$opt/PreTokenizer.swift" "$opt/AtomicWrite.swift")

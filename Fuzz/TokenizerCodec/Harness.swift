@@ -22,7 +22,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     while i + 1 < size { arbitrary.append(Int(data[i]) | Int(data[i + 1]) << 8); i += 2 }
     do {
         _ = try tokenizer.decode(arbitrary, skipSpecialTokens: size & 1 == 1)
-    } catch let e as OPTError {
+    } catch let e as ModelError {
         guard case .invalidTokenID = e else { preconditionFailure("decode threw \(e)") }
     } catch {
         preconditionFailure("decode threw \(error)")

@@ -24,9 +24,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try tokenizer.decode(ids, skipSpecialTokens: true)
             _ = tokenizer.tokenize(text)
         }
-    } catch is OPTError {
+    } catch is ModelError {
     } catch {
-        preconditionFailure("a tokenizer loader threw \(type(of: error)), not OPTError: \(error)")
+        preconditionFailure("a tokenizer loader threw \(type(of: error)), not ModelError: \(error)")
     }
     return 0
 }

@@ -5,6 +5,7 @@
 // best and median over `--rounds` rounds.
 import Autodiff
 import Foundation
+import LanguageModel
 import OPT
 import Tensor
 
@@ -71,9 +72,9 @@ enum OPTBench {
         FileHandle.standardError.write(Data("Bench opt: initialising \(shapeText)…\n".utf8))
         let model = try OPTModel(config: config, seed: 0)
         var rng = TensorRNG(seed: 1)
-        func ids(_ b: Int, _ t: Int) -> OPTBatch {
+        func ids(_ b: Int, _ t: Int) -> TokenBatch {
             let rows = (0..<b).map { _ in (0..<t).map { _ in 3 + Int(rng.next() % UInt64(config.vocabSize - 3)) } }
-            return try! OPTBatch(rows: rows)
+            return try! TokenBatch(rows: rows)
         }
 
         var results: [Result] = []

@@ -2,6 +2,7 @@
 // 12 layers, one step, forward reuse): compile time, prefix-encoding time, one TinT forward pass at T = 256 and
 // 512 (half train, half eval), the aux model's own forward at the same T for scale, parameters, peak memory.
 import Foundation
+import LanguageModel
 import OPT
 import Tensor
 import TinT

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 
 /// The feed-forward activations an OPT config may name (`activation_function`).
 public enum OPTActivation: String, Codable, CaseIterable, Sendable {
@@ -172,17 +173,12 @@ public struct OPTConfig: Codable, Equatable, Sendable {
     }
 }
 
-extension OPTConfig {
-    /// The config file's standard name in a model directory.
-    public static let fileName = "config.json"
+extension OPTConfig: CausalLMConfig {
+    /// `opt`.
+    public static let modelTypes = ["opt"]
 
-    /// Decodes and validates a `config.json` (or a model directory holding one).
-    public init(contentsOf url: URL) throws {
-        var isDirectory: ObjCBool = false
-        let fileURL = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
-            ? url.appendingPathComponent(OPTConfig.fileName) : url
-        try self.init(data: try readFile(fileURL), source: fileURL.path)
-    }
+    /// Keys and values are `hidden_size` wide (one per head).
+    public var keyValueWidth: Int { hiddenSize }
 
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
@@ -191,13 +187,13 @@ extension OPTConfig {
             // types be checked with clearer messages than JSONDecoder's.
             let root = try JSONParser.parse([UInt8](data))
             if let problem = OPTConfig.typeProblem(in: root) {
-                throw OPTError.invalidConfig(file: source, reason: problem)
+                throw ModelError.invalidConfig(file: source, reason: problem)
             }
             self = try JSONDecoder().decode(OPTConfig.self, from: data)
         } catch let e as JSONParseError {
-            throw OPTError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
+            throw ModelError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
         } catch let e as DecodingError {
-            throw OPTError.invalidConfig(file: source, reason: describe(e))
+            throw ModelError.invalidConfig(file: source, reason: describe(e))
         }
         try validate(source: source)
     }
@@ -237,9 +233,9 @@ extension OPTConfig {
         return nil
     }
 
-    /// Throws ``OPTError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model.
+    /// Throws ``ModelError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model.
     public func validate(source: String = "<config>") throws {
-        func fail(_ reason: String) -> OPTError { .invalidConfig(file: source, reason: reason) }
+        func fail(_ reason: String) -> ModelError { .invalidConfig(file: source, reason: reason) }
         let positive: [(String, Int)] = [
             ("vocab_size", vocabSize), ("hidden_size", hiddenSize), ("ffn_dim", ffnDim),
             ("max_position_embeddings", maxPositionEmbeddings), ("num_attention_heads", numAttentionHeads),
@@ -351,24 +347,5 @@ extension OPTConfig {
         }
         if !tieWordEmbeddings { shapes["lm_head.weight"] = [vocabSize, p] }
         return shapes
-    }
-}
-
-/// A decoding error as one line: what was wrong and at which key path.
-func describe(_ error: DecodingError) -> String {
-    func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-    }
-    switch error {
-    case let .typeMismatch(type, ctx):
-        return "\(path(ctx.codingPath)) has the wrong type (expected \(type)): \(ctx.debugDescription)"
-    case let .valueNotFound(type, ctx):
-        return "\(path(ctx.codingPath)) is null (expected \(type))"
-    case let .keyNotFound(key, ctx):
-        return "missing key \(key.stringValue) in \(path(ctx.codingPath))"
-    case let .dataCorrupted(ctx):
-        return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
-    @unknown default:
-        return "\(error)"
     }
 }

@@ -1,27 +1,8 @@
 import Autodiff
+import LanguageModel
 import Tensor
 
-/// Options of a forward pass that change what is differentiated, not what is computed.
-public struct OPTForwardOptions: Sendable, Equatable {
-    /// Stop the gradient at the attention probabilities, so that only the value path is differentiated
-    /// (∇v = Aᵀ∇o; no gradient reaches the queries and keys). The forward values are unchanged. This is the
-    /// rule TinT's attention backward simulates.
-    public var detachAttentionProbabilities: Bool
-
-    public init(detachAttentionProbabilities: Bool = false) {
-        self.detachAttentionProbabilities = detachAttentionProbabilities
-    }
-}
-
-/// How a loss over many target tokens is reduced to one number.
-public enum OPTLossReduction: Sendable {
-    /// The mean over the counted targets (`transformers`' causal-LM loss).
-    case mean
-    /// The sum over the counted targets (the inner loss of dynamic evaluation and TinT).
-    case sum
-}
-
-// The architecture, written once over Variables (see OPTOps.swift for the ops).
+// The architecture, written once over Variables (see Layers.swift for the ops).
 extension OPTModel {
     /// The decoder's output `[B, T, word_embed_proj_dim]`: after the last layer, the final layer norm (pre-LN
     /// models) and `project_out` (when `word_embed_proj_dim` ≠ `hidden_size`).
@@ -31,29 +12,29 @@ extension OPTModel {
     ///     variables of `valueAndGradient(of:trainable:_:)` (any scalar type: convert the tensors to Double for
     ///     gradient checks).
     ///   - cache: keys and values of earlier tokens (generation); this call's tokens are appended to it.
-    /// - Throws: ``OPTError/invalidTokenID(id:vocabularySize:)`` for an id outside the vocabulary,
-    ///   ``OPTError/invalidArgument(op:reason:)`` for an empty batch, a position past
+    /// - Throws: ``ModelError/invalidTokenID(id:vocabularySize:)`` for an id outside the vocabulary,
+    ///   ``ModelError/invalidArgument(op:reason:)`` for an empty batch, a position past
     ///   `max_position_embeddings` or a cache of another batch size; `AutodiffError.unknownParameter` for a
     ///   parameter `parameters` lacks.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public func hiddenStates<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>,
-                                              cache: OPTKVCache<S>? = nil,
-                                              options: OPTForwardOptions = OPTForwardOptions()) throws -> Variable<S> {
+    public func hiddenStates<S: TensorScalar>(_ batch: TokenBatch, parameters p: VariableSet<S>,
+                                              cache: KVCache<S>? = nil,
+                                              options: ForwardOptions = ForwardOptions()) throws -> Variable<S> {
         let c = config
         let op = "OPTModel.forward"
         let (bsz, t) = (batch.batchSize, batch.length)
         guard bsz > 0 && t > 0 else {
-            throw OPTError.invalidArgument(op: op, reason: "the batch is empty (\(bsz) rows of \(t) tokens)")
+            throw ModelError.invalidArgument(op: op, reason: "the batch is empty (\(bsz) rows of \(t) tokens)")
         }
         for id in batch.ids where id < 0 || id >= c.vocabSize {
-            throw OPTError.invalidTokenID(id: id, vocabularySize: c.vocabSize)
+            throw ModelError.invalidTokenID(id: id, vocabularySize: c.vocabSize)
         }
         if let cache, cache.batchSize != bsz {
-            throw OPTError.invalidArgument(op: op, reason: "the KV cache holds \(cache.batchSize) rows, the batch has \(bsz)")
+            throw ModelError.invalidArgument(op: op, reason: "the KV cache holds \(cache.batchSize) rows, the batch has \(bsz)")
         }
         if let cache, cache.layers != c.numHiddenLayers || cache.width != c.hiddenSize {
-            throw OPTError.invalidArgument(op: op, reason: "the KV cache was made for another model shape")
+            throw ModelError.invalidArgument(op: op, reason: "the KV cache was made for another model shape")
         }
 
         // Positions count real tokens only (cumsum of the mask − 1; padding gets −1), offset by 2.
@@ -69,7 +50,7 @@ extension OPTModel {
             }
         }
         guard maxPosition < c.maxPositionEmbeddings else {
-            throw OPTError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
+            throw ModelError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
                                            + "but the model has max_position_embeddings \(c.maxPositionEmbeddings)")
         }
         let past = cache?.length ?? 0
@@ -88,16 +69,16 @@ extension OPTModel {
         }
 
         // Embeddings.
-        let tokens = try OPTOps.embedding(p[OPTModel.embedTokensName], ids: batch.ids, shape: [bsz, t],
+        let tokens = try Layers.embedding(p[OPTModel.embedTokensName], ids: batch.ids, shape: [bsz, t],
                                           paddingID: c.padTokenID)
-        let pos = try OPTOps.embedding(p[OPTModel.embedPositionsName], ids: positions, shape: [bsz, t])
+        let pos = try Layers.embedding(p[OPTModel.embedPositionsName], ids: positions, shape: [bsz, t])
         var h = c.hasEmbeddingProjections
-            ? try OPTOps.linear(tokens, weight: p["model.decoder.project_in.weight"], residual: pos)
-            : try OPTOps.add(tokens, pos)
+            ? try Layers.linear(tokens, weight: p["model.decoder.project_in.weight"], residual: pos)
+            : try Layers.add(tokens, pos)
 
         // Decoder layers.
         let scale = S(1 / Double(c.headDim).squareRoot())
-        let activation = OPTActivationKind(c.activationFunction)
+        let activation = Activation(huggingFaceName: c.activationFunction.rawValue)!
         func param(_ l: Int, _ suffix: String) throws -> Variable<S> { try p[OPTModel.layerName(l, suffix)] }
         func optionalParam(_ l: Int, _ suffix: String, _ present: Bool) throws -> Variable<S>? {
             present ? try param(l, suffix) : nil
@@ -105,12 +86,12 @@ extension OPTModel {
         for l in 0..<c.numHiddenLayers {
             let bias = c.enableBias, affine = c.layerNormElementwiseAffine
             func proj(_ x: Variable<S>, _ name: String, residual: Variable<S>? = nil,
-                      activation: OPTActivationKind? = nil) throws -> Variable<S> {
-                try OPTOps.linear(x, weight: param(l, name + ".weight"), bias: optionalParam(l, name + ".bias", bias),
+                      activation: Activation? = nil) throws -> Variable<S> {
+                try Layers.linear(x, weight: param(l, name + ".weight"), bias: optionalParam(l, name + ".bias", bias),
                                   residual: residual, activation: activation)
             }
             func norm(_ x: Variable<S>, _ name: String) throws -> Variable<S> {
-                try OPTOps.layerNorm(x, weight: optionalParam(l, name + ".weight", affine),
+                try Layers.layerNorm(x, weight: optionalParam(l, name + ".weight", affine),
                                      bias: optionalParam(l, name + ".bias", affine))
             }
 
@@ -126,7 +107,7 @@ extension OPTModel {
                 v = Variable(cache.values[l])
                 keyCount = past + t
             }
-            let a = try OPTOps.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, keyMask: keyMask,
+            let a = try Layers.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, keyMask: keyMask,
                                          keyCount: keyCount, detachProbabilities: options.detachAttentionProbabilities)
             h = try proj(a, "self_attn.out_proj", residual: h)
             if !c.doLayerNormBefore { h = try norm(h, "self_attn_layer_norm") }
@@ -141,10 +122,10 @@ extension OPTModel {
 
         if c.hasFinalLayerNorm {
             let affine = c.layerNormElementwiseAffine
-            h = try OPTOps.layerNorm(h, weight: affine ? p["model.decoder.final_layer_norm.weight"] : nil,
+            h = try Layers.layerNorm(h, weight: affine ? p["model.decoder.final_layer_norm.weight"] : nil,
                                      bias: affine ? p["model.decoder.final_layer_norm.bias"] : nil)
         }
-        if c.hasEmbeddingProjections { h = try OPTOps.linear(h, weight: p["model.decoder.project_out.weight"]) }
+        if c.hasEmbeddingProjections { h = try Layers.linear(h, weight: p["model.decoder.project_out.weight"]) }
         return h
     }
 
@@ -152,47 +133,9 @@ extension OPTModel {
     /// embedding when tied). See ``hiddenStates(_:parameters:cache:options:)``.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public func logits<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>, cache: OPTKVCache<S>? = nil,
-                                        options: OPTForwardOptions = OPTForwardOptions()) throws -> Variable<S> {
+    public func logits<S: TensorScalar>(_ batch: TokenBatch, parameters p: VariableSet<S>, cache: KVCache<S>?,
+                                        options: ForwardOptions) throws -> Variable<S> {
         let h = try hiddenStates(batch, parameters: p, cache: cache, options: options)
-        return try OPTOps.linear(h, weight: p[config.tieWordEmbeddings ? OPTModel.embedTokensName : OPTModel.lmHeadName])
-    }
-
-    /// The causal-LM cross-entropy of `batch`: each position predicts the next token of its row.
-    ///
-    /// A target counts when it and the position predicting it are real tokens and `includeTarget(row, index)`
-    /// (asked for the target's index, 1..<length) allows it; the mean divides by the number counted (the loss
-    /// of `transformers`' `OPTForCausalLM(labels: input_ids)` for an unpadded batch).
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
-    public func loss<S: TensorScalar>(_ batch: OPTBatch, parameters p: VariableSet<S>,
-                                      reduction: OPTLossReduction = .mean,
-                                      includeTarget: ((_ row: Int, _ index: Int) -> Bool)? = nil,
-                                      options: OPTForwardOptions = OPTForwardOptions()) throws -> Variable<S> {
-        let z = try logits(batch, parameters: p, options: options)
-        return try OPTModel.crossEntropy(logits: z, targets: batch.nextTokenTargets(include: includeTarget),
-                                         reduction: reduction)
-    }
-
-    /// Cross-entropy of `logits` `[..., V]` (one row per position) against `targets` (one per row; a negative
-    /// target is ignored), fused with the log-softmax; differentiable. The mean divides by the number of
-    /// counted rows (and is 0 when none counts).
-    @_specialize(where S == Float)
-    @_specialize(where S == Double)
-    public static func crossEntropy<S: TensorScalar>(logits: Variable<S>, targets: [Int],
-                                                     reduction: OPTLossReduction = .mean) throws -> Variable<S> {
-        try OPTOps.crossEntropy(logits, targets: targets, mean: reduction == .mean).loss
-    }
-
-    // MARK: Inference conveniences
-
-    /// Logits `[B, T, vocab_size]` with the model's own parameters, recording nothing.
-    public func logits(_ batch: OPTBatch, cache: OPTKVCache<Float>? = nil) throws -> Tensor<Float> {
-        try noGrad { try logits(batch, parameters: parameters.constants, cache: cache).value }
-    }
-
-    /// Logits `[T, vocab_size]` of one unpadded sequence.
-    public func logits(_ ids: [Int]) throws -> Tensor<Float> {
-        try logits(OPTBatch(ids)).squeezed(0)
+        return try Layers.linear(h, weight: p[config.tieWordEmbeddings ? OPTModel.embedTokensName : OPTModel.lmHeadName])
     }
 }

@@ -1,4 +1,5 @@
 import Autodiff
+import LanguageModel
 import Foundation
 import Tensor
 
@@ -14,10 +15,10 @@ import Tensor
 /// let model = try OPTModel.load(directory: URL(fileURLWithPath: "opt-125m"))
 /// let logits = try model.logits([2, 31414, 232])            // [3, vocab], inference
 /// let (loss, grads) = try valueAndGradient(of: model.parameters) { p in
-///     try model.loss(OPTBatch([2, 31414, 232]), parameters: p)
+///     try model.loss(TokenBatch([2, 31414, 232]), parameters: p)
 /// }
 /// ```
-public struct OPTModel: Sendable {
+public struct OPTModel: CausalLM {
     /// The hyper-parameters.
     public let config: OPTConfig
     /// Every parameter under its checkpoint name; replace tensors with `ParameterSet.set` (shapes are fixed).
@@ -26,26 +27,13 @@ public struct OPTModel: Sendable {
     /// A model from a config and parameters, checked strictly: every expected name must be present with its
     /// shape, and no other name may appear.
     ///
-    /// - Throws: ``OPTError/invalidConfig(file:reason:)`` for an impossible config,
-    ///   ``OPTError/checkpointMismatch(file:missing:unexpected:wrongShapes:)`` naming every difference.
+    /// - Throws: ``ModelError/invalidConfig(file:reason:)`` for an impossible config,
+    ///   ``ModelError/checkpointMismatch(file:missing:unexpected:wrongShapes:)`` naming every difference.
     public init(config: OPTConfig, parameters: ParameterSet<Float>) throws {
         try config.validate()
-        let expected = OPTModel.parameterShapes(config)
-        var missing: [String] = [], wrong: [TensorShapeMismatch] = []
-        for (name, shape) in expected {
-            guard let t = parameters[name] else { missing.append(name); continue }
-            if t.shape != shape { wrong.append(TensorShapeMismatch(name: name, expected: shape, found: t.shape)) }
-        }
-        let known = Set(expected.map(\.name))
-        let unexpected = parameters.names.filter { !known.contains($0) }
-        guard missing.isEmpty && unexpected.isEmpty && wrong.isEmpty else {
-            throw OPTError.checkpointMismatch(file: "<parameters>", missing: missing.sorted(by: utf8Less),
-                                              unexpected: unexpected.sorted(by: utf8Less),
-                                              wrongShapes: wrong.sorted { utf8Less($0.name, $1.name) })
-        }
-        // Store in the canonical order whatever order the caller used.
         self.config = config
-        self.parameters = try ParameterSet(expected.map { ($0.name, parameters[$0.name]!) })
+        // Stored in the canonical order whatever order the caller used.
+        self.parameters = try OPTModel.checkedParameters(parameters, config: config)
     }
 
     /// A freshly initialised model, as `transformers` initialises one: linear and embedding weights from
@@ -74,63 +62,6 @@ public struct OPTModel: Sendable {
         self.parameters = try ParameterSet(pairs)
     }
 
-    /// A model from a checkpoint, loaded strictly (see ``checkpointNames(for:in:)``): fp32, fp16 and bf16
-    /// tensors are converted to Float. With `checkFinite` (the default) every tensor is scanned as it is
-    /// converted, and a NaN or an infinity is an ``OPTError/nonFiniteValue(file:tensor:index:value:)``
-    /// naming the file, the tensor and the element: a diverged or corrupt checkpoint is refused instead of
-    /// silently producing NaN logits.
-    public init(config: OPTConfig, checkpoint: SafetensorsCheckpoint, checkFinite: Bool = true) throws {
-        try config.validate()
-        let names = try OPTModel.checkpointNames(for: config, in: checkpoint)
-        var pairs: [(String, Tensor<Float>)] = []
-        for (name, _) in OPTModel.parameterShapes(config) {
-            let stored = names[name]!
-            let t = try checkpoint.tensor(named: stored)
-            if checkFinite { try OPT.checkFinite(t, name: stored, file: try checkpoint.file(containing: stored).source) }
-            pairs.append((name, t))
-        }
-        self.config = config
-        self.parameters = try ParameterSet(pairs)
-    }
-
-    /// Loads a Hugging Face model directory: `config.json` and `model.safetensors` (or a sharded
-    /// `model.safetensors.index.json` with its shards). `checkFinite` refuses weights holding NaN or
-    /// infinity (see ``init(config:checkpoint:checkFinite:)``).
-    public static func load(directory: URL, checkFinite: Bool = true) throws -> OPTModel {
-        let config = try OPTConfig(contentsOf: directory.appendingPathComponent(OPTConfig.fileName))
-        return try OPTModel(config: config, checkpoint: try SafetensorsCheckpoint(directory: directory),
-                            checkFinite: checkFinite)
-    }
-
-    /// Writes `config.json` and `model.safetensors` (tensors stored as `dtype`) into `directory`, creating
-    /// it if needed; the result loads with ``load(directory:)`` and with `transformers`.
-    public func save(to directory: URL, dtype: SafetensorsDType = .f32) throws {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw OPTError.io(file: directory.path, reason: "cannot create the directory: \(error.localizedDescription)")
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let configURL = directory.appendingPathComponent(OPTConfig.fileName)
-        let configData: Data
-        do {
-            configData = try encoder.encode(config)
-        } catch {
-            throw OPTError.io(file: configURL.path, reason: "cannot be encoded: \(error.localizedDescription)")
-        }
-        var writer = SafetensorsWriter(metadata: ["format": "pt"])
-        for (name, t) in parameters { try writer.add(name, t, as: dtype) }
-        // Each file is replaced atomically (temporary file + rename): the weights first, then the config.
-        try writer.write(to: directory.appendingPathComponent(SafetensorsCheckpoint.singleFileName))
-        try writeAtomically(configData, to: configURL)
-    }
-
-    /// Throws ``OPTError/nonFiniteValue(file:tensor:index:value:)`` for the first parameter (in
-    /// `named_parameters()` order) that holds a NaN or an infinity, naming it and the element.
-    public func validateFinite() throws {
-        for (name, t) in parameters { try checkFinite(t, name: name, file: "<parameters>") }
-    }
 }
 
 // MARK: - Parameter names
@@ -187,36 +118,22 @@ extension OPTModel {
     }
 
     /// The names of the final layer norm's parameters (empty for post-LN models).
-    public var finalLayerNormParameterNames: [String] {
+    public var finalNormParameterNames: [String] {
         parameters.names.filter { $0.hasPrefix("model.decoder.final_layer_norm.") }
     }
 
-    /// The number of parameters (scalars).
-    public var parameterCount: Int { parameters.scalarCount }
-
-    /// Maps each parameter name to the name it has in `checkpoint`, after checking the checkpoint strictly.
+    /// Maps a checkpoint's tensors onto the model's names.
     ///
     /// Checkpoints saved from `OPTForCausalLM` use the names of ``parameterShapes(_:)``; older hub
     /// checkpoints saved from the bare `OPTModel` drop the `model.` prefix (`decoder.layers.0…`). With tied
-    /// embeddings `lm_head.weight` may be stored or not (it is ignored: the head is the token embedding).
-    ///
-    /// - Throws: ``OPTError/checkpointMismatch(file:missing:unexpected:wrongShapes:)`` naming every missing,
-    ///   unexpected or wrongly shaped tensor.
-    public static func checkpointNames(for config: OPTConfig, in checkpoint: SafetensorsCheckpoint) throws -> [String: String] {
-        let stored = checkpoint.tensorNames
-        let bare = !stored.contains { $0.hasPrefix("model.") } && stored.contains { $0.hasPrefix("decoder.") }
-        var map: [String: String] = [:], expected: [String: [Int]] = [:]
-        for (name, shape) in parameterShapes(config) {
-            let s = bare && name.hasPrefix("model.") ? String(name.dropFirst("model.".count)) : name
-            map[name] = s
-            expected[s] = shape
+    /// embeddings `lm_head.weight` may be stored or not (it is dropped: the head is the token embedding).
+    public static func sanitize(weights: [String: Tensor<Float>], config: OPTConfig) throws -> [String: Tensor<Float>] {
+        let bare = !weights.keys.contains { $0.hasPrefix("model.") } && weights.keys.contains { $0.hasPrefix("decoder.") }
+        var out: [String: Tensor<Float>] = [:]
+        for (name, t) in weights {
+            if config.tieWordEmbeddings && name == lmHeadName { continue }
+            out[bare && name.hasPrefix("decoder.") ? "model." + name : name] = t
         }
-        var optional: Set<String> = []
-        if config.tieWordEmbeddings {
-            expected[lmHeadName] = [config.vocabSize, config.wordEmbedProjDim]
-            optional.insert(lmHeadName)
-        }
-        try checkpoint.checkStrict(expected: expected, optional: optional)
-        return map
+        return out
     }
 }

@@ -1,4 +1,5 @@
 import Autodiff
+import LanguageModel
 import OPT
 import Tensor
 
@@ -16,14 +17,14 @@ public struct DescentRule: Sendable, Equatable {
     /// A factor on η per parameter name (absent: 1).
     public var learningRateScale: [String: Double]
     /// The forward pass the loss is differentiated through.
-    public var forward: OPTForwardOptions
+    public var forward: ForwardOptions
     /// When the last token is a train token, add `logsumexp(logits_{T−1})` to the loss: the gradient the
     /// reference code leaves unmasked at the last position (`gradient[:, :-1] *= mask[:, 1:]`).
     public var unmaskedLastPosition: Bool
 
     /// A rule from its parts.
     public init(trainable: Set<String>, learningRateScale: [String: Double] = [:],
-                forward: OPTForwardOptions = OPTForwardOptions(), unmaskedLastPosition: Bool = false) {
+                forward: ForwardOptions = ForwardOptions(), unmaskedLastPosition: Bool = false) {
         self.trainable = trainable
         self.learningRateScale = learningRateScale
         self.forward = forward
@@ -69,20 +70,20 @@ public struct DescentRule: Sendable, Equatable {
             }
         }
         return DescentRule(trainable: trainable, learningRateScale: scale,
-                           forward: OPTForwardOptions(detachAttentionProbabilities: true),
+                           forward: ForwardOptions(detachAttentionProbabilities: true),
                            unmaskedLastPosition: config.referenceCompatible)
     }
 
     /// Exact GD: every parameter of the top n_sim layers and of the final layer norm
     /// (`OPTModel.dynamicEvaluationParameterNames`), no detaching, η for all. `referenceCompatible` and
     /// `layerNormUpdate` are TinT options and do not apply.
-    public static func exact(for model: OPTModel, config: TinTConfig) throws -> DescentRule {
+    public static func exact(for model: any CausalLM, config: TinTConfig) throws -> DescentRule {
         let layers = try simulatedLayerRange(model, config, module: "exactGradientDescent")
         return DescentRule(trainable: try model.dynamicEvaluationParameterNames(layers: layers.count))
     }
 
     /// The indices of the top n_sim layers.
-    static func simulatedLayerRange(_ model: OPTModel, _ config: TinTConfig, module: String) throws -> Range<Int> {
+    static func simulatedLayerRange(_ model: any CausalLM, _ config: TinTConfig, module: String) throws -> Range<Int> {
         let l = model.config.numHiddenLayers, n = config.simulatedLayers ?? l
         guard n >= 0 && n <= l else {
             throw TinTError.invalidArgument(module: module, reason: "n_sim (simulatedLayers) must be in 0…\(l), got \(n)")
@@ -110,23 +111,28 @@ public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [
 /// Exact gradient descent on the same loss as ``approximateGradientDescent(model:ids:trainMask:config:)``
 /// (same η, steps and mask), updating every parameter of the top n_sim layers and the final layer norm, with
 /// no detaching: the baseline TinT's approximation is measured against.
-public func exactGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+public func exactGradientDescent(model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     try descentOutcome(model, ids, trainMask, config, rule: .exact(for: model, config: config))
 }
 
 /// The outcome of the oracle `method` (`.approx` or `.exact`); `.tint` throws (it is the simulator's job).
-public func oracleDescent(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig)
+public func oracleDescent(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig)
     throws -> DescentOutcome {
     switch method {
-    case .approx: return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
+    case .approx:
+        guard let model = model as? OPTModel else {
+            throw TinTError.invalidArgument(module: "oracleDescent", reason: "the approximate-GD rule is stated for OPT "
+                                            + "models so far, not '\(type(of: model.config).modelTypes[0])'")
+        }
+        return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .exact: return try exactGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .tint:
         throw TinTError.invalidArgument(module: "oracleDescent", reason: "the tint method is the simulator, not an oracle")
     }
 }
 
-func descentOutcome(_ model: OPTModel, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
+func descentOutcome(_ model: any CausalLM, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
     -> DescentOutcome {
     let r = try gradientDescent(model: model, parameters: model.parameters, ids: ids, trainMask: trainMask, rule: rule,
                                 learningRate: config.learningRate, steps: config.steps)
@@ -141,7 +147,7 @@ func descentOutcome(_ model: OPTModel, _ ids: [Int], _ trainMask: [Bool], _ conf
 /// - Throws: see ``approximateGradientDescent(model:ids:trainMask:config:)``.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
-public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: ParameterSet<S>, ids: [Int],
+public func gradientDescent<S: TensorScalar>(model: any CausalLM, parameters start: ParameterSet<S>, ids: [Int],
                                              trainMask: [Bool], rule: DescentRule, learningRate: Double, steps: Int)
     throws -> (logitsBefore: Tensor<S>, logitsAfter: Tensor<S>, parameters: ParameterSet<S>) {
     let module = "gradientDescent"
@@ -150,7 +156,7 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
     guard learningRate.isFinite else {
         throw TinTError.invalidArgument(module: module, reason: "the learning rate must be finite, got \(learningRate)")
     }
-    let batch = OPTBatch(ids)
+    let batch = TokenBatch(ids)
     let t = ids.count
     // Position i predicts token i+1; it counts when that target is a train token.
     var targets = [Int](repeating: -1, count: t)
@@ -168,8 +174,8 @@ public func gradientDescent<S: TensorScalar>(model: OPTModel, parameters start: 
     }
     for stepNumber in 1...steps {
         let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
-            let z = try model.logits(batch, parameters: p, options: rule.forward)
-            let loss = try OPTModel.crossEntropy(logits: z, targets: targets, reduction: .sum)
+            let z = try model.logits(batch, parameters: p, cache: nil, options: rule.forward)
+            let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
             guard unmaskLast else { return loss }
             return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
         }

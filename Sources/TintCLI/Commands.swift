@@ -1,5 +1,7 @@
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 
 /// One `tint` subcommand: its name, a one-line summary, its help text and what it does.
 struct Command: Sendable {
@@ -19,22 +21,33 @@ struct CommandError: Error, Equatable, CustomStringConvertible {
 // MARK: - Shared helpers
 
 /// What a model directory holds, for messages.
-let modelDirectoryContents = "a Hugging Face OPT directory with config.json and model.safetensors"
+let modelDirectoryContents = "a Hugging Face model directory with config.json and model.safetensors; model types: "
+    + ModelRegistry.zoo.modelTypes.joined(separator: ", ")
 
 /// Loads the model in `directory`, with a message on stderr (loading a large checkpoint takes a moment).
-func loadModel(_ directory: String) throws -> OPTModel {
+/// The family is chosen by `config.json`'s `model_type` (``ModelRegistry/zoo``).
+func loadModel(_ directory: String) throws -> any CausalLM {
     let url = URL(fileURLWithPath: directory)
     try PathChecks.requireReadableDirectory(directory, option: "--model", expected: modelDirectoryContents)
     Progress.note("loading \(directory)…")
-    let model = try OPTModel.load(directory: url)
-    Progress.note("loaded: \(model.config.numHiddenLayers) layers, hidden \(model.config.hiddenSize), "
-                  + "\(model.parameterCount) parameters")
+    let model = try ModelRegistry.zoo.load(directory: url)
+    Progress.note("loaded: \(type(of: model.config).modelTypes[0]), \(model.config.numHiddenLayers) layers, "
+                  + "hidden \(model.config.hiddenSize), \(model.parameterCount) parameters")
     return model
+}
+
+/// `model` as an OPT model, for the TinT methods (the compiler takes OPT graphs so far).
+func requireOPT(_ model: any CausalLM, for what: String) throws -> OPTModel {
+    guard let opt = model as? OPTModel else {
+        throw CommandError("\(what) compiles OPT models only so far; this model's model_type is "
+                           + "'\(type(of: model.config).modelTypes[0])' (use --method exact, which takes any family)")
+    }
+    return opt
 }
 
 /// The tokens to evaluate: `--ids` as given, or `--file` encoded with the model directory's tokenizer
 /// (OPT's: `</s>` first).
-func loadTokens(_ o: ParsedOptions, model: OPTModel, modelDirectory: String) throws -> [Int] {
+func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String) throws -> [Int] {
     let (name, value) = try o.oneOf("--file", "--ids")
     if name == "--ids" { return try parseIDList(value) }
     let text = try InputText.read(value, option: "--file")
@@ -48,7 +61,7 @@ func loadTokens(_ o: ParsedOptions, model: OPTModel, modelDirectory: String) thr
 /// tokens than config.json's `vocab_size` would otherwise surface as a bare "token id … is not in the vocabulary".
 ///
 /// - Throws: `CommandError` naming the first id ≥ `vocab_size`.
-func checkedTokens(_ ids: [Int], model: OPTModel, directory: String) throws -> [Int] {
+func checkedTokens(_ ids: [Int], model: any CausalLM, directory: String) throws -> [Int] {
     let vocabSize = model.config.vocabSize
     if let bad = ids.first(where: { $0 >= vocabSize }) {
         throw CommandError("\(directory): the tokenizer and config.json disagree: the text encodes to token id \(bad), "
@@ -62,7 +75,7 @@ func checkedTokens(_ ids: [Int], model: OPTModel, directory: String) throws -> [
 ///
 /// - Throws: `CommandError` when the model has fewer than 2 positions (no block fits: checked first, so the message
 ///   never names an empty range such as "2…1"); `ArgumentError` for a value outside 2…positions.
-func blockOption(_ o: ParsedOptions, model: OPTConfig, default fallback: Int) throws -> Int {
+func blockOption(_ o: ParsedOptions, model: any CausalLMConfig, default fallback: Int) throws -> Int {
     let positions = model.maxPositionEmbeddings
     guard positions >= 2 else {
         throw CommandError("the model has max_position_embeddings \(positions): a block needs at least 2 positions "
@@ -78,7 +91,7 @@ func blockOption(_ o: ParsedOptions, model: OPTConfig, default fallback: Int) th
 
 /// The error for a model whose outputs are not finite although its weights are (the load check passed): weights so
 /// large that the logits overflow Float. Names the largest-magnitude weight, the likely culprit.
-func nonFiniteModelOutput(_ model: OPTModel, what: String) -> CommandError {
+func nonFiniteModelOutput(_ model: any CausalLM, what: String) -> CommandError {
     var largest: (name: String, value: Float) = ("", 0)
     for p in model.parameters {
         p.tensor.withUnsafeBufferPointer { buf in
@@ -196,7 +209,7 @@ let generateCommand = Command(
         let dir = try o.required("--model")
         let prompt = try o.required("--prompt")
         let maxTokens = try o.int("--max-tokens", in: 0...1_000_000, default: 32)!
-        let sampling = OPTSampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
+        let sampling = Sampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
         let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: dir))

@@ -3,7 +3,9 @@
 // eval-part perplexity of the model, of TinT, of the approximate-GD oracle and of exact GD. The inner learning
 // rate is chosen on validation passages, never on the reported ones.
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 import Tensor
 import TinT
 
@@ -67,7 +69,8 @@ enum Demo {
     static func run(_ o: ParsedOptions) throws -> DemoResult {
         let start = Date()
         let directory = o["--model"].map { URL(fileURLWithPath: $0) } ?? DemoResources.modelDirectory
-        let model = try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory)
+        let model = try requireOPT(try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory),
+                                   for: "tint demo")
         let tokenizer = try BPETokenizer(directory: directory)
         let trainFraction = try o.double("--train-fraction", in: 0...1, default: 0.5)!
         let block = try blockOption(o, model: model.config, default: 512)

@@ -1,7 +1,9 @@
 // `tint dynamic-eval` and `tint compare`: the TinT paper's language-modelling protocol (eval-part loss before
 // and after a dynamic update on each block's train part) for TinT, the approximate-GD oracle and exact GD.
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 import Tensor
 import TinT
 
@@ -10,11 +12,12 @@ import TinT
 ///
 /// - Throws: `CommandError` naming the method, the place, the inner step and the tensor when the update produced
 ///   a NaN or an infinity (a learning rate too large, weights near Float's limit); the methods' other errors.
-func descend(_ method: DescentMethod, model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig,
+func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig,
              place: String = "") throws -> DescentOutcome {
     do {
         switch method {
-        case .tint: return try runTinT(model: model, ids: ids, trainMask: trainMask, config: config)
+        case .tint:
+            return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
         case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
         }
     } catch let error as TinTError {
@@ -48,7 +51,7 @@ struct DescentEvaluation {
 /// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
+func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
                      methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
@@ -93,7 +96,7 @@ func evaluateDescent(model: OPTModel, ids: [Int], trainFraction: Double, block: 
 
 /// What `dynamic-eval` and `compare` share: the model, the tokens, the block split and the TinT configuration.
 struct DescentRun {
-    let model: OPTModel
+    let model: any CausalLM
     let ids: [Int]
     let trainFraction: Double
     let block: Int
@@ -102,8 +105,9 @@ struct DescentRun {
     static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
-    /// Parses the shared options and loads the model and tokens.
-    init(_ o: ParsedOptions) throws {
+    /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
+    /// `methods` include the simulator, and the TinT methods take OPT models only so far.
+    init(_ o: ParsedOptions, methods: [DescentMethod]) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
@@ -111,7 +115,8 @@ struct DescentRun {
         if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
         model = try loadModel(dir)
         block = try blockOption(o, model: model.config, default: 1024)
-        config = try TinTOptions.config(o, model: model.config)
+        for m in methods where m != .exact { _ = try requireOPT(model, for: "--method \(m.rawValue)") }
+        config = try TinTOptions.config(o, model: model.config, checkRules: methods.contains(.tint))
         ids = try loadTokens(o, model: model, modelDirectory: dir)
     }
 }
@@ -130,7 +135,8 @@ struct JSONNumber: Encodable {
 func finite(_ x: Double) -> JSONNumber { JSONNumber(value: x) }
 
 let descentHelpCommon = "\n" + """
-      --model DIR          Hugging Face OPT directory
+      --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
+                           tint and approx)
       --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
       --block N            tokens per block (default min(1024, max_position_embeddings))
@@ -166,7 +172,7 @@ let dynamicEvalCommand = Command(
         guard let method = DescentMethod(rawValue: methodName) else {
             throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
         }
-        let run = try DescentRun(o)
+        let run = try DescentRun(o, methods: [method])
         let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
         let after = r.after[method]!
@@ -213,8 +219,8 @@ let compareCommand = Command(
         """ + descentHelpCommon + TinTOptions.help,
     run: { args in
         let o = try ParsedOptions(args, valued: DescentRun.valued, flags: DescentRun.flags)
-        let run = try DescentRun(o)
         let methods: [DescentMethod] = [.tint, .approx, .exact]
+        let run = try DescentRun(o, methods: methods)
         let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
         try printComparison(r, run: run, methods: methods, json: o.has("--json"))

@@ -1,5 +1,7 @@
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 import TinT
 
 /// OPT shapes by name (the released configs' hyper-parameters; no weights needed to count).

@@ -1,4 +1,6 @@
+import LanguageModel
 import OPT
+import ModelZoo
 import TinT
 
 /// The `tint` method of `tint dynamic-eval` and `tint compare`: one TinT forward pass (the simulator) that

@@ -1,6 +1,8 @@
 // The TinT hyperparameters as command-line flags, parsed once for every command that builds a TinTConfig
 // (dynamic-eval, compare, params). Defaults are the paper's (TinTConfig's).
+import LanguageModel
 import OPT
+import ModelZoo
 import TinT
 
 /// The flags that set a `TinTConfig` field.
@@ -48,8 +50,11 @@ enum TinTOptions {
     ///
     /// - Throws: `ArgumentError` for a malformed or contradictory flag (exit status 2); `TinTError.ruleViolation`
     ///   naming the rule a well-formed configuration breaks (exit status 1).
-    static func config(_ o: ParsedOptions, auxWidth: Int, auxHeads: Int, auxMaxPositions: Int, auxLayers: Int) throws
-        -> TinTConfig {
+    ///
+    /// - Parameter checkRules: check the construction's rules (`TinTConfig.validate()`, `--prefixes`); the oracles
+    ///   (`approx`, `exact`) do not depend on S, K or H_sim, so a run of only those skips the check.
+    static func config(_ o: ParsedOptions, auxWidth: Int, auxHeads: Int, auxMaxPositions: Int, auxLayers: Int,
+                       checkRules: Bool = true) throws -> TinTConfig {
         var c = TinTConfig(auxWidth: auxWidth, auxHeads: auxHeads, auxMaxPositions: auxMaxPositions)
         c.rowsPerPrefix = try o.int("--rows-per-prefix", in: 1...Int.max, default: c.rowsPerPrefix)!
         c.simHeads = try o.int("--sim-heads", in: 1...Int.max, default: c.simHeads)!
@@ -82,9 +87,10 @@ enum TinTOptions {
         _ = try choice(o, "--attn-backward", ["value-only"], default: "value-only")
         c.attentionBackward = .valueOnly
 
-        try c.validate()
-        // Values outside the accurate ranges give finite garbage: refused unless the user asks for them.
-        let inaccurate = c.inaccurateOptions
+        if checkRules { try c.validate() }
+        // Values outside the accurate ranges give finite garbage from the simulator: refused unless the user asks
+        // for them (only where the simulator runs; the oracles use neither gates nor finite differences).
+        let inaccurate = checkRules ? c.inaccurateOptions : []
         if !inaccurate.isEmpty {
             if o.has("--unchecked-options") {
                 for line in inaccurate { Console.note("warning: \(line); the TinT results need not match approximate GD") }
@@ -93,7 +99,7 @@ enum TinTOptions {
                                     + " (pass --unchecked-options to use it anyway)")
             }
         }
-        if let k = try o.int("--prefixes", in: 1...Int.max), k != c.prefixCount {
+        if let k = try o.int("--prefixes", in: 1...Int.max), k != c.prefixCount, checkRules {
             throw TinTError.ruleViolation(rule: "prefixCount", statement: "--prefixes K must equal D_aux/S",
                                           values: "K=\(k), D_aux=\(auxWidth), S=\(c.rowsPerPrefix), D_aux/S=\(c.prefixCount)")
         }
@@ -101,9 +107,9 @@ enum TinTOptions {
     }
 
     /// The configuration for `model` (see ``config(_:auxWidth:auxHeads:auxMaxPositions:auxLayers:)``).
-    static func config(_ o: ParsedOptions, model: OPTConfig) throws -> TinTConfig {
+    static func config(_ o: ParsedOptions, model: any CausalLMConfig, checkRules: Bool = true) throws -> TinTConfig {
         try config(o, auxWidth: model.hiddenSize, auxHeads: model.numAttentionHeads,
-                   auxMaxPositions: model.maxPositionEmbeddings, auxLayers: model.numHiddenLayers)
+                   auxMaxPositions: model.maxPositionEmbeddings, auxLayers: model.numHiddenLayers, checkRules: checkRules)
     }
 
     /// A boolean with an on and an off flag (giving both is an error).

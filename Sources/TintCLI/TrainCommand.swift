@@ -1,5 +1,7 @@
 import Foundation
+import LanguageModel
 import OPT
+import ModelZoo
 import Tensor
 
 // MARK: - train
@@ -68,7 +70,7 @@ struct TrainingSummary: Codable {
     var seed: UInt64
     var initSeed: UInt64
     var steps: Int
-    var options: OPTTrainingOptions
+    var options: TrainingOptions
     var parameters: Int
     var data: Data
     var finalTrainLoss: Double
@@ -101,15 +103,15 @@ func runTrain(_ args: [String]) throws {
     let configPath = try o.required("--config"), dataPath = try o.required("--data")
     let validationPath = try o.required("--validation"), tokenizerPath = try o.required("--tokenizer")
     let out = URL(fileURLWithPath: try o.required("--out"))
-    var options = OPTTrainingOptions()
+    var options = TrainingOptions()
     options.steps = try o.int("--steps", in: 1...100_000_000, default: options.steps)!
     options.batchSize = try o.int("--batch", in: 1...65_536, default: options.batchSize)!
     options.context = try o.int("--context", in: 2...1_000_000, default: options.context)!
     options.learningRate = try o.double("--lr", in: 1e-12...10, default: options.learningRate)!
     options.warmupSteps = try o.int("--warmup", in: 0...100_000_000, default: options.warmupSteps)!
     if let s = o["--schedule"] {
-        guard let schedule = OPTLearningRateSchedule(rawValue: s) else {
-            throw ArgumentError("--schedule must be one of \(OPTLearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
+        guard let schedule = LearningRateSchedule(rawValue: s) else {
+            throw ArgumentError("--schedule must be one of \(LearningRateSchedule.allCases.map(\.rawValue).joined(separator: ", ")), got '\(s)'")
         }
         options.schedule = schedule
     }
@@ -126,9 +128,9 @@ func runTrain(_ args: [String]) throws {
 
     // Refuse a wrong --out or --resume before the slow part (tokenizing the data).
     try PathChecks.prepareOutputDirectory(out.path, option: "--out")
-    let latest = try OPTTrainer.latestCheckpoint(in: out)
+    let latest = try Trainer.latestCheckpoint(in: out)
     if o.has("--resume") && latest == nil {
-        throw CommandError("--resume: \(out.path) holds no checkpoint (no \(OPTTrainer.latestFileName) file)")
+        throw CommandError("--resume: \(out.path) holds no checkpoint (no \(Trainer.latestFileName) file)")
     }
     if !o.has("--resume") && latest != nil {
         throw CommandError("--out \(out.path) already holds a run; pass --resume to continue it or choose another directory")
@@ -136,7 +138,7 @@ func runTrain(_ args: [String]) throws {
 
     let configURL = URL(fileURLWithPath: configPath)
     guard FileManager.default.fileExists(atPath: configPath) else { throw CommandError("--config \(configPath): no such file") }
-    let config = try OPTConfig(contentsOf: configURL)
+    let config = try ModelRegistry.zoo.config(at: configURL)
     let tokenizerURL = URL(fileURLWithPath: tokenizerPath)
     let tokenizer = try BPETokenizer(directory: tokenizerURL)
     guard tokenizer.vocabularySize <= config.vocabSize else {
@@ -147,17 +149,17 @@ func runTrain(_ args: [String]) throws {
     let trainTokens = tokenizer.encode(trainText, addBOS: false)
     let validationTokens = tokenizer.encode(validationText, addBOS: false)
     let bos = config.bosTokenID ?? 2
-    let allRows = OPTTrainer.evaluationRows(validationTokens, context: options.context, bos: bos)
+    let allRows = Trainer.evaluationRows(validationTokens, context: options.context, bos: bos)
     guard allRows.count >= 1 else {
         throw CommandError("--validation \(validationPath): \(validationTokens.count) tokens, fewer than one row of \(options.context - 1)")
     }
     let evalSubset = Array(allRows.prefix(evalRows))
     Progress.note("data: \(trainTokens.count) training tokens, \(validationTokens.count) validation tokens (\(allRows.count) rows of \(options.context))")
 
-    var trainer: OPTTrainer
+    var trainer: Trainer
     if let latest {
-        trainer = try OPTTrainer.resume(from: latest, trainTokens: trainTokens, options: options)
-        guard trainer.model.config == config else {
+        trainer = try Trainer.resume(from: latest, trainTokens: trainTokens, options: options, registry: .zoo)
+        guard trainer.model.config.isSame(as: config) else {
             throw CommandError("--resume: the checkpoint's config differs from --config \(configPath)")
         }
         guard trainer.step <= options.steps else {
@@ -166,10 +168,11 @@ func runTrain(_ args: [String]) throws {
         }
         Progress.note("resumed from \(latest.lastPathComponent) at step \(trainer.step)")
     } else {
-        trainer = try OPTTrainer(model: try OPTModel(config: config, seed: initSeed), options: options, trainTokens: trainTokens)
+        trainer = try Trainer(model: try ModelRegistry.zoo.initialized(config: config, seed: initSeed), options: options,
+                              trainTokens: trainTokens)
     }
-    Progress.note("model: \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), \(config.numAttentionHeads) heads, "
-                  + "ffn \(config.ffnDim), vocab \(config.vocabSize): \(trainer.model.parameterCount) parameters; "
+    Progress.note("model: \(type(of: config).modelTypes[0]), \(config.numHiddenLayers) layers, hidden \(config.hiddenSize), "
+                  + "vocab \(config.vocabSize): \(trainer.model.parameterCount) parameters; "
                   + "\(options.steps) steps of \(options.batchSize)×\(options.context) tokens, threads \(Threading.maxThreads)")
 
     let start = Date(), firstStep = trainer.step
@@ -189,8 +192,8 @@ func runTrain(_ args: [String]) throws {
             windowSteps = 0
         }
         if evalEvery > 0 && r.step % evalEvery == 0 && r.step < options.steps {
-            let loss = try OPTTrainer.meanLoss(trainer.model, rows: evalSubset, batchSize: options.batchSize)
-            trainer.validations.append(OPTValidationRecord(step: r.step, loss: loss, rows: evalSubset.count))
+            let loss = try Trainer.meanLoss(trainer.model, rows: evalSubset, batchSize: options.batchSize)
+            trainer.validations.append(ValidationRecord(step: r.step, loss: loss, rows: evalSubset.count))
             Progress.note("step \(r.step): validation loss \(formatted(loss)) on \(evalSubset.count) rows")
         }
         if checkpointEvery > 0 && r.step % checkpointEvery == 0 && r.step < options.steps {
@@ -200,15 +203,15 @@ func runTrain(_ args: [String]) throws {
     }
 
     // The final evaluation on every validation row, then the final checkpoint and the model in OUT itself.
-    let validationLoss = try OPTTrainer.meanLoss(trainer.model, rows: allRows, batchSize: options.batchSize)
+    let validationLoss = try Trainer.meanLoss(trainer.model, rows: allRows, batchSize: options.batchSize)
     if trainer.validations.last?.step != trainer.step || trainer.validations.last?.rows != allRows.count {
-        trainer.validations.append(OPTValidationRecord(step: trainer.step, loss: validationLoss, rows: allRows.count))
+        trainer.validations.append(ValidationRecord(step: trainer.step, loss: validationLoss, rows: allRows.count))
     }
     let sliceRows = Array(allRows.prefix(validationSliceRows))
-    let sliceLoss = try OPTTrainer.meanLoss(trainer.model, rows: sliceRows, batchSize: options.batchSize)
+    let sliceLoss = try Trainer.meanLoss(trainer.model, rows: sliceRows, batchSize: options.batchSize)
     let checkpoint = try trainer.saveCheckpoint(in: out, tokenizerDirectory: tokenizerURL)
     for file in try FileManager.default.contentsOfDirectory(atPath: checkpoint.path)
-        where file == "config.json" || file == "model.safetensors" || OPTTrainer.tokenizerFileNames.contains(file) {
+        where file == "config.json" || file == "model.safetensors" || Trainer.tokenizerFileNames.contains(file) {
         try atomicWrite(out.appendingPathComponent(file), try Data(contentsOf: checkpoint.appendingPathComponent(file)))
     }
     let seconds = Date().timeIntervalSince(start)

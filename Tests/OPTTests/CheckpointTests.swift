@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct CheckpointTests {
@@ -55,7 +56,7 @@ import Tensor
         let file = try SafetensorsFile(data: writer.serialized(), source: "ck.safetensors")
         let checkpoint = try SafetensorsCheckpoint(files: [file], source: "ck.safetensors")
         let expected: [String: [Int]] = ["a": [2], "b": [3, 2], "c": [4], "d": [1], "tied": [5]]
-        let error = #expect(throws: OPTError.self) {
+        let error = #expect(throws: ModelError.self) {
             try checkpoint.loadStrict(expected: expected, optional: ["tied"])
         }
         #expect(error == .checkpointMismatch(file: "ck.safetensors", missing: ["c", "d"], unexpected: ["extra.y", "extra.z"],
@@ -64,7 +65,7 @@ import Tensor
                 + "2 unexpected: 'extra.y', 'extra.z'; 1 with the wrong shape: 'b' expected [3, 2], found [2, 3]")
         // Optional names may be absent, but when present their shape is checked too.
         try checkpoint.checkStrict(expected: ["a": [2], "b": [2, 3], "extra.y": [1], "extra.z": [1], "tied": [5]], optional: ["tied"])
-        #expect(throws: OPTError.checkpointMismatch(file: "ck.safetensors", missing: [], unexpected: [],
+        #expect(throws: ModelError.checkpointMismatch(file: "ck.safetensors", missing: [], unexpected: [],
                                                     wrongShapes: [TensorShapeMismatch(name: "a", expected: [3], found: [2])])) {
             try checkpoint.checkStrict(expected: ["a": [3], "b": [2, 3], "extra.y": [1], "extra.z": [1]], optional: ["a"])
         }
@@ -75,7 +76,7 @@ import Tensor
         config.doLayerNormBefore = true  // now expects a final layer norm and no projections… wrongly
         config.wordEmbedProjDim = config.hiddenSize
         let checkpoint = try SafetensorsCheckpoint(directory: Fixtures.url("tiny-opt-post-ln"))
-        let error = #expect(throws: OPTError.self) { try checkpoint.checkStrict(expected: config.checkpointShapes) }
+        let error = #expect(throws: ModelError.self) { try checkpoint.checkStrict(expected: config.checkpointShapes) }
         guard case let .checkpointMismatch(_, missing, unexpected, wrong)? = error else { return }
         #expect(missing == ["model.decoder.final_layer_norm.bias", "model.decoder.final_layer_norm.weight"])
         #expect(unexpected == ["model.decoder.project_in.weight", "model.decoder.project_out.weight"])
@@ -94,11 +95,11 @@ import Tensor
         try Data(index.utf8).write(to: dir.appendingPathComponent(SafetensorsIndex.fileName))
     }
 
-    func indexError(_ shards: [String: [String]], _ index: String) throws -> (OPTError?, URL) {
+    func indexError(_ shards: [String: [String]], _ index: String) throws -> (ModelError?, URL) {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try makeSharded(dir, shards: shards, index: index)
-        let error = #expect(throws: OPTError.self) { try SafetensorsCheckpoint(directory: dir) }
+        let error = #expect(throws: ModelError.self) { try SafetensorsCheckpoint(directory: dir) }
         return (error, dir)
     }
 
@@ -142,7 +143,7 @@ import Tensor
             ("{\"weight_map\":", "invalid JSON"),
         ]
         for (text, fragment) in cases {
-            let error = #expect(throws: OPTError.self) { try SafetensorsIndex(data: Data(text.utf8), source: "idx") }
+            let error = #expect(throws: ModelError.self) { try SafetensorsIndex(data: Data(text.utf8), source: "idx") }
             guard case let .invalidIndex(file, reason)? = error else { Issue.record("\(text)"); continue }
             #expect(file == "idx")
             #expect(reason.contains(fragment), "\(reason)")
@@ -156,7 +157,7 @@ import Tensor
                         index: #"{"weight_map":{"a":"good.safetensors","b":"bad.safetensors"}}"#)
         let bad = dir.appendingPathComponent("bad.safetensors")
         try safetensorsBytes(#"{"b":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, [1, 2, 3]).write(to: bad)
-        let error = #expect(throws: OPTError.self) { try SafetensorsCheckpoint(directory: dir) }
+        let error = #expect(throws: ModelError.self) { try SafetensorsCheckpoint(directory: dir) }
         guard case let .malformedSafetensors(file, tensor, _, _)? = error else { Issue.record("\(String(describing: error))"); return }
         #expect(file == bad.path)
         #expect(tensor == "b")
@@ -167,7 +168,7 @@ import Tensor
         try w.add("a", Tensor<Float>([1]))
         let f1 = try SafetensorsFile(data: w.serialized(), source: "one")
         let f2 = try SafetensorsFile(data: w.serialized(), source: "two")
-        #expect(throws: OPTError.invalidIndex(file: "both", reason: "tensor 'a' is in both 'one' and 'two'")) {
+        #expect(throws: ModelError.invalidIndex(file: "both", reason: "tensor 'a' is in both 'one' and 'two'")) {
             try SafetensorsCheckpoint(files: [f1, f2], source: "both")
         }
     }
@@ -176,7 +177,7 @@ import Tensor
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data([0]).write(to: dir.appendingPathComponent("pytorch_model.bin"))
-        let error = #expect(throws: OPTError.self) { try SafetensorsCheckpoint(directory: dir) }
+        let error = #expect(throws: ModelError.self) { try SafetensorsCheckpoint(directory: dir) }
         #expect(error?.description.contains("neither model.safetensors nor model.safetensors.index.json") == true)
         #expect(error?.description.contains("pytorch_model.bin") == true)
     }

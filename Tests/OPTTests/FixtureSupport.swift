@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 /// The committed fixtures (Tests/OPTTests/Fixtures, written by Scripts/make_fixtures.py).

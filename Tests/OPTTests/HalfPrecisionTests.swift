@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct HalfPrecisionTests {

@@ -1,4 +1,5 @@
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct JSONTests {

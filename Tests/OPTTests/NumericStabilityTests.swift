@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Tensor
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 // Overflow-prone paths stay finite and accurate with extreme inputs; references are computed in Double.

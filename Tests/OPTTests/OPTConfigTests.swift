@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct OPTConfigTests {
@@ -55,7 +56,7 @@ import Testing
         do {
             _ = try config(json)
             Issue.record("accepted \(json)", sourceLocation: sourceLocation)
-        } catch let OPTError.invalidConfig(file, reason) {
+        } catch let ModelError.invalidConfig(file, reason) {
             #expect(file == "config.json", sourceLocation: sourceLocation)
             #expect(reason.contains(fragment), "\(reason)", sourceLocation: sourceLocation)
         } catch {
@@ -85,7 +86,7 @@ import Testing
 
     @Test func missingConfigFileIsNamed() {
         let url = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString)/config.json")
-        #expect(throws: OPTError.io(file: url.path, reason: "no such file")) { try OPTConfig(contentsOf: url) }
+        #expect(throws: ModelError.io(file: url.path, reason: "no such file")) { try OPTConfig(contentsOf: url) }
     }
 
     @Test func checkpointShapesFollowTheOptions() {

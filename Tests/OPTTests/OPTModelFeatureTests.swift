@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// Gradients against finite differences in Double, and against the same architecture written with
@@ -29,7 +30,7 @@ import Tensor
         let model = try randomModel(config, seed: UInt64(10 + variant))
         let params = try doubleParameters(model)
         // No real token is the padding id: its input-embedding row gets no gradient by design (padding_idx).
-        let batch = try OPTBatch.padded([[2, 5, 9, 4, 7, 3], [2, 8, 10, 6]], padID: 1)
+        let batch = try TokenBatch.padded([[2, 5, 9, 4, 7, 3], [2, 8, 10, 6]], padID: 1)
         let report = try gradientCheck(of: params, epsilon: 1e-4) { p in try model.loss(batch, parameters: p) }
         #expect(report.worstRelativeError <= 1e-6, "\(label): \(report)")
         #expect(report.checkedCount == params.scalarCount)
@@ -43,9 +44,9 @@ import Tensor
         let config = smallConfig(vocab: 29, hidden: 16, heads: 4, ffn: 20, maxPositions: 16)
         let model = try randomModel(config, seed: 5)
         let ids = [2, 7, 11, 3, 28, 5, 9, 14, 21]
-        let options = OPTForwardOptions(detachAttentionProbabilities: detach)
+        let options = ForwardOptions(detachAttentionProbabilities: detach)
         let (loss, grads) = try valueAndGradient(of: model.parameters) { p in
-            try model.loss(OPTBatch(ids), parameters: p, options: options)
+            try model.loss(TokenBatch(ids), parameters: p, options: options)
         }
         let (refLoss, refGrads) = try valueAndGradient(of: model.parameters) { p in
             try referenceLoss(config, ids, p, detach: detach)
@@ -94,8 +95,8 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
     func paddedBatchesMatchSingleSequences(_ preLN: Bool) throws {
         let model = try randomModel(smallConfig(preLN: preLN, projection: !preLN), seed: 3)
         let v = model.config.vocabSize
-        for side in [OPTBatch.PaddingSide.left, .right] {
-            let batch = try OPTBatch.padded(OPTBatchAndCacheTests.sequences, padID: 1, side: side)
+        for side in [TokenBatch.PaddingSide.left, .right] {
+            let batch = try TokenBatch.padded(OPTBatchAndCacheTests.sequences, padID: 1, side: side)
             let z = try model.logits(batch)
             for (b, s) in OPTBatchAndCacheTests.sequences.enumerated() {
                 let single = try model.logits(s)
@@ -106,7 +107,7 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
             // The mean loss of the padded batch is the mean over every sequence's targets.
             var sum = 0.0, count = 0
             for s in OPTBatchAndCacheTests.sequences {
-                sum += try Double(model.loss(OPTBatch(s), parameters: model.parameters.constants, reduction: .sum).value.item())
+                sum += try Double(model.loss(TokenBatch(s), parameters: model.parameters.constants, reduction: .sum).value.item())
                 count += s.count - 1
             }
             let batchLoss = try Double(model.loss(batch, parameters: model.parameters.constants).value.item())
@@ -118,15 +119,15 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
     @Test(arguments: [true, false])
     func kvCacheMatchesFullForward(_ preLN: Bool) throws {
         let model = try randomModel(smallConfig(preLN: preLN, projection: !preLN), seed: 4)
-        let batch = try OPTBatch.padded(OPTBatchAndCacheTests.sequences, padID: 1)
+        let batch = try TokenBatch.padded(OPTBatchAndCacheTests.sequences, padID: 1)
         let full = try model.logits(batch)
         // Feed the padded batch in pieces (3, 1, 2, 1 tokens) through a cache that starts too small to hold it.
-        let cache = try OPTKVCache<Float>(config: model.config, batchSize: 3, capacity: 2)
+        let cache = try model.makeCache(batchSize: 3, capacity: 2, as: Float.self)
         var start = 0
         for piece in [3, 1, 2, 1] {
             let rows = (0..<3).map { b in Array(batch.ids[(b * 7 + start)..<(b * 7 + start + piece)]) }
             let mask = (0..<3).map { b in Array(batch.attentionMask![(b * 7 + start)..<(b * 7 + start + piece)]) }
-            let z = try model.logits(OPTBatch(rows: rows, attentionMask: mask), cache: cache)
+            let z = try model.logits(TokenBatch(rows: rows, attentionMask: mask), cache: cache)
             for b in 0..<3 where batch.isReal(b, start) {
                 let expected = try full.selecting(axis: 0, index: b).sliced(axis: 0, start..<(start + piece)).contiguous()
                 #expect(maxAbsDiff(try z.selecting(axis: 0, index: b).contiguous(), expected) <= 1e-5, "piece at \(start), row \(b)")
@@ -140,16 +141,16 @@ func referenceLoss(_ c: OPTConfig, _ ids: [Int], _ p: VariableSet<Float>, detach
         let model = try randomModel(smallConfig(preLN: false, projection: true, activation: .geluNew), seed: 6)
         let ids = [2, 4, 6, 8, 10, 12, 14, 16, 18]
         let zf = try model.logits(ids)
-        let zd = try noGrad { try model.logits(OPTBatch(ids), parameters: try doubleParameters(model).constants).value }
+        let zd = try noGrad { try model.logits(TokenBatch(ids), parameters: try doubleParameters(model).constants).value }
         #expect(maxAbsDiff(zf.converted(to: Double.self), try zd.squeezed(0)) <= 1e-5)
     }
 
     @Test func cacheIsRejectedWhenRecordingGradients() throws {
         let model = try randomModel(smallConfig(), seed: 7)
-        let cache = try OPTKVCache<Float>(config: model.config, batchSize: 1)
-        #expect(throws: OPTError.self) {
+        let cache = try model.makeCache(batchSize: 1, as: Float.self)
+        #expect(throws: ModelError.self) {
             _ = try valueAndGradient(of: model.parameters) { p in
-                try model.logits(OPTBatch([2, 3]), parameters: p, cache: cache).sum()
+                try model.logits(TokenBatch([2, 3]), parameters: p, cache: cache, options: ForwardOptions()).sum()
             }
         }
     }

@@ -1,6 +1,7 @@
 import Autodiff
 import Foundation
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// One tiny fixture model with the PyTorch reference recorded for it (Scripts/make_fixtures.py).

@@ -2,6 +2,7 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// Parity with PyTorch/transformers on the committed tiny models (pre-LN and post-LN with project_in/out):
@@ -10,7 +11,7 @@ import Tensor
     @Test(arguments: ReferenceCase.names)
     func logitsMatchTransformers(_ name: String) throws {
         let ref = try ReferenceCase(name)
-        let logits = try ref.model.logits(OPTBatch(ref.ids))
+        let logits = try ref.model.logits(TokenBatch(ref.ids))
         #expect(logits.shape == ref.logits.shape)
         let err = maxAbsDiff(logits, ref.logits)
         #expect(err <= 1e-4, "\(name): max |Δlogit| = \(err)")
@@ -20,8 +21,8 @@ import Tensor
     func lossMatchesTransformers(_ name: String) throws {
         let ref = try ReferenceCase(name)
         let p = ref.model.parameters.constants
-        let mean = try Double(ref.model.loss(OPTBatch(ref.ids), parameters: p).value.item())
-        let sum = try Double(ref.model.loss(OPTBatch(ref.ids), parameters: p, reduction: .sum).value.item())
+        let mean = try Double(ref.model.loss(TokenBatch(ref.ids), parameters: p).value.item())
+        let sum = try Double(ref.model.loss(TokenBatch(ref.ids), parameters: p, reduction: .sum).value.item())
         #expect(abs(mean - ref.lossMean) / ref.lossMean <= 1e-5, "\(name): mean loss \(mean) vs \(ref.lossMean)")
         #expect(abs(sum - ref.lossSum) / ref.lossSum <= 1e-5, "\(name): summed loss \(sum) vs \(ref.lossSum)")
     }
@@ -30,7 +31,7 @@ import Tensor
     func everyGradientMatchesAutograd(_ name: String) throws {
         let ref = try ReferenceCase(name)
         let (loss, grads) = try valueAndGradient(of: ref.model.parameters) { p in
-            try ref.model.loss(OPTBatch(ref.ids), parameters: p)
+            try ref.model.loss(TokenBatch(ref.ids), parameters: p)
         }
         #expect(abs(Double(loss) - ref.lossMean) / ref.lossMean <= 1e-5)
         #expect(grads.count == ref.model.parameters.count)
@@ -54,16 +55,16 @@ import Tensor
         var params = ref.model.parameters
         var sgd = SGD<Float>(learningRate: ref.sgdLearningRate)
         for step in 0..<ref.sgdSteps {
-            let (loss, grads) = try valueAndGradient(of: params) { p in try ref.model.loss(OPTBatch(ref.ids), parameters: p) }
+            let (loss, grads) = try valueAndGradient(of: params) { p in try ref.model.loss(TokenBatch(ref.ids), parameters: p) }
             #expect(abs(Double(loss) - ref.sgdLosses[step]) / ref.sgdLosses[step] <= 1e-5,
                     "\(name): loss before step \(step): \(loss) vs \(ref.sgdLosses[step])")
             try sgd.update(&params, along: grads)
         }
         let updated = try OPTModel(config: ref.model.config, parameters: params)
-        let logits = try updated.logits(OPTBatch(ref.ids))
+        let logits = try updated.logits(TokenBatch(ref.ids))
         let err = maxAbsDiff(logits, ref.sgdLogits)
         #expect(err <= 1e-4, "\(name): max |Δlogit| after \(ref.sgdSteps) SGD steps = \(err)")
-        let after = try Double(updated.loss(OPTBatch(ref.ids), parameters: params.constants).value.item())
+        let after = try Double(updated.loss(TokenBatch(ref.ids), parameters: params.constants).value.item())
         #expect(abs(after - ref.sgdLossAfter) / ref.sgdLossAfter <= 1e-5)
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 /// The forward/backward reference fixtures are consistent with the checkpoints, the tokenizer and

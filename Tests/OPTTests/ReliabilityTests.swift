@@ -1,17 +1,18 @@
 import Foundation
 import Tensor
 import Testing
+@testable import LanguageModel
 @testable import OPT
 
 // Regression tests for the fuzz targets' findings (Fuzz/, Docs/RELIABILITY.md), resource limits, atomic
 // checkpoint writes and the NaN/Inf check at load.
 
-/// The OPTError a throwing call produced, or nil (recording an issue) when it threw something else or nothing.
-func optError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> OPTError? {
+/// The ModelError a throwing call produced, or nil (recording an issue) when it threw something else or nothing.
+func optError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) -> ModelError? {
     do {
         try body()
         Issue.record("no error was thrown", sourceLocation: sourceLocation)
-    } catch let e as OPTError {
+    } catch let e as ModelError {
         return e
     } catch {
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
@@ -204,9 +205,9 @@ func optError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sour
     /// The Config target's reproducers (a trap on `Int.max + 2`, a 10^8-layer name table) now fail cleanly.
     @Test func configReproducersFailCleanly() throws {
         let config = #"{"max_position_embeddings": 9223372036854775807}"#
-        #expect(throws: OPTError.self) { _ = try OPTConfig(data: Data(config.utf8)) }
+        #expect(throws: ModelError.self) { _ = try OPTConfig(data: Data(config.utf8)) }
         let layers = #"{"num_hidden_layers": 100000000}"#
-        #expect(throws: OPTError.self) { _ = try OPTConfig(data: Data(layers.utf8)) }
+        #expect(throws: ModelError.self) { _ = try OPTConfig(data: Data(layers.utf8)) }
     }
 
     @Test func tokenizerFilesParseFromBytes() throws {

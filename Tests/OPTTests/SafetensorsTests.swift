@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct SafetensorsTests {
@@ -112,10 +113,10 @@ import Tensor
     @Test func writerRejectsBadInput() throws {
         var writer = SafetensorsWriter()
         try writer.add("a", Tensor<Float>([1]))
-        #expect(throws: OPTError.self) { try writer.add("a", Tensor<Float>([2])) }
-        #expect(throws: OPTError.self) { try writer.add("__metadata__", Tensor<Float>([2])) }
-        #expect(throws: OPTError.self) { try writer.add("i", Tensor<Float>([2]), as: .i32) }
-        let error = #expect(throws: OPTError.self) {
+        #expect(throws: ModelError.self) { try writer.add("a", Tensor<Float>([2])) }
+        #expect(throws: ModelError.self) { try writer.add("__metadata__", Tensor<Float>([2])) }
+        #expect(throws: ModelError.self) { try writer.add("i", Tensor<Float>([2]), as: .i32) }
+        let error = #expect(throws: ModelError.self) {
             try SafetensorsWriter().write(to: URL(fileURLWithPath: "/nonexistent-dir-\(UUID())/x.safetensors"))
         }
         if case .io(let file, _)? = error { #expect(file.hasSuffix("x.safetensors")) } else { Issue.record("\(String(describing: error))") }
@@ -156,10 +157,10 @@ import Tensor
             #"{"q":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}"#, [0x38, 0x40]), source: "f8")
         #expect(try file.info(for: "q").dtype == .f8e4m3)
         #expect(try file.rawBytes(of: "q") == Data([0x38, 0x40]))
-        let error = #expect(throws: OPTError.self) { try file.tensor(named: "q") }
+        let error = #expect(throws: ModelError.self) { try file.tensor(named: "q") }
         #expect(error == .unsupportedDType(file: "f8", tensor: "q", dtype: "F8_E4M3"))
         #expect(error?.description.contains("'q'") == true)
-        #expect(throws: OPTError.tensorNotFound(file: "f8", tensor: "nope")) { try file.tensor(named: "nope") }
+        #expect(throws: ModelError.tensorNotFound(file: "f8", tensor: "nope")) { try file.tensor(named: "nope") }
     }
 
     // MARK: Malformed files
@@ -170,7 +171,7 @@ import Tensor
         do {
             _ = try SafetensorsFile(data: data, source: "bad.safetensors")
             Issue.record("parsed a malformed file", sourceLocation: sourceLocation)
-        } catch let OPTError.malformedSafetensors(file, t, o, reason) {
+        } catch let ModelError.malformedSafetensors(file, t, o, reason) {
             #expect(file == "bad.safetensors", sourceLocation: sourceLocation)
             #expect(t == tensor, "tensor", sourceLocation: sourceLocation)
             if let offset { #expect(o == offset, "offset", sourceLocation: sourceLocation) }
@@ -297,19 +298,19 @@ import Tensor
 
     @Test func missingFilesAndDirectoriesAreNamed() {
         let missing = URL(fileURLWithPath: "/nonexistent-\(UUID().uuidString).safetensors")
-        #expect(throws: OPTError.io(file: missing.path, reason: "no such file")) { try SafetensorsFile(contentsOf: missing) }
+        #expect(throws: ModelError.io(file: missing.path, reason: "no such file")) { try SafetensorsFile(contentsOf: missing) }
         let dir = Fixtures.url("tokenizer")
-        #expect(throws: OPTError.io(file: dir.path, reason: "is a directory, not a file")) { try SafetensorsFile(contentsOf: dir) }
+        #expect(throws: ModelError.io(file: dir.path, reason: "is a directory, not a file")) { try SafetensorsFile(contentsOf: dir) }
     }
 
     @Test func errorDescriptionsNameFileTensorAndOffset() {
-        let e = OPTError.malformedSafetensors(file: "m.safetensors", tensor: "w", offset: 120, reason: "bad")
+        let e = ModelError.malformedSafetensors(file: "m.safetensors", tensor: "w", offset: 120, reason: "bad")
         #expect(e.description == "m.safetensors: malformed safetensors file: tensor 'w': bad (at byte 120 of the file)")
     }
 }
 
 @Suite struct SafetensorsFuzzTests {
-    /// Random corruptions of a valid file parse or throw ``OPTError``; whatever parses reads back whole.
+    /// Random corruptions of a valid file parse or throw ``ModelError``; whatever parses reads back whole.
     @Test func corruptedFilesNeverCrash() throws {
         let original = [UInt8](try Data(contentsOf: Fixtures.url("safetensors/mixed.safetensors")))
         let headerEnd = 8 + Int(original.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
@@ -341,7 +342,7 @@ import Tensor
                     #expect(t.count == (try file.info(for: name)).count)
                 }
                 parsed += 1
-            } catch let error as OPTError {
+            } catch let error as ModelError {
                 guard case .malformedSafetensors(let f, _, _, _) = error else { Issue.record("\(error)"); continue }
                 #expect(f == "fuzz")
                 rejected += 1

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
 
 @Suite struct TokenizerTests {
@@ -76,8 +77,8 @@ import Tensor
 
     @Test func decodeRejectsUnknownIDs() {
         let t = TokenizerTests.tokenizer
-        #expect(throws: OPTError.invalidTokenID(id: 632, vocabularySize: 632)) { try t.decode([5, 632]) }
-        #expect(throws: OPTError.invalidTokenID(id: -1, vocabularySize: 632)) { try t.decode([-1]) }
+        #expect(throws: ModelError.invalidTokenID(id: 632, vocabularySize: 632)) { try t.decode([5, 632]) }
+        #expect(throws: ModelError.invalidTokenID(id: -1, vocabularySize: 632)) { try t.decode([-1]) }
     }
 
     @Test func randomStringsRoundTrip() throws {
@@ -201,7 +202,7 @@ import Tensor
         do {
             _ = try BPETokenizer(vocabulary: vocabulary, merges: merges, source: "tok")
             Issue.record("accepted", sourceLocation: sourceLocation)
-        } catch let OPTError.invalidTokenizer(file, reason) {
+        } catch let ModelError.invalidTokenizer(file, reason) {
             #expect(file == "tok", sourceLocation: sourceLocation)
             #expect(reason.contains(fragment), "\(reason)", sourceLocation: sourceLocation)
         } catch {
@@ -231,27 +232,27 @@ import Tensor
         let good = try Data(contentsOf: Fixtures.url("tokenizer/vocab.json"))
         try good.write(to: vocab)
         try Data("#version: 0.2\nĠ t\nbad line here\n".utf8).write(to: merges)
-        #expect(throws: OPTError.invalidTokenizer(file: merges.path, reason: "line 3 is not two tokens separated by one space: 'bad line here'")) {
+        #expect(throws: ModelError.invalidTokenizer(file: merges.path, reason: "line 3 is not two tokens separated by one space: 'bad line here'")) {
             try BPETokenizer(vocabularyFile: vocab, mergesFile: merges)
         }
         try Data([0x61, 0x20, 0xFF]).write(to: merges)
-        #expect(throws: OPTError.invalidTokenizer(file: merges.path, reason: "the merges file is not valid UTF-8")) {
+        #expect(throws: ModelError.invalidTokenizer(file: merges.path, reason: "the merges file is not valid UTF-8")) {
             try BPETokenizer(vocabularyFile: vocab, mergesFile: merges)
         }
         try Data("Ġ t\r\nh e\r\n".utf8).write(to: merges)  // CRLF and no version line are fine
         #expect(try BPETokenizer(vocabularyFile: vocab, mergesFile: merges).tokenize(" the") == ["Ġt", "he"])
         try Data("[1]".utf8).write(to: vocab)
-        #expect(throws: OPTError.invalidTokenizer(file: vocab.path, reason: "the vocabulary is an array, not an object")) {
+        #expect(throws: ModelError.invalidTokenizer(file: vocab.path, reason: "the vocabulary is an array, not an object")) {
             try BPETokenizer(vocabularyFile: vocab, mergesFile: merges)
         }
         try Data(#"{"a": 1.5}"#.utf8).write(to: vocab)
-        #expect(throws: OPTError.invalidTokenizer(file: vocab.path, reason: "token 'a' has id a number, not a non-negative integer")) {
+        #expect(throws: ModelError.invalidTokenizer(file: vocab.path, reason: "token 'a' has id a number, not a non-negative integer")) {
             try BPETokenizer(vocabularyFile: vocab, mergesFile: merges)
         }
         try Data(#"{"a": 1, "a": 2}"#.utf8).write(to: vocab)
-        let error = #expect(throws: OPTError.self) { try BPETokenizer(vocabularyFile: vocab, mergesFile: merges) }
+        let error = #expect(throws: ModelError.self) { try BPETokenizer(vocabularyFile: vocab, mergesFile: merges) }
         #expect(error?.description.contains("duplicate key 'a'") == true)
-        #expect(throws: OPTError.io(file: dir.appendingPathComponent("nope/vocab.json").path, reason: "no such file")) {
+        #expect(throws: ModelError.io(file: dir.appendingPathComponent("nope/vocab.json").path, reason: "no such file")) {
             try BPETokenizer(directory: dir.appendingPathComponent("nope"))
         }
     }
@@ -269,7 +270,7 @@ import Tensor
         #expect(t.encode("a<|x|>b") == [0, t.id(of: "a")!, 632, t.id(of: "b")!])
         #expect(try t.decode([632, 2], skipSpecialTokens: true) == "")
         try Data(#"{"bos_token": 5}"#.utf8).write(to: dir.appendingPathComponent("special_tokens_map.json"))
-        let error = #expect(throws: OPTError.self) { try BPETokenizer(directory: dir) }
+        let error = #expect(throws: ModelError.self) { try BPETokenizer(directory: dir) }
         #expect(error?.description.contains("bos_token is a number without a string \"content\"") == true)
     }
 }

@@ -2,12 +2,14 @@ import Autodiff
 import Foundation
 import Testing
 import Tensor
+@testable import LanguageModel
 @testable import OPT
+import ModelZoo
 
-/// `OPTTrainer`: the schedule, the deterministic batches, bit-identical resume and atomic checkpoints.
+/// `Trainer`: the schedule, the deterministic batches, bit-identical resume and atomic checkpoints.
 @Suite struct TrainerTests {
     /// A tiny pre-LN model (vocab 61, hidden 12, 2 layers) and a seeded token stream.
-    static func setup() throws -> (OPTModel, [Int], OPTTrainingOptions) {
+    static func setup() throws -> (OPTModel, [Int], TrainingOptions) {
         var config = OPTConfig()
         config.vocabSize = 61
         config.hiddenSize = 12
@@ -25,7 +27,7 @@ import Tensor
             t = rng.nextUnit() < 0.8 ? 4 + (t - 3) % 57 : 4 + Int(rng.next() % 57)
             tokens.append(t)
         }
-        var options = OPTTrainingOptions()
+        var options = TrainingOptions()
         options.steps = 6
         options.batchSize = 3
         options.context = 16
@@ -40,7 +42,7 @@ import Tensor
         p.map { (pair: (name: String, tensor: Tensor<Float>)) -> [UInt32] in pair.tensor.scalars.map { x in x.bitPattern } }
     }
 
-    static func momentBits(_ t: OPTTrainer) -> [String: [UInt32]] {
+    static func momentBits(_ t: Trainer) -> [String: [UInt32]] {
         t.optimizerMoments.mapValues { (m: AdamMoments<Float>) -> [UInt32] in
             let first: [UInt32] = m.first.scalars.map { x in x.bitPattern }
             let second: [UInt32] = m.second.scalars.map { x in x.bitPattern }
@@ -49,15 +51,15 @@ import Tensor
     }
 
     /// The straight run of `options.steps` steps.
-    static func straightRun() throws -> OPTTrainer {
+    static func straightRun() throws -> Trainer {
         let (model, tokens, options) = try Self.setup()
-        var t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
+        var t = try Trainer(model: model, options: options, trainTokens: tokens)
         for _ in 0..<options.steps { try t.trainStep() }
         return t
     }
 
     @Test func scheduleWarmsUpThenDecays() {
-        var o = OPTTrainingOptions()
+        var o = TrainingOptions()
         o.steps = 11
         o.learningRate = 1
         o.warmupSteps = 2
@@ -73,21 +75,21 @@ import Tensor
 
     @Test func optionsAreValidated() throws {
         let (model, tokens, options) = try Self.setup()
-        for change in [{ (o: inout OPTTrainingOptions) in o.context = 33 }, { $0.context = 1 }, { $0.steps = 0 },
+        for change in [{ (o: inout TrainingOptions) in o.context = 33 }, { $0.context = 1 }, { $0.steps = 0 },
                        { $0.learningRate = -1 }, { $0.beta2 = 1 }, { $0.batchSize = 0 }] {
             var o = options
             change(&o)
-            #expect(throws: OPTError.self) { _ = try OPTTrainer(model: model, options: o, trainTokens: tokens) }
+            #expect(throws: ModelError.self) { _ = try Trainer(model: model, options: o, trainTokens: tokens) }
         }
-        #expect(throws: OPTError.self) { _ = try OPTTrainer(model: model, options: options, trainTokens: [4, 5, 6]) }
-        #expect(throws: OPTError.invalidTokenID(id: 61, vocabularySize: 61)) {
-            _ = try OPTTrainer(model: model, options: options, trainTokens: tokens + [61])
+        #expect(throws: ModelError.self) { _ = try Trainer(model: model, options: options, trainTokens: [4, 5, 6]) }
+        #expect(throws: ModelError.invalidTokenID(id: 61, vocabularySize: 61)) {
+            _ = try Trainer(model: model, options: options, trainTokens: tokens + [61])
         }
     }
 
     @Test func batchesAreDeterministicWindowsOfTheStream() throws {
         let (model, tokens, options) = try Self.setup()
-        let t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
+        let t = try Trainer(model: model, options: options, trainTokens: tokens)
         let b = try t.batch(at: 3)
         let again = try t.batch(at: 3), next = try t.batch(at: 4)
         #expect(b == again && b != next)
@@ -100,7 +102,7 @@ import Tensor
         }
         var other = options
         other.seed = 10
-        let otherBatch = try OPTTrainer(model: model, options: other, trainTokens: tokens).batch(at: 3)
+        let otherBatch = try Trainer(model: model, options: other, trainTokens: tokens).batch(at: 3)
         #expect(otherBatch != b)
     }
 
@@ -109,16 +111,16 @@ import Tensor
         var options = baseOptions
         options.steps = 30
         options.gradientClip = 1
-        var t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
-        let rows = OPTTrainer.evaluationRows(tokens, context: 16, limit: 8)
+        var t = try Trainer(model: model, options: options, trainTokens: tokens)
+        let rows = Trainer.evaluationRows(tokens, context: 16, limit: 8)
         #expect(rows.count == 8 && rows.allSatisfy { $0.count == 16 && $0[0] == 2 })
-        let before = try OPTTrainer.meanLoss(t.model, rows: rows, batchSize: 3)
+        let before = try Trainer.meanLoss(t.model, rows: rows, batchSize: 3)
         for _ in 0..<30 { try t.trainStep() }
-        let after = try OPTTrainer.meanLoss(t.model, rows: rows, batchSize: 3)
+        let after = try Trainer.meanLoss(t.model, rows: rows, batchSize: 3)
         #expect(after < before - 0.5, "loss \(before) → \(after)")
         #expect(t.history.count == 30 && t.history.map { $0.step } == Array(1...30))
         // meanLoss batches do not change the mean (up to rounding).
-        let whole = try OPTTrainer.meanLoss(t.model, rows: rows, batchSize: 8)
+        let whole = try Trainer.meanLoss(t.model, rows: rows, batchSize: 8)
         #expect(abs(whole - after) < 1e-5)
     }
 
@@ -127,18 +129,18 @@ import Tensor
         let (model, tokens, options) = try Self.setup()
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
+        var t = try Trainer(model: model, options: options, trainTokens: tokens)
         for _ in 0..<3 { try t.trainStep() }
-        t.validations = [OPTValidationRecord(step: 3, loss: 1.5, rows: 2)]
+        t.validations = [ValidationRecord(step: 3, loss: 1.5, rows: 2)]
         let saved = try t.saveCheckpoint(in: dir, tokenizerDirectory: Fixtures.url("tokenizer"))
-        let latestSaved = try OPTTrainer.latestCheckpoint(in: dir)
+        let latestSaved = try Trainer.latestCheckpoint(in: dir)
         #expect(latestSaved?.path == saved.path)
         // The checkpoint is a complete Hugging Face directory.
         for file in ["config.json", "model.safetensors", "vocab.json", "merges.txt", "optimizer.safetensors", "trainer_state.json"] {
             #expect(FileManager.default.fileExists(atPath: saved.appendingPathComponent(file).path), "\(file)")
         }
         _ = try BPETokenizer(directory: saved)
-        var resumed = try OPTTrainer.resume(from: saved, trainTokens: tokens)
+        var resumed = try Trainer.resume(from: saved, trainTokens: tokens, registry: .zoo)
         #expect(resumed.step == 3 && resumed.validations == t.validations && resumed.history == t.history)
         while resumed.step < options.steps { try resumed.trainStep() }
         #expect(Self.bits(resumed.model.parameters) == Self.bits(straight.model.parameters))
@@ -150,21 +152,21 @@ import Tensor
         let (model, tokens, options) = try Self.setup()
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
+        var t = try Trainer(model: model, options: options, trainTokens: tokens)
         try t.trainStep()
         let saved = try t.saveCheckpoint(in: dir, tokenizerDirectory: nil)
-        #expect(throws: OPTError.self) { _ = try OPTTrainer.resume(from: saved, trainTokens: Array(tokens.dropLast())) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: Array(tokens.dropLast()), registry: .zoo) }
         var other = options
         other.learningRate = 0.02
-        #expect(throws: OPTError.self) { _ = try OPTTrainer.resume(from: saved, trainTokens: tokens, options: other) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens, options: other, registry: .zoo) }
         other = options
         other.steps = 9  // a longer run is allowed
-        let longer = try OPTTrainer.resume(from: saved, trainTokens: tokens, options: other)
+        let longer = try Trainer.resume(from: saved, trainTokens: tokens, options: other, registry: .zoo)
         #expect(longer.options.steps == 9)
         try Data("{\"format\": 1, \"step\": 1".utf8).write(to: saved.appendingPathComponent("trainer_state.json"))
-        #expect(throws: OPTError.self) { _ = try OPTTrainer.resume(from: saved, trainTokens: tokens) }
+        #expect(throws: ModelError.self) { _ = try Trainer.resume(from: saved, trainTokens: tokens, registry: .zoo) }
         try Data("../x\n".utf8).write(to: dir.appendingPathComponent("latest"))
-        #expect(throws: OPTError.self) { _ = try OPTTrainer.latestCheckpoint(in: dir) }
+        #expect(throws: ModelError.self) { _ = try Trainer.latestCheckpoint(in: dir) }
     }
 
     /// A checkpoint write that fails at any point leaves `latest` naming a complete checkpoint, from which
@@ -175,16 +177,16 @@ import Tensor
         let (model, tokens, options) = try Self.setup()
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        var t = try OPTTrainer(model: model, options: options, trainTokens: tokens)
+        var t = try Trainer(model: model, options: options, trainTokens: tokens)
         for _ in 0..<2 { try t.trainStep() }
         let first = try t.saveCheckpoint(in: dir, tokenizerDirectory: nil)
         try t.trainStep()
-        #expect(throws: OPTError.self) {
+        #expect(throws: ModelError.self) {
             _ = try t.saveCheckpoint(in: dir, tokenizerDirectory: nil, keep: 2, failBefore: stage)
         }
-        let latest = try #require(try OPTTrainer.latestCheckpoint(in: dir))
-        #expect(latest.path == (stage == .cleanup ? dir.appendingPathComponent(OPTTrainer.checkpointName(step: 3)) : first).path)
-        var resumed = try OPTTrainer.resume(from: latest, trainTokens: tokens)
+        let latest = try #require(try Trainer.latestCheckpoint(in: dir))
+        #expect(latest.path == (stage == .cleanup ? dir.appendingPathComponent(Trainer.checkpointName(step: 3)) : first).path)
+        var resumed = try Trainer.resume(from: latest, trainTokens: tokens, registry: .zoo)
         while resumed.step < options.steps { try resumed.trainStep() }
         #expect(Self.bits(resumed.model.parameters) == Self.bits(straight.model.parameters))
         // The next write clears the interrupted one's leftovers.
@@ -192,6 +194,6 @@ import Tensor
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         #expect(!names.contains { $0.hasSuffix(".tmp") }, "\(names)")
         let kept = names.filter { $0.hasPrefix("checkpoint-") }
-        #expect(kept.count == 2 && kept.last == OPTTrainer.checkpointName(step: 6), "\(kept)")
+        #expect(kept.count == 2 && kept.last == Trainer.checkpointName(step: 6), "\(kept)")
     }
 }

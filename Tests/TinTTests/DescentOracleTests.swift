@@ -1,5 +1,6 @@
 import Autodiff
 import Foundation
+import LanguageModel
 import OPT
 import Tensor
 import Testing
@@ -76,11 +77,11 @@ func parameterDelta(_ a: ParameterSet<Float>, _ b: ParameterSet<Float>, names: [
 
             var params = model.parameters
             var sgd = SGD<Float>(learningRate: Float(lr))
-            let batch = OPTBatch(ids)
+            let batch = TokenBatch(ids)
             for _ in 0..<steps {
                 let (_, g) = try valueAndGradient(of: params, trainable: trainable) { p in
                     try model.loss(batch, parameters: p, reduction: .sum, includeTarget: { _, t in t < n },
-                                   options: OPTForwardOptions(detachAttentionProbabilities: true))
+                                   options: ForwardOptions(detachAttentionProbabilities: true))
                 }
                 try sgd.update(&params, along: g)
             }
@@ -119,8 +120,8 @@ func parameterDelta(_ a: ParameterSet<Float>, _ b: ParameterSet<Float>, names: [
                                                        config: config).parameters!
             // The gradient of the one extra target (token n, predicted at position n − 1), by hand.
             let (_, g) = try valueAndGradient(of: model.parameters, trainable: rule.trainable) { p in
-                try model.loss(OPTBatch(ids), parameters: p, reduction: .sum, includeTarget: { _, t in t == n },
-                               options: OPTForwardOptions(detachAttentionProbabilities: true))
+                try model.loss(TokenBatch(ids), parameters: p, reduction: .sum, includeTarget: { _, t in t == n },
+                               options: ForwardOptions(detachAttentionProbabilities: true))
             }
             let delta = parameterDelta(large, small, names: names)
             let expected = names.flatMap { g[$0]!.scalars.map { -lr * Double($0) } }
@@ -207,8 +208,8 @@ func parameterDelta(_ a: ParameterSet<Float>, _ b: ParameterSet<Float>, names: [
                                                         config: TinyOPT.config(lr: lr, referenceCompatible: true)).parameters!
             let rule = try DescentRule.approximate(for: model, config: TinyOPT.config(lr: lr))
             let (_, g) = try valueAndGradient(of: model.parameters, trainable: rule.trainable) { p in
-                let z = try model.logits(OPTBatch(ids), parameters: p,
-                                         options: OPTForwardOptions(detachAttentionProbabilities: true))
+                let z = try model.logits(TokenBatch(ids), parameters: p, cache: nil,
+                                         options: ForwardOptions(detachAttentionProbabilities: true))
                 return try z.selecting(axis: 1, index: 11).logSumExp(axis: -1).sum()
             }
             let names = model.parameters.names.filter { rule.trainable.contains($0) && !fc2Bias.contains($0) }
@@ -270,7 +271,7 @@ func parameterDelta(_ a: ParameterSet<Float>, _ b: ParameterSet<Float>, names: [
         let z = try model.logits(ids)
         let loss = try evalPartLoss(logits: z, ids: ids, trainMask: mask)
         let reference = try noGrad {
-            try model.loss(OPTBatch(ids), parameters: model.parameters.constants, reduction: .sum,
+            try model.loss(TokenBatch(ids), parameters: model.parameters.constants, reduction: .sum,
                            includeTarget: { _, t in t >= n }).value.item()
         }
         #expect(loss.count == 7 && abs(loss.sum - Double(reference)) <= 1e-4 * abs(loss.sum))

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import Autodiff
+import LanguageModel
 import OPT
 import Tensor
 @testable import TinT

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import OPT
 import Testing
 @testable import TintCLI
@@ -21,9 +22,9 @@ import Testing
         let tokens = tokenizer.encode(try Self.validationText(), addBOS: false)
         #expect(tokens.count == summary.data.validationTokens)
         let slice = summary.validationSlice
-        let rows = OPTTrainer.evaluationRows(tokens, context: slice.context, limit: slice.rows)
+        let rows = Trainer.evaluationRows(tokens, context: slice.context, limit: slice.rows)
         #expect(rows.count == slice.rows)
-        let loss = try OPTTrainer.meanLoss(model, rows: rows, batchSize: slice.rows)
+        let loss = try Trainer.meanLoss(model, rows: rows, batchSize: slice.rows)
         #expect(abs(loss - slice.loss) <= 1e-4 * slice.loss, "recomputed \(loss), recorded \(slice.loss)")
         // A trained model, not a random one (ln 4096 ≈ 8.3).
         #expect(summary.validationLoss < 5)

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import OPT
 import Testing
 import TinT
@@ -28,7 +29,7 @@ import TinT
                                     config: config(lr: lr, steps: steps), methods: [.approx, .exact])
         #expect(r.blocks == 3 && r.trainTargets == 3 * 3)
 
-        let opt = try model.dynamicEvaluation(ids: Self.ids, options: OPTDynamicEvaluationOptions(
+        let opt = try model.dynamicEvaluation(ids: Self.ids, options: DynamicEvaluationOptions(
             trainFraction: fraction, learningRate: Float(lr), steps: steps, block: block))
         #expect(r.before.count == opt.evalTokens && r.after[.exact]!.count == opt.evalTokens)
         #expect(abs(r.before.mean - opt.evalLossBefore) <= 1e-5)
@@ -76,7 +77,7 @@ import TinT
             try dynamicEvalCommand.run(Array(base[0..<4]) + ["--method", "exact"])
         }
         do {
-            try dynamicEvalCommand.run(base + ["--method", "approx", "--prefixes", "5"])
+            try dynamicEvalCommand.run(base + ["--method", "tint", "--prefixes", "5"])
             Issue.record("--prefixes 5 must break rule prefixCount")
         } catch let TinTError.ruleViolation(rule, _, _) {
             #expect(rule == "prefixCount")

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import OPT
 import Testing
 import TinT
@@ -35,8 +36,8 @@ import TinT
         try compareCommand.run(["--model", m, "--ids", "0,0", "--train-fraction", "0.5", "--quiet"] + Self.tinT)
         try paramsCommand.run(["--model", m] + Self.tinT)
         // No tokenizer files: a typed error naming the file, not a crash.
-        #expect(throws: OPTError.self) { try generateCommand.run(["--model", m, "--prompt", "x", "--quiet"]) }
-        #expect(throws: OPTError.self) { try demoCommand.run(["--model", m, "--quiet"] + Self.tinT) }
+        #expect(throws: ModelError.self) { try generateCommand.run(["--model", m, "--prompt", "x", "--quiet"]) }
+        #expect(throws: ModelError.self) { try demoCommand.run(["--model", m, "--quiet"] + Self.tinT) }
     }
 
     /// One position: no block of two tokens fits, said plainly (it used to read "block must be in 2…1").

@@ -1,4 +1,5 @@
 import Foundation
+import LanguageModel
 import OPT
 import Testing
 @testable import TintCLI
@@ -17,7 +18,7 @@ import Testing
             root = FileManager.default.temporaryDirectory.appendingPathComponent("tint-train-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let config = """
-                {"vocab_size": 4096, "hidden_size": 12, "word_embed_proj_dim": 12, "num_hidden_layers": 1,
+                {"model_type": "opt", "vocab_size": 4096, "hidden_size": 12, "word_embed_proj_dim": 12, "num_hidden_layers": 1,
                  "num_attention_heads": 2, "ffn_dim": 24, "max_position_embeddings": 32, "dropout": 0.0}
                 """
             try Data(config.utf8).write(to: root.appendingPathComponent("config.json"))
@@ -65,7 +66,7 @@ import Testing
         #expect(throws: CommandError.self) { try runTrain(s.arguments(out: out, steps: 2) + ["--resume"]) }
         try runTrain(s.arguments(out: out, steps: 2))
         #expect(throws: CommandError.self) { try runTrain(s.arguments(out: out, steps: 2)) }
-        #expect(throws: OPTError.self) {  // other options than the checkpoint's
+        #expect(throws: ModelError.self) {  // other options than the checkpoint's
             try runTrain(s.arguments(out: out, steps: 3).map { $0 == "0.01" ? "0.02" : $0 } + ["--resume"])
         }
         #expect(throws: ArgumentError.self) { try runTrain(s.arguments(out: out, steps: 2) + ["--schedule", "sawtooth"]) }
@@ -73,7 +74,7 @@ import Testing
         #expect(throws: CommandError.self) {
             try runTrain(s.arguments(out: s.out("other"), steps: 2).map { $0 == s.train ? s.root.appendingPathComponent("nope").path : $0 })
         }
-        #expect(throws: OPTError.self) {  // a context longer than max_position_embeddings
+        #expect(throws: ModelError.self) {  // a context longer than max_position_embeddings
             try runTrain(s.arguments(out: s.out("other2"), steps: 2).map { $0 == "16" ? "64" : $0 })
         }
     }

@@ -13,7 +13,9 @@ let package = Package(
         .executableTarget(name: "Consumer", dependencies: [
             .product(name: "Tensor", package: "swift-tint"),
             .product(name: "Autodiff", package: "swift-tint"),
+            .product(name: "LanguageModel", package: "swift-tint"),
             .product(name: "OPT", package: "swift-tint"),
+            .product(name: "ModelZoo", package: "swift-tint"),
             .product(name: "TinT", package: "swift-tint"),
         ])
     ]

@@ -1,5 +1,8 @@
 // The worked example of Docs/USAGE.md, built and run by CI from a versioned checkout (no target flags):
 // an OPT model, its TinT, one internal SGD step, and the comparison with the approximate-GD oracle and exact GD.
+import Foundation
+import LanguageModel
+import ModelZoo
 import OPT
 import Tensor
 import TinT
@@ -9,6 +12,13 @@ var shape = OPTConfig()
 shape.vocabSize = 128; shape.hiddenSize = 48; shape.numHiddenLayers = 2; shape.ffnDim = 96
 shape.numAttentionHeads = 3; shape.maxPositionEmbeddings = 64; shape.wordEmbedProjDim = 48
 let model = try OPTModel(config: shape, seed: 1)
+
+// Any family loads through the zoo's registry, chosen by config.json's model_type.
+let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consumer-\(getpid())")
+try model.save(to: directory)
+let loaded: any CausalLM = try ModelRegistry.zoo.load(directory: directory)
+precondition(try loaded.logits([2, 5, 9]) == model.logits([2, 5, 9]), "a saved model loads back to the same logits")
+try? FileManager.default.removeItem(at: directory)
 
 // 2. The TinT configuration: the paper's defaults (S = 3, H_sim = 12, N = 1000, tanh gates), one step.
 var config = TinTConfig(opt: shape)

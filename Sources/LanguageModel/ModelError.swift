@@ -1,0 +1,130 @@
+/// Every error the language-model layer throws: checkpoints, configs, tokenizers and model inputs.
+///
+/// Each case names the file it concerns (a path, or a label such as `<memory>` for bytes that came from
+/// no file) and says what was wrong; safetensors errors also name the tensor and the byte offset when
+/// those are known.
+public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A file could not be read or written.
+    case io(file: String, reason: String)
+    /// A safetensors file breaks the format. `offset` is an absolute byte offset in the file.
+    case malformedSafetensors(file: String, tensor: String?, offset: Int?, reason: String)
+    /// A tensor's dtype cannot be converted to the requested element type.
+    case unsupportedDType(file: String, tensor: String, dtype: String)
+    /// A tensor was requested that the checkpoint does not hold.
+    case tensorNotFound(file: String, tensor: String)
+    /// Strict loading found tensors that are missing, unexpected or of the wrong shape (each list sorted).
+    case checkpointMismatch(file: String, missing: [String], unexpected: [String],
+                            wrongShapes: [TensorShapeMismatch])
+    /// A sharded checkpoint's `model.safetensors.index.json` is malformed or disagrees with its shards.
+    case invalidIndex(file: String, reason: String)
+    /// A `config.json` is malformed or describes an impossible model.
+    case invalidConfig(file: String, reason: String)
+    /// `vocab.json`, `merges.txt` or a tokenizer config is malformed or inconsistent.
+    case invalidTokenizer(file: String, reason: String)
+    /// A token id outside the vocabulary was given to the tokenizer.
+    case invalidTokenID(id: Int, vocabularySize: Int)
+    /// A tensor holds a NaN or an infinity. `index` is the element's position (one entry per axis) and
+    /// `value` its text (`nan`, `inf` or `-inf`).
+    case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
+    /// Any other bad argument to a model or I/O function.
+    case invalidArgument(op: String, reason: String)
+
+    /// One line naming the file (and tensor, offset) and the problem.
+    public var description: String {
+        switch self {
+        case let .io(file, reason):
+            return "\(file): \(reason)"
+        case let .malformedSafetensors(file, tensor, offset, reason):
+            var s = "\(file): malformed safetensors file: "
+            if let tensor { s += "tensor \(quoted(tensor)): " }
+            s += reason
+            if let offset { s += " (at byte \(offset) of the file)" }
+            return s
+        case let .unsupportedDType(file, tensor, dtype):
+            return "\(file): tensor \(quoted(tensor)) has dtype \(dtype), which cannot be converted to a float tensor"
+        case let .tensorNotFound(file, tensor):
+            return "\(file): no tensor named \(quoted(tensor))"
+        case let .checkpointMismatch(file, missing, unexpected, wrongShapes):
+            var parts: [String] = []
+            if !missing.isEmpty {
+                parts.append("\(missing.count) missing: " + missing.map(quoted).joined(separator: ", "))
+            }
+            if !unexpected.isEmpty {
+                parts.append("\(unexpected.count) unexpected: " + unexpected.map(quoted).joined(separator: ", "))
+            }
+            if !wrongShapes.isEmpty {
+                parts.append("\(wrongShapes.count) with the wrong shape: "
+                             + wrongShapes.map(\.description).joined(separator: ", "))
+            }
+            return "\(file): checkpoint does not match the model: " + parts.joined(separator: "; ")
+        case let .invalidIndex(file, reason):
+            return "\(file): invalid sharded-checkpoint index: \(reason)"
+        case let .invalidConfig(file, reason):
+            return "\(file): invalid config: \(reason)"
+        case let .invalidTokenizer(file, reason):
+            return "\(file): invalid tokenizer: \(reason)"
+        case let .invalidTokenID(id, vocabularySize):
+            return "token id \(id) is not in the vocabulary (\(vocabularySize) tokens)"
+        case let .nonFiniteValue(file, tensor, index, value):
+            return "\(file): tensor \(quoted(tensor)) holds \(value) at \(formatShape(index)): the weights are corrupt "
+                + "or come from a diverged run"
+        case let .invalidArgument(op, reason):
+            return "\(op): \(reason)"
+        }
+    }
+}
+
+/// A tensor whose shape in a checkpoint differs from the shape the model expects.
+public struct TensorShapeMismatch: Equatable, Sendable, CustomStringConvertible {
+    /// The tensor's name in the checkpoint.
+    public var name: String
+    /// The shape the model expects.
+    public var expected: [Int]
+    /// The shape stored in the checkpoint.
+    public var found: [Int]
+
+    /// A mismatch of tensor `name`.
+    public init(name: String, expected: [Int], found: [Int]) {
+        self.name = name
+        self.expected = expected
+        self.found = found
+    }
+
+    /// `'name' expected [a, b], found [c, d]`.
+    public var description: String {
+        "\(quoted(name)) expected \(formatShape(expected)), found \(formatShape(found))"
+    }
+}
+
+/// A name in single quotes for messages (names may contain spaces or be empty).
+package func quoted(_ s: String) -> String { "'\(s)'" }
+
+/// `[2, 3]`-style shape text for messages.
+package func formatShape(_ shape: [Int]) -> String {
+    "[" + shape.map(String.init).joined(separator: ", ") + "]"
+}
+
+/// Orders strings by their UTF-8 bytes: the order of safetensors' own writer and independent of
+/// Unicode canonical equivalence, so sorted error lists are stable.
+package func utf8Less(_ a: String, _ b: String) -> Bool {
+    a.utf8.lexicographicallyPrecedes(b.utf8)
+}
+
+/// A decoding error as one line: what was wrong and at which key path.
+package func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+        keys.isEmpty ? "the top level" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case let .typeMismatch(type, ctx):
+        return "\(path(ctx.codingPath)) has the wrong type (expected \(type)): \(ctx.debugDescription)"
+    case let .valueNotFound(type, ctx):
+        return "\(path(ctx.codingPath)) is null (expected \(type))"
+    case let .keyNotFound(key, ctx):
+        return "missing key \(key.stringValue) in \(path(ctx.codingPath))"
+    case let .dataCorrupted(ctx):
+        return "\(path(ctx.codingPath)): \(ctx.debugDescription)"
+    @unknown default:
+        return "\(error)"
+    }
+}

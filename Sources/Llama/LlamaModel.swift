@@ -1,0 +1,2 @@
+// The Llama family (`LlamaForCausalLM`): see LlamaConfig.swift and the model in this file (in progress).
+import LanguageModel

@@ -1,0 +1,10 @@
+import LanguageModel
+import LanguageModel
+import OPT
+
+extension ModelRegistry {
+    /// Every model family of this package. Adding a family is one model file and one entry here.
+    public static let zoo = ModelRegistry([
+        OPTModel.self,
+    ])
+}
