@@ -5,6 +5,7 @@
 # The models are made on the fly in a temporary directory:
 #   tiny-v1   1 layer, 1 head, hidden 4, 2 positions, vocabulary 1 (zero weights, written here as safetensors)
 #   tiny-tok  the same shape with vocabulary 4096 and the demo model's tokenizer, made by `tint train`
+# and the committed tiny GPT-2 and Llama fixtures of the model zoo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product tint >/dev/null
@@ -50,7 +51,8 @@ write_safetensors "$v1/model.safetensors" \
 
 # tiny-tok: trained for 2 steps by tint itself (this also smoke-tests `train`).
 cat >"$work/tok-config.json" <<'JSON'
-{"vocab_size": 4096, "hidden_size": 4, "word_embed_proj_dim": 4, "num_hidden_layers": 1, "num_attention_heads": 1,
+{"model_type": "opt", "vocab_size": 4096, "hidden_size": 4, "word_embed_proj_dim": 4, "num_hidden_layers": 1,
+ "num_attention_heads": 1,
  "ffn_dim": 4, "max_position_embeddings": 2}
 JSON
 head -c 4000 Sources/TintCLI/DemoData/validation.txt >"$work/train.txt"
@@ -81,6 +83,14 @@ failing=(
     "perplexity --model $tok --ids 5000,1"
 )
 
+# Other families of the model zoo (their fixtures): whatever the registry supports, no run may end by a signal.
+zoo=()
+for m in Tests/ZooTests/Fixtures/tiny-gpt2 Tests/ZooTests/Fixtures/tiny-llama; do
+    [[ -d $m ]] || continue
+    zoo+=("perplexity --model $m --ids 1,2,3,4" "generate --model $m --prompt hi --max-tokens 3"
+          "dynamic-eval --model $m --ids 1,2,3,4 --train-fraction 0.5 --method exact --lr 0.1")
+done
+
 status_of() { set +e; eval "$1"; local s=$?; set -e; echo "$s"; }
 failures=0
 check() {  # check LABEL STATUS WANT   (WANT: ok | error | any)
@@ -102,10 +112,15 @@ for r in "${failing[@]}"; do
     check "tint $r" "$(status_of "\"$tint\" $r >/dev/null 2>&1")" error
     check "tint $r 2>&- >/dev/full" "$(status_of "\"$tint\" $r >/dev/full 2>&-")" error
 done
+for r in "${zoo[@]}"; do
+    check "tint $r" "$(status_of "\"$tint\" $r >/dev/null 2>&1")" any
+    check "tint $r 2>&-" "$(status_of "\"$tint\" $r >/dev/null 2>&-")" any
+    check "tint $r >/dev/full 2>&-" "$(status_of "\"$tint\" $r >/dev/full 2>&-")" any
+done
 # train itself with closed and full output (a fresh run directory each time).
 check "tint train 2>&-" "$(status_of "\"$tint\" ${train[*]} --out $work/t1 >/dev/null 2>&-")" ok
 check "tint train >/dev/full 2>&-" "$(status_of "\"$tint\" ${train[*]} --out $work/t2 --json >/dev/full 2>&-")" error
 
-total=$(( 4 * ${#runs[@]} + 2 * ${#failing[@]} + 2 ))
+total=$(( 4 * ${#runs[@]} + 2 * ${#failing[@]} + 3 * ${#zoo[@]} + 2 ))
 if (( failures > 0 )); then echo "cli smoke: $failures of $total runs failed"; exit 1; fi
 echo "cli smoke: all $total runs ended as expected (no signal)"
