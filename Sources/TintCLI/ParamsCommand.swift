@@ -28,7 +28,8 @@ let paramsCommand = Command(
     help: """
         usage: tint params (--model DIR | --shape opt-125m|opt-350m|opt-1.3b) [TinT options] [--json]
 
-        Compiles the model's graph with the TinT options and prints every module kind's share (module weights:
+        Counts, from the closed formulas of Docs/TINT.md §7 (nothing is allocated), the TinT the compiler builds
+        for the model's graph with the TinT options, and prints every module kind's share (module weights:
         constructed maps, position maps, gates; prefix storage: the aux weights as prefixes), the embeddings shared
         with the aux model, the TinT total and the aux count. Only config.json is read.
 
@@ -47,7 +48,8 @@ let paramsCommand = Command(
         let opt = source == "--shape" ? try OPTShapes.config(value)
             : try OPTConfig(contentsOf: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
         let config = try TinTOptions.config(o, model: opt)
-        let report = try TinTCompiler.compile(try AuxGraph(opt: opt), config: config).parameterReport
+        // Counted from the closed formulas: compiling would build every module (a 274 GB allocation for hidden 2²⁰).
+        let report = try TinTParameterReport(graph: try AuxGraph(opt: opt), config: config)
         if o.has("--json") {
             struct Kind: Encodable {
                 let kind: String, modules: Int, constructed: Int, position: Int, gates: Int, prefix_storage: Int, total: Int
