@@ -68,8 +68,7 @@ public final class BPETokenizer: @unchecked Sendable {
     let tokenBytes: [[UInt8]]      // id → the bytes it decodes to
     let byteTokenIDs: [Int32]      // byte → id of its one-byte token
     let merges: [UInt64: Merge]    // (left id << 32 | right id) → merge
-    let specials: [(scalars: [Unicode.Scalar], id: Int)]  // longest first
-    let specialFirstScalars: Set<Unicode.Scalar>
+    let specials: SpecialTokenTrie
     let cache = BPECache()
 
     /// A tokenizer from a vocabulary and merge list (in rank order). `source` names them in errors.
@@ -119,8 +118,6 @@ public final class BPETokenizer: @unchecked Sendable {
         for t in Set(present.all) where !t.isEmpty {
             specialList.append((Array(t.unicodeScalars), vocabulary[t]!))
         }
-        // Longest first, so the longest special token at a position wins (as in `tokenizers`).
-        specialList.sort { $0.scalars.count != $1.scalars.count ? $0.scalars.count > $1.scalars.count : $0.id < $1.id }
 
         var tokenBytes = [[UInt8]](repeating: [], count: maxID + 1)
         let specialSet = Set(present.all)
@@ -149,8 +146,7 @@ public final class BPETokenizer: @unchecked Sendable {
         self.tokenBytes = tokenBytes
         self.byteTokenIDs = byteTokenIDs
         self.merges = mergeTable
-        self.specials = specialList
-        self.specialFirstScalars = Set(specialList.compactMap(\.scalars.first))
+        self.specials = SpecialTokenTrie(specialList)
     }
 
     /// The number of tokens in the vocabulary.
@@ -184,7 +180,7 @@ public final class BPETokenizer: @unchecked Sendable {
             }
         }
         while i < scalars.count {
-            if specialFirstScalars.contains(scalars[i]), let special = specialMatch(scalars, at: i) {
+            if specials.startsAToken(scalars[i]), let special = specials.longestMatch(scalars, at: i) {
                 flush(upTo: i)
                 ids.append(special.id)
                 i += special.length
@@ -200,14 +196,6 @@ public final class BPETokenizer: @unchecked Sendable {
     /// The byte-level spellings of the tokens of `text` (without a BOS), e.g. `["He", "llo", "Ġworld"]`.
     public func tokenize(_ text: String) -> [String] {
         encode(text, addBOS: false).map { tokens[$0]! }
-    }
-
-    /// The longest special token starting at `i`.
-    func specialMatch(_ scalars: [Unicode.Scalar], at i: Int) -> (id: Int, length: Int)? {
-        for (special, id) in specials where scalars.count - i >= special.count {
-            if scalars[i..<(i + special.count)].elementsEqual(special) { return (id, special.count) }
-        }
-        return nil
     }
 
     /// The ids of one pre-token's bytes.
@@ -303,6 +291,13 @@ extension BPETokenizer {
         for (token, value) in members {
             guard let id = value.intValue, id >= 0 else {
                 throw ModelError.invalidTokenizer(file: source, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
+            }
+            // JSON keys are distinct byte strings, but Swift's String keys compare by canonical equivalence: two
+            // tokens such as "é" (U+00E9) and "e\u{301}" would silently become one. Say so instead.
+            if let other = vocabulary[token] {
+                throw ModelError.invalidTokenizer(file: source, reason: "tokens \(quoted(token)) (id \(id)) and the token "
+                    + "of id \(other) are different bytes but canonically equivalent Unicode, which this tokenizer "
+                    + "cannot tell apart")
             }
             vocabulary[token] = id
         }
