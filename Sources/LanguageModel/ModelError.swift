@@ -28,6 +28,8 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
     /// Any other bad argument to a model or I/O function.
     case invalidArgument(op: String, reason: String)
+    /// Loading the checkpoint `file` needs `needed` bytes for its Float weights but only `available` are free.
+    case insufficientMemory(file: String, needed: Int, available: Int)
 
     /// One line naming the file (and tensor, offset) and the problem. Control characters from names, tokens or paths
     /// are escaped (`\u{1B}`), so the line is what a terminal shows.
@@ -73,6 +75,10 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
                 + "or come from a diverged run"
         case let .invalidArgument(op, reason):
             return "\(op): \(reason)"
+        case let .insufficientMemory(file, needed, available):
+            func gb(_ n: Int) -> String { String(format: "%.2f GB", Double(n) / 1e9) }
+            return "\(file): loading needs \(gb(needed)) for the Float weights but only \(gb(available)) of memory is "
+                + "available: free memory, or use a machine (or container limit) with more"
         }
     }
 }
