@@ -5,14 +5,15 @@
 #   Scripts/fuzz.sh TARGET build                            build only
 #   Scripts/fuzz.sh list                                    the targets
 #
-# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, Arguments).
+# TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, TokenizerJSON,
+# Arguments).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(Safetensors Index Config TokenizerLoad TokenizerCodec Arguments)
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments)
 if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [[ $# -lt 2 ]]; then
     echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
@@ -24,15 +25,24 @@ shift 2
 
 build=Fuzz/.build
 mkdir -p "$build"
-opt=Sources/OPT
-# The OPT files that parse outside input, with what they need (nothing that imports Autodiff).
-parsers=("$opt/JSON.swift" "$opt/ModelError.swift" "$opt/Float16Conversion.swift" "$opt/Safetensors.swift"
-         "$opt/SafetensorsReader.swift" "$opt/SafetensorsWriter.swift" "$opt/SafetensorsIndex.swift"
-         "$opt/OPTConfig.swift" "$opt/BPETokenizer.swift" "$opt/BPEMerge.swift" "$opt/ByteLevel.swift"
-         "$opt/PreTokenizer.swift" "$opt/AtomicWrite.swift")
+lm=Sources/LanguageModel
+# The LanguageModel files that parse outside input, with what they need (nothing that imports Autodiff).
+common=("$lm/JSON.swift" "$lm/ModelError.swift" "$lm/Float16Conversion.swift" "$lm/Safetensors.swift"
+        "$lm/SafetensorsReader.swift" "$lm/SafetensorsWriter.swift" "$lm/SafetensorsIndex.swift" "$lm/AtomicWrite.swift")
+tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "$lm/PreTokenizer.swift"
+           "$lm/AddedTokenTrie.swift" "$lm/Tokenizer.swift" "$lm/JSONTokenizer.swift" "$lm/TokenizerSpec.swift"
+           "$lm/TokenizerNormalizer.swift" "$lm/TokenizerPreTokenizer.swift" "$lm/Llama3PreTokenizer.swift"
+           "$lm/TokenizerBPEModel.swift" "$lm/TokenizerDecoder.swift" "$lm/TokenizerPostProcessor.swift")
+# Every family's config file (each imports LanguageModel, built below as a library for the Config target:
+# the parsers, the CausalLMConfig protocol, the activations and the rope scalings).
+configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift Sources/Llama/LlamaConfig.swift)
+lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift" "$lm/Rotary.swift")
+needsLanguageModel=0
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;
-    *) sources=("${parsers[@]}"); needsTensor=1 ;;
+    TokenizerLoad|TokenizerCodec|TokenizerJSON) sources=("${common[@]}" "${tokenizer[@]}"); needsTensor=1 ;;
+    Config) sources=("${configs[@]}"); needsTensor=1; needsLanguageModel=1 ;;
+    *) sources=("${common[@]}"); needsTensor=1 ;;
 esac
 
 newer() {  # is $1 missing or older than any of the rest?
@@ -42,7 +52,7 @@ newer() {  # is $1 missing or older than any of the rest?
     return 1
 }
 
-flags=(-O -parse-as-library -suppress-warnings)
+flags=(-O -parse-as-library -suppress-warnings -package-name tint)
 if [[ $needsTensor == 1 ]]; then
     tensorSources=(Sources/Tensor/*.swift Sources/Tensor/Kernels/*.swift)
     if newer "$build/libTensor.a" "${tensorSources[@]}"; then
@@ -54,11 +64,21 @@ if [[ $needsTensor == 1 ]]; then
             "${tensorSources[@]}"
     fi
     link=(-I "$build" -L "$build" -lTensor)
+    if [[ $needsLanguageModel == 1 ]]; then
+        if newer "$build/libLanguageModel.a" "${lmLibrary[@]}" "$build/libTensor.a"; then
+            echo "fuzz.sh: building LanguageModel's parsers (ASan, fuzzer coverage)…" >&2
+            swiftc "${flags[@]}" -sanitize=fuzzer,address -module-name LanguageModel -I "$build" -emit-module \
+                -emit-module-path "$build/LanguageModel.swiftmodule" -emit-library -static \
+                -o "$build/libLanguageModel.a" "${lmLibrary[@]}"
+        fi
+        link=(-I "$build" -L "$build" -lLanguageModel -lTensor)  # static libraries: users first
+    fi
 else
     link=()
 fi
 binary="$build/fuzz-$target"
-if newer "$binary" "Fuzz/$target/Harness.swift" "${sources[@]}" "$build/libTensor.a"; then
+if newer "$binary" "Fuzz/$target/Harness.swift" "${sources[@]}" "$build/libTensor.a" \
+        $([[ $needsLanguageModel == 1 ]] && echo "$build/libLanguageModel.a"); then
     echo "fuzz.sh: building $binary…" >&2
     rm -f "$binary"
     # (the linker warns about every ASan local symbol; those lines are dropped)

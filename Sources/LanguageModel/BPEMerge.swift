@@ -89,3 +89,23 @@ struct MergeHeap {
         }
     }
 }
+
+/// The merge table of `merges` (in rank order) over `vocabulary`: (left id << 32 | right id) → rank and
+/// result. Both tokenizers build it here. Every token a merge uses or makes must be in the vocabulary,
+/// so encoding never meets an unknown token; a repeated pair takes its last rank, as in `transformers`
+/// and `tokenizers`.
+func buildMergeTable(_ merges: [(String, String)], vocabulary: [String: Int],
+                     fail: (String) -> ModelError) throws -> [UInt64: BPETokenizer.Merge] {
+    var table: [UInt64: BPETokenizer.Merge] = [:]
+    table.reserveCapacity(merges.count)
+    for (rank, (left, right)) in merges.enumerated() {
+        guard let a = vocabulary[left], let b = vocabulary[right] else {
+            throw fail("merge \(rank + 1) (\(quoted(left)) \(quoted(right))) uses a token that is not in the vocabulary")
+        }
+        guard let merged = vocabulary[left + right] else {
+            throw fail("merge \(rank + 1) makes \(quoted(left + right)), which is not in the vocabulary")
+        }
+        table[UInt64(a) << 32 | UInt64(b)] = BPETokenizer.Merge(rank: Int32(rank), result: Int32(merged))
+    }
+    return table
+}

@@ -68,7 +68,7 @@ public final class BPETokenizer: @unchecked Sendable {
     let tokenBytes: [[UInt8]]      // id → the bytes it decodes to
     let byteTokenIDs: [Int32]      // byte → id of its one-byte token
     let merges: [UInt64: Merge]    // (left id << 32 | right id) → merge
-    let specials: SpecialTokenTrie
+    let specials: AddedTokenTrie   // the longest special token at a position wins, as in `tokenizers`
     let cache = BPECache()
 
     /// A tokenizer from a vocabulary and merge list (in rank order). `source` names them in errors.
@@ -96,28 +96,14 @@ public final class BPETokenizer: @unchecked Sendable {
             byteTokenIDs.append(Int32(id))
         }
 
-        var mergeTable: [UInt64: Merge] = [:]
-        mergeTable.reserveCapacity(merges.count)
-        for (rank, (left, right)) in merges.enumerated() {
-            guard let a = vocabulary[left], let b = vocabulary[right] else {
-                throw fail("merge \(rank + 1) (\(quoted(left)) \(quoted(right))) uses a token that is not in the vocabulary")
-            }
-            guard let merged = vocabulary[left + right] else {
-                throw fail("merge \(rank + 1) makes \(quoted(left + right)), which is not in the vocabulary")
-            }
-            // A repeated pair takes its last rank, as in `transformers` and `tokenizers`.
-            mergeTable[UInt64(a) << 32 | UInt64(b)] = Merge(rank: Int32(rank), result: Int32(merged))
-        }
+        let mergeTable = try buildMergeTable(merges, vocabulary: vocabulary, fail: fail)
 
         var present = specialTokens
         for keyPath in [\SpecialTokens.bos, \.eos, \.unk, \.pad] {
             if let t = present[keyPath: keyPath], vocabulary[t] == nil { present[keyPath: keyPath] = nil }
         }
         present.additional = specialTokens.additional.filter { vocabulary[$0] != nil }
-        var specialList: [(scalars: [Unicode.Scalar], id: Int)] = []
-        for t in Set(present.all) where !t.isEmpty {
-            specialList.append((Array(t.unicodeScalars), vocabulary[t]!))
-        }
+        let specialIDs = Set(present.all).filter { !$0.isEmpty }.map { ($0, vocabulary[$0]!) }
 
         var tokenBytes = [[UInt8]](repeating: [], count: maxID + 1)
         let specialSet = Set(present.all)
@@ -141,12 +127,12 @@ public final class BPETokenizer: @unchecked Sendable {
         self.eosTokenID = present.eos.flatMap { vocabulary[$0] }
         self.padTokenID = present.pad.flatMap { vocabulary[$0] }
         self.unknownTokenID = present.unk.flatMap { vocabulary[$0] }
-        self.specialTokenIDs = Set(specialList.map(\.id))
+        self.specialTokenIDs = Set(specialIDs.map(\.1))
         self.tokens = tokens
         self.tokenBytes = tokenBytes
         self.byteTokenIDs = byteTokenIDs
         self.merges = mergeTable
-        self.specials = SpecialTokenTrie(specialList)
+        self.specials = AddedTokenTrie(specialIDs)
     }
 
     /// The number of tokens in the vocabulary.
@@ -169,27 +155,14 @@ public final class BPETokenizer: @unchecked Sendable {
         if addBOS, let bos = bosTokenID { ids.append(bos) }
         let scalars = Array(text.unicodeScalars)
         var bytes: [UInt8] = []
-        var pieceStart = 0
-        var i = 0
-        func flush(upTo end: Int) {
-            guard pieceStart < end else { return }
-            GPT2PreTokenizer.split(scalars, in: pieceStart..<end) { range in
+        specials.split(scalars, in: 0..<scalars.count) { part, special in
+            if let special { ids.append(special); return }
+            GPT2PreTokenizer.split(scalars, in: part) { range in
                 bytes.removeAll(keepingCapacity: true)
                 for s in scalars[range] { UTF8.encode(s) { bytes.append($0) } }
                 ids.append(contentsOf: encodePiece(bytes))
             }
         }
-        while i < scalars.count {
-            if specials.startsAToken(scalars[i]), let special = specials.longestMatch(scalars, at: i) {
-                flush(upTo: i)
-                ids.append(special.id)
-                i += special.length
-                pieceStart = i
-            } else {
-                i += 1
-            }
-        }
-        flush(upTo: scalars.count)
         return ids
     }
 

@@ -48,4 +48,15 @@ enum ByteLevel {
         }
         return out
     }
+
+    /// The bytes a byte-level token (as scalars) stands for, or nil when it holds a scalar outside the map.
+    static func decode(scalars: [Unicode.Scalar]) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(scalars.count)
+        for s in scalars {
+            guard let b = byte(for: s) else { return nil }
+            out.append(b)
+        }
+        return out
+    }
 }

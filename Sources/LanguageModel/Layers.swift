@@ -1,28 +1,42 @@
 import Autodiff
 import Tensor
 
-// The differentiable ops the OPT architecture is written in. Each computes its value with the kernels in
-// OPTKernels.swift / OPTAttentionKernel.swift and registers its own pullbacks through
+// The differentiable ops every family is written in. Each computes its value with the kernels in
+// LayerKernels.swift / AttentionKernel.swift and registers its own pullbacks through
 // `Variable.differentiable(value:inputs:)`, so the same call is a plain fast forward inside `noGrad` (or on
 // constant parameters) and an exact, fused backward under Autodiff. Intermediates the backward needs
 // (attention probabilities, layer-norm statistics, pre-activations) are kept only when the op is recorded.
+
+/// How a linear layer's weight is stored.
+public enum LinearWeightLayout: Sendable {
+    /// `[out, in]`: PyTorch's `nn.Linear` (y = x·Wᵀ + b).
+    case outIn
+    /// `[in, out]`: the `Conv1D` of GPT-2 checkpoints (y = x·W + b).
+    case inOut
+}
 
 public enum Layers {
     // MARK: Linear
 
     /// `x·Wᵀ + b (+ residual)`, optionally followed by an activation, as one GEMM over the flattened rows
-    /// (the bias and residual are the GEMM's initial C, the weight is read through transposed strides).
-    /// `x` is `[..., in]`, `weight` `[out, in]`, `bias` `[out]`, `residual` shaped like the output.
+    /// (the bias and residual are the GEMM's initial C, the weight is read through its strides, never copied
+    /// transposed). `x` is `[..., in]`, `weight` `[out, in]` (`nn.Linear`) or, with `layout: .inOut`,
+    /// `[in, out]` (GPT-2's `Conv1D`, `x·W + b`), `bias` `[out]`, `residual` shaped like the output. The
+    /// weight's gradient has the weight's layout.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
     public static func linear<S>(_ x: Variable<S>, weight: Variable<S>, bias: Variable<S>? = nil,
-                          residual: Variable<S>? = nil, activation: Activation? = nil) throws -> Variable<S> {
+                          residual: Variable<S>? = nil, activation: Activation? = nil,
+                          layout: LinearWeightLayout = .outIn) throws -> Variable<S> {
         let w = weight.value
-        guard w.rank == 2, let inF = x.shape.last, inF == w.shape[1] else {
+        let inAxis = layout == .outIn ? 1 : 0
+        guard w.rank == 2, let inF = x.shape.last, inF == w.shape[inAxis] else {
             throw TensorError.shapeMismatch(op: "OPT linear", shapes: [x.shape, w.shape],
                                             reason: "input's last dimension must equal the weight's in-features")
         }
-        let outF = w.shape[0], rows = x.count / Swift.max(inF, 1)
+        let outF = w.shape[1 - inAxis], rows = x.count / Swift.max(inF, 1)
+        // B[k, j] of the GEMM x·B: W[j, k] for [out, in], W[k, j] for [in, out].
+        let (rsB, csB) = layout == .outIn ? (1, inF) : (outF, 1)
         let outShape = Array(x.shape.dropLast()) + [outF]
         if let bias, bias.shape != [outF] {
             throw TensorError.shapeMismatch(op: "OPT linear", shapes: [w.shape, bias.shape], reason: "bias must be [\(outF)]")
@@ -38,7 +52,8 @@ public enum Layers {
         var pre: Tensor<S>? = nil  // the pre-activation, kept for smooth activations' backward
         // Tensor.linear allocates its output uninitialised and starts C from the bias; the residual variant is
         // one pass more (C starts from residual + bias).
-        var y = residual == nil ? try xv.linear(weight: wv, bias: bias?.value) : try Tensor<S>.filled(outShape) { c in
+        var y = residual == nil ? try xv.linear(weight: layout == .outIn ? wv : try wv.transposed(), bias: bias?.value)
+            : try Tensor<S>.zeros(outShape) { c in
             if let residual {
                 residual.value.withPointer { r in c.update(from: r, count: rows * outF) }
             }
@@ -54,7 +69,7 @@ public enum Layers {
             }
             xv.withPointer { xp in
                 wv.withPointer { wp in
-                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: 1, csB: inF,
+                    gemm(m: rows, n: outF, k: inF, a: xp, aRowStride: inF, aColStride: 1, b: wp, bRowStride: rsB, bColStride: csB,
                             beta: (bias != nil || residual != nil) ? 1 : 0, c: c, ldc: outF)
                 }
             }
@@ -79,16 +94,19 @@ public enum Layers {
         var pullbacks: [(Variable<S>, (Tensor<S>) throws -> Tensor<S>)] = [
             // Tensor.matmul on transposed views: one uninitialised output each, no transposed copies.
             (x, { g in
-                try box.value(g).reshaped([rows, outF]).matmul(wv).reshaped(x.shape)
+                try box.value(g).reshaped([rows, outF]).matmul(wv, transposeA: false, transposeB: layout == .inOut)
+                    .reshaped(x.shape)
             }),
             (weight, { g in
-                try box.value(g).reshaped([rows, outF]).matmul(try xv.reshaped([rows, inF]), transposeA: true, transposeB: false)
+                let gr = try box.value(g).reshaped([rows, outF]), xr = try xv.reshaped([rows, inF])
+                return layout == .outIn ? try gr.matmul(xr, transposeA: true, transposeB: false)
+                    : try xr.matmul(gr, transposeA: true, transposeB: false)
             }),
         ]
         if let bias {
             pullbacks.append((bias, { g in
                 let gp = try box.value(g)
-                return try Tensor<S>.filled([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
+                return try Tensor<S>.zeros([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
             }))
         }
         if let residual { pullbacks.append((residual, { g in g })) }
@@ -104,7 +122,7 @@ public enum Layers {
         guard a.shape == b.shape else {
             throw TensorError.shapeMismatch(op: "OPT add", shapes: [a.shape, b.shape], reason: "shapes must be equal")
         }
-        let y = try Tensor<S>.filled(a.shape) { c in
+        let y = try Tensor<S>.zeros(a.shape) { c in
             a.value.withPointer { ap in b.value.withPointer { bp in lmAdd(ap, bp, c, a.count) } }
         }
         return Variable.differentiable(value: y, inputs: [(a, { $0 }), (b, { $0 })])
@@ -127,15 +145,15 @@ public enum Layers {
         // One pass computes all three gradients; each pullback takes its share.
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight, bias])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
-            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
-            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
+            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
             xv.withPointer { xp in mean.withPointer { mp in rstd.withPointer { rp in gc.withPointer { gp in
                 withOptionalPointer(gamma) { gammaP in
                     withOptionalMutablePointer(&dx) { dxp in
                         withOptionalMutablePointer(&dgamma) { dgp in
                             withOptionalMutablePointer(&dbeta) { dbp in
-                                lmLayerNormBackward(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                normBackwardRows(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
                                                      dx: dxp, dgamma: dgp, dbeta: dbp)
                             }
                         }
@@ -150,6 +168,104 @@ public enum Layers {
         return Variable.differentiable(value: y, inputs: pullbacks)
     }
 
+    // MARK: RMS norm
+
+    /// RMS norm over the last axis, `x / √(mean(x²) + ε) ⊙ weight` (`LlamaRMSNorm`; the statistics are
+    /// accumulated in Double, at least as accurate as its fp32 variance). `weight` is `[D]` or absent.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func rmsNorm<S>(_ x: Variable<S>, weight: Variable<S>?, epsilon: S) throws -> Variable<S> {
+        let xv = x.value.contiguous()
+        let (y, rstd) = try xv.rmsNormWithStatistics(weight: weight?.value, epsilon: epsilon)
+        let inputs = [x] + (weight.map { [$0] } ?? [])
+        guard Variable.isRecorded(inputs) else { return Variable(y) }
+        let d = x.shape.last!, rows = x.count / d
+        let gamma = weight?.value.contiguous()
+        // One pass computes both gradients (layer norm's kernel without the mean); each pullback takes its share.
+        let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight])) { (g: Tensor<S>) in
+            let gc = g.contiguous()
+            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
+            xv.withPointer { xp in rstd.withPointer { rp in gc.withPointer { gp in
+                withOptionalPointer(gamma) { gammaP in
+                    withOptionalMutablePointer(&dx) { dxp in
+                        withOptionalMutablePointer(&dgamma) { dgp in
+                            normBackwardRows(x: xp, mean: nil, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                                dx: dxp, dgamma: dgp, dbeta: nil)
+                        }
+                    }
+                }
+            } } }
+            return (dx, dgamma)
+        }
+        var pullbacks: [(Variable<S>, (Tensor<S>) throws -> Tensor<S>)] = [(x, { g in try box.value(g).0! })]
+        if let weight { pullbacks.append((weight, { g in try box.value(g).1! })) }
+        return Variable.differentiable(value: y, inputs: pullbacks)
+    }
+
+    // MARK: Gated activation
+
+    /// `act(gate) ⊙ up` for equal shapes, as one op: the gated (GLU) product of a SwiGLU feed-forward layer,
+    /// `down(silu(gate·x) ⊙ up·x)`. The backward is one pass: ∇gate = g ⊙ up ⊙ act'(gate), ∇up = g ⊙ act(gate).
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func gatedActivation<S>(gate: Variable<S>, up: Variable<S>, activation: Activation) throws -> Variable<S> {
+        guard gate.shape == up.shape else {
+            throw TensorError.shapeMismatch(op: "gatedActivation", shapes: [gate.shape, up.shape], reason: "shapes must be equal")
+        }
+        let a = gate.value.contiguous(), b = up.value.contiguous()
+        let n = a.count
+        let y = try Tensor<S>.zeros(a.shape) { o in
+            a.withPointer { ap in b.withPointer { bp in lmGatedActivation(activation, gate: ap, up: bp, o, n) } }
+        }
+        guard Variable.isRecorded([gate, up]) else { return Variable(y) }
+        let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([gate, up])) { (g: Tensor<S>) in
+            let gc = g.contiguous()
+            var da = gate.requiresGradient ? try Tensor<S>.zeros(a.shape) : nil
+            var db = up.requiresGradient ? try Tensor<S>.zeros(a.shape) : nil
+            a.withPointer { ap in b.withPointer { bp in gc.withPointer { gp in
+                withOptionalMutablePointer(&da) { dap in
+                    withOptionalMutablePointer(&db) { dbp in
+                        lmGatedActivationBackward(activation, gate: ap, up: bp, g: gp, dGate: dap, dUp: dbp, n)
+                    }
+                }
+            } } }
+            return (da, db)
+        }
+        return Variable.differentiable(value: y, inputs: [(gate, { g in try box.value(g).0! }),
+                                                          (up, { g in try box.value(g).1! })])
+    }
+
+    // MARK: Rotary position embeddings
+
+    /// Rotary position embeddings applied to every head of `x` `[B, T, heads·headDim]`: in each head, feature
+    /// i < headDim/2 pairs with feature i + headDim/2 (`transformers`' `rotate_half` layout, not interleaved),
+    /// and the pair at row r is rotated by the angle `positions[r]·θ^(−2i/headDim)`:
+    /// `x·cos + rotate_half(x)·sin`. The pullback is the inverse rotation. `rope` holds the angles' cosines and
+    /// sines for the B·T rows.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    public static func rotary<S>(_ x: Variable<S>, _ rope: RotaryEmbedding<S>) throws -> Variable<S> {
+        let d = rope.headDim
+        guard x.rank == 3, x.shape[0] * x.shape[1] == rope.rows, x.shape[2] % d == 0 else {
+            throw TensorError.shapeMismatch(op: "rotary", shapes: [x.shape, [rope.rows, d]],
+                                            reason: "needs x [B, T, heads·\(d)] with B·T = \(rope.rows) rows of positions")
+        }
+        let xv = x.value.contiguous()
+        let heads = x.shape[2] / d
+        func rotate(_ src: Tensor<S>, inverse: Bool) throws -> Tensor<S> {
+            let c = src.contiguous()
+            return try Tensor<S>.zeros(c.shape) { o in
+                c.withPointer { sp in rope.cos.withUnsafeBufferPointer { cp in rope.sin.withUnsafeBufferPointer { np in
+                    lmRotary(sp, o, cos: cp.baseAddress!, sin: np.baseAddress!, rows: rope.rows, heads: heads,
+                             half: d / 2, inverse: inverse)
+                } } }
+            }
+        }
+        let y = try rotate(xv, inverse: false)
+        return Variable.differentiable(value: y, inputs: [(x, { g in try rotate(g, inverse: true) })])
+    }
+
     // MARK: Embedding
 
     /// Rows `ids` of the `[V, D]` table, shaped `idShape + [D]`. The pullback scatter-adds into a zero table;
@@ -160,7 +276,7 @@ public enum Layers {
         let y = try table.value.embedding(ids, shape: idShape)
         let v = table.shape[0], d = table.shape[1]
         return Variable.differentiable(value: y, inputs: [(table, { g in
-            var grad = try Tensor<S>.zeroed([v, d])
+            var grad = try Tensor<S>.zeros([v, d])
             let gc = g.contiguous()
             grad.withUnsafeMutableBufferPointer { tp in
                 gc.withPointer { gp in
@@ -176,37 +292,45 @@ public enum Layers {
 
     // MARK: Attention
 
-    /// Causal multi-head attention of `q` `[B, T, D]` over `k`, `v` `[B, S, D]` (S = past + T, the past coming
-    /// from a KV cache), heads of width D/heads. `keyMask` (`B·S` bytes, 1 = attend) drops padded keys.
-    /// With `detachProbabilities` the gradient flows only through the values (∇v = Aᵀ∇o; q and k get none).
+    /// Causal multi-head attention of `q` `[B, T, heads·d]` over `k`, `v` `[B, S, kvHeads·d]` (S = past + T,
+    /// the past coming from a KV cache). `kvHeads` (default `heads`) must divide `heads`: with fewer key/value
+    /// heads than query heads (grouped-query attention), query head h reads key/value head h / (heads/kvHeads),
+    /// as `transformers`' `repeat_kv` does, and the backward sums each group's gradients into its shared head.
+    /// `keyMask` (`B·S` bytes, 1 = attend) drops padded keys. With `detachProbabilities` the gradient flows
+    /// only through the values (∇v = Aᵀ∇o; q and k get none).
     ///
-    /// `keyCount`, when given, says that `k` and `v` are `[B, capacity, D]` cache buffers of which the first
-    /// `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
+    /// `keyCount`, when given, says that `k` and `v` are `[B, capacity, kvHeads·d]` cache buffers of which the
+    /// first `keyCount` rows are filled (and `keyMask` is `B·capacity`); such calls are inference only.
     @_specialize(where S == Float)
     @_specialize(where S == Double)
-    public static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, scale: S,
-                             keyMask: [UInt8]?, keyCount: Int? = nil, detachProbabilities: Bool = false) throws -> Variable<S> {
-        guard q.rank == 3, k.rank == 3, v.shape == k.shape, q.shape[0] == k.shape[0], q.shape[2] == k.shape[2],
-              (keyCount ?? k.shape[1]) >= q.shape[1], (keyCount ?? 0) <= k.shape[1], q.shape[2] % heads == 0 else {
-            throw TensorError.shapeMismatch(op: "OPT attention", shapes: [q.shape, k.shape, v.shape],
-                                            reason: "needs q [B, T, D], k and v [B, S ≥ T, D], D divisible by \(heads) heads")
+    public static func attention<S>(q: Variable<S>, k: Variable<S>, v: Variable<S>, heads: Int, kvHeads: Int? = nil,
+                                    scale: S, keyMask: [UInt8]?, keyCount: Int? = nil,
+                                    detachProbabilities: Bool = false) throws -> Variable<S> {
+        let kvHeads = kvHeads ?? heads
+        guard heads > 0, kvHeads > 0, heads % kvHeads == 0, q.rank == 3, k.rank == 3, v.shape == k.shape,
+              q.shape[0] == k.shape[0], q.shape[2] % heads == 0, k.shape[2] == q.shape[2] / heads * kvHeads,
+              (keyCount ?? k.shape[1]) >= q.shape[1], (keyCount ?? 0) <= k.shape[1] else {
+            throw TensorError.shapeMismatch(op: "attention", shapes: [q.shape, k.shape, v.shape],
+                                            reason: "needs q [B, T, heads·d], k and v [B, S ≥ T, kvHeads·d] with "
+                                                + "\(heads) heads and \(kvHeads) key/value heads (dividing the heads)")
         }
         let (bsz, t, dim, capacity) = (q.shape[0], q.shape[1], q.shape[2], k.shape[1])
+        let kvDim = k.shape[2]
         let s = keyCount ?? capacity
         if let keyMask, keyMask.count != bsz * capacity {
-            throw TensorError.invalidArgument(op: "OPT attention", reason: "key mask needs \(bsz * capacity) entries, got \(keyMask.count)")
+            throw TensorError.invalidArgument(op: "attention", reason: "key mask needs \(bsz * capacity) entries, got \(keyMask.count)")
         }
         if keyCount != nil && Variable.isRecorded([q, k, v]) {
-            throw ModelError.invalidArgument(op: "OPT attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
+            throw ModelError.invalidArgument(op: "attention", reason: "a KV cache is for inference; run it inside noGrad or on constant parameters")
         }
-        let geo = AttentionGeometry(batch: bsz, heads: heads, headDim: dim / heads, queries: t, keys: s,
-                                    queryBatchStride: t * dim, keyBatchStride: capacity * dim, outputBatchStride: t * dim,
+        let geo = AttentionGeometry(batch: bsz, heads: heads, headDim: dim / heads, kvHeads: kvHeads, queries: t, keys: s,
+                                    queryBatchStride: t * dim, keyBatchStride: capacity * kvDim, outputBatchStride: t * dim,
                                     keyMaskStride: capacity)
         let qv = q.value.contiguous(), kv = k.value.contiguous(), vv = v.value.contiguous()
         let inputs = detachProbabilities ? [v] : [q, k, v]
         let recorded = Variable.isRecorded(inputs)
-        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeroed([bsz * heads, t, s]) : nil
-        let y = try Tensor<S>.filled([bsz, t, dim]) { out in
+        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeros([bsz * heads, t, s]) : nil
+        let y = try Tensor<S>.zeros([bsz, t, dim]) { out in
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in
                 withOptionalMutablePointer(&probs) { pp in
                     if let keyMask {
@@ -225,9 +349,9 @@ public enum Layers {
         let uses = trackedCount([v] + (detachProbabilities ? [] : [q, k]))
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: uses) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dq = wantQ ? try Tensor<S>.zeroed(q.shape) : nil
-            var dk = wantK ? try Tensor<S>.zeroed(k.shape) : nil
-            var dv = wantV ? try Tensor<S>.zeroed(v.shape) : nil
+            var dq = wantQ ? try Tensor<S>.zeros(q.shape) : nil
+            var dk = wantK ? try Tensor<S>.zeros(k.shape) : nil
+            var dv = wantV ? try Tensor<S>.zeros(v.shape) : nil
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in probs.withPointer { pp in gc.withPointer { gp in
                 withOptionalMutablePointer(&dq) { dqp in withOptionalMutablePointer(&dk) { dkp in withOptionalMutablePointer(&dv) { dvp in
                     attentionBackward(geo, q: qp, k: kp, v: vp, probabilities: pp, dOut: gp, scale: scale, dq: dqp, dk: dkp, dv: dvp)

@@ -28,6 +28,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
     /// Any other bad argument to a model or I/O function.
     case invalidArgument(op: String, reason: String)
+    /// Step `step` of a dynamic update (SGD on a text's train part) made weight `tensor` hold `value` (NaN or ±inf)
+    /// at `index`: the learning rate is too large for these weights.
+    case nonFiniteUpdate(op: String, step: Int, tensor: String, index: [Int], value: Double)
     /// Loading the checkpoint `file` needs `needed` bytes for its Float weights but only `available` are free.
     case insufficientMemory(file: String, needed: Int, available: Int)
 
@@ -75,6 +78,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
                 + "or come from a diverged run"
         case let .invalidArgument(op, reason):
             return "\(op): \(reason)"
+        case let .nonFiniteUpdate(op, step, tensor, index, value):
+            return "\(op): step \(step) made \(quoted(tensor)) hold \(value.isNaN ? "nan" : "\(value)") at "
+                + "\(formatShape(index)): the update diverged (lower the learning rate)"
         case let .insufficientMemory(file, needed, available):
             func gb(_ n: Int) -> String { String(format: "%.2f GB", Double(n) / 1e9) }
             return "\(file): loading needs \(gb(needed)) for the Float weights but only \(gb(available)) of memory is "

@@ -8,6 +8,9 @@
 /// than `Character`s matters: a combining mark is its own piece (category M, so neither letter nor
 /// number), where a grapheme cluster would glue it to its base.
 enum GPT2PreTokenizer {
+    /// The pattern as GPT-2's `tokenizer.json` spells it in a `Split` pre-tokenizer (JSON-unescaped).
+    static let pattern = #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
+
     enum Class: UInt8 {
         case letter, number, whitespace, other
     }

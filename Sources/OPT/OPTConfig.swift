@@ -15,6 +15,18 @@ public enum OPTActivation: String, Codable, CaseIterable, Sendable {
     case silu
 }
 
+extension OPTActivation {
+    /// The layer library's activation this config key names (a config key maps onto one implementation).
+    public var activation: Activation {
+        switch self {
+        case .relu: return .relu
+        case .gelu: return .gelu
+        case .geluNew, .geluPytorchTanh: return .geluTanh
+        case .silu: return .silu
+        }
+    }
+}
+
 /// An OPT model's hyper-parameters, decoded from a Hugging Face `config.json`.
 ///
 /// Keys are `transformers`' snake_case names; an absent key takes `transformers`' default (5.x

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// Backward of an activation σ (Docs/TINT.md §3): the signal `∇a` becomes `∇h`, with `h` read from `D_sim − D`.
@@ -7,11 +8,11 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// The simulated activation function.
-    public let activation: AuxActivation
+    public let activation: Activation
     let layer: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, activation: AuxActivation) throws {
+    public init(config: TinTConfig, activation: Activation) throws {
         try config.validate()
         let D = config.auxWidth, W = config.simWidth, H = config.simHeads
         self.config = config

@@ -162,12 +162,13 @@ struct ModuleFormula {
             return ([Charge(kind: "AttentionForward", count: attentionForward, times: 1)],
                     sim ? [Charge(kind: "AttentionBackwardDescent", count: v.bias != nil ? attentionBackwardDescentBias : attentionBackwardDescentNoBias,
                                   times: 1)] : [])
-        case .activation:
+        case .activation(let a):
+            guard a != .silu else {
+                throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
+            }
             let n = TinTCompiler.chunks(node.width, D).count
             return ([Charge(kind: "ActivationForward", count: activationForward, times: n)],
                     sim ? [Charge(kind: "ActivationBackward", count: activationBackward, times: n)] : [])
-        case .unsupportedActivation(let name):
-            throw unsupported("TinT has no module for the activation '\(name)' (supported: relu, gelu, gelu_new)")
         }
     }
 }

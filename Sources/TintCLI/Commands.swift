@@ -51,8 +51,8 @@ func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String)
     let (name, value) = try o.oneOf("--file", "--ids")
     if name == "--ids" { return try parseIDList(value) }
     let text = try InputText.read(value, option: "--file")
-    let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: modelDirectory))
-    let ids = try checkedTokens(tokenizer.encode(text), model: model, directory: modelDirectory)
+    let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: modelDirectory))
+    let ids = try checkedTokens(tokenizer.encode(text, addSpecialTokens: true), model: model, directory: modelDirectory)
     Progress.note("\(value): \(text.unicodeScalars.count) characters, \(ids.count) tokens")
     return ids
 }
@@ -212,8 +212,8 @@ let generateCommand = Command(
         let sampling = Sampling(temperature: try o.double("--temperature", in: 0...1e6, default: 0)!,
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
-        let tokenizer = try BPETokenizer(directory: URL(fileURLWithPath: dir))
-        let promptIDs = try checkedTokens(tokenizer.encode(prompt), model: model, directory: dir)
+        let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: dir))
+        let promptIDs = try checkedTokens(tokenizer.encode(prompt, addSpecialTokens: true), model: model, directory: dir)
         let json = o.has("--json")
         if !json { try Console.out(prompt, terminator: "") }
         // Stream: print the text decoded so far whenever it grows by whole characters. The token callback cannot

@@ -40,8 +40,8 @@ enum Demo {
     }
 
     /// Tokens of a text file with the model directory's tokenizer (`</s>` first, as OPT's).
-    static func tokens(_ url: URL, option: String, tokenizer: BPETokenizer, model: OPTModel, directory: URL) throws -> [Int] {
-        try checkedTokens(tokenizer.encode(try InputText.read(url.path, option: option)), model: model,
+    static func tokens(_ url: URL, option: String, tokenizer: any Tokenizer, model: any CausalLM, directory: URL) throws -> [Int] {
+        try checkedTokens(tokenizer.encode(try InputText.read(url.path, option: option), addSpecialTokens: true), model: model,
                           directory: directory.path)
     }
 
@@ -71,7 +71,7 @@ enum Demo {
         let directory = o["--model"].map { URL(fileURLWithPath: $0) } ?? DemoResources.modelDirectory
         let model = try requireOPT(try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory),
                                    for: "tint demo")
-        let tokenizer = try BPETokenizer(directory: directory)
+        let tokenizer = try loadTokenizer(directory: directory)
         let trainFraction = try o.double("--train-fraction", in: 0...1, default: 0.5)!
         let block = try blockOption(o, model: model.config, default: 512)
         // Refuse up front what would otherwise be a table of nan: passages whose eval part has no target.

@@ -20,6 +20,10 @@ func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask
             return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
         case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
         }
+    } catch let error as ModelError {
+        guard case .nonFiniteUpdate = error else { throw error }
+        throw CommandError("non-finite result: method \(method.rawValue)\(place.isEmpty ? "" : ", " + place), "
+                           + "η=\(config.learningRate), \(config.steps) step\(config.steps == 1 ? "" : "s"): \(error)")
     } catch let error as TinTError {
         guard case .nonFiniteValue = error else { throw error }
         throw CommandError("non-finite result: method \(method.rawValue)\(place.isEmpty ? "" : ", " + place), "
@@ -60,11 +64,9 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         r.after[m] = EvalLoss(sum: 0, count: 0)
         r.seconds[m] = 0
     }
-    let starts = Array(stride(from: 0, to: ids.count, by: block))
-    for (i, start) in starts.enumerated() {
-        defer { progress?(i + 1, starts.count) }
-        let chunk = Array(ids[start..<min(ids.count, start + block)])
-        let nTrain = Int((trainFraction * Double(chunk.count)).rounded(.down))
+    let split = dynamicEvaluationBlocks(ids, block: block, trainFraction: trainFraction)
+    for (i, (chunk, nTrain)) in split.enumerated() {
+        defer { progress?(i + 1, split.count) }
         let mask = (0..<chunk.count).map { $0 < nTrain }
         let positions = evalTargetPositions(trainMask: mask)
         guard !positions.isEmpty else { continue }
@@ -72,7 +74,7 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         for m in methods {
             let t0 = Date()
             outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config,
-                                      place: "block \(i + 1) of \(starts.count) (tokens \(start)..<\(start + chunk.count))")
+                                      place: "block \(i + 1) of \(split.count)")
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
         }

@@ -140,14 +140,14 @@ func runTrain(_ args: [String]) throws {
     guard FileManager.default.fileExists(atPath: configPath) else { throw CommandError("--config \(configPath): no such file") }
     let config = try ModelRegistry.zoo.config(at: configURL)
     let tokenizerURL = URL(fileURLWithPath: tokenizerPath)
-    let tokenizer = try BPETokenizer(directory: tokenizerURL)
+    let tokenizer = try loadTokenizer(directory: tokenizerURL)
     guard tokenizer.vocabularySize <= config.vocabSize else {
         throw CommandError("--config \(configPath): vocab_size \(config.vocabSize) is smaller than the tokenizer's \(tokenizer.vocabularySize) tokens")
     }
     let trainText = try readText(dataPath, option: "--data")
     let validationText = try readText(validationPath, option: "--validation")
-    let trainTokens = tokenizer.encode(trainText, addBOS: false)
-    let validationTokens = tokenizer.encode(validationText, addBOS: false)
+    let trainTokens = tokenizer.encode(trainText, addSpecialTokens: false)
+    let validationTokens = tokenizer.encode(validationText, addSpecialTokens: false)
     let bos = config.bosTokenID ?? 2
     let allRows = Trainer.evaluationRows(validationTokens, context: options.context, bos: bos)
     guard allRows.count >= 1 else {

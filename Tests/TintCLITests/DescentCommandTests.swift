@@ -82,6 +82,8 @@ import TinT
         } catch let TinTError.ruleViolation(rule, _, _) {
             #expect(rule == "prefixCount")
         }
+        // The oracles do not depend on S, K or H_sim, so the construction's rules do not stop them.
+        try dynamicEvalCommand.run(base + ["--method", "approx", "--prefixes", "5", "--json"])
         // A valid run completes (its output goes to stdout).
         try dynamicEvalCommand.run(base + ["--method", "approx", "--lr", "0.01", "--json"])
     }
