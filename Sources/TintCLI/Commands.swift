@@ -150,7 +150,9 @@ let perplexityCommand = Command(
 
           --model DIR     Hugging Face OPT directory (config.json, model.safetensors or a sharded index,
                           vocab.json and merges.txt for --file)
-          --file TEXT     a UTF-8 text file, tokenized with the model's tokenizer (</s> first, as OPT does)
+          --file TEXT     a UTF-8 text file (- for stdin; pipes and FIFOs work), tokenized with the model's
+                          tokenizer (</s> first, as OPT does); a leading byte-order mark is kept as the
+                          character U+FEFF, as Python and `tokenizers` keep it
           --ids LIST      token ids instead of a text, e.g. 2,31414,232
           --block N       tokens per block (default 1024, at most max_position_embeddings)
           --json          machine-readable output on stdout

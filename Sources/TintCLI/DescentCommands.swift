@@ -139,7 +139,8 @@ func finite(_ x: Double) -> JSONNumber { JSONNumber(value: x) }
 let descentHelpCommon = "\n" + """
       --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
                            tint and approx)
-      --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
+      --file TEXT | --ids LIST   the text (- for stdin; tokenized with the model's tokenizer, a leading
+                           byte-order mark kept as U+FEFF) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
       --block N            tokens per block (default min(1024, max_position_embeddings))
       --json               machine-readable output on stdout
