@@ -228,7 +228,7 @@ let generateCommand = Command(
             streamed.append(token)
             if let text = try? tokenizer.decode(streamed, skipSpecialTokens: true), !text.hasSuffix("\u{FFFD}"),
                text.hasPrefix(printed) {
-                do { try Console.out(String(text.dropFirst(printed.count)), terminator: "") } catch {
+                do { try Console.out(Sanitized.terminalText(String(text.dropFirst(printed.count))), terminator: "") } catch {
                     writeError = error as? OutputError
                 }
                 printed = text
@@ -246,7 +246,9 @@ let generateCommand = Command(
                                  temperature: sampling.temperature, top_k: sampling.topK, seed: sampling.seed,
                                  seconds: seconds))
         } else {
-            if completion.hasPrefix(printed) { try Console.out(String(completion.dropFirst(printed.count)), terminator: "") }
+            if completion.hasPrefix(printed) {
+                try Console.out(Sanitized.terminalText(String(completion.dropFirst(printed.count))), terminator: "")
+            }
             try Console.out("")
             Progress.note("\(generated.count) tokens in \(formatted(seconds, 2)) s")
         }

@@ -9,4 +9,10 @@ import Testing
         #expect(Sanitized.text("\u{9B}31m\u{202E}txt") == "\\u{9B}31m\\u{202E}txt")
         #expect(Sanitized.text("Ġthe café ✓") == "Ġthe café ✓")
     }
+
+    /// Generated text keeps its lines and tabs on a terminal but loses its escape sequences; to a file it is as is.
+    @Test func generatedTextOnATerminal() {
+        #expect(Sanitized.terminalText("a\u{1B}]0;title\u{7}\nb\tc", isTerminal: true) == "a\\u{1B}]0;title\\u{7}\nb\tc")
+        #expect(Sanitized.terminalText("a\u{1B}[31m", isTerminal: false) == "a\u{1B}[31m")
+    }
 }
