@@ -3,12 +3,12 @@ import Autodiff
 import Tensor
 
 extension AuxGraph {
-    /// The shape of every parameter the graph reads (weights `[d_out, d_in]`, biases and norm weights `[d]`, tables).
+    /// The shape of every parameter the graph reads (weights in their stored layout, biases and norm weights, tables).
     public var parameterShapes: [String: [Int]] {
         var shapes = tableShapes
         func linear(_ l: AuxLinear) {
-            shapes[l.weight] = [l.outputWidth, l.inputWidth]
-            if let b = l.bias { shapes[b] = [l.outputWidth] }
+            shapes[l.weight] = l.weightShape
+            if let b = l.bias { shapes[b] = l.biasShape }
         }
         for node in nodes {
             switch node.op {
@@ -30,7 +30,7 @@ extension AuxGraph {
         let T = ids.count
         var values: [Variable<S>] = []
         func linear(_ x: Variable<S>, _ l: AuxLinear) throws -> Variable<S> {
-            try Layers.linear(x, weight: p[l.weight], bias: try l.bias.map { try p[$0] })
+            try l.apply(x, p)
         }
         for node in nodes {
             let inputs = node.inputs.map { values[$0] }

@@ -1,23 +1,85 @@
+import Autodiff
 import LanguageModel
 import Tensor
 
-/// A linear map `y = Wx + b` of the auxiliary model, by the names of its parameters.
+/// A linear map `y = Wx + b` of the auxiliary model, by the names of its parameters and how the checkpoint stores
+/// them: the weight `[out, in]` (`nn.Linear`, ``LinearWeightLayout/outIn``) or `[in, out]` (GPT-2's `Conv1D`,
+/// `.inOut`), and optionally only the output coordinates `outputSlice` of a fused parameter (GPT-2's `c_attn` holds
+/// Q, K and V side by side: columns `[0, D)`, `[D, 2D)`, `[2D, 3D)`). Nothing is copied into another layout: the
+/// executor's prefix loader and read-back go through ``weightMatrix(_:)`` and ``storing(weight:bias:into:)``.
 public struct AuxLinear: Sendable, Equatable, Hashable {
-    /// The weight's parameter name (`[outputWidth, inputWidth]`).
+    /// The weight's parameter name.
     public var weight: String
-    /// The bias's parameter name (`[outputWidth]`), or nil for a map without bias.
+    /// The bias's parameter name, or nil for a map without bias.
     public var bias: String?
     /// d_in.
     public var inputWidth: Int
-    /// d_out.
+    /// d_out (of this map; the stored parameter may be wider, see ``outputSlice``).
     public var outputWidth: Int
+    /// How the weight is stored.
+    public var layout: LinearWeightLayout
+    /// The stored parameter's output coordinates this map uses (nil: all of them, `outputWidth` wide).
+    public var outputSlice: Range<Int>?
+    /// The stored parameter's full output width.
+    public var storedOutputWidth: Int
 
     /// A linear map description.
-    public init(weight: String, bias: String?, inputWidth: Int, outputWidth: Int) {
+    public init(weight: String, bias: String?, inputWidth: Int, outputWidth: Int, layout: LinearWeightLayout = .outIn,
+                outputSlice: Range<Int>? = nil, storedOutputWidth: Int? = nil) {
         self.weight = weight
         self.bias = bias
         self.inputWidth = inputWidth
         self.outputWidth = outputWidth
+        self.layout = layout
+        self.outputSlice = outputSlice
+        self.storedOutputWidth = storedOutputWidth ?? outputSlice.map(\.upperBound) ?? outputWidth
+    }
+
+    /// The stored weight's shape.
+    public var weightShape: [Int] { layout == .outIn ? [storedOutputWidth, inputWidth] : [inputWidth, storedOutputWidth] }
+    /// The stored bias's shape.
+    public var biasShape: [Int] { [storedOutputWidth] }
+    /// This map's coordinates in the stored parameter.
+    public var outputs: Range<Int> { outputSlice ?? 0..<storedOutputWidth }
+
+    /// This map's `[d_out, d_in]` weight read out of the stored tensor.
+    public func weightMatrix<S: TensorScalar>(_ stored: Tensor<S>) throws -> Tensor<S> {
+        switch layout {
+        case .outIn: return try stored.sliced(axis: 0, outputs).contiguous()
+        case .inOut: return try stored.sliced(axis: 1, outputs).transposed().contiguous()
+        }
+    }
+
+    /// This map's `[d_out]` bias read out of the stored tensor.
+    public func biasVector<S: TensorScalar>(_ stored: Tensor<S>) throws -> Tensor<S> {
+        try stored.sliced(axis: 0, outputs).contiguous()
+    }
+
+    /// The stored weight with this map's part replaced by `weight` (`[d_out, d_in]`), in the stored layout.
+    public func storing<S: TensorScalar>(weight w: Tensor<S>, into stored: Tensor<S>) throws -> Tensor<S> {
+        var out = stored.contiguous()
+        switch layout {
+        case .outIn: try out.assign(w, axis: 0, outputs)
+        case .inOut: try out.assign(try w.transposed().contiguous(), axis: 1, outputs)
+        }
+        return out
+    }
+
+    /// The stored bias with this map's part replaced by `bias`.
+    public func storing<S: TensorScalar>(bias b: Tensor<S>, into stored: Tensor<S>) throws -> Tensor<S> {
+        var out = stored.contiguous()
+        try out.assign(b, axis: 0, outputs)
+        return out
+    }
+
+    /// `x·Wᵀ + b` with this map's part of the stored parameters (the Autodiff oracle's linear).
+    public func apply<S: TensorScalar>(_ x: Variable<S>, _ p: VariableSet<S>) throws -> Variable<S> {
+        var w = try p[weight], b = try bias.map { try p[$0] }
+        if outputSlice != nil {
+            w = try w.sliced(axis: layout == .outIn ? 0 : 1, outputs)
+            b = try b?.sliced(axis: 0, outputs)
+        }
+        return try Layers.linear(x, weight: w, bias: b, layout: layout)
     }
 }
 
@@ -103,7 +165,7 @@ public struct AuxGraph: Sendable, Equatable {
     /// The number of aux parameters (scalars) the graph reads.
     public var parameterCount: Int {
         var n = Set(tableShapes.keys).union([headWeight]).reduce(0) { $0 + (tableShapes[$1]?.reduce(1, *) ?? 0) }
-        func linear(_ l: AuxLinear) -> Int { l.inputWidth * l.outputWidth + (l.bias == nil ? 0 : l.outputWidth) }
+        func linear(_ l: AuxLinear) -> Int { l.inputWidth * l.outputWidth + (l.bias == nil ? 0 : l.outputWidth) }  // slices are disjoint
         for node in nodes {
             switch node.op {
             case .linear(let l, _): n += linear(l)
@@ -131,5 +193,19 @@ public struct AuxGraph: Sendable, Equatable {
             }
         }
         return names
+    }
+}
+
+extension AuxGraph {
+    /// The distinct ε of the graph's norms, in order of first appearance.
+    public var normEpsilons: [Double] {
+        var out: [Double] = []
+        for node in nodes {
+            switch node.op {
+            case .layerNorm(_, _, let e), .rmsNorm(_, let e): if !out.contains(e) { out.append(e) }
+            default: break
+            }
+        }
+        return out
     }
 }

@@ -78,8 +78,10 @@ struct ActivationPlan: Sendable {
 public struct TinTProgram: Sendable {
     /// The auxiliary graph.
     public let graph: AuxGraph
-    /// The validated configuration.
+    /// The configuration it was compiled with.
     public let config: TinTConfig
+    /// The configuration with the graph's shape (what the modules were built for).
+    public let spec: SimulatorSpec
     /// Nodes simulated backward: the top n_sim layers and everything above them (final norm, `project_out`).
     public let simulated: [Bool]
     let plans: [NodePlan]
@@ -97,46 +99,42 @@ public enum TinTCompiler {
     ///
     /// - Throws: `TinTError.ruleViolation` for a configuration rule (including `auxShape` when the config does
     ///   not describe `graph`, and `mapWidths` naming the node whose map does not fit), and
-    ///   `TinTError.unsupportedNode` naming a node TinT cannot simulate.
+    ///   `TinTError.unsupportedNode` naming a node TinT cannot simulate. The aux shape (D_aux, H_aux, T_aux, ε) is the
+    ///   graph's.
     public static func compile(_ graph: AuxGraph, config: TinTConfig) throws -> TinTProgram {
-        try config.validate()
-        let D = config.auxWidth, L = graph.layerCount
-        try require(config.auxWidth == graph.hiddenWidth && config.auxHeads == graph.heads
-                    && config.auxMaxPositions <= graph.maxPositions, rule: "auxShape",
-                    "D_aux, H_aux and T_aux must describe the aux model (T_aux ≤ its positions)",
-                    "config D_aux=\(config.auxWidth), H_aux=\(config.auxHeads), T_aux=\(config.auxMaxPositions); "
-                    + "model \(graph.hiddenWidth), \(graph.heads), \(graph.maxPositions)")
+        let spec = SimulatorSpec(graph: graph, config: config)
+        try spec.validate()
+        let D = spec.auxWidth, L = graph.layerCount
         let nSim = config.simulatedLayers ?? L
         try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
         try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
                     "output=\(graph.output)")
-        let cache = ModuleCache(config: config)
+        let cache = ModuleCache(spec: spec)
         var plans: [NodePlan] = [], simulated: [Bool] = []
         for node in graph.nodes {
             let sim = node.layer.map { $0 >= L - nSim } ?? false
             simulated.append(sim)
             do {
-                plans.append(try plan(node, simulated: sim, D: D, config: config, cache: cache))
+                plans.append(try plan(node, simulated: sim, D: D, config: spec, cache: cache))
             } catch TinTError.ruleViolation(let rule, let statement, let values) {
                 throw TinTError.ruleViolation(rule: rule, statement: statement, values: values + " at node '\(node.name)'")
             }
         }
-        return TinTProgram(graph: graph, config: config, simulated: simulated, plans: plans)
+        return TinTProgram(graph: graph, config: config, spec: spec, simulated: simulated, plans: plans)
     }
 
-    static func plan(_ node: AuxNode, simulated sim: Bool, D: Int, config: TinTConfig, cache: ModuleCache) throws -> NodePlan {
+    static func plan(_ node: AuxNode, simulated sim: Bool, D: Int, config: SimulatorSpec, cache: ModuleCache) throws -> NodePlan {
         func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
         func normPlan(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> LayerNormPlan {
             guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard abs(eps - config.layerNormEpsilon) <= 1e-12 * max(1, eps) else {
-                throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
-            }
+            guard eps > 0 && eps.isFinite else { throw unsupported("its ε = \(eps) must be positive and finite") }
             let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
             var backward: (any TinTModule)? = nil
             if sim {
-                backward = trainable ? try cache.layerNormBackwardDescent(kind) as any TinTModule : try cache.layerNormBackward(kind)
+                backward = trainable ? try cache.layerNormBackwardDescent(kind, epsilon: eps) as any TinTModule
+                    : try cache.layerNormBackward(kind, epsilon: eps)
             }
-            return LayerNormPlan(kind: kind, weight: w, bias: b, forward: try cache.layerNormForward(kind), descends: sim && trainable,
+            return LayerNormPlan(kind: kind, weight: w, bias: b, forward: try cache.layerNormForward(kind, epsilon: eps), descends: sim && trainable,
                                  backward: backward)
         }
         switch node.op {
@@ -185,68 +183,55 @@ public enum TinTCompiler {
     }
 }
 
-/// Builds each distinct simulator module once. A module's constructed weights depend only on its shape and the
-/// configuration (the aux weights live in the prefixes), so nodes of the same shape share one instance at run
-/// time; the parameter report still charges every TinT layer its own weights.
+/// Builds each distinct simulator module once. A module's constructed weights depend only on its type, its shape
+/// and the spec (the aux weights live in the prefixes), so nodes of the same shape share one instance at run time;
+/// the parameter report still charges every TinT layer its own weights. One memo, keyed by the module type and a
+/// shape key.
 final class ModuleCache: @unchecked Sendable {
-    let config: TinTConfig
-    private var linearForwards: [[Int]: LinearForward<Float>] = [:]
-    private var linearBackwards: [[Int]: LinearBackward<Float>] = [:]
-    private var linearBackwardDescents: [[Int]: LinearBackwardDescent<Float>] = [:]
-    private var attentionBackwards: [Bool: AttentionBackwardDescent<Float>] = [:]
-    private var activationForwards: [Activation: ActivationForward<Float>] = [:]
-    private var activationBackwards: [Activation: ActivationBackward<Float>] = [:]
-    private var lnForwards: [NormKind: LayerNormForward<Float>] = [:]
-    private var lnBackwards: [NormKind: LayerNormBackward<Float>] = [:]
-    private var lnBackwardDescents: [NormKind: LayerNormBackwardDescent<Float>] = [:]
-    private var attnForward: AttentionForward<Float>?
+    let spec: SimulatorSpec
+    private var modules: [String: Any] = [:]
 
-    init(config: TinTConfig) { self.config = config }
+    init(spec: SimulatorSpec) { self.spec = spec }
 
-    private func cached<K, V>(_ table: inout [K: V], _ key: K, _ make: () throws -> V) rethrows -> V {
-        if let m = table[key] { return m }
-        let m = try make()
-        table[key] = m
+    /// The module of type `M` with shape `key`, built by `make` the first time.
+    func module<M>(key: AnyHashable, _ make: (SimulatorSpec) throws -> M) rethrows -> M {
+        let k = "\(M.self)|\(key)"
+        if let m = modules[k] as? M { return m }
+        let m = try make(spec)
+        modules[k] = m
         return m
     }
 
     func linearForward(inputWidth: Int, outputWidth: Int) throws -> LinearForward<Float> {
-        try cached(&linearForwards, [inputWidth, outputWidth]) {
-            try LinearForward(config: config, inputWidth: inputWidth, outputWidth: outputWidth)
-        }
+        try module(key: [inputWidth, outputWidth]) { try LinearForward(config: $0, inputWidth: inputWidth, outputWidth: outputWidth) }
     }
     func linearBackward(inputWidth: Int, outputWidth: Int) throws -> LinearBackward<Float> {
-        try cached(&linearBackwards, [inputWidth, outputWidth]) {
-            try LinearBackward(config: config, inputWidth: inputWidth, outputWidth: outputWidth)
-        }
+        try module(key: [inputWidth, outputWidth]) { try LinearBackward(config: $0, inputWidth: inputWidth, outputWidth: outputWidth) }
     }
     func linearBackwardDescent(inputWidth: Int, outputWidth: Int, updateBias: Bool) throws -> LinearBackwardDescent<Float> {
-        try cached(&linearBackwardDescents, [inputWidth, outputWidth, updateBias ? 1 : 0]) {
-            try LinearBackwardDescent(config: config, inputWidth: inputWidth, outputWidth: outputWidth, updateBias: updateBias)
+        try module(key: [inputWidth, outputWidth, updateBias ? 1 : 0]) {
+            try LinearBackwardDescent(config: $0, inputWidth: inputWidth, outputWidth: outputWidth, updateBias: updateBias)
         }
     }
-    func layerNormForward(_ kind: NormKind) throws -> LayerNormForward<Float> {
-        try cached(&lnForwards, kind) { try LayerNormForward(config: config, kind: kind) }
+    func layerNormForward(_ kind: NormKind, epsilon: Double) throws -> LayerNormForward<Float> {
+        try module(key: "\(kind)|\(epsilon)") { try LayerNormForward(config: $0.with(epsilon: epsilon), kind: kind) }
     }
-    func layerNormBackward(_ kind: NormKind) throws -> LayerNormBackward<Float> {
-        try cached(&lnBackwards, kind) { try LayerNormBackward(config: config, kind: kind) }
+    func layerNormBackward(_ kind: NormKind, epsilon: Double) throws -> LayerNormBackward<Float> {
+        try module(key: "\(kind)|\(epsilon)") { try LayerNormBackward(config: $0.with(epsilon: epsilon), kind: kind) }
     }
-    func layerNormBackwardDescent(_ kind: NormKind) throws -> LayerNormBackwardDescent<Float> {
-        try cached(&lnBackwardDescents, kind) { try LayerNormBackwardDescent(config: config, kind: kind) }
+    func layerNormBackwardDescent(_ kind: NormKind, epsilon: Double) throws -> LayerNormBackwardDescent<Float> {
+        try module(key: "\(kind)|\(epsilon)") { try LayerNormBackwardDescent(config: $0.with(epsilon: epsilon), kind: kind) }
     }
     func attentionForward() throws -> AttentionForward<Float> {
-        if let m = attnForward { return m }
-        let m = try AttentionForward<Float>(config: config)
-        attnForward = m
-        return m
+        try module(key: 0) { try AttentionForward<Float>(config: $0) }
     }
     func attentionBackwardDescent(updateBias: Bool) throws -> AttentionBackwardDescent<Float> {
-        try cached(&attentionBackwards, updateBias) { try AttentionBackwardDescent(config: config, updateBias: updateBias) }
+        try module(key: updateBias) { try AttentionBackwardDescent(config: $0, updateBias: updateBias) }
     }
     func activationForward(_ a: Activation) throws -> ActivationForward<Float> {
-        try cached(&activationForwards, a) { try ActivationForward(config: config, activation: a) }
+        try module(key: a) { try ActivationForward(config: $0, activation: a) }
     }
     func activationBackward(_ a: Activation) throws -> ActivationBackward<Float> {
-        try cached(&activationBackwards, a) { try ActivationBackward(config: config, activation: a) }
+        try module(key: a) { try ActivationBackward(config: $0, activation: a) }
     }
 }

@@ -22,7 +22,7 @@ public struct TinTExecutor: Sendable {
     public init(program: TinTProgram, parameters: ParameterSet<Float>) throws {
         self.program = program
         self.parameters = parameters
-        let config = program.config
+        let config = program.spec
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
             guard let t = parameters[name] else {
                 throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the aux parameters lack '\(name)'")
@@ -33,7 +33,7 @@ public struct TinTExecutor: Sendable {
             return t
         }
         func linear(_ l: AuxLinear) throws -> (Tensor<Float>, Tensor<Float>?) {
-            (try tensor(l.weight, [l.outputWidth, l.inputWidth]), try l.bias.map { try tensor($0, [l.outputWidth]) })
+            (try l.weightMatrix(try tensor(l.weight, l.weightShape)), try l.bias.map { try l.biasVector(try tensor($0, l.biasShape)) })
         }
         let D = config.auxWidth
         var prefixes: [[Tensor<Float>]] = []
@@ -80,7 +80,7 @@ public struct TinTExecutor: Sendable {
     /// - Throws: `TinTError.invalidArgument` for an empty sequence, an id outside the vocabulary or a mask of
     ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux.
     public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
-        let config = program.config, graph = program.graph
+        let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
         guard trainMask.count == ids.count else {
@@ -124,7 +124,7 @@ private struct Run {
     }
 
     var program: TinTProgram { executor.program }
-    var D: Int { program.config.auxWidth }
+    var D: Int { program.spec.auxWidth }
 
     /// Runs node `n`'s Forward modules; stores their post-Forward rows when the node is simulated backward.
     mutating func forward(_ n: Int) throws {
@@ -238,7 +238,7 @@ private struct Run {
     /// The aux parameters with the simulated nodes' weights decoded from the current prefixes.
     func readBack() throws -> ParameterSet<Float> {
         var out = executor.parameters
-        let config = program.config
+        let config = program.spec
         for (n, plan) in program.plans.enumerated() where program.simulated[n] {
             switch plan {
             case .linear(let p) where p.descends:
@@ -255,16 +255,18 @@ private struct Run {
                     rows.append(try TinTGlue.concatenate(blocks))
                     biases.append(bias)
                 }
-                try out.set(p.linear.weight, try Tensor.concatenated(rows, axis: 0))
-                if let b = p.linear.bias { try out.set(b, try Tensor.concatenated(biases, axis: 0)) }
+                let l = p.linear
+                try out.set(l.weight, try l.storing(weight: try Tensor.concatenated(rows, axis: 0), into: out[l.weight]!))
+                if let b = l.bias { try out.set(b, try l.storing(bias: try Tensor.concatenated(biases, axis: 0), into: out[b]!)) }
             case .layerNorm(let p):
                 let (w, b) = try LinearPrefixLayout.decode(prefixes[n][0], inputWidth: D, outputWidth: D, config: config)
                 if let name = p.weight { try out.set(name, try diagonal(w)) }
                 if let name = p.bias { try out.set(name, b) }
             case .attention(let p):
                 let (w, b) = try LinearPrefixLayout.decode(prefixes[n][2], inputWidth: D, outputWidth: D, config: config)
-                try out.set(p.value.weight, w)
-                if let name = p.value.bias { try out.set(name, b) }
+                let v = p.value
+                try out.set(v.weight, try v.storing(weight: w, into: out[v.weight]!))
+                if let name = v.bias { try out.set(name, try v.storing(bias: b, into: out[name]!)) }
             default:
                 continue
             }

@@ -7,12 +7,13 @@ import ModelZoo
 import Tensor
 import TinT
 
-/// One dynamic update of `model` on `ids` by `method`.
-func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
-    -> DescentOutcome {
+/// One dynamic update of `model` on `ids` by `method`; `.tint` runs `simulator` (compiled once by the command).
+func descend(_ method: DescentMethod, model: any CausalLM, simulator: TinTSimulator?, ids: [Int], trainMask: [Bool],
+             config: TinTConfig) throws -> DescentOutcome {
     switch method {
     case .tint:
-        return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
+        guard let simulator else { throw CommandError("internal: the tint method needs a compiled simulator") }
+        return try simulator.run(ids: ids, trainMask: trainMask)
     case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
     }
 }
@@ -41,8 +42,8 @@ struct DescentEvaluation {
 /// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
-                     methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: [Int], trainFraction: Double, block: Int,
+                     config: TinTConfig, methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
         .map { ($0.0, $0.1, LogitChangeComparison()) }
@@ -59,7 +60,7 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         var outcomes: [DescentMethod: DescentOutcome] = [:]
         for m in methods {
             let t0 = Date()
-            outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config)
+            outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config)
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
         }
@@ -88,12 +89,16 @@ struct DescentRun {
     let trainFraction: Double
     let block: Int
     let config: TinTConfig
+    /// Why S and H_sim differ from the paper's, if they do.
+    let configNote: String?
+    /// The simulator, compiled once when the methods include tint.
+    let simulator: TinTSimulator?
 
     static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
     /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
-    /// `methods` include the simulator, and the TinT methods take OPT models only so far.
+    /// `methods` include the simulator, which is then compiled once here.
     init(_ o: ParsedOptions, methods: [DescentMethod]) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
@@ -101,8 +106,13 @@ struct DescentRun {
         trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
         let requestedBlock = try o.int("--block", in: 2...Int.max)
         model = try loadModel(dir)
-        for m in methods where m != .exact { _ = try requireOPT(model, for: "--method \(m.rawValue)") }
-        config = try TinTOptions.config(o, model: model.config, checkRules: methods.contains(.tint))
+        let usesTinT = methods.contains(.tint)
+        let graph = methods.contains { $0 != .exact } ? try AuxGraph(model: model) : try? AuxGraph(model: model)
+        let choice = try TinTOptions.config(o, graph: graph, layers: model.config.numHiddenLayers, checkRules: usesTinT)
+        config = choice.config
+        configNote = choice.note
+        if usesTinT { choice.announce() }
+        simulator = usesTinT ? try compileSimulator(model: model, config: config) : nil
         ids = try loadTokens(o, modelDirectory: dir)
         block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)
         guard block <= model.config.maxPositionEmbeddings else {
@@ -115,8 +125,8 @@ struct DescentRun {
 func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
 
 let descentHelpCommon = "\n" + """
-      --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
-                           tint and approx)
+      --model DIR          Hugging Face model directory (OPT, GPT-2 or Llama; Llama's gated MLP and rotary
+                           attention have no TinT construction yet, so --method tint refuses them by node)
       --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
       --block N            tokens per block (default min(1024, max_position_embeddings))
@@ -153,7 +163,7 @@ let dynamicEvalCommand = Command(
             throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
         }
         let run = try DescentRun(o, methods: [method])
-        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+        let r = try evaluateDescent(model: run.model, simulator: run.simulator, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
         let after = r.after[method]!
         let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
@@ -163,18 +173,18 @@ let dynamicEvalCommand = Command(
                 let train_tokens: Int, eval_tokens: Int
                 let eval_loss_before: Double?, eval_loss_after: Double?
                 let perplexity_before: Double?, perplexity_after: Double?, seconds: Double
-                let config: TinTConfigJSON
+                let config: TinTConfig, config_note: String?
             }
             try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
                                  lr: run.config.learningRate, steps: run.config.steps, layers: layers,
                                  train_tokens: r.trainTargets, eval_tokens: r.before.count,
                                  eval_loss_before: finite(r.before.mean), eval_loss_after: finite(after.mean),
                                  perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
-                                 seconds: r.seconds[method]!, config: TinTConfigJSON(run.config)))
+                                 seconds: r.seconds[method]!, config: run.config, config_note: run.configNote))
         } else {
             print("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
                   + "train fraction \(run.trainFraction), top \(layers) layers")
-            print("TinT config: \(TinTOptions.summary(run.config))")
+            print("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
             print("train targets \(r.trainTargets), eval targets \(r.before.count)")
             print("             eval loss   perplexity")
             print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
@@ -201,7 +211,7 @@ let compareCommand = Command(
         let o = try ParsedOptions(args, valued: DescentRun.valued, flags: DescentRun.flags)
         let methods: [DescentMethod] = [.tint, .approx, .exact]
         let run = try DescentRun(o, methods: methods)
-        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+        let r = try evaluateDescent(model: run.model, simulator: run.simulator, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
         printComparison(r, run: run, methods: methods, json: o.has("--json"))
     })
@@ -216,7 +226,7 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
         struct Output: Encodable {
             let blocks: Int, block: Int, train_fraction: Double, train_tokens: Int, eval_tokens: Int
             let eval_loss_before: Double?, perplexity_before: Double?
-            let methods: [Method], comparisons: [Pair], config: TinTConfigJSON
+            let methods: [Method], comparisons: [Pair], config: TinTConfig, config_note: String?
         }
         let out = Output(
             blocks: r.blocks, block: run.block, train_fraction: run.trainFraction, train_tokens: r.trainTargets,
@@ -225,13 +235,13 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
                                           perplexity_after: finite(r.after[$0]!.perplexity), seconds: r.seconds[$0]!) },
             comparisons: r.comparisons.map { Pair(a: $0.a.rawValue, b: $0.b.rawValue, cosine: finite($0.comparison.cosine),
                                                   relative_error_of_a_vs_b: finite($0.comparison.relativeError)) },
-            config: TinTConfigJSON(run.config))
+            config: run.config, config_note: run.configNote)
         // Encoding plain numbers, strings and optionals cannot fail.
         try! printJSON(out)
     } else {
         print("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
               + "train targets \(r.trainTargets), eval targets \(r.before.count)")
-        print("TinT config: \(TinTOptions.summary(run.config))")
+        print("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
         print("             eval loss   perplexity   seconds")
         print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
         for m in methods {
