@@ -44,6 +44,8 @@ struct DescentEvaluation {
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
 func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: [Int], trainFraction: Double, block: Int,
                      config: TinTConfig, methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+    // The simulator is compiled once for the whole evaluation (the command's, or here when none is passed).
+    let simulator = try simulator ?? (methods.contains(.tint) ? compileSimulator(model: model, config: config) : nil)
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
         .map { ($0.0, $0.1, LogitChangeComparison()) }
