@@ -99,11 +99,71 @@ public enum AuxOp: Sendable, Equatable, Hashable {
     /// Causal multi-head self-attention with the query/key/value maps; the output map is a separate `.linear`.
     /// Scores are scaled by `1/√(width/heads)`.
     case causalSelfAttention(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int)
+    /// Causal self-attention with grouped-query heads and/or rotary positions (Llama): `kvHeads` key/value heads
+    /// shared by `heads / kvHeads` query heads each, Q and K rotated per head before the scores, scores scaled by
+    /// `1/√headDim`. The compiler refuses it by name until the rotary and grouped-query constructions land; the
+    /// Autodiff oracle evaluates it.
+    case attention(AuxAttention)
+    /// `act(inputs[0]) ⊙ inputs[1]`: the gated (GLU) product of a gated MLP, `down(act(gate·x) ⊙ up·x)`. The
+    /// compiler refuses it by name until the GLU-layer construction lands; the Autodiff oracle evaluates it.
+    case gatedProduct(Activation)
     /// An elementwise activation (the layer library's `Activation`). The compiler simulates ReLU and both GELUs
     /// and rejects SiLU by name; the Autodiff oracle evaluates every case.
     case activation(Activation)
     /// The sum of the inputs (residual connections).
     case add
+}
+
+/// Rotary position embeddings of an attention op (`transformers`' `rotate_half` layout).
+public struct AuxRotary: Sendable, Equatable, Hashable {
+    /// The rotated width of each head.
+    public var headDim: Int
+    /// The base θ.
+    public var theta: Double
+    /// The frequency scaling.
+    public var scaling: RopeScaling
+
+    /// A rotary description.
+    public init(headDim: Int, theta: Double, scaling: RopeScaling = .none) {
+        self.headDim = headDim
+        self.theta = theta
+        self.scaling = scaling
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(headDim)
+        h.combine(theta)
+    }
+}
+
+/// Attention with grouped-query heads and/or rotary positions (see ``AuxOp/attention(_:)``); the output map is a
+/// separate `.linear`.
+public struct AuxAttention: Sendable, Equatable, Hashable {
+    /// The query map (`heads·headDim` outputs).
+    public var query: AuxLinear
+    /// The key map (`kvHeads·headDim` outputs).
+    public var key: AuxLinear
+    /// The value map (`kvHeads·headDim` outputs).
+    public var value: AuxLinear
+    /// Query heads.
+    public var heads: Int
+    /// Key/value heads (dividing `heads`).
+    public var kvHeads: Int
+    /// The width of one head.
+    public var headDim: Int
+    /// Rotary positions on Q and K, if any.
+    public var rotary: AuxRotary?
+
+    /// An attention description.
+    public init(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int, kvHeads: Int, headDim: Int, rotary: AuxRotary?) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.rotary = rotary
+    }
 }
 
 /// A node of the auxiliary graph: an operation, the nodes it reads, and where it sits in the model.
@@ -160,39 +220,6 @@ public struct AuxGraph: Sendable, Equatable {
         }
         nodes.append(AuxNode(name: name, op: op, inputs: inputs, layer: layer, width: width))
         return nodes.count - 1
-    }
-
-    /// The number of aux parameters (scalars) the graph reads.
-    public var parameterCount: Int {
-        var n = Set(tableShapes.keys).union([headWeight]).reduce(0) { $0 + (tableShapes[$1]?.reduce(1, *) ?? 0) }
-        func linear(_ l: AuxLinear) -> Int { l.inputWidth * l.outputWidth + (l.bias == nil ? 0 : l.outputWidth) }  // slices are disjoint
-        for node in nodes {
-            switch node.op {
-            case .linear(let l, _): n += linear(l)
-            case .layerNorm(let w, let b, _): n += (w == nil ? 0 : node.width) + (b == nil ? 0 : node.width)
-            case .rmsNorm(let w, _): n += w == nil ? 0 : node.width
-            case .causalSelfAttention(let q, let k, let v, _): n += linear(q) + linear(k) + linear(v)
-            case .tokenEmbedding, .positionEmbedding, .activation, .add: break
-            }
-        }
-        return n
-    }
-
-    /// Every parameter name the graph reads.
-    public var parameterNames: Set<String> {
-        var names: Set<String> = [headWeight]
-        for n in nodes {
-            switch n.op {
-            case .tokenEmbedding(let w), .positionEmbedding(let w, _): names.insert(w)
-            case .linear(let l, _): names.insert(l.weight); if let b = l.bias { names.insert(b) }
-            case .layerNorm(let w, let b, _): [w, b].compactMap { $0 }.forEach { names.insert($0) }
-            case .rmsNorm(let w, _): if let w { names.insert(w) }
-            case .causalSelfAttention(let q, let k, let v, _):
-                for l in [q, k, v] { names.insert(l.weight); if let b = l.bias { names.insert(b) } }
-            case .activation, .add: break
-            }
-        }
-        return names
     }
 }
 

@@ -168,6 +168,16 @@ public enum TinTCompiler {
             guard heads == config.auxHeads else { throw unsupported("it has \(heads) heads but the configuration H_aux = \(config.auxHeads)") }
             return .attention(AttentionPlan(query: q, key: k, value: v, forward: try cache.attentionForward(),
                                             backward: sim ? try cache.attentionBackwardDescent(updateBias: v.bias != nil) : nil))
+        case .attention(let a):
+            var missing: [String] = []
+            if a.rotary != nil { missing.append("rotary attention (RoPE in Forward)") }
+            if a.kvHeads != a.heads { missing.append("grouped-query attention (\(a.kvHeads) key/value heads for \(a.heads))") }
+            if a.query.outputWidth != D { missing.append("Q/K/V maps of width \(a.query.outputWidth) ≠ D_aux = \(D)") }
+            if missing.isEmpty { missing.append("attention with head width \(a.headDim)") }
+            throw unsupported("the construction for \(missing.joined(separator: " and ")) has not landed yet")
+        case .gatedProduct(let a):
+            throw unsupported("the construction for a gated MLP's product \(a.rawValue)(gate) ⊙ up (a GLU layer) has not "
+                              + "landed yet")
         case .activation(let a):
             guard a != .silu else {
                 throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
