@@ -1,37 +1,6 @@
 import LanguageModel
 import Tensor
 
-/// The simulator modules the compiler chose for one aux node (Docs/TINT.md §8).
-enum NodePlan: Sendable {
-    /// Executor glue: the token-embedding lookup (frozen, shared with the aux model).
-    case tokenEmbedding(weight: String)
-    /// Executor glue: the learned-position lookup (frozen, shared with the aux model).
-    case positionEmbedding(weight: String, offset: Int)
-    /// Executor glue: the sum of the inputs (aux residual connections; gradients fan out unchanged).
-    case add
-    case linear(LinearPlan)
-    case layerNorm(LayerNormPlan)
-    case attention(AttentionPlan)
-    case activation(ActivationPlan)
-}
-
-/// A linear map cut into blocks of at most D_aux inputs and outputs: block `(j, i)` maps input chunk `i` to
-/// output chunk `j` with its own prefix tensor; output chunk `j` is the sum of its blocks (executor glue).
-struct LinearPlan: Sendable {
-    let linear: AuxLinear
-    /// Input and output chunks, as coordinate ranges of the aux vectors.
-    let inputChunks: [Range<Int>], outputChunks: [Range<Int>]
-    /// Whether Descent runs (a trainable map in a simulated layer).
-    let descends: Bool
-    /// Which blocks hold (and update) the bias: block `(j, 0)` alone, or every block holding `b/C` when
-    /// `referenceCompatible` (the reference's C·η bias quirk).
-    let biasInEveryBlock: Bool
-    /// `forward[j][i]`, and the Backward (∥ Descent) module of each block, when simulated: Backward ∥ Descent, or
-    /// Backward alone for a frozen map.
-    let forward: [[LinearForward<Float>]]
-    let backward: [[any TinTModule]]?
-}
-
 /// A simulator module the executor applies to a state: every Forward, Backward and Descent module.
 protocol TinTModule: Sendable {
     func apply(_ state: inout TinTState<Float>) throws
@@ -48,31 +17,6 @@ extension TinTModule {
     var kind: String { String(String(describing: type(of: self)).prefix { $0 != "<" }) }
 }
 
-/// A layer norm or RMS norm over the D_aux-wide residual stream.
-struct LayerNormPlan: Sendable {
-    let kind: NormKind
-    let weight: String?, bias: String?
-    let forward: LayerNormForward<Float>
-    /// Whether Descent runs (β, or γ with `.full`, is a parameter).
-    let descends: Bool
-    /// Backward ∥ Descent when it descends, Backward alone otherwise.
-    let backward: (any TinTModule)?
-}
-
-/// Causal self-attention; `W_O` is its own linear node.
-struct AttentionPlan: Sendable {
-    let query: AuxLinear, key: AuxLinear, value: AuxLinear
-    let forward: AttentionForward<Float>
-    let backward: AttentionBackwardDescent<Float>?
-}
-
-/// An activation over chunks of at most D_aux coordinates.
-struct ActivationPlan: Sendable {
-    let chunks: [Range<Int>]
-    let forward: ActivationForward<Float>
-    let backward: ActivationBackward<Float>?
-}
-
 /// A compiled TinT: the aux graph, the configuration, one plan per node, and the parameter accounting. Weights
 /// are not part of the program; `TinTExecutor` loads them into prefix tensors.
 public struct TinTProgram: Sendable {
@@ -84,7 +28,8 @@ public struct TinTProgram: Sendable {
     public let spec: SimulatorSpec
     /// Nodes simulated backward: the top n_sim layers and everything above them (final norm, `project_out`).
     public let simulated: [Bool]
-    let plans: [NodePlan]
+    /// Per node, its unit's compiled node (``AuxOpUnits``).
+    let plans: [any CompiledNode]
 
     /// The aux layers simulated backward, lowest first.
     public var simulatedLayers: Range<Int> {
@@ -93,7 +38,8 @@ public struct TinTProgram: Sendable {
     }
 }
 
-/// Turns an auxiliary graph into a TinT program (Docs/TINT.md §8).
+/// Turns an auxiliary graph into a TinT program (Docs/TINT.md §8): each node goes to its op kind's unit
+/// (``AuxOpUnits/all``), which builds its simulator modules.
 public enum TinTCompiler {
     /// Validates every rule, then chooses and builds the simulator modules of every node.
     ///
@@ -104,87 +50,23 @@ public enum TinTCompiler {
     public static func compile(_ graph: AuxGraph, config: TinTConfig) throws -> TinTProgram {
         let spec = SimulatorSpec(graph: graph, config: config)
         try spec.validate()
-        let D = spec.auxWidth, L = graph.layerCount
+        let L = graph.layerCount
         let nSim = config.simulatedLayers ?? L
         try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
         try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
                     "output=\(graph.output)")
         let cache = ModuleCache(spec: spec)
-        var plans: [NodePlan] = [], simulated: [Bool] = []
+        var plans: [any CompiledNode] = [], simulated: [Bool] = []
         for node in graph.nodes {
             let sim = node.layer.map { $0 >= L - nSim } ?? false
             simulated.append(sim)
             do {
-                plans.append(try plan(node, simulated: sim, D: D, config: spec, cache: cache))
+                plans.append(try AuxOpUnits.compile(node, simulated: sim, spec: spec, cache: cache))
             } catch TinTError.ruleViolation(let rule, let statement, let values) {
                 throw TinTError.ruleViolation(rule: rule, statement: statement, values: values + " at node '\(node.name)'")
             }
         }
         return TinTProgram(graph: graph, config: config, spec: spec, simulated: simulated, plans: plans)
-    }
-
-    static func plan(_ node: AuxNode, simulated sim: Bool, D: Int, config: SimulatorSpec, cache: ModuleCache) throws -> NodePlan {
-        func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
-        func normPlan(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> LayerNormPlan {
-            guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard eps > 0 && eps.isFinite else { throw unsupported("its ε = \(eps) must be positive and finite") }
-            let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
-            var backward: (any TinTModule)? = nil
-            if sim {
-                backward = trainable ? try cache.layerNormBackwardDescent(kind, epsilon: eps) as any TinTModule
-                    : try cache.layerNormBackward(kind, epsilon: eps)
-            }
-            return LayerNormPlan(kind: kind, weight: w, bias: b, forward: try cache.layerNormForward(kind, epsilon: eps), descends: sim && trainable,
-                                 backward: backward)
-        }
-        switch node.op {
-        case .tokenEmbedding(let w): return .tokenEmbedding(weight: w)
-        case .positionEmbedding(let w, let offset): return .positionEmbedding(weight: w, offset: offset)
-        case .add: return .add
-        case .linear(let l, let trainable):
-            let inputs = chunks(l.inputWidth, D), outputs = chunks(l.outputWidth, D)
-            let descends = sim && trainable
-            let every = config.referenceCompatible && inputs.count > 1 && l.bias != nil
-            var forward: [[LinearForward<Float>]] = [], backward: [[any TinTModule]] = []
-            for (j, o) in outputs.enumerated() {
-                forward.append(try inputs.map { try cache.linearForward(inputWidth: $0.count, outputWidth: o.count) })
-                guard sim else { continue }
-                backward.append(try inputs.indices.map { i -> any TinTModule in
-                    descends ? try cache.linearBackwardDescent(inputWidth: inputs[i].count, outputWidth: outputs[j].count,
-                                                               updateBias: l.bias != nil && (every || i == 0)) as any TinTModule
-                        : try cache.linearBackward(inputWidth: inputs[i].count, outputWidth: outputs[j].count)
-                })
-            }
-            return .linear(LinearPlan(linear: l, inputChunks: inputs, outputChunks: outputs, descends: descends,
-                                      biasInEveryBlock: every, forward: forward, backward: sim ? backward : nil))
-        case .layerNorm(let w, let b, let eps):
-            return .layerNorm(try normPlan(.layerNorm, weight: w, bias: b, epsilon: eps))
-        case .rmsNorm(let w, let eps):
-            return .layerNorm(try normPlan(.rmsNorm, weight: w, bias: nil, epsilon: eps))
-        case .causalSelfAttention(let q, let k, let v, let heads):
-            for m in [q, k, v] where m.inputWidth != D || m.outputWidth != D {
-                throw unsupported("attention projections must be D_aux × D_aux (got \(m.outputWidth) × \(m.inputWidth))")
-            }
-            guard heads == config.auxHeads else { throw unsupported("it has \(heads) heads but the configuration H_aux = \(config.auxHeads)") }
-            return .attention(AttentionPlan(query: q, key: k, value: v, forward: try cache.attentionForward(),
-                                            backward: sim ? try cache.attentionBackwardDescent(updateBias: v.bias != nil) : nil))
-        case .attention(let a):
-            var missing: [String] = []
-            if a.rotary != nil { missing.append("rotary attention (RoPE in Forward)") }
-            if a.kvHeads != a.heads { missing.append("grouped-query attention (\(a.kvHeads) key/value heads for \(a.heads))") }
-            if a.query.outputWidth != D { missing.append("Q/K/V maps of width \(a.query.outputWidth) ≠ D_aux = \(D)") }
-            if missing.isEmpty { missing.append("attention with head width \(a.headDim)") }
-            throw unsupported("the construction for \(missing.joined(separator: " and ")) has not landed yet")
-        case .gatedProduct(let a):
-            throw unsupported("the construction for a gated MLP's product \(a.rawValue)(gate) ⊙ up (a GLU layer) has not "
-                              + "landed yet")
-        case .activation(let a):
-            guard a != .silu else {
-                throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
-            }
-            return .activation(ActivationPlan(chunks: chunks(node.width, D), forward: try cache.activationForward(a),
-                                              backward: sim ? try cache.activationBackward(a) : nil))
-        }
     }
 
     /// `[0, n)` cut into consecutive ranges of at most `D` coordinates.
