@@ -182,7 +182,7 @@ extension GPT2Model {
 
         // Positions count real tokens only (no offset); padding gets 0.
         let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, positionKey: "n_positions")
-        let (bsz, t, past, keyMask, positions) = (inputs.batchSize, inputs.length, inputs.past, inputs.keyMask, inputs.positions)
+        let (bsz, t, positions) = (inputs.batchSize, inputs.length, inputs.positions)
 
         // Embeddings (GPT-2's token embedding has no padding_idx: every row gets its gradient).
         let tokens = try Layers.embedding(p[GPT2Model.wteName], ids: batch.ids, shape: [bsz, t])
@@ -208,16 +208,9 @@ extension GPT2Model {
             let qkv = try conv1D(try norm(h, "ln_1"), "attn.c_attn")
             let parts = try qkv.split(sizes: [d, d, d], axis: 2)
             let q = parts[0]
-            var (k, v) = (parts[1], parts[2])
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value.contiguous(), values: v.value.contiguous(), count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.nHead, scale: scale, keyMask: keyMask,
-                                         keyCount: keyCount, detachProbabilities: options.detachAttentionProbabilities)
+            let a = try Layers.selfAttention(q: q, k: parts[1], v: parts[2], heads: c.nHead, scale: scale, layer: l,
+                                             cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try conv1D(a, "attn.c_proj", residual: h)
 
             // Feed-forward.

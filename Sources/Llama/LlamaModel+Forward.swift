@@ -27,7 +27,7 @@ extension LlamaModel {
         let c = config
         let op = "LlamaModel.forward"
         let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, positions: explicitPositions)
-        let (bsz, t, past, keyMask, positions) = (inputs.batchSize, inputs.length, inputs.past, inputs.keyMask, inputs.positions)
+        let (bsz, t, positions) = (inputs.batchSize, inputs.length, inputs.positions)
         let rope = try RotaryEmbedding<S>(positions: positions, headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
 
         var h = try Layers.embedding(p[LlamaModel.embedTokensName], ids: batch.ids, shape: [bsz, t], paddingID: c.padTokenID)
@@ -45,18 +45,11 @@ extension LlamaModel {
             // Self-attention block: rotary q and k (the cache stores rotated keys, as transformers' does).
             let x = try Layers.rmsNorm(h, weight: param(l, "input_layernorm.weight"), epsilon: epsilon)
             let q = try Layers.rotary(proj(x, "self_attn.q_proj", bias: c.hasQKVBias), rope)
-            var k = try Layers.rotary(proj(x, "self_attn.k_proj", bias: c.hasQKVBias), rope)
-            var v = try proj(x, "self_attn.v_proj", bias: c.hasQKVBias)
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value, values: v.value, count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads,
-                                         scale: scale, keyMask: keyMask, keyCount: keyCount,
-                                         detachProbabilities: options.detachAttentionProbabilities)
+            let k = try Layers.rotary(proj(x, "self_attn.k_proj", bias: c.hasQKVBias), rope)
+            let v = try proj(x, "self_attn.v_proj", bias: c.hasQKVBias)
+            let a = try Layers.selfAttention(q: q, k: k, v: v, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads,
+                                             scale: scale, layer: l, cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try proj(a, "self_attn.o_proj", bias: c.hasOutputBias, residual: h)
 
             // Gated feed-forward block: down(act(gate·y) ⊙ up·y).

@@ -25,7 +25,7 @@ extension OPTModel {
         let op = "OPTModel.forward"
         // Positions count real tokens only (padding gets −1), offset by 2.
         let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, paddingPosition: -1)
-        let (bsz, t, past, keyMask) = (inputs.batchSize, inputs.length, inputs.past, inputs.keyMask)
+        let (bsz, t) = (inputs.batchSize, inputs.length)
         let positions = inputs.positions.map { $0 + 2 }
 
         // Embeddings.
@@ -58,17 +58,11 @@ extension OPTModel {
             // Self-attention block.
             let x = c.doLayerNormBefore ? try norm(h, "self_attn_layer_norm") : h
             let q = try proj(x, "self_attn.q_proj")
-            var k = try proj(x, "self_attn.k_proj")
-            var v = try proj(x, "self_attn.v_proj")
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value, values: v.value, count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, keyMask: keyMask,
-                                         keyCount: keyCount, detachProbabilities: options.detachAttentionProbabilities)
+            let k = try proj(x, "self_attn.k_proj")
+            let v = try proj(x, "self_attn.v_proj")
+            let a = try Layers.selfAttention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, layer: l,
+                                             cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try proj(a, "self_attn.out_proj", residual: h)
             if !c.doLayerNormBefore { h = try norm(h, "self_attn_layer_norm") }
 

@@ -43,18 +43,13 @@ public struct TinTProgram: Sendable {
 public enum TinTCompiler {
     /// Validates every rule, then chooses and builds the simulator modules of every node.
     ///
-    /// - Throws: `TinTError.ruleViolation` for a configuration rule (including `auxShape` when the config does
-    ///   not describe `graph`, and `mapWidths` naming the node whose map does not fit), and
+    /// - Throws: `TinTError.ruleViolation` for a configuration rule (including `mapWidths` naming the node whose map
+    ///   does not fit), and
     ///   `TinTError.unsupportedNode` naming a node TinT cannot simulate. The aux shape (D_aux, H_aux, T_aux, ε) is the
     ///   graph's.
     public static func compile(_ graph: AuxGraph, config: TinTConfig) throws -> TinTProgram {
-        let spec = SimulatorSpec(graph: graph, config: config)
-        try spec.validate()
-        let L = graph.layerCount
-        let nSim = config.simulatedLayers ?? L
-        try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
-        try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
-                    "output=\(graph.output)")
+        let spec = try checkProgram(graph, config: config)
+        let L = graph.layerCount, nSim = config.simulatedLayers ?? L
         let cache = ModuleCache(spec: spec)
         var plans: [any CompiledNode] = [], simulated: [Bool] = []
         for node in graph.nodes {
@@ -67,6 +62,19 @@ public enum TinTCompiler {
             }
         }
         return TinTProgram(graph: graph, config: config, spec: spec, simulated: simulated, plans: plans)
+    }
+
+    /// The whole-program rules `compile` checks before building any module (also used by the formula report):
+    /// the spec's rules with the graph's shape, n_sim ≤ L, an output node. Returns the spec.
+    @discardableResult
+    static func checkProgram(_ graph: AuxGraph, config: TinTConfig) throws -> SimulatorSpec {
+        let spec = SimulatorSpec(graph: graph, config: config)
+        try spec.validate()
+        let L = graph.layerCount, nSim = config.simulatedLayers ?? L
+        try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
+        try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
+                    "output=\(graph.output)")
+        return spec
     }
 
     /// `[0, n)` cut into consecutive ranges of at most `D` coordinates.

@@ -10,7 +10,8 @@ let paramsCommand = Command(
     help: """
         usage: tint params (--model DIR | --shape NAME) [TinT options] [--json]
 
-        Compiles the model's graph with the TinT options and prints every module kind's share (module weights:
+        Counts, from the closed formulas of Docs/TINT.md §7 (nothing is allocated), the TinT the compiler builds
+        for the model's graph with the TinT options, and prints every module kind's share (module weights:
         constructed maps, position maps, gates; prefix storage: the aux weights as prefixes), the embeddings shared
         with the aux model, the TinT total and the aux count. Only config.json is read.
 
@@ -24,13 +25,17 @@ let paramsCommand = Command(
         let o = try ParsedOptions(args, valued: TinTOptions.valued.union(["--model", "--shape"]),
                                   flags: TinTOptions.flags.union(["--json"]))
         let (source, value) = try o.oneOf("--model", "--shape")
+        if source == "--model" {
+            try PathChecks.requireReadableDirectory(value, option: "--model", expected: "a directory with config.json")
+        }
         let model = source == "--shape" ? try ZooShapes.config(value)
             : try ModelRegistry.zoo.config(at: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
         let graph = try AuxGraph(config: model)
         let choice = try TinTOptions.config(o, graph: graph, layers: model.numHiddenLayers)
         choice.announce()
         let config = choice.config
-        let report = try TinTCompiler.compile(graph, config: config).parameterReport
+        // Counted from the closed formulas: compiling would build every module (a 274 GB allocation for hidden 2²⁰).
+        let report = try TinTParameterReport(graph: graph, config: config)
         if o.has("--json") {
             struct Kind: Encodable {
                 let kind: String, modules: Int, constructed: Int, position: Int, gates: Int, prefix_storage: Int, total: Int
@@ -43,7 +48,7 @@ let paramsCommand = Command(
                      gates: $0.count.gates, prefix_storage: $0.count.prefixStorage, total: $0.count.total)
             }, embeddings: report.embeddings, total: report.total, aux_parameters: report.auxParameters))
         } else {
-            print("\(value): \(TinTOptions.summary(config, auxWidth: graph.hiddenWidth))")
-            print(report)
+            try Console.out("\(value): \(TinTOptions.summary(config, auxWidth: graph.hiddenWidth))")
+            try Console.out(report.description)
         }
     })
