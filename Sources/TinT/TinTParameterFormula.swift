@@ -13,8 +13,7 @@ extension TinTParameterReport {
     /// - Throws: the errors `compile` throws for this graph and configuration (rule violations naming the node,
     ///   unsupported nodes), and `TinTError.invalidArgument` when a count overflows `Int`.
     public init(graph: AuxGraph, config: TinTConfig) throws {
-        try TinTCompiler.checkProgram(graph, config: config)
-        let f = try ModuleFormula(config)
+        let f = try ModuleFormula(try TinTCompiler.checkProgram(graph, config: config))
         let L = graph.layerCount, nSim = config.simulatedLayers ?? L
         let steps = max(config.steps, 1)
         let backwardSets = config.reuseBackward ? 1 : steps
@@ -64,7 +63,7 @@ struct Charge {
 
 /// Each module's closed-form count (Docs/TINT.md §7) for one configuration, in checked arithmetic.
 struct ModuleFormula {
-    let config: TinTConfig
+    let config: SimulatorSpec
     let linearForward: ParameterCount, linearBackward: ParameterCount
     /// A Backward ∥ Descent block with and without the bias update (without: no bias position map, `B_Lin − π`).
     let linearBackwardDescentBias: ParameterCount, linearBackwardDescentNoBias: ParameterCount
@@ -73,7 +72,7 @@ struct ModuleFormula {
     let attentionBackwardDescentBias: ParameterCount, attentionBackwardDescentNoBias: ParameterCount
     let activationForward: ParameterCount, activationBackward: ParameterCount
 
-    init(_ c: TinTConfig) throws {
+    init(_ c: SimulatorSpec) throws {
         config = c
         // m_L = W·H_lin (a linear-attention mix), m_S = W·H_sim (a softmax/MLP/norm mix), π = (K+1)·K + H_lin (a
         // position map), γ = K + 2 (a gate), P = K·W (a prefix tensor). W·H_lin overflows for extreme S.
@@ -111,16 +110,14 @@ struct ModuleFormula {
         }
     }
 
-    /// The forward and (when `simulated`) backward modules the compiler builds for `node` (`TinTCompiler.plan`),
+    /// The forward and (when `simulated`) backward modules the compiler builds for `node` (its ``AuxOpUnit``),
     /// with the same checks.
     func charges(_ node: AuxNode, simulated sim: Bool) throws -> (forward: [Charge], backward: [Charge]) {
         let D = config.auxWidth
         func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
         func norm(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> ([Charge], [Charge]) {
             guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard abs(eps - config.layerNormEpsilon) <= 1e-12 * max(1, eps) else {
-                throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
-            }
+            guard eps > 0 && eps.isFinite else { throw unsupported("its ε = \(eps) must be positive and finite") }
             let prefix = kind == .rmsNorm ? "RMSNorm" : "LayerNorm"
             let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
             let backward: [Charge] = !sim ? []
@@ -161,6 +158,10 @@ struct ModuleFormula {
             return ([Charge(kind: "AttentionForward", count: attentionForward, times: 1)],
                     sim ? [Charge(kind: "AttentionBackwardDescent", count: v.bias != nil ? attentionBackwardDescentBias : attentionBackwardDescentNoBias,
                                   times: 1)] : [])
+        case .attention, .gatedProduct:
+            // Refused by node, exactly as the compiler refuses them.
+            _ = try PendingConstructionUnit.compile(node, simulated: sim, spec: config, cache: ModuleCache(spec: config))
+            return ([], [])
         case .activation(let a):
             guard a != .silu else {
                 throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")

@@ -21,7 +21,7 @@ precondition(try loaded.logits([2, 5, 9]) == model.logits([2, 5, 9]), "a saved m
 try? FileManager.default.removeItem(at: directory)
 
 // 2. The TinT configuration: the paper's defaults (S = 3, H_sim = 12, N = 1000, tanh gates), one step.
-var config = TinTConfig(opt: shape)
+var config = TinTConfig()
 config.learningRate = 0.01
 
 // 3. Compile and count.
