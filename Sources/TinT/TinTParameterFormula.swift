@@ -52,8 +52,7 @@ extension TinTParameterReport {
             entries.append(Entry(kind: kind, modules: n, count: scaled))
         }
         // The total must fit too (`total` sums the entries without checks).
-        var total = embeddings
-        for e in entries { total = try checkedSum(total, e.count.total) }
+        _ = try entries.reduce(embeddings) { try checkedSum($0, $1.count.total) }
     }
 }
 
