@@ -68,6 +68,8 @@ struct ModuleFormula {
     /// A Backward ∥ Descent block with and without the bias update (without: no bias position map, `B_Lin − π`).
     let linearBackwardDescentBias: ParameterCount, linearBackwardDescentNoBias: ParameterCount
     let layerNormForward: ParameterCount, layerNormBackward: ParameterCount, layerNormBackwardDescent: ParameterCount
+    /// RMS norm's Backward ∥ Descent (only with `.full`: γ moves, there is no β, so no bias update).
+    let rmsNormBackwardDescent: ParameterCount
     let attentionForward: ParameterCount
     let attentionBackwardDescentBias: ParameterCount, attentionBackwardDescentNoBias: ParameterCount
     let activationForward: ParameterCount, activationBackward: ParameterCount
@@ -99,6 +101,7 @@ struct ModuleFormula {
         // β only: the Descent has no weight-matrix update heads (5 m_L instead of 6).
         let lnDescent = c.layerNormUpdate == .full ? linearBackwardDescentBias : try lin(5, 3, 3)
         layerNormBackwardDescent = try lnDescent.addingChecked(jacobian)
+        rmsNormBackwardDescent = try linearBackwardDescentNoBias.addingChecked(jacobian)
         attentionForward = try count(9, mix: mL, 3, 8, prefixes: 3)
             .addingChecked(try count(5, mix: mS, 0, 0, prefixes: 0))
         let valueGradient = try count(5, mix: mS, 0, 2, prefixes: 0)
@@ -121,7 +124,8 @@ struct ModuleFormula {
             let prefix = kind == .rmsNorm ? "RMSNorm" : "LayerNorm"
             let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
             let backward: [Charge] = !sim ? []
-                : trainable ? [Charge(kind: prefix + "BackwardDescent", count: layerNormBackwardDescent, times: 1)]
+                : trainable ? [Charge(kind: prefix + "BackwardDescent",
+                                      count: kind == .rmsNorm ? rmsNormBackwardDescent : layerNormBackwardDescent, times: 1)]
                 : [Charge(kind: prefix + "Backward", count: layerNormBackward, times: 1)]
             return ([Charge(kind: prefix + "Forward", count: layerNormForward, times: 1)], backward)
         }
