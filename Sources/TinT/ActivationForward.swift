@@ -6,11 +6,17 @@ public struct ActivationForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// The simulated activation function.
-    public let activation: AuxActivation
+    public let activation: SimulatorActivation
     let layer: GatedLayer<Scalar>
 
-    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
+    /// Builds the module for an aux activation (see `init(config:function:)`).
     public init(config: TinTConfig, activation: AuxActivation) throws {
+        try self.init(config: config, function: SimulatorActivation(activation))
+    }
+
+    /// Builds the module for any simulator activation (SiLU included); throws `TinTError.ruleViolation` when a
+    /// hyperparameter rule fails.
+    public init(config: TinTConfig, function activation: SimulatorActivation) throws {
         try config.validate()
         let D = config.auxWidth
         self.config = config

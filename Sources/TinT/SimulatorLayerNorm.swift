@@ -58,7 +58,7 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
         /// `(1/r)(g − x̂·mean(x̂⊙g))`, `r = √(mean(x²) + ε)`, with `x` read at `inputOffset`.
         case rmsNorm(epsilon: Double)
         /// `σ'(h)⊙g` with `h` read at `inputOffset`.
-        case activation(AuxActivation)
+        case activation(SimulatorActivation)
     }
     let rule: Rule
     let signalWidth: Int
