@@ -30,9 +30,10 @@ import LanguageModel
             return try Layers.attention(q: q, k: k, v: v, heads: H, kvHeads: kv, scale: scale, keyMask: nil,
                                         detachProbabilities: true).reshaped([t, D])
         }
+        // ∇o vanishes after the train prefix, as the loss over train targets gives it (Docs/TINT.md §8, Masks):
+        // then TinT's Σ_{t∈train} ∇v_t x_tᵀ is the whole gradient, ∇v_t = Σ_{j≥t} A_{j,t}∇o_j being 0 at eval t.
         let trainGo = try Tensor(shape: go.shape, scalars: go.scalars.enumerated().map { mask[$0.offset / D] ? $0.element : 0 })
         let descentOracle = try valueAndGradient(at: [x, wv, bv], seed: trainGo) { try attention($0[0], $0[1], $0[2]) }
-        let backwardOracle = try valueAndGradient(at: [x, wv, bv], seed: go) { try attention($0[0], $0[1], $0[2]) }
 
         // TinT: expanded K and V prefixes.
         func enc(_ w: Tensor<Double>, _ b: Tensor<Double>?) throws -> Tensor<S> {
@@ -47,9 +48,9 @@ import LanguageModel
         func rel(_ a: Tensor<Double>, _ b: Tensor<Double>) -> Double { maxDiff(a, b) / max(1, maxAbs(b)) }
         let forward = rel(columns(state.tokens, 0, D).converted(to: Double.self), descentOracle.value)
 
-        try state.tokens.assign(go.converted(to: S.self), axis: 1, 0..<D)
+        try state.tokens.assign(trainGo.converted(to: S.self), axis: 1, 0..<D)
         try GroupedValueBackwardDescent<S>(config: config, kvHeads: kv).apply(&state)
-        let backward = rel(columns(state.tokens, 0, D).converted(to: Double.self), backwardOracle.gradients[0])
+        let backward = rel(columns(state.tokens, 0, D).converted(to: Double.self), descentOracle.gradients[0])
         let (w1, b1) = try LinearPrefixLayout.decode(state.prefixes.converted(to: Double.self), inputWidth: D, outputWidth: D, config: config)
         let c = try GroupedQueryAttention.collapse(weight: w1, bias: b1, heads: H, kvHeads: kv, headWidth: dh)
         let gw = try (wv - c.weight) * (1 / eta), gb = try (bv - c.bias!) * (1 / eta)
