@@ -61,7 +61,7 @@ let package = Package(
         .target(name: "TinT", dependencies: ["Tensor", "Autodiff", "LanguageModel", "OPT"], swiftSettings: simdSettings),
         .executableTarget(name: "TintCLI", dependencies: ["Tensor", "Autodiff", "LanguageModel", "OPT", "ModelZoo", "TinT"],
                           resources: [.copy("DemoModel"), .copy("DemoData")], swiftSettings: simdSettings),
-        .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "LanguageModel", "OPT", "ModelZoo", "TinT"],
+        .executableTarget(name: "Bench", dependencies: ["Tensor", "Autodiff", "LanguageModel", "OPT", "GPT2", "Llama", "ModelZoo", "TinT"],
                           swiftSettings: simdSettings),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "OPTTests", dependencies: ["OPT", "LanguageModel", "ModelZoo", "Autodiff", "Tensor"], resources: [.copy("Fixtures")],

@@ -9,12 +9,14 @@ Workloads (OPT-125M shapes, T=512 D=768 12 heads FFN 3072 V=50272):
          random gradient of the output to every parameter (x needs no gradient).
   model  token + position embeddings (offset 2), 2 such layers, final layer norm, tied LM head, summed
          cross-entropy over next tokens (last position ignored); backward from the loss.
-  opt    (`bench_torch.py opt [options]`, for `Bench opt`) transformers' OPTForCausalLM, random weights, float32,
-         eval mode: forward under no_grad at 1x512 and 4x512 tokens, forward + backward (labels = input_ids,
-         loss.backward() through every parameter) at 1x512. Needs transformers too:
+  lm     (`bench_torch.py lm --family opt|gpt2|llama [options]`, for `Bench lm`; `bench_torch.py opt` is
+         `lm --family opt`) transformers' OPTForCausalLM (OPT-125M), GPT2LMHeadModel (GPT-2 small) or
+         LlamaForCausalLM (D 768, 12 layers, 12 heads, 4 KV heads, FFN 2048, vocab 32000, untied head), random
+         weights, float32, eval mode, sdpa attention: forward under no_grad at 1x512 and 4x512 tokens, forward +
+         backward (labels = input_ids, loss.backward() through every parameter) at 1x512. Needs transformers too:
          .venv-bench/bin/pip install 'torch==2.13.0+cpu' 'transformers==5.23.0'
          One warm-up call, then per round the fastest of --calls calls; best and median over --rounds rounds;
-         --cpu-time uses the process CPU-time clock. `bench_torch.py opt --help` lists its options.
+         --cpu-time uses the process CPU-time clock. `bench_torch.py lm --help` lists its options.
 "forward" runs under torch.no_grad(); "forward (tape)" with autograd recording; "fwd+bwd" records and calls
 backward (parameter .grad reset to None before each call, so gradients are freshly allocated as in Swift).
 --cpu-time (1 thread) times with the calling thread's CPU clock, leaving out time the thread was descheduled.
@@ -96,7 +98,7 @@ def fastest(min_seconds, min_calls, fn):
             return best
 
 
-# ---- opt mode (Bench opt) ----
+# ---- lm mode (Bench lm --family …; `opt` is `lm --family opt`) ----
 
 def opt_machine():
     cpu = "unknown"
@@ -125,16 +127,43 @@ def opt_time_rounds(fn, rounds, calls, cpu_time=False):
     return out
 
 
-def bench_opt(args):
+# Each family's 125M-class default shape, as `Bench lm` builds it.
+LM_DEFAULTS = {
+    "opt": dict(vocab=50272, hidden=768, layers=12, heads=12, kv_heads=12, ffn=3072, positions=2048),
+    "gpt2": dict(vocab=50257, hidden=768, layers=12, heads=12, kv_heads=12, ffn=3072, positions=1024),
+    "llama": dict(vocab=32000, hidden=768, layers=12, heads=12, kv_heads=4, ffn=2048, positions=2048),
+}
+
+
+def lm_model(args):
+    """The one place a family name becomes a transformers model (random init, float32, eval, sdpa)."""
+    import transformers
+    if args.family == "opt":
+        config = transformers.OPTConfig(vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
+                                        num_attention_heads=args.heads, ffn_dim=args.ffn,
+                                        max_position_embeddings=args.positions, word_embed_proj_dim=args.hidden,
+                                        do_layer_norm_before=True)
+        cls = transformers.OPTForCausalLM
+    elif args.family == "gpt2":
+        config = transformers.GPT2Config(vocab_size=args.vocab, n_embd=args.hidden, n_layer=args.layers,
+                                         n_head=args.heads, n_inner=args.ffn, n_positions=args.positions)
+        cls = transformers.GPT2LMHeadModel
+    else:
+        config = transformers.LlamaConfig(vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
+                                          num_attention_heads=args.heads, num_key_value_heads=args.kv_heads,
+                                          intermediate_size=args.ffn, max_position_embeddings=args.positions,
+                                          tie_word_embeddings=False)
+        cls = transformers.LlamaForCausalLM
+    config._attn_implementation = "sdpa"
+    return cls(config).float().eval()
+
+
+def bench_lm(args):
     import torch
     import transformers
-    from transformers import OPTConfig, OPTForCausalLM
 
     torch.manual_seed(0)
-    config = OPTConfig(vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers,
-                       num_attention_heads=args.heads, ffn_dim=args.ffn, max_position_embeddings=2048,
-                       word_embed_proj_dim=args.hidden, do_layer_norm_before=True)
-    model = OPTForCausalLM(config).float().eval()
+    model = lm_model(args)
     impl = getattr(model.config, "_attn_implementation", "?")
     shapes = [tuple(int(x) for x in s.split("x")) for s in args.shapes.split(",")]
     results = []
@@ -165,31 +194,39 @@ def bench_opt(args):
                             "best_ms": min(rounds), "median_ms": statistics.median(rounds), "rounds_ms": rounds})
             print(f"threads {threads}  forward+backward {b}x{t}: best {min(rounds):.1f} ms, "
                   f"median {statistics.median(rounds):.1f} ms", flush=True)
-    return {"bench": "opt", "framework": f"torch {torch.__version__}, transformers {transformers.__version__}",
+    return {"bench": "lm", "family": args.family, "framework": f"torch {torch.__version__}, transformers {transformers.__version__}",
             "attention": impl, "machine": opt_machine(), "rounds": args.rounds, "calls": args.calls,
             "clock": "process CPU time" if args.cpu_time else "wall",
+            "model": type(model).__name__,
             "config": {"vocab": args.vocab, "hidden": args.hidden, "layers": args.layers, "heads": args.heads,
-                       "ffn": args.ffn},
+                       "kv_heads": args.kv_heads, "ffn": args.ffn, "positions": args.positions},
             "results": results}
 
 
-def opt_main(argv):
-    """`bench_torch.py opt …`: the PyTorch side of `Bench opt` (see the module docstring)."""
-    p = argparse.ArgumentParser(prog="bench_torch.py opt", description="PyTorch side of `Bench opt`")
+def lm_main(argv, family=None):
+    """`bench_torch.py lm --family F …` (or `opt …`): the PyTorch side of `Bench lm` (see the module docstring)."""
+    prog = "bench_torch.py opt" if family else "bench_torch.py lm"
+    p = argparse.ArgumentParser(prog=prog, description="PyTorch side of `Bench lm` (`Bench opt`)")
+    if family is None:
+        p.add_argument("--family", choices=sorted(LM_DEFAULTS), required=True)
     p.add_argument("--threads", default="1,2")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--calls", type=int, default=2, help="calls per round (the fastest is kept)")
     p.add_argument("--shapes", default="1x512,4x512", help="forward shapes BxT")
     p.add_argument("--backward-shapes", default="1x512", help="forward+backward shapes BxT")
-    p.add_argument("--vocab", type=int, default=50272)
-    p.add_argument("--hidden", type=int, default=768)
-    p.add_argument("--layers", type=int, default=12)
-    p.add_argument("--heads", type=int, default=12)
-    p.add_argument("--ffn", type=int, default=3072)
+    for name in ("vocab", "hidden", "layers", "heads", "kv-heads", "ffn", "positions"):
+        p.add_argument("--" + name, type=int, default=None, help="default: the family's 125M-class shape")
     p.add_argument("--json", default=None)
     p.add_argument("--cpu-time", action="store_true", help="time with the process CPU-time clock (1 thread only)")
     args = p.parse_args(argv)
-    report = bench_opt(args)
+    if family is not None:
+        args.family = family
+    for k, v in LM_DEFAULTS[args.family].items():
+        if getattr(args, k) is None:
+            setattr(args, k, v if k != "kv_heads" or args.family == "llama" else args.heads)
+    if args.family != "llama" and args.kv_heads != args.heads:
+        p.error("--kv-heads applies to llama only")
+    report = bench_lm(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2, sort_keys=True)
@@ -197,7 +234,9 @@ def opt_main(argv):
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "opt":
-        return opt_main(sys.argv[2:])
+        return lm_main(sys.argv[2:], family="opt")
+    if len(sys.argv) > 1 and sys.argv[1] == "lm":
+        return lm_main(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--what", default="block,model")
     ap.add_argument("--threads", default="1,2")

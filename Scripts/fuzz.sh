@@ -59,7 +59,7 @@ if [[ $needsTensor == 1 ]]; then
         echo "fuzz.sh: building Tensor (ASan, -Onone)…" >&2
         # -Onone: the parsers use Tensor only to allocate and fill small tensors, and an optimised Tensor
         # takes ten times longer to compile; the harness and the OPT sources are optimised.
-        swiftc -Onone -parse-as-library -suppress-warnings -sanitize=address -module-name Tensor -emit-module \
+        swiftc -Onone -parse-as-library -suppress-warnings -package-name tint -sanitize=address -module-name Tensor -emit-module \
             -emit-module-path "$build/Tensor.swiftmodule" -emit-library -static -o "$build/libTensor.a" \
             "${tensorSources[@]}"
     fi

@@ -45,7 +45,7 @@ public struct SGD<Scalar: TensorScalar>: Optimizer {
     public mutating func update(_ parameters: inout ParameterSet<Scalar>, along gradient: ParameterSet<Scalar>) throws {
         for (name, g) in try checkedPairs(parameters, gradient) {
             var buffer: Tensor<Scalar>? = nil
-            if momentum != 0 { buffer = try velocity[name] ?? Tensor.zerosView(g.shape) }
+            if momentum != 0 { buffer = try velocity[name] ?? Tensor.zeros(g.shape) }
             let first = velocity[name] == nil
             try parameters.update(name) { p in
                 p.withUnsafeMutableBufferPointer { pp in
@@ -101,7 +101,7 @@ public struct Adam<Scalar: TensorScalar>: Optimizer {
 
     public mutating func update(_ parameters: inout ParameterSet<Scalar>, along gradient: ParameterSet<Scalar>) throws {
         for (name, g) in try checkedPairs(parameters, gradient) {
-            var (step, m, v) = try state[name] ?? (0, Tensor.zerosView(g.shape), Tensor.zerosView(g.shape))
+            var (step, m, v) = try state[name] ?? (0, Tensor.zeros(g.shape), Tensor.zeros(g.shape))
             state[name] = nil  // so m and v are uniquely owned while they are written
             step += 1
             let t = Double(step)

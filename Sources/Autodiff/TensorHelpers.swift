@@ -3,13 +3,6 @@ import Tensor
 // Small Tensor helpers the pullbacks share.
 
 extension Tensor {
-    /// Zeros of `shape` as a stride-0 view of one zero: free to make, and the first write materialises it
-    /// through Tensor's specialised strided copy. (`Tensor.zeros` fills element by element through generic
-    /// code when called from this module's generic ops, which costs milliseconds per million elements.)
-    static func zerosView(_ shape: [Int]) throws -> Tensor {
-        try Tensor(scalar: 0).expanded(to: shape)
-    }
-
     /// The sum over every axis but the last (the gradient of a bias broadcast over rows).
     func sumOverLeadingAxes() throws -> Tensor {
         rank <= 1 ? self : try sum(axes: Array(0..<(rank - 1)))

@@ -70,7 +70,7 @@ extension Variable {
             try table.indexAdd(try g.reshaped([-1, s[1]]), indices: ids)
         }
         return Variable.record(y, self, { g in
-            var table = try Tensor<Scalar>.zerosView(s)
+            var table = try Tensor<Scalar>.zeros(s)
             try addInto(&table, g)
             return table
         }, addInto: addInto)
@@ -84,7 +84,7 @@ extension Variable {
             try out.indexAdd(g, indices: indices, axis: axis)
         }
         return Variable.record(y, self, { g in
-            var out = try Tensor<Scalar>.zerosView(s)
+            var out = try Tensor<Scalar>.zeros(s)
             try addInto(&out, g)
             return out
         }, addInto: addInto)

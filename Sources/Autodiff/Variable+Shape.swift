@@ -40,7 +40,7 @@ extension Variable {
             try out.indexAdd(g, indices: Array(stride(from: range.lowerBound, to: range.upperBound, by: step)), axis: a)
         }
         return Variable.record(y, self, { g in
-            var out = try Tensor<Scalar>.zerosView(s)
+            var out = try Tensor<Scalar>.zeros(s)
             if step == 1 { try out.assign(g, axis: a, range) } else { try addInto(&out, g) }
             return out
         }, addInto: addInto)
@@ -57,7 +57,7 @@ extension Variable {
             try out.indexAdd(try g.unsqueezed(a), indices: [i], axis: a)
         }
         return Variable.record(y, self, { g in
-            var out = try Tensor<Scalar>.zerosView(s)
+            var out = try Tensor<Scalar>.zeros(s)
             try out.assign(try g.unsqueezed(a), axis: a, i..<(i + 1))
             return out
         }, addInto: addInto)

@@ -4,7 +4,8 @@ import Foundation
 
 let subcommands: [(name: String, summary: String, run: ([String]) throws -> Void)] = [
     ("gemm", "fp32 GEMM GFLOP/s at square and transformer shapes, 1 and 2 threads, vs a naive loop", GEMMBench.run),
-    ("opt", "OPT-125M-shaped forward (1x512, 4x512) and forward+backward (1x512), 1 and 2 threads, vs PyTorch", OPTBench.run),
+    ("lm", "--family opt|gpt2|llama: 125M-class forward (1x512, 4x512) and forward+backward (1x512), 1 and 2 threads, vs PyTorch", LMBench.run),
+    ("opt", "the same as `lm --family opt` (OPT-125M)", LMBench.runOPT),
     ("hsim", "H_sim-split linear layer vs dense D_sim×D_sim and a naive per-head version, paper sizes", HSimBench.run),
     ("autodiff", "forward vs forward+backward through the Autodiff tape: OPT-125M-shaped block and 2-layer model", AutodiffBench.run),
     ("tint", "the whole TinT for an OPT-125M-shaped aux: compile, one TinT forward at T 256/512, params, peak memory", TinTBench.run),

@@ -225,58 +225,24 @@ extension GPT2Config: CausalLMConfig {
 
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
-        do {
-            // The strict parser first: it rejects duplicate keys, reports byte offsets and lets the value
-            // types be checked with clearer messages than JSONDecoder's.
-            let root = try JSONParser.parse([UInt8](data))
-            if let problem = GPT2Config.typeProblem(in: root) {
-                throw ModelError.invalidConfig(file: source, reason: problem)
-            }
-            self = try JSONDecoder().decode(GPT2Config.self, from: data)
-        } catch let e as JSONParseError {
-            throw ModelError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
-        } catch let e as DecodingError {
-            throw ModelError.invalidConfig(file: source, reason: describe(e))
-        }
-        try validate(source: source)
+        self = try decodeConfig(GPT2Config.self, data: data, source: source, typeProblem: GPT2Config.typeProblem)
     }
 
+    /// The JSON type of each known key (a wrong type is named by key).
+    static let keyTypes = ConfigKeyTypes(
+        integers: ["vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "hidden_size", "max_position_embeddings",
+                   "num_attention_heads", "num_hidden_layers"],
+        optionalIntegers: ["n_inner", "pad_token_id", "bos_token_id"],
+        booleans: ["summary_use_proj", "summary_proj_to_labels", "scale_attn_weights", "use_cache",
+                   "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention",
+                   "tie_word_embeddings"],
+        numbers: ["resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
+                  "summary_first_dropout"],
+        strings: ["activation_function", "summary_type", "model_type"],
+        optionalStrings: ["summary_activation"])
+
     /// The first known key whose JSON value has the wrong type, described; nil when all are right.
-    static func typeProblem(in root: JSONValue) -> String? {
-        guard let members = root.objectValue else { return "the config is \(root.kind), not a JSON object" }
-        let integers: Set = ["vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "hidden_size",
-                             "max_position_embeddings", "num_attention_heads", "num_hidden_layers"]
-        let booleans: Set = ["summary_use_proj", "summary_proj_to_labels", "scale_attn_weights", "use_cache",
-                             "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention",
-                             "tie_word_embeddings"]
-        let numbers: Set = ["resid_pdrop", "embd_pdrop", "attn_pdrop", "layer_norm_epsilon", "initializer_range",
-                            "summary_first_dropout"]
-        let strings: Set = ["activation_function", "summary_type", "model_type"]
-        for (key, value) in members {
-            let ok: Bool
-            let expected: String
-            if integers.contains(key) {
-                (ok, expected) = (value.intValue != nil, "an integer")
-            } else if key == "n_inner" || key == "pad_token_id" || key == "bos_token_id" {
-                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
-            } else if key == "eos_token_id" {
-                let list = value.arrayValue.map { $0.allSatisfy { $0.intValue != nil } } ?? false
-                (ok, expected) = (value.intValue != nil || value.isNull || list, "an integer, a list of integers or null")
-            } else if key == "summary_activation" {
-                (ok, expected) = (value.stringValue != nil || value.isNull, "a string or null")
-            } else if booleans.contains(key) {
-                (ok, expected) = (value.isBool, "true or false")
-            } else if numbers.contains(key) {
-                (ok, expected) = (value.isNumber, "a number")
-            } else if strings.contains(key) {
-                (ok, expected) = (value.stringValue != nil, "a string")
-            } else {
-                continue
-            }
-            if !ok { return "\(key) must be \(expected), not \(value.brief)" }
-        }
-        return nil
-    }
+    static func typeProblem(in root: JSONValue) -> String? { keyTypes.problem(in: root) }
 
     /// Throws ``ModelError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model or
     /// set a flag this package does not implement (named, with the supported value).
@@ -341,29 +307,10 @@ extension GPT2Config: CausalLMConfig {
     /// The number of scalars in the model's parameters, or nil when it overflows `Int`.
     package var checkedParameterCount: Int? {
         let h = nEmbd, v = vocabSize
-        func mul(_ xs: Int...) -> Int? {
-            var r = 1
-            for x in xs {
-                let (p, o) = r.multipliedReportingOverflow(by: x)
-                if o { return nil }
-                r = p
-            }
-            return r
-        }
-        func add(_ xs: Int?...) -> Int? {
-            var r = 0
-            for x in xs {
-                guard let x else { return nil }
-                let (s, o) = r.addingReportingOverflow(x)
-                if o { return nil }
-                r = s
-            }
-            return r
-        }
-        guard let f = nInner ?? mul(4, h) else { return nil }
+        guard let f = nInner ?? checkedProduct(4, h) else { return nil }
         // ln_1, c_attn, attn.c_proj, ln_2, c_fc, mlp.c_proj.
-        let perLayer = add(mul(2, h), mul(h + 1, 3, h), mul(h + 1, h), mul(2, h), mul(h + 1, f), mul(f, h), h)
-        let layers = perLayer.flatMap { mul(nLayer, $0) }
-        return add(mul(v, h), mul(nPositions, h), layers, mul(2, h), tieWordEmbeddings ? 0 : mul(v, h))
+        let perLayer = checkedSum(checkedProduct(2, h), checkedProduct(h + 1, 3, h), checkedProduct(h + 1, h), checkedProduct(2, h), checkedProduct(h + 1, f), checkedProduct(f, h), h)
+        let layers = perLayer.flatMap { checkedProduct(nLayer, $0) }
+        return checkedSum(checkedProduct(v, h), checkedProduct(nPositions, h), layers, checkedProduct(2, h), tieWordEmbeddings ? 0 : checkedProduct(v, h))
     }
 }

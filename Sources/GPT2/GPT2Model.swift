@@ -176,52 +176,13 @@ extension GPT2Model {
                                               options: ForwardOptions = ForwardOptions()) throws -> Variable<S> {
         let c = config
         let op = "GPT2Model.forward"
-        let (bsz, t) = (batch.batchSize, batch.length)
-        guard bsz > 0 && t > 0 else {
-            throw ModelError.invalidArgument(op: op, reason: "the batch is empty (\(bsz) rows of \(t) tokens)")
-        }
-        for id in batch.ids where id < 0 || id >= c.vocabSize {
-            throw ModelError.invalidTokenID(id: id, vocabularySize: c.vocabSize)
-        }
-        if let cache, cache.batchSize != bsz {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache holds \(cache.batchSize) rows, the batch has \(bsz)")
-        }
-        if let cache, cache.layers != c.nLayer || cache.width != c.keyValueWidth {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache was made for another model shape")
-        }
         guard let activation = c.activation else {
             throw ModelError.invalidConfig(file: "<config>", reason: "activation_function \(c.activationFunction) is not supported")
         }
 
         // Positions count real tokens only (no offset); padding gets 0.
-        var positions = [Int](repeating: 0, count: bsz * t)
-        var maxPosition = -1
-        for b in 0..<bsz {
-            var seen = cache?.realCounts[b] ?? 0
-            for i in 0..<t where batch.isReal(b, i) {
-                positions[b * t + i] = seen
-                maxPosition = Swift.max(maxPosition, seen)
-                seen += 1
-            }
-        }
-        guard maxPosition < c.nPositions else {
-            throw ModelError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
-                                           + "but the model has n_positions \(c.nPositions)")
-        }
-        let past = cache?.length ?? 0
-        if let cache {
-            try cache.reserve(past + t)
-            cache.appendTokens(count: t) { batch.isReal($0, $1) }
-        }
-        // Keys to drop: padded tokens (this batch's and the cache's), if any.
-        let keyMask: [UInt8]?
-        if let cache {
-            keyMask = cache.hasPadding ? cache.keyMask : nil
-        } else if let mask = batch.attentionMask, mask.contains(0) {
-            keyMask = mask.map { $0 != 0 ? 1 : 0 }
-        } else {
-            keyMask = nil
-        }
+        let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, positionKey: "n_positions")
+        let (bsz, t, positions) = (inputs.batchSize, inputs.length, inputs.positions)
 
         // Embeddings (GPT-2's token embedding has no padding_idx: every row gets its gradient).
         let tokens = try Layers.embedding(p[GPT2Model.wteName], ids: batch.ids, shape: [bsz, t])
@@ -247,16 +208,9 @@ extension GPT2Model {
             let qkv = try conv1D(try norm(h, "ln_1"), "attn.c_attn")
             let parts = try qkv.split(sizes: [d, d, d], axis: 2)
             let q = parts[0]
-            var (k, v) = (parts[1], parts[2])
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value.contiguous(), values: v.value.contiguous(), count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.nHead, scale: scale, keyMask: keyMask,
-                                         keyCount: keyCount, detachProbabilities: options.detachAttentionProbabilities)
+            let a = try Layers.selfAttention(q: q, k: parts[1], v: parts[2], heads: c.nHead, scale: scale, layer: l,
+                                             cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try conv1D(a, "attn.c_proj", residual: h)
 
             // Feed-forward.

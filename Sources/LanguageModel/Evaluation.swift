@@ -183,15 +183,36 @@ extension CausalLM {
     /// positions of `ids` whose target is among the first `trainCount` tokens, updating only `trainable`.
     public func dynamicUpdate(_ ids: [Int], trainCount: Int, learningRate: Float, steps: Int, trainable: Set<String>,
                               options: ForwardOptions = ForwardOptions()) throws -> ParameterSet<Float> {
-        var params = parameters
-        guard trainCount >= 2 && steps > 0 && !trainable.isEmpty else { return params }
-        var sgd = SGD<Float>(learningRate: learningRate)
+        try dynamicUpdate(ids, parameters: parameters, trainCount: trainCount,
+                          rule: DescentRule(trainable: trainable, forward: options),
+                          learningRate: Double(learningRate), steps: steps)
+    }
+
+    /// The one SGD-on-the-train-part loop (dynamic evaluation, the CLI's exact method and TinT's oracles):
+    /// `steps` plain SGD steps from `start` (the model's parameters, or a copy converted to Double for tighter
+    /// oracles), θ ← θ − η·scale(θ)·∇θ, on the **summed** cross-entropy of the positions of `ids` whose target
+    /// is among the first `trainCount` tokens, plus the last position's log-sum-exp under
+    /// ``DescentRule/unmaskedLastPosition`` (when every token trains). Only `rule.trainable` moves.
+    public func dynamicUpdate<S: TensorScalar>(_ ids: [Int], parameters start: ParameterSet<S>, trainCount: Int,
+                                                 rule: DescentRule, learningRate: Double, steps: Int) throws -> ParameterSet<S> {
         let batch = TokenBatch(ids)
+        let t = ids.count
+        let targets = batch.nextTokenTargets { _, target in target < trainCount }
+        let unmaskLast = rule.unmaskedLastPosition && t > 0 && trainCount >= t
+        var params = start
+        // Without a counted target the loss is a constant: nothing moves.
+        guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else { return params }
         for _ in 0..<steps {
-            let (_, grads) = try valueAndGradient(of: params, trainable: trainable) { p in
-                try loss(batch, parameters: p, reduction: .sum, includeTarget: { _, t in t < trainCount }, options: options)
+            let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
+                let z = try logits(batch, parameters: p, cache: nil, options: rule.forward)
+                let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
+                guard unmaskLast else { return loss }
+                return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
             }
-            try sgd.update(&params, along: grads)
+            for (name, g) in grads {
+                let step = S(learningRate * (rule.learningRateScale[name] ?? 1))
+                try params.update(name) { w in try w -= g * step }
+            }
         }
         return params
     }
@@ -214,15 +235,13 @@ extension CausalLM {
         guard o.learningRate.isFinite else { throw ModelError.invalidArgument(op: op, reason: "the learning rate must be finite") }
         try checkIDs(ids)
         let trainable = try dynamicEvaluationParameterNames(layers: o.layers)
-        let starts = Array(stride(from: 0, to: ids.count, by: o.block))
+        let split = dynamicEvaluationBlocks(ids, block: o.block, trainFraction: o.trainFraction)
         var before = 0.0, after = 0.0, evalTokens = 0, trainTokens = 0, blocks = 0
-        for (i, start) in starts.enumerated() {
-            let chunk = Array(ids[start..<Swift.min(ids.count, start + o.block)])
-            let nTrain = Int((o.trainFraction * Double(chunk.count)).rounded(.down))
+        for (i, (chunk, nTrain)) in split.enumerated() {
             let batch = TokenBatch(chunk)
             let evalTargets = batch.nextTokenTargets { _, t in t >= nTrain }
             let counted = evalTargets.filter { $0 >= 0 }.count
-            guard counted > 0 else { progress?(i + 1, starts.count); continue }
+            guard counted > 0 else { progress?(i + 1, split.count); continue }
             func evalLoss(_ p: ParameterSet<Float>) throws -> Double {
                 try noGrad { try Layers.crossEntropy(logits(batch, parameters: p.constants), targets: evalTargets, mean: false).sum }
             }
@@ -233,7 +252,7 @@ extension CausalLM {
             evalTokens += counted
             trainTokens += Swift.max(nTrain - 1, 0)
             blocks += 1
-            progress?(i + 1, starts.count)
+            progress?(i + 1, split.count)
         }
         guard evalTokens > 0 else {
             throw ModelError.invalidArgument(op: op, reason: "no block has an eval-part target (train fraction \(o.trainFraction), "
@@ -265,4 +284,39 @@ func pickToken(_ logits: UnsafeBufferPointer<Float>, _ s: Sampling, _ rng: inout
         if u < 0 { return c }
     }
     return candidates.last!
+}
+
+/// What one SGD step of a dynamic update differentiates and moves: the trainable parameters, a per-parameter
+/// learning-rate factor, the forward options (detached attention probabilities or not), and whether the last
+/// position's loss gradient is left unmasked (the TinT reference code's quirk). TinT builds its approximate-GD
+/// rule from this (`DescentRule.approximate(for:config:)`).
+public struct DescentRule: Sendable, Equatable {
+    /// The parameters that move; every other parameter is a constant.
+    public var trainable: Set<String>
+    /// A factor on η per parameter name (absent: 1).
+    public var learningRateScale: [String: Double]
+    /// The forward pass the loss is differentiated through.
+    public var forward: ForwardOptions
+    /// When the last token is a train token, add `logsumexp(logits_{T−1})` to the loss: the gradient the
+    /// reference code leaves unmasked at the last position (`gradient[:, :-1] *= mask[:, 1:]`).
+    public var unmaskedLastPosition: Bool
+
+    /// A rule from its parts.
+    public init(trainable: Set<String>, learningRateScale: [String: Double] = [:],
+                forward: ForwardOptions = ForwardOptions(), unmaskedLastPosition: Bool = false) {
+        self.trainable = trainable
+        self.learningRateScale = learningRateScale
+        self.forward = forward
+        self.unmaskedLastPosition = unmaskedLastPosition
+    }
+}
+
+/// Dynamic evaluation's blocks: `ids` cut into consecutive blocks of at most `block` tokens, each with its
+/// train-part length ⌊f·T⌋ (the first tokens train, the rest are evaluated). The one split that
+/// `CausalLM.dynamicEvaluation` and `tint dynamic-eval`/`compare` share.
+public func dynamicEvaluationBlocks(_ ids: [Int], block: Int, trainFraction: Double) -> [(ids: [Int], trainCount: Int)] {
+    stride(from: 0, to: ids.count, by: Swift.max(block, 1)).map { start in
+        let chunk = Array(ids[start..<Swift.min(ids.count, start + block)])
+        return (chunk, Int((trainFraction * Double(chunk.count)).rounded(.down)))
+    }
 }

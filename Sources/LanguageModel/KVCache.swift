@@ -39,8 +39,8 @@ public final class KVCache<Scalar: TensorScalar>: @unchecked Sendable {
         self.width = width
         self.capacity = Swift.max(capacity, 1)
         let shape = [batchSize, self.capacity, width]
-        keys = try (0..<layers).map { _ in try Tensor<Scalar>.zeroed(shape) }
-        values = try (0..<layers).map { _ in try Tensor<Scalar>.zeroed(shape) }
+        keys = try (0..<layers).map { _ in try Tensor<Scalar>.zeros(shape) }
+        values = try (0..<layers).map { _ in try Tensor<Scalar>.zeros(shape) }
         keyMask = [UInt8](repeating: 0, count: batchSize * self.capacity)
         realCounts = [Int](repeating: 0, count: batchSize)
     }
@@ -52,7 +52,7 @@ public final class KVCache<Scalar: TensorScalar>: @unchecked Sendable {
         while newCapacity < needed { newCapacity *= 2 }
         let (b, old, w) = (batchSize, capacity, width)
         func grown(_ t: Tensor<Scalar>) throws -> Tensor<Scalar> {
-            try Tensor<Scalar>.filled([b, newCapacity, w]) { dst in
+            try Tensor<Scalar>.zeros([b, newCapacity, w]) { dst in
                 t.withPointer { src in
                     for r in 0..<b { (dst + r * newCapacity * w).update(from: src + r * old * w, count: length * w) }
                 }

@@ -53,7 +53,7 @@ public enum Layers {
         // Tensor.linear allocates its output uninitialised and starts C from the bias; the residual variant is
         // one pass more (C starts from residual + bias).
         var y = residual == nil ? try xv.linear(weight: layout == .outIn ? wv : try wv.transposed(), bias: bias?.value)
-            : try Tensor<S>.filled(outShape) { c in
+            : try Tensor<S>.zeros(outShape) { c in
             if let residual {
                 residual.value.withPointer { r in c.update(from: r, count: rows * outF) }
             }
@@ -69,7 +69,7 @@ public enum Layers {
             }
             xv.withPointer { xp in
                 wv.withPointer { wp in
-                    lmGEMM(m: rows, n: outF, k: inF, a: xp, rsA: inF, csA: 1, b: wp, rsB: rsB, csB: csB,
+                    gemm(m: rows, n: outF, k: inF, a: xp, aRowStride: inF, aColStride: 1, b: wp, bRowStride: rsB, bColStride: csB,
                             beta: (bias != nil || residual != nil) ? 1 : 0, c: c, ldc: outF)
                 }
             }
@@ -106,7 +106,7 @@ public enum Layers {
         if let bias {
             pullbacks.append((bias, { g in
                 let gp = try box.value(g)
-                return try Tensor<S>.filled([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
+                return try Tensor<S>.zeros([outF]) { db in gp.withPointer { lmColumnSums($0, rows: rows, cols: outF, db) } }
             }))
         }
         if let residual { pullbacks.append((residual, { g in g })) }
@@ -122,7 +122,7 @@ public enum Layers {
         guard a.shape == b.shape else {
             throw TensorError.shapeMismatch(op: "OPT add", shapes: [a.shape, b.shape], reason: "shapes must be equal")
         }
-        let y = try Tensor<S>.filled(a.shape) { c in
+        let y = try Tensor<S>.zeros(a.shape) { c in
             a.value.withPointer { ap in b.value.withPointer { bp in lmAdd(ap, bp, c, a.count) } }
         }
         return Variable.differentiable(value: y, inputs: [(a, { $0 }), (b, { $0 })])
@@ -145,15 +145,15 @@ public enum Layers {
         // One pass computes all three gradients; each pullback takes its share.
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight, bias])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
-            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
-            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
+            var dbeta = bias?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
             xv.withPointer { xp in mean.withPointer { mp in rstd.withPointer { rp in gc.withPointer { gp in
                 withOptionalPointer(gamma) { gammaP in
                     withOptionalMutablePointer(&dx) { dxp in
                         withOptionalMutablePointer(&dgamma) { dgp in
                             withOptionalMutablePointer(&dbeta) { dbp in
-                                lmLayerNormBackward(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                                normBackwardRows(x: xp, mean: mp, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
                                                      dx: dxp, dgamma: dgp, dbeta: dbp)
                             }
                         }
@@ -184,13 +184,13 @@ public enum Layers {
         // One pass computes both gradients (layer norm's kernel without the mean); each pullback takes its share.
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([x, weight])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dx = x.requiresGradient ? try Tensor<S>.zeroed(x.shape) : nil
-            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeroed([d]) : nil
+            var dx = x.requiresGradient ? try Tensor<S>.zeros(x.shape) : nil
+            var dgamma = weight?.requiresGradient == true ? try Tensor<S>.zeros([d]) : nil
             xv.withPointer { xp in rstd.withPointer { rp in gc.withPointer { gp in
                 withOptionalPointer(gamma) { gammaP in
                     withOptionalMutablePointer(&dx) { dxp in
                         withOptionalMutablePointer(&dgamma) { dgp in
-                            lmLayerNormBackward(x: xp, mean: nil, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
+                            normBackwardRows(x: xp, mean: nil, rstd: rp, gamma: gammaP, g: gp, rows: rows, d: d,
                                                 dx: dxp, dgamma: dgp, dbeta: nil)
                         }
                     }
@@ -215,14 +215,14 @@ public enum Layers {
         }
         let a = gate.value.contiguous(), b = up.value.contiguous()
         let n = a.count
-        let y = try Tensor<S>.filled(a.shape) { o in
+        let y = try Tensor<S>.zeros(a.shape) { o in
             a.withPointer { ap in b.withPointer { bp in lmGatedActivation(activation, gate: ap, up: bp, o, n) } }
         }
         guard Variable.isRecorded([gate, up]) else { return Variable(y) }
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?)>(uses: trackedCount([gate, up])) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var da = gate.requiresGradient ? try Tensor<S>.zeroed(a.shape) : nil
-            var db = up.requiresGradient ? try Tensor<S>.zeroed(a.shape) : nil
+            var da = gate.requiresGradient ? try Tensor<S>.zeros(a.shape) : nil
+            var db = up.requiresGradient ? try Tensor<S>.zeros(a.shape) : nil
             a.withPointer { ap in b.withPointer { bp in gc.withPointer { gp in
                 withOptionalMutablePointer(&da) { dap in
                     withOptionalMutablePointer(&db) { dbp in
@@ -255,7 +255,7 @@ public enum Layers {
         let heads = x.shape[2] / d
         func rotate(_ src: Tensor<S>, inverse: Bool) throws -> Tensor<S> {
             let c = src.contiguous()
-            return try Tensor<S>.filled(c.shape) { o in
+            return try Tensor<S>.zeros(c.shape) { o in
                 c.withPointer { sp in rope.cos.withUnsafeBufferPointer { cp in rope.sin.withUnsafeBufferPointer { np in
                     lmRotary(sp, o, cos: cp.baseAddress!, sin: np.baseAddress!, rows: rope.rows, heads: heads,
                              half: d / 2, inverse: inverse)
@@ -276,7 +276,7 @@ public enum Layers {
         let y = try table.value.embedding(ids, shape: idShape)
         let v = table.shape[0], d = table.shape[1]
         return Variable.differentiable(value: y, inputs: [(table, { g in
-            var grad = try Tensor<S>.zeroed([v, d])
+            var grad = try Tensor<S>.zeros([v, d])
             let gc = g.contiguous()
             grad.withUnsafeMutableBufferPointer { tp in
                 gc.withPointer { gp in
@@ -329,8 +329,8 @@ public enum Layers {
         let qv = q.value.contiguous(), kv = k.value.contiguous(), vv = v.value.contiguous()
         let inputs = detachProbabilities ? [v] : [q, k, v]
         let recorded = Variable.isRecorded(inputs)
-        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeroed([bsz * heads, t, s]) : nil
-        let y = try Tensor<S>.filled([bsz, t, dim]) { out in
+        var probs: Tensor<S>? = recorded ? try Tensor<S>.zeros([bsz * heads, t, s]) : nil
+        let y = try Tensor<S>.zeros([bsz, t, dim]) { out in
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in
                 withOptionalMutablePointer(&probs) { pp in
                     if let keyMask {
@@ -349,9 +349,9 @@ public enum Layers {
         let uses = trackedCount([v] + (detachProbabilities ? [] : [q, k]))
         let box = LazyGradient<(Tensor<S>?, Tensor<S>?, Tensor<S>?)>(uses: uses) { (g: Tensor<S>) in
             let gc = g.contiguous()
-            var dq = wantQ ? try Tensor<S>.zeroed(q.shape) : nil
-            var dk = wantK ? try Tensor<S>.zeroed(k.shape) : nil
-            var dv = wantV ? try Tensor<S>.zeroed(v.shape) : nil
+            var dq = wantQ ? try Tensor<S>.zeros(q.shape) : nil
+            var dk = wantK ? try Tensor<S>.zeros(k.shape) : nil
+            var dv = wantV ? try Tensor<S>.zeros(v.shape) : nil
             qv.withPointer { qp in kv.withPointer { kp in vv.withPointer { vp in probs.withPointer { pp in gc.withPointer { gp in
                 withOptionalMutablePointer(&dq) { dqp in withOptionalMutablePointer(&dk) { dkp in withOptionalMutablePointer(&dv) { dvp in
                     attentionBackward(geo, q: qp, k: kp, v: vp, probabilities: pp, dOut: gp, scale: scale, dq: dqp, dk: dkp, dv: dvp)

@@ -333,77 +333,43 @@ extension LlamaConfig: CausalLMConfig {
 
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
-        do {
-            // The strict parser first: it rejects duplicate keys, reports byte offsets and lets the value
-            // types be checked with clearer messages than JSONDecoder's.
-            let root = try JSONParser.parse([UInt8](data))
-            if let problem = LlamaConfig.typeProblem(in: root) {
-                throw ModelError.invalidConfig(file: source, reason: problem)
-            }
-            self = try JSONDecoder().decode(LlamaConfig.self, from: data)
-        } catch let e as JSONParseError {
-            throw ModelError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
-        } catch let e as DecodingError {
-            throw ModelError.invalidConfig(file: source, reason: describe(e))
-        }
-        try validate(source: source)
+        self = try decodeConfig(LlamaConfig.self, data: data, source: source, typeProblem: LlamaConfig.typeProblem)
     }
 
-    /// The first known key whose JSON value has the wrong type, described; nil when all are right.
-    static func typeProblem(in root: JSONValue) -> String? {
-        guard let members = root.objectValue else { return "the config is \(root.kind), not a JSON object" }
-        let integers: Set = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
-                             "num_attention_heads", "max_position_embeddings", "max_window_layers"]
-        let optionalIntegers: Set = ["num_key_value_heads", "head_dim", "pretraining_tp", "sliding_window",
-                                     "pad_token_id", "bos_token_id", "original_max_position_embeddings"]
-        let booleans: Set = ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window"]
-        let numbers: Set = ["initializer_range", "rms_norm_eps", "attention_dropout", "rope_theta", "partial_rotary_factor"]
-        let strings: Set = ["hidden_act", "model_type"]
-        func ropeProblem(_ key: String, _ value: JSONValue) -> String? {
-            guard !value.isNull else { return nil }
-            guard let inner = value.objectValue else { return "\(key) must be an object or null, not \(value.brief)" }
-            for (k, v) in inner {
-                let ok: Bool, expected: String
-                switch k {
-                case "rope_type", "type": (ok, expected) = (v.stringValue != nil, "a string")
-                case "rope_theta", "factor", "partial_rotary_factor", "low_freq_factor", "high_freq_factor":
-                    (ok, expected) = (v.isNumber, "a number")
-                case "original_max_position_embeddings": (ok, expected) = (v.intValue != nil, "an integer")
-                default: continue
-                }
-                if !ok { return "\(key).\(k) must be \(expected), not \(v.brief)" }
+    /// The JSON type of each known key (a wrong type is named by key, inside rope objects too).
+    static let keyTypes = ConfigKeyTypes(
+        integers: ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                   "max_position_embeddings", "max_window_layers"],
+        optionalIntegers: ["num_key_value_heads", "head_dim", "pretraining_tp", "sliding_window", "pad_token_id",
+                           "bos_token_id", "original_max_position_embeddings"],
+        booleans: ["use_cache", "tie_word_embeddings", "attention_bias", "mlp_bias", "use_sliding_window"],
+        numbers: ["initializer_range", "rms_norm_eps", "attention_dropout", "rope_theta", "partial_rotary_factor"],
+        strings: ["hidden_act", "model_type"],
+        custom: ["rope_parameters": ropeProblem, "rope_scaling": ropeProblem, "layer_types": { key, value in
+            let list = value.arrayValue.map { $0.allSatisfy { $0.stringValue != nil } } ?? false
+            return list || value.isNull ? nil : "\(key) must be a list of strings or null, not \(value.brief)"
+        }])
+
+    /// The problem with a rope object (`rope_parameters`, `rope_scaling`), or nil.
+    @Sendable static func ropeProblem(_ key: String, _ value: JSONValue) -> String? {
+        guard !value.isNull else { return nil }
+        guard let inner = value.objectValue else { return "\(key) must be an object or null, not \(value.brief)" }
+        for (k, v) in inner {
+            let ok: Bool, expected: String
+            switch k {
+            case "rope_type", "type": (ok, expected) = (v.stringValue != nil, "a string")
+            case "rope_theta", "factor", "partial_rotary_factor", "low_freq_factor", "high_freq_factor":
+                (ok, expected) = (v.isNumber, "a number")
+            case "original_max_position_embeddings": (ok, expected) = (v.intValue != nil, "an integer")
+            default: continue
             }
-            return nil
-        }
-        for (key, value) in members {
-            let ok: Bool
-            let expected: String
-            if integers.contains(key) {
-                (ok, expected) = (value.intValue != nil, "an integer")
-            } else if optionalIntegers.contains(key) {
-                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
-            } else if key == "eos_token_id" {
-                let list = value.arrayValue.map { $0.allSatisfy { $0.intValue != nil } } ?? false
-                (ok, expected) = (value.intValue != nil || value.isNull || list, "an integer, a list of integers or null")
-            } else if booleans.contains(key) {
-                (ok, expected) = (value.isBool, "true or false")
-            } else if numbers.contains(key) {
-                (ok, expected) = (value.isNumber, "a number")
-            } else if strings.contains(key) {
-                (ok, expected) = (value.stringValue != nil, "a string")
-            } else if key == "rope_parameters" || key == "rope_scaling" {
-                if let problem = ropeProblem(key, value) { return problem }
-                continue
-            } else if key == "layer_types" {
-                let list = value.arrayValue.map { $0.allSatisfy { $0.stringValue != nil } } ?? false
-                (ok, expected) = (list || value.isNull, "a list of strings or null")
-            } else {
-                continue
-            }
-            if !ok { return "\(key) must be \(expected), not \(value.brief)" }
+            if !ok { return "\(key).\(k) must be \(expected), not \(v.brief)" }
         }
         return nil
     }
+
+    /// The first known key whose JSON value has the wrong type, described; nil when all are right.
+    static func typeProblem(in root: JSONValue) -> String? { keyTypes.problem(in: root) }
 
     /// Throws ``ModelError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model or
     /// one this implementation does not compute exactly; the message names the key.
@@ -504,30 +470,11 @@ extension LlamaConfig: CausalLMConfig {
 
     /// The number of scalars in the model's tensors, or nil when it overflows `Int`.
     package var checkedParameterCount: Int? {
-        func mul(_ xs: Int...) -> Int? {
-            var r = 1
-            for x in xs {
-                let (v, o) = r.multipliedReportingOverflow(by: x)
-                if o { return nil }
-                r = v
-            }
-            return r
-        }
-        func add(_ xs: Int?...) -> Int? {
-            var r = 0
-            for x in xs {
-                guard let x else { return nil }
-                let (v, o) = r.addingReportingOverflow(x)
-                if o { return nil }
-                r = v
-            }
-            return r
-        }
         let h = hiddenSize, i = intermediateSize
-        guard let q = mul(numAttentionHeads, headDim), let kv = mul(numKeyValueHeads, headDim) else { return nil }
-        let qkvBias = hasQKVBias ? add(q, kv, kv) : 0, oBias = hasOutputBias ? h : 0, mlpBiases = mlpBias ? add(i, i, h) : 0
-        let perLayer = add(mul(h, q), mul(2, h, kv), mul(q, h), qkvBias, oBias, mul(3, h, i), mlpBiases, mul(2, h))
-        let layers = perLayer.flatMap { mul(numHiddenLayers, $0) }
-        return add(mul(vocabSize, h), layers, h, tieWordEmbeddings ? 0 : mul(vocabSize, h))
+        guard let q = checkedProduct(numAttentionHeads, headDim), let kv = checkedProduct(numKeyValueHeads, headDim) else { return nil }
+        let qkvBias = hasQKVBias ? checkedSum(q, kv, kv) : 0, oBias = hasOutputBias ? h : 0, mlpBiases = mlpBias ? checkedSum(i, i, h) : 0
+        let perLayer = checkedSum(checkedProduct(h, q), checkedProduct(2, h, kv), checkedProduct(q, h), qkvBias, oBias, checkedProduct(3, h, i), mlpBiases, checkedProduct(2, h))
+        let layers = perLayer.flatMap { checkedProduct(numHiddenLayers, $0) }
+        return checkedSum(checkedProduct(vocabSize, h), layers, h, tieWordEmbeddings ? 0 : checkedProduct(vocabSize, h))
     }
 }

@@ -26,57 +26,9 @@ extension LlamaModel {
                                               positions explicitPositions: [Int]? = nil) throws -> Variable<S> {
         let c = config
         let op = "LlamaModel.forward"
-        let (bsz, t) = (batch.batchSize, batch.length)
-        guard bsz > 0 && t > 0 else {
-            throw ModelError.invalidArgument(op: op, reason: "the batch is empty (\(bsz) rows of \(t) tokens)")
-        }
-        for id in batch.ids where id < 0 || id >= c.vocabSize {
-            throw ModelError.invalidTokenID(id: id, vocabularySize: c.vocabSize)
-        }
-        if let cache, cache.batchSize != bsz {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache holds \(cache.batchSize) rows, the batch has \(bsz)")
-        }
-        if let cache, cache.layers != c.numHiddenLayers || cache.width != c.keyValueWidth {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache was made for another model shape")
-        }
-
-        // Positions: real tokens counted per row (padding gets 0; it is never a key and its outputs are unused).
-        var positions: [Int]
-        if let explicitPositions {
-            guard explicitPositions.count == bsz * t, explicitPositions.allSatisfy({ $0 >= 0 }) else {
-                throw ModelError.invalidArgument(op: op, reason: "positions must be \(bsz * t) non-negative integers, got \(explicitPositions.count)")
-            }
-            positions = explicitPositions
-        } else {
-            positions = [Int](repeating: 0, count: bsz * t)
-            for b in 0..<bsz {
-                var seen = cache?.realCounts[b] ?? 0
-                for i in 0..<t where batch.isReal(b, i) {
-                    positions[b * t + i] = seen
-                    seen += 1
-                }
-            }
-        }
-        let maxPosition = positions.max() ?? 0
-        guard maxPosition < c.maxPositionEmbeddings else {
-            throw ModelError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
-                                           + "but the model has max_position_embeddings \(c.maxPositionEmbeddings)")
-        }
+        let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, positions: explicitPositions)
+        let (bsz, t, positions) = (inputs.batchSize, inputs.length, inputs.positions)
         let rope = try RotaryEmbedding<S>(positions: positions, headDim: c.headDim, theta: c.ropeTheta, scaling: c.ropeScaling)
-        let past = cache?.length ?? 0
-        if let cache {
-            try cache.reserve(past + t)
-            cache.appendTokens(count: t) { batch.isReal($0, $1) }
-        }
-        // Keys to drop: padded tokens (this batch's and the cache's), if any.
-        let keyMask: [UInt8]?
-        if let cache {
-            keyMask = cache.hasPadding ? cache.keyMask : nil
-        } else if let mask = batch.attentionMask, mask.contains(0) {
-            keyMask = mask.map { $0 != 0 ? 1 : 0 }
-        } else {
-            keyMask = nil
-        }
 
         var h = try Layers.embedding(p[LlamaModel.embedTokensName], ids: batch.ids, shape: [bsz, t], paddingID: c.padTokenID)
 
@@ -93,18 +45,11 @@ extension LlamaModel {
             // Self-attention block: rotary q and k (the cache stores rotated keys, as transformers' does).
             let x = try Layers.rmsNorm(h, weight: param(l, "input_layernorm.weight"), epsilon: epsilon)
             let q = try Layers.rotary(proj(x, "self_attn.q_proj", bias: c.hasQKVBias), rope)
-            var k = try Layers.rotary(proj(x, "self_attn.k_proj", bias: c.hasQKVBias), rope)
-            var v = try proj(x, "self_attn.v_proj", bias: c.hasQKVBias)
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value, values: v.value, count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads,
-                                         scale: scale, keyMask: keyMask, keyCount: keyCount,
-                                         detachProbabilities: options.detachAttentionProbabilities)
+            let k = try Layers.rotary(proj(x, "self_attn.k_proj", bias: c.hasQKVBias), rope)
+            let v = try proj(x, "self_attn.v_proj", bias: c.hasQKVBias)
+            let a = try Layers.selfAttention(q: q, k: k, v: v, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads,
+                                             scale: scale, layer: l, cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try proj(a, "self_attn.o_proj", bias: c.hasOutputBias, residual: h)
 
             // Gated feed-forward block: down(act(gate·y) ⊙ up·y).

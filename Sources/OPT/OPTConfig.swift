@@ -15,6 +15,18 @@ public enum OPTActivation: String, Codable, CaseIterable, Sendable {
     case silu
 }
 
+extension OPTActivation {
+    /// The layer library's activation this config key names (a config key maps onto one implementation).
+    public var activation: Activation {
+        switch self {
+        case .relu: return .relu
+        case .gelu: return .gelu
+        case .geluNew, .geluPytorchTanh: return .geluTanh
+        case .silu: return .silu
+        }
+    }
+}
+
 /// An OPT model's hyper-parameters, decoded from a Hugging Face `config.json`.
 ///
 /// Keys are `transformers`' snake_case names; an absent key takes `transformers`' default (5.x
@@ -182,56 +194,21 @@ extension OPTConfig: CausalLMConfig {
 
     /// Decodes and validates config JSON; `source` names it in error messages.
     public init(data: Data, source: String = "<memory>") throws {
-        do {
-            // The strict parser first: it rejects duplicate keys, reports byte offsets and lets the value
-            // types be checked with clearer messages than JSONDecoder's.
-            let root = try JSONParser.parse([UInt8](data))
-            if let problem = OPTConfig.typeProblem(in: root) {
-                throw ModelError.invalidConfig(file: source, reason: problem)
-            }
-            self = try JSONDecoder().decode(OPTConfig.self, from: data)
-        } catch let e as JSONParseError {
-            throw ModelError.invalidConfig(file: source, reason: "invalid JSON: \(e.description)")
-        } catch let e as DecodingError {
-            throw ModelError.invalidConfig(file: source, reason: describe(e))
-        }
-        try validate(source: source)
+        self = try decodeConfig(OPTConfig.self, data: data, source: source, typeProblem: OPTConfig.typeProblem)
     }
 
+    /// The JSON type of each known key (a wrong type is named by key).
+    static let keyTypes = ConfigKeyTypes(
+        integers: ["vocab_size", "hidden_size", "d_model", "num_hidden_layers", "ffn_dim", "max_position_embeddings",
+                   "num_attention_heads"],
+        optionalIntegers: ["word_embed_proj_dim", "pad_token_id", "bos_token_id"],
+        booleans: ["do_layer_norm_before", "_remove_final_layer_norm", "use_cache", "enable_bias",
+                   "layer_norm_elementwise_affine", "tie_word_embeddings"],
+        numbers: ["dropout", "attention_dropout", "layerdrop", "init_std"],
+        strings: ["activation_function", "model_type"])
+
     /// The first known key whose JSON value has the wrong type, described; nil when all are right.
-    static func typeProblem(in root: JSONValue) -> String? {
-        guard let members = root.objectValue else { return "the config is \(root.kind), not a JSON object" }
-        let integers: Set = ["vocab_size", "hidden_size", "d_model", "num_hidden_layers", "ffn_dim",
-                             "max_position_embeddings", "num_attention_heads"]
-        let booleans: Set = ["do_layer_norm_before", "_remove_final_layer_norm", "use_cache", "enable_bias",
-                             "layer_norm_elementwise_affine", "tie_word_embeddings"]
-        let numbers: Set = ["dropout", "attention_dropout", "layerdrop", "init_std"]
-        let strings: Set = ["activation_function", "model_type"]
-        for (key, value) in members {
-            let ok: Bool
-            let expected: String
-            if integers.contains(key) {
-                (ok, expected) = (value.intValue != nil, "an integer")
-            } else if key == "word_embed_proj_dim" {
-                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
-            } else if key == "pad_token_id" || key == "bos_token_id" {
-                (ok, expected) = (value.intValue != nil || value.isNull, "an integer or null")
-            } else if key == "eos_token_id" {
-                let list = value.arrayValue.map { $0.allSatisfy { $0.intValue != nil } } ?? false
-                (ok, expected) = (value.intValue != nil || value.isNull || list, "an integer, a list of integers or null")
-            } else if booleans.contains(key) {
-                (ok, expected) = (value.isBool, "true or false")
-            } else if numbers.contains(key) {
-                (ok, expected) = (value.isNumber, "a number")
-            } else if strings.contains(key) {
-                (ok, expected) = (value.stringValue != nil, "a string")
-            } else {
-                continue
-            }
-            if !ok { return "\(key) must be \(expected), not \(value.brief)" }
-        }
-        return nil
-    }
+    static func typeProblem(in root: JSONValue) -> String? { keyTypes.problem(in: root) }
 
     /// Throws ``ModelError/invalidConfig(file:reason:)`` when the hyper-parameters describe no valid model.
     public func validate(source: String = "<config>") throws {
@@ -278,32 +255,14 @@ extension OPTConfig: CausalLMConfig {
     /// `lm_head`), or nil when it overflows `Int`.
     var checkedParameterCount: Int? {
         let h = hiddenSize, p = wordEmbedProjDim, f = ffnDim
-        func mul(_ xs: Int...) -> Int? {
-            var r = 1
-            for x in xs {
-                let (v, o) = r.multipliedReportingOverflow(by: x)
-                if o { return nil }
-                r = v
-            }
-            return r
-        }
-        func add(_ xs: Int?...) -> Int? {
-            var r = 0
-            for x in xs {
-                guard let x else { return nil }
-                let (v, o) = r.addingReportingOverflow(x)
-                if o { return nil }
-                r = v
-            }
-            return r
-        }
         let norm = layerNormElementwiseAffine ? 2 * h : 0
         let bias = enableBias ? 1 : 0
-        let perLayer = add(mul(4, h, h + bias), norm, norm, mul(f, h + bias), mul(h, f), h * bias)
-        let layers = perLayer.flatMap { mul(numHiddenLayers, $0) }
-        return add(mul(vocabSize, p), mul(maxPositionEmbeddings + 2, h),
-                   hasEmbeddingProjections ? mul(2, h, p) : 0, hasFinalLayerNorm ? norm : 0, layers,
-                   tieWordEmbeddings ? 0 : mul(vocabSize, p))
+        let perLayer = checkedSum(checkedProduct(4, h, h + bias), norm, norm, checkedProduct(f, h + bias),
+                                  checkedProduct(h, f), h * bias)
+        let layers = perLayer.flatMap { checkedProduct(numHiddenLayers, $0) }
+        return checkedSum(checkedProduct(vocabSize, p), checkedProduct(maxPositionEmbeddings + 2, h),
+                          hasEmbeddingProjections ? checkedProduct(2, h, p) : 0, hasFinalLayerNorm ? norm : 0, layers,
+                          tieWordEmbeddings ? 0 : checkedProduct(vocabSize, p))
     }
 
     /// Width of one attention head.

@@ -23,50 +23,10 @@ extension OPTModel {
                                               options: ForwardOptions = ForwardOptions()) throws -> Variable<S> {
         let c = config
         let op = "OPTModel.forward"
-        let (bsz, t) = (batch.batchSize, batch.length)
-        guard bsz > 0 && t > 0 else {
-            throw ModelError.invalidArgument(op: op, reason: "the batch is empty (\(bsz) rows of \(t) tokens)")
-        }
-        for id in batch.ids where id < 0 || id >= c.vocabSize {
-            throw ModelError.invalidTokenID(id: id, vocabularySize: c.vocabSize)
-        }
-        if let cache, cache.batchSize != bsz {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache holds \(cache.batchSize) rows, the batch has \(bsz)")
-        }
-        if let cache, cache.layers != c.numHiddenLayers || cache.width != c.hiddenSize {
-            throw ModelError.invalidArgument(op: op, reason: "the KV cache was made for another model shape")
-        }
-
-        // Positions count real tokens only (cumsum of the mask − 1; padding gets −1), offset by 2.
-        var positions = [Int](repeating: 0, count: bsz * t)
-        var maxPosition = -1
-        for b in 0..<bsz {
-            var seen = cache?.realCounts[b] ?? 0
-            for i in 0..<t {
-                var pos = -1
-                if batch.isReal(b, i) { pos = seen; seen += 1 }
-                maxPosition = Swift.max(maxPosition, pos)
-                positions[b * t + i] = pos + 2
-            }
-        }
-        guard maxPosition < c.maxPositionEmbeddings else {
-            throw ModelError.invalidArgument(op: op, reason: "the sequence reaches position \(maxPosition) (\(maxPosition + 1) tokens) "
-                                           + "but the model has max_position_embeddings \(c.maxPositionEmbeddings)")
-        }
-        let past = cache?.length ?? 0
-        if let cache {
-            try cache.reserve(past + t)
-            cache.appendTokens(count: t) { batch.isReal($0, $1) }
-        }
-        // Keys to drop: padded tokens (this batch's and the cache's), if any.
-        let keyMask: [UInt8]?
-        if let cache {
-            keyMask = cache.hasPadding ? cache.keyMask : nil
-        } else if let mask = batch.attentionMask, mask.contains(0) {
-            keyMask = mask.map { $0 != 0 ? 1 : 0 }
-        } else {
-            keyMask = nil
-        }
+        // Positions count real tokens only (padding gets −1), offset by 2.
+        let inputs = try ForwardInputs(batch, config: c, cache: cache, op: op, paddingPosition: -1)
+        let (bsz, t) = (inputs.batchSize, inputs.length)
+        let positions = inputs.positions.map { $0 + 2 }
 
         // Embeddings.
         let tokens = try Layers.embedding(p[OPTModel.embedTokensName], ids: batch.ids, shape: [bsz, t],
@@ -98,17 +58,11 @@ extension OPTModel {
             // Self-attention block.
             let x = c.doLayerNormBefore ? try norm(h, "self_attn_layer_norm") : h
             let q = try proj(x, "self_attn.q_proj")
-            var k = try proj(x, "self_attn.k_proj")
-            var v = try proj(x, "self_attn.v_proj")
-            var keyCount: Int? = nil
-            if let cache {
-                cache.store(layer: l, keys: k.value, values: v.value, count: t)
-                k = Variable(cache.keys[l])
-                v = Variable(cache.values[l])
-                keyCount = past + t
-            }
-            let a = try Layers.attention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, keyMask: keyMask,
-                                         keyCount: keyCount, detachProbabilities: options.detachAttentionProbabilities)
+            let k = try proj(x, "self_attn.k_proj")
+            let v = try proj(x, "self_attn.v_proj")
+            let a = try Layers.selfAttention(q: q, k: k, v: v, heads: c.numAttentionHeads, scale: scale, layer: l,
+                                             cache: cache, inputs: inputs,
+                                             detachProbabilities: options.detachAttentionProbabilities)
             h = try proj(a, "self_attn.out_proj", residual: h)
             if !c.doLayerNormBefore { h = try norm(h, "self_attn_layer_norm") }
 

@@ -119,3 +119,70 @@ func rmsNormRows<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutableP
         }
     }
 }
+
+// MARK: - Backward (beside the forward rows above)
+
+/// The gradients of y = (x − μ)·r·γ + β over `rows` rows of `d` (r = 1/√(var + ε)), in one pass:
+/// dx = r·(u − mean(u) − x̂·mean(u ⊙ x̂)) with u = g ⊙ γ and x̂ = (x − μ)·r, dγ = Σ g ⊙ x̂, dβ = Σ g.
+/// With `mean` nil it is RMS norm's backward (y = x·r·γ, r = 1/√(mean(x²) + ε)): μ = 0 and the mean(u) term
+/// drops, dx = r·(u − x̂·mean(u ⊙ x̂)). `gamma` nil means γ = 1; a nil output skips that gradient.
+/// Row sums and the column sums of dγ/dβ accumulate in Double (column sums per row chunk, added in chunk
+/// order: deterministic). `mean`/`rstd` are the forward's statistics (`layerNormWithStatistics`).
+/// `package`: the one layer-norm/RMS-norm backward of Autodiff's `Variable.layerNorm`/`rmsNorm` and the layer
+/// library's `Layers.layerNorm`/`rmsNorm`.
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+@inline(never)
+package func normBackwardRows<S: TensorScalar>(
+    x: UnsafePointer<S>, mean: UnsafePointer<S>?, rstd: UnsafePointer<S>, gamma: UnsafePointer<S>?,
+    g: UnsafePointer<S>, rows: Int, d: Int,
+    dx: UnsafeMutablePointer<S>?, dgamma: UnsafeMutablePointer<S>?, dbeta: UnsafeMutablePointer<S>?
+) {
+    let chunkRows = Swift.max(1, (1 << 16) / Swift.max(d, 1))
+    let chunks = Swift.max(1, (rows + chunkRows - 1) / chunkRows)
+    let wantSums = dgamma != nil || dbeta != nil
+    var partial = [Double](repeating: 0, count: wantSums ? chunks * 2 * d : 0)
+    partial.withUnsafeMutableBufferPointer { pp in
+        // An empty array may still have a base address (the shared empty storage): never write through it.
+        let p = UncheckedSendable(wantSums ? pp.baseAddress : nil), args = UncheckedSendable((x, mean, rstd, gamma, g, dx))
+        parallelChunks(count: chunks, grain: 1) { cs in
+            let (x, mean, rstd, gamma, g, dx) = args.value
+            for c in cs {
+                let acc = p.value.map { $0 + c &* 2 &* d }
+                for r in (c &* chunkRows)..<Swift.min(rows, (c &+ 1) &* chunkRows) {
+                    let xr = x + r &* d, gr = g + r &* d
+                    let mu = mean?[r] ?? 0, rs = rstd[r]
+                    if let acc {
+                        for j in 0..<d {
+                            acc[j] += Double(gr[j] * (xr[j] - mu) * rs)
+                            acc[d &+ j] += Double(gr[j])
+                        }
+                    }
+                    guard let dx else { continue }
+                    var su = 0.0, sux = 0.0
+                    for j in 0..<d {
+                        let u = gr[j] * (gamma?[j] ?? 1)
+                        su += Double(u)
+                        sux += Double(u * (xr[j] - mu) * rs)
+                    }
+                    let m1 = mean == nil ? 0 : S(su / Double(d)), m2 = S(sux / Double(d))
+                    let out = dx + r &* d
+                    for j in 0..<d {
+                        let u = gr[j] * (gamma?[j] ?? 1)
+                        out[j] = rs * (u - m1 - (xr[j] - mu) * rs * m2)
+                    }
+                }
+            }
+        }
+        guard wantSums else { return }
+        for j in 0..<d {
+            var sg = 0.0, sb = 0.0
+            for c in 0..<chunks {
+                sg += pp[c &* 2 &* d &+ j]
+                sb += pp[c &* 2 &* d &+ d &+ j]
+            }
+            dgamma?[j] = S(sg)
+            dbeta?[j] = S(sb)
+        }
+    }
+}

@@ -143,3 +143,47 @@ func softmaxRowsFromLogSumExp<S: TensorScalar>(_ x: UnsafeMutablePointer<S>, _ l
         }
     }
 }
+
+// MARK: - Backward (beside the forward rows above)
+
+/// dx = y ⊙ (g − Σ g⊙y) over `rows` contiguous rows of `n`: the softmax pullback, one pass per row (two reads
+/// and one write per element). `out` may equal `g`. Float rows take the dot product in four SIMD8 accumulators
+/// (fp32 within a row, as PyTorch's kernel; the GEMM's `dot`), Double rows in Double. `package`: Autodiff's
+/// softmax pullback runs it, and the layer library's attention backward can.
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+@inline(never)
+package func softmaxPullbackRows<S: TensorScalar>(_ y: UnsafePointer<S>, _ g: UnsafePointer<S>, _ out: UnsafeMutablePointer<S>,
+                                                  rows: Int, n: Int) {
+    if S.self == Float.self {
+        softmaxPullbackRowsFloat(UnsafeRawPointer(y).assumingMemoryBound(to: Float.self),
+                                 UnsafeRawPointer(g).assumingMemoryBound(to: Float.self),
+                                 UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self), rows: rows, n: n)
+        return
+    }
+    for r in 0..<rows {
+        let yr = y + r &* n, gr = g + r &* n, o = out + r &* n
+        var dot = 0.0
+        for j in 0..<n { dot += Double(gr[j] * yr[j]) }
+        let d = S(dot)
+        for j in 0..<n { o[j] = yr[j] * (gr[j] - d) }
+    }
+}
+
+@inline(never)
+func softmaxPullbackRowsFloat(_ y: UnsafePointer<Float>, _ g: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
+                              rows: Int, n: Int) {
+    for r in 0..<rows {
+        let yr = y + r &* n, gr = g + r &* n, o = out + r &* n
+        let dot = SGEMMKernel.dot(n, gr, yr)
+        let d = SIMD8<Float>(repeating: dot)
+        var j = 0
+        while j &+ 8 <= n {
+            let v = UnsafeRawPointer(yr + j).loadUnaligned(as: SIMD8<Float>.self)
+                * (UnsafeRawPointer(gr + j).loadUnaligned(as: SIMD8<Float>.self) - d)
+            UnsafeMutableRawPointer(o + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j &+= 8
+        }
+        while j < n { o[j] = yr[j] * (gr[j] - dot); j &+= 1 }
+    }
+}

@@ -42,7 +42,8 @@ extension Tensor {
 // MARK: - Machinery
 
 /// An elementwise unary operation. Parameters are stored as `Double` (exact for both scalar types).
-enum UnaryOp: Sendable {
+/// `package`: the layer library (LanguageModel) and TinT run their activations through ``unaryRun(_:_:_:_:)``.
+package enum UnaryOp: Sendable, Hashable {
     case negate, abs, square
     case exp, log, tanh, sqrt, rsqrt, erf
     case relu, sigmoid, gelu, geluTanh, silu
@@ -82,10 +83,11 @@ extension Tensor {
     }
 }
 
-/// dst[i] = op(src[i]) for i in 0..<n (`dst` may equal `src`).
-@_specialize(where S == Float)
-@_specialize(where S == Double)
-func unaryRun<S: TensorScalar>(_ op: UnaryOp, _ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int) {
+/// dst[i] = op(src[i]) for i in 0..<n (`dst` may equal `src`): the one implementation of every elementwise
+/// function (SIMD for Float, stable scalar forms for Double). Serial; callers split large arrays over threads.
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+package func unaryRun<S: TensorScalar>(_ op: UnaryOp, _ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int) {
     if S.self == Float.self {
         unaryRunFloat(op, UnsafeRawPointer(src).assumingMemoryBound(to: Float.self),
                       UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), n)
@@ -195,6 +197,24 @@ func unaryRunScalar<S: TensorScalar>(_ op: UnaryOp, _ s: UnsafePointer<S>, _ d: 
         map { x in
             let y = x < l ? l : x
             return y > h ? h : y
+        }
+    }
+}
+
+/// g[i] ← g[i]·op(x[i]) for i in 0..<n: an activation's pullback with `op` its derivative
+/// (`.geluDerivative`, …), through ``unaryRun(_:_:_:_:)`` on blocks of a stack buffer. Serial.
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+package func unaryRunScaling<S: TensorScalar>(_ op: UnaryOp, _ x: UnsafePointer<S>, _ g: UnsafeMutablePointer<S>, _ n: Int) {
+    withUnsafeTemporaryAllocation(of: S.self, capacity: 512) { tmp in
+        let t = tmp.baseAddress!
+        var i = 0
+        while i < n {
+            let m = Swift.min(512, n &- i)
+            unaryRun(op, x + i, t, m)
+            let gi = g + i
+            for j in 0..<m { gi[j] *= t[j] }
+            i &+= m
         }
     }
 }

@@ -27,7 +27,9 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
                   strides: Tensor.contiguousStrides(shape), offset: 0)
     }
 
-    /// A tensor of `shape` filled with `value`.
+    /// A tensor of `shape` filled with `value` (a memset for zero).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public init(shape: [Int], repeating value: Scalar) throws {
         let n = try checkedCount(shape, op: "Tensor(shape:repeating:)")
         self.init(storage: TensorStorage(repeating: value, count: n), shape: shape,
@@ -57,8 +59,20 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         storage.base.initialize(to: scalar)
     }
 
-    /// A tensor of zeros.
+    /// A tensor of zeros (one allocation and a memset, from any module).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
     public static func zeros(_ shape: [Int]) throws -> Tensor { try Tensor(shape: shape, repeating: 0) }
+
+    /// A contiguous tensor of `shape`, zero-filled, whose elements `body` then writes in row-major order
+    /// (`body` is not called for an empty shape).
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public static func zeros(_ shape: [Int], writing body: (UnsafeMutablePointer<Scalar>) throws -> Void) throws -> Tensor {
+        let t = try zeros(shape)  // fresh, uniquely owned storage: written in place
+        if t.count > 0 { try body(t.storage.base) }
+        return t
+    }
     /// A tensor of ones.
     public static func ones(_ shape: [Int]) throws -> Tensor { try Tensor(shape: shape, repeating: 1) }
 

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// Backward of an activation σ (Docs/TINT.md §3): the signal `∇a` becomes `∇h`, with `h` read from `D_sim − D`.
@@ -7,17 +8,11 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// The simulated activation function.
-    public let activation: SimulatorActivation
+    public let activation: Activation
     let layer: GatedLayer<Scalar>
 
-    /// Builds the module for an aux activation (see `init(config:function:)`).
-    public init(config: TinTConfig, activation: AuxActivation) throws {
-        try self.init(config: config, function: SimulatorActivation(activation))
-    }
-
-    /// Builds the module for any simulator activation (SiLU included); throws `TinTError.ruleViolation` when a
-    /// hyperparameter rule fails.
-    public init(config: TinTConfig, function activation: SimulatorActivation) throws {
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
+    public init(config: TinTConfig, activation: Activation) throws {
         try config.validate()
         self.config = config
         self.activation = activation
@@ -40,7 +35,7 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
 /// `inputOffset` (D wide, aligned to the H_sim head width); every other head is kept. `.finiteDifference(N)`: `fc`
 /// forms `[h + ∇a/N ; h]`, σ, `proj` forms `N·(σ(h + ∇a/N) − σ(h))`; `.exact`: `σ'(h)⊙∇a` directly. Shared by
 /// `ActivationBackward` (h in the linear memory) and the gated-MLP Backward (h = the gate pre-activation).
-func activationBackwardLayer<S: TensorScalar>(_ config: TinTConfig, _ activation: SimulatorActivation,
+func activationBackwardLayer<S: TensorScalar>(_ config: TinTConfig, _ activation: Activation,
                                               inputOffset: Int) throws -> GatedLayer<S> {
     let D = config.auxWidth, W = config.simWidth, H = config.simHeads
     try config.validateRegion("activation input", offset: inputOffset, width: D, unit: config.simHeadWidth)

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// Forward of an activation σ (Docs/TINT.md §3): one MLP layer whose first map selects the signal heads, then σ;
@@ -6,17 +7,11 @@ public struct ActivationForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// The simulated activation function.
-    public let activation: SimulatorActivation
+    public let activation: Activation
     let layer: GatedLayer<Scalar>
 
-    /// Builds the module for an aux activation (see `init(config:function:)`).
-    public init(config: TinTConfig, activation: AuxActivation) throws {
-        try self.init(config: config, function: SimulatorActivation(activation))
-    }
-
-    /// Builds the module for any simulator activation (SiLU included); throws `TinTError.ruleViolation` when a
-    /// hyperparameter rule fails.
-    public init(config: TinTConfig, function activation: SimulatorActivation) throws {
+    /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
+    public init(config: TinTConfig, activation: Activation) throws {
         try config.validate()
         let D = config.auxWidth
         self.config = config

@@ -1,3 +1,4 @@
+import LanguageModel
 import Autodiff
 import Tensor
 
@@ -15,55 +16,51 @@ extension AuxGraph {
             case .causalSelfAttention(let q, let k, let v, _): [q, k, v].forEach(linear)
             case .layerNorm(let w, let b, _): for n in [w, b].compactMap({ $0 }) { shapes[n] = [node.width] }
             case .rmsNorm(let w, _): if let w { shapes[w] = [node.width] }
-            case .tokenEmbedding, .positionEmbedding, .activation, .unsupportedActivation, .add: break
+            case .tokenEmbedding, .positionEmbedding, .activation, .add: break
             }
         }
         return shapes
     }
 
-    /// The aux model's logits `[T, vocab]` for `ids`, computed with Autodiff from the graph itself: the reference
-    /// the compiled TinT is checked against for any graph (OPT's own forward is `OPTModel`).
-    /// `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
+    /// The aux model's logits `[T, vocab]` for `ids`, computed from the graph itself with the layer library
+    /// (`Layers`, the ops every model family runs): the reference the compiled TinT is checked against for any
+    /// graph. `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
     public func logits<S: TensorScalar>(ids: [Int], parameters p: VariableSet<S>,
                                         detachAttentionProbabilities: Bool = false) throws -> Variable<S> {
         let T = ids.count
         var values: [Variable<S>] = []
+        func linear(_ x: Variable<S>, _ l: AuxLinear) throws -> Variable<S> {
+            try Layers.linear(x, weight: p[l.weight], bias: try l.bias.map { try p[$0] })
+        }
         for node in nodes {
             let inputs = node.inputs.map { values[$0] }
             let y: Variable<S>
             switch node.op {
             case .tokenEmbedding(let w):
-                y = try p[w].embedding(ids, shape: [T])
+                y = try Layers.embedding(p[w], ids: ids, shape: [T])
             case .positionEmbedding(let w, let offset):
-                y = try p[w].embedding((0..<T).map { $0 + offset }, shape: [T])
+                y = try Layers.embedding(p[w], ids: (0..<T).map { $0 + offset }, shape: [T])
             case .linear(let l, _):
-                y = try inputs[0].linear(weight: p[l.weight], bias: try l.bias.map { try p[$0] })
+                y = try linear(inputs[0], l)
             case .layerNorm(let w, let b, let eps):
-                y = try inputs[0].layerNorm(weight: try w.map { try p[$0] }, bias: try b.map { try p[$0] }, epsilon: S(eps))
+                y = try Layers.layerNorm(inputs[0], weight: try w.map { try p[$0] }, bias: try b.map { try p[$0] }, epsilon: S(eps))
             case .rmsNorm(let w, let eps):
-                y = try inputs[0].rmsNorm(weight: try w.map { try p[$0] }, epsilon: S(eps))
+                y = try Layers.rmsNorm(inputs[0], weight: try w.map { try p[$0] }, epsilon: S(eps))
             case .causalSelfAttention(let q, let k, let v, let heads):
-                let d = q.outputWidth / heads
-                func split(_ l: AuxLinear) throws -> Variable<S> {
-                    try inputs[0].linear(weight: p[l.weight], bias: try l.bias.map { try p[$0] }).reshaped([T, heads, d]).permuted([1, 0, 2])
-                }
-                let o = try scaledDotProductAttention(query: split(q), key: split(k), value: split(v), causal: true,
-                                                      detachProbabilities: detachAttentionProbabilities)
-                y = try o.permuted([1, 0, 2]).reshaped([T, heads * d])
+                let width = q.outputWidth
+                func project(_ l: AuxLinear) throws -> Variable<S> { try linear(inputs[0], l).reshaped([1, T, width]) }
+                let o = try Layers.attention(q: project(q), k: project(k), v: project(v), heads: heads,
+                                             scale: 1 / S(width / heads).squareRoot(), keyMask: nil,
+                                             detachProbabilities: detachAttentionProbabilities)
+                y = try o.reshaped([T, width])
             case .activation(let a):
-                switch a {
-                case .relu: y = inputs[0].relu()
-                case .gelu: y = inputs[0].gelu()
-                case .geluTanh: y = inputs[0].geluTanh()
-                }
-            case .unsupportedActivation(let name):
-                throw TinTError.unsupportedNode(node: node.name, reason: "no reference for the activation '\(name)'")
+                y = try Layers.activation(inputs[0], a)
             case .add:
-                y = try inputs.dropFirst().reduce(inputs[0]) { try $0 + $1 }
+                y = try inputs.dropFirst().reduce(inputs[0]) { try Layers.add($0, $1) }
             }
             values.append(y)
         }
-        return try values[output].linear(weight: p[headWeight])
+        return try Layers.linear(values[output], weight: p[headWeight])
     }
 
     /// The parameters TinT's rule trains (Docs/TINT.md §8) in the nodes simulated with `config`: trainable linear maps,
@@ -102,8 +99,8 @@ extension AuxGraph {
         var sgd = SGD<Float>(learningRate: Float(config.learningRate))
         for _ in 0..<config.steps where !trainable.isEmpty {
             let (_, grads) = try valueAndGradient(of: p, trainable: trainable) { v in
-                try crossEntropy(logits: logits(ids: ids, parameters: v, detachAttentionProbabilities: true), targets: targets,
-                                 reduction: .sum)
+                try Layers.crossEntropy(logits(ids: ids, parameters: v, detachAttentionProbabilities: true), targets: targets,
+                                        mean: false).loss
             }
             try sgd.update(&p, along: grads)
         }

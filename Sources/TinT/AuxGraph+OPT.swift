@@ -3,8 +3,8 @@ import OPT
 
 extension AuxGraph {
     /// The graph of an OPT decoder (any config: pre-LN or post-LN, with or without `project_in`/`project_out`,
-    /// biases and layer-norm affines), named by the checkpoint's parameter names. Activations TinT cannot
-    /// simulate become `.unsupportedActivation` nodes, which the compiler rejects by name.
+    /// biases and layer-norm affines), named by the checkpoint's parameter names. Every activation becomes an
+    /// `.activation` node; the compiler rejects the ones it cannot simulate (SiLU) by name.
     public init(opt c: OPTConfig) throws {
         let D = c.hiddenSize, L = c.numHiddenLayers
         self.init(hiddenWidth: D, heads: c.numAttentionHeads, maxPositions: c.maxPositionEmbeddings, layerCount: L,
@@ -19,13 +19,7 @@ extension AuxGraph {
             let affine = c.layerNormElementwiseAffine
             return .layerNorm(weight: affine ? prefix + ".weight" : nil, bias: affine ? prefix + ".bias" : nil, epsilon: 1e-5)
         }
-        let activation: AuxOp
-        switch c.activationFunction {
-        case .relu: activation = .activation(.relu)
-        case .gelu: activation = .activation(.gelu)
-        case .geluNew, .geluPytorchTanh: activation = .activation(.geluTanh)
-        case .silu: activation = .unsupportedActivation(c.activationFunction.rawValue)
-        }
+        let activation = AuxOp.activation(c.activationFunction.activation)
 
         var tokens = try append("embed_tokens", .tokenEmbedding(weight: OPTModel.embedTokensName), layer: nil,
                                 width: c.wordEmbedProjDim)

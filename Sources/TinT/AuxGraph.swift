@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// A linear map `y = Wx + b` of the auxiliary model, by the names of its parameters.
@@ -36,10 +37,9 @@ public enum AuxOp: Sendable, Equatable, Hashable {
     /// Causal multi-head self-attention with the query/key/value maps; the output map is a separate `.linear`.
     /// Scores are scaled by `1/√(width/heads)`.
     case causalSelfAttention(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int)
-    /// An elementwise activation.
-    case activation(AuxActivation)
-    /// An activation TinT has no module for (e.g. SiLU), kept by name so the compiler can reject it.
-    case unsupportedActivation(String)
+    /// An elementwise activation (the layer library's `Activation`). The compiler simulates ReLU and both GELUs
+    /// and rejects SiLU by name; the Autodiff oracle evaluates every case.
+    case activation(Activation)
     /// The sum of the inputs (residual connections).
     case add
 }
@@ -110,7 +110,7 @@ public struct AuxGraph: Sendable, Equatable {
             case .layerNorm(let w, let b, _): n += (w == nil ? 0 : node.width) + (b == nil ? 0 : node.width)
             case .rmsNorm(let w, _): n += w == nil ? 0 : node.width
             case .causalSelfAttention(let q, let k, let v, _): n += linear(q) + linear(k) + linear(v)
-            case .tokenEmbedding, .positionEmbedding, .activation, .unsupportedActivation, .add: break
+            case .tokenEmbedding, .positionEmbedding, .activation, .add: break
             }
         }
         return n
@@ -127,7 +127,7 @@ public struct AuxGraph: Sendable, Equatable {
             case .rmsNorm(let w, _): if let w { names.insert(w) }
             case .causalSelfAttention(let q, let k, let v, _):
                 for l in [q, k, v] { names.insert(l.weight); if let b = l.bias { names.insert(b) } }
-            case .activation, .unsupportedActivation, .add: break
+            case .activation, .add: break
             }
         }
         return names

@@ -8,29 +8,9 @@ import Tensor
 
 // DescentMethod and DescentOutcome (shared with the TinT executor) are in DescentOutcome.swift.
 
-/// What one SGD step of a dynamic update differentiates and moves: the trainable parameters, a per-parameter
-/// learning-rate factor, the forward options (detached attention probabilities or not), and whether the last
-/// position's loss gradient is left unmasked (the reference code's quirk).
-public struct DescentRule: Sendable, Equatable {
-    /// The parameters that move; every other parameter is a constant.
-    public var trainable: Set<String>
-    /// A factor on η per parameter name (absent: 1).
-    public var learningRateScale: [String: Double]
-    /// The forward pass the loss is differentiated through.
-    public var forward: ForwardOptions
-    /// When the last token is a train token, add `logsumexp(logits_{T−1})` to the loss: the gradient the
-    /// reference code leaves unmasked at the last position (`gradient[:, :-1] *= mask[:, 1:]`).
-    public var unmaskedLastPosition: Bool
-
-    /// A rule from its parts.
-    public init(trainable: Set<String>, learningRateScale: [String: Double] = [:],
-                forward: ForwardOptions = ForwardOptions(), unmaskedLastPosition: Bool = false) {
-        self.trainable = trainable
-        self.learningRateScale = learningRateScale
-        self.forward = forward
-        self.unmaskedLastPosition = unmaskedLastPosition
-    }
-
+/// TinT's rules for the one dynamic update (`CausalLM.dynamicUpdate(_:parameters:trainCount:rule:learningRate:steps:)`,
+/// LanguageModel's `DescentRule`).
+extension DescentRule {
     /// The per-layer parameters TinT updates (TINT-REFERENCE §2.8): v_proj, out_proj, fc1, fc2 (weights and
     /// biases) and the two layer-norm biases. q_proj/k_proj, every γ, the embeddings, positions, project_in/out
     /// and the head stay frozen.
@@ -138,8 +118,8 @@ func descentOutcome(_ model: any CausalLM, _ ids: [Int], _ trainMask: [Bool], _ 
     return DescentOutcome(logitsBefore: r.logitsBefore, logitsAfter: r.logitsAfter, parameters: r.parameters)
 }
 
-/// `steps` plain SGD steps under `rule` from `parameters` (the model's, or a copy converted to Double for
-/// tighter oracles): θ ← θ − η·scale(θ)·∇θ, with the loss the summed cross-entropy of the positions whose
+/// `steps` plain SGD steps under `rule` from `parameters` (LanguageModel's one `dynamicUpdate`; the model's
+/// parameters, or a copy converted to Double for tighter oracles): θ ← θ − η·scale(θ)·∇θ, with the loss the summed cross-entropy of the positions whose
 /// target is a train token (plus the last position's log-sum-exp under ``DescentRule/unmaskedLastPosition``).
 ///
 /// - Returns: the logits `[T, vocab]` before and after, and every parameter after the steps.
@@ -156,33 +136,15 @@ public func gradientDescent<S: TensorScalar>(model: any CausalLM, parameters sta
         throw TinTError.invalidArgument(module: module, reason: "the learning rate must be finite, got \(learningRate)")
     }
     let batch = TokenBatch(ids)
-    let t = ids.count
-    // Position i predicts token i+1; it counts when that target is a train token.
-    var targets = [Int](repeating: -1, count: t)
-    for i in 0..<(t - 1) where trainMask[i + 1] { targets[i] = ids[i + 1] }
-    let unmaskLast = rule.unmaskedLastPosition && trainMask[t - 1]
     func logits(_ p: ParameterSet<S>) throws -> Tensor<S> {
         try noGrad { try model.logits(batch, parameters: p.constants).value.squeezed(0) }
     }
+    // The mask is prefix-shaped (checked above): its train tokens are the first `trainCount`.
+    let trainCount = trainMask.firstIndex(of: false) ?? trainMask.count
+    let params = try model.dynamicUpdate(ids, parameters: start, trainCount: trainCount, rule: rule,
+                                         learningRate: learningRate, steps: steps)
     let before = try logits(start)
-    var params = start
-    // Without a counted target the loss is a constant: nothing moves.
-    guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else {
-        return (before, before, params)
-    }
-    for _ in 0..<steps {
-        let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
-            let z = try model.logits(batch, parameters: p, cache: nil, options: rule.forward)
-            let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
-            guard unmaskLast else { return loss }
-            return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
-        }
-        for (name, g) in grads {
-            let step = S(learningRate * (rule.learningRateScale[name] ?? 1))
-            try params.update(name) { w in try w -= g * step }
-        }
-    }
-    return (before, try logits(params), params)
+    return (before, steps > 0 ? try logits(params) : before, params)
 }
 
 /// Checks that `trainMask` has one flag per token and is prefix-shaped (see

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// One product a `GLULayer` forms in the token rows: `output ← σ(a) ⊙ b` (`.activated`) or `output ← a ⊙ b`
@@ -50,14 +51,14 @@ public struct GLULayer<Scalar: TensorScalar>: Sendable {
     /// The configuration the layer was built for.
     public let config: TinTConfig
     /// The layer's σ.
-    public let activation: SimulatorActivation
+    public let activation: Activation
     /// The products, in hidden-group order.
     public let products: [GLUProduct]
     let layer: GatedLayer<Scalar>
 
     /// Builds the layer; throws `TinTError.ruleViolation` (`offsets`) when a region is misaligned, outside the
     /// row, or the products need more than `H_sim` hidden heads, or two outputs overlap.
-    public init(config: TinTConfig, activation: SimulatorActivation, products: [GLUProduct]) throws {
+    public init(config: TinTConfig, activation: Activation, products: [GLUProduct]) throws {
         try config.validate()
         let W = config.simWidth, H = config.simHeads, d = config.simHeadWidth
         var gate = MixBuilder<Scalar>(width: W, heads: H), up = MixBuilder<Scalar>(width: W, heads: H)

@@ -61,7 +61,7 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
         let x = group == .prefixes ? state.prefixes : state.tokens
         let k = state.prefixCount, n = x.shape[0], W = x.shape[1]
         let pos = positions(group, count: n, prefixCount: k)
-        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        var out = try! Tensor<Scalar>.zeros(x.shape)
         if !old.isZero(on: group) {
             let g = pos.map { old.value(position: $0) }
             accumulateScaledRows(x, g, into: &out, width: W)

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// Backward (∥ Descent) of one gated-MLP chunk (Docs/TINT.md §10). Token rows enter with `∇y` in the signal and the
@@ -18,7 +19,7 @@ public struct GatedMLPBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// σ.
-    public let activation: SimulatorActivation
+    public let activation: Activation
     /// Whether the three maps are updated (Backward ∥ Descent) or only backpropagated through.
     public let descend: Bool
     let down: GatedLayer<Scalar>
@@ -31,7 +32,7 @@ public struct GatedMLPBackward<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module. `descend: false` gives Backward only (frozen maps). `updateBias` says which maps' bias
     /// slots descend: a map without bias, or a chunk other than 0 for the down map, must not move its bias.
-    public init(config: TinTConfig, activation: SimulatorActivation, descend: Bool = true,
+    public init(config: TinTConfig, activation: Activation, descend: Bool = true,
                 updateBias: (gate: Bool, up: Bool, down: Bool) = (true, true, true)) throws {
         try config.validate()
         let D = config.auxWidth, s = GatedMLPSlots(config)

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// Where one gated-MLP chunk keeps its activations in the token rows (Docs/TINT.md §10): four D-wide slots, which
@@ -34,7 +35,7 @@ public struct GatedMLPForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
     public let config: TinTConfig
     /// σ.
-    public let activation: SimulatorActivation
+    public let activation: Activation
     let gate: LinearForward<Scalar>
     let up: LinearForward<Scalar>
     let glu: GLULayer<Scalar>
@@ -42,7 +43,7 @@ public struct GatedMLPForward<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails (D_aux must satisfy the
     /// `mapWidths` rule for a D × D block, as every simulated square map does).
-    public init(config: TinTConfig, activation: SimulatorActivation) throws {
+    public init(config: TinTConfig, activation: Activation) throws {
         try config.validate()
         let D = config.auxWidth, slots = GatedMLPSlots(config)
         self.config = config

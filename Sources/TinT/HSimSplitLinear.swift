@@ -88,7 +88,7 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
             throw TinTError.shapeMismatch(module: "HSimSplitLinear", expected: [-1, width], got: x.shape, what: "input")
         }
         let rows = x.count / Swift.max(width, 1)
-        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        var out = try! Tensor<Scalar>.zeros(x.shape)
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
                 guard let s = src.baseAddress, let d = dst.baseAddress else { return }
@@ -206,7 +206,7 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
             if Threading.maxThreads <= 1 || H < 2 * Threading.maxThreads {
                 // One thread, or too few heads to share out: the GEMM threads on its own if it is big enough.
                 for h in 0..<H {
-                    tintGemm(m: rows, n: d, k: d, a: z + h * d, rsA: ldz, csA: 1, b: b + h * d * d, rsB: d, csB: 1,
+                    gemm(m: rows, n: d, k: d, a: z + h * d, aRowStride: ldz, aColStride: 1, b: b + h * d * d, bRowStride: d, bColStride: 1,
                              beta: beta, c: out + h * d, ldc: ldo)
                 }
             } else {
@@ -215,8 +215,8 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
                 let zs = UncheckedSendable(z), bs = UncheckedSendable(b), os = UncheckedSendable(out)
                 parallelChunks(count: H, grain: 1) { range in
                     for h in range {
-                        tintGemm(m: rows, n: d, k: d, a: zs.value + h * d, rsA: ldz, csA: 1, b: bs.value + h * d * d,
-                                 rsB: d, csB: 1, beta: beta, c: os.value + h * d, ldc: ldo)
+                        gemm(m: rows, n: d, k: d, a: zs.value + h * d, aRowStride: ldz, aColStride: 1, b: bs.value + h * d * d,
+                                 bRowStride: d, bColStride: 1, beta: beta, c: os.value + h * d, ldc: ldo)
                     }
                 }
             }

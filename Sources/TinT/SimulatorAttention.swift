@@ -30,7 +30,7 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func compute(_ x: Tensor<Scalar>, positions: [Int], width: Int) throws -> Tensor<Scalar> {
-        var out: Tensor<Scalar> = zerosTensor([x.shape[0], width])
+        var out = try! Tensor<Scalar>.zeros([x.shape[0], width])
         if x.shape[0] == 0 { return out }
         if let map { map.apply(x, into: &out, accumulate: false) }
         if let position {
@@ -115,14 +115,14 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         if group == queryGroup {
             let attended = try attention(state)
             if let output {
-                out = zerosTensor(attended.shape)
+                out = try! Tensor.zeros(attended.shape)
                 output.apply(attended, into: &out, accumulate: false)
             } else {
                 out = attended
             }
         } else {
             guard residual != nil else { return nil }
-            out = zerosTensor(x.shape)
+            out = try! Tensor.zeros(x.shape)
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
@@ -148,7 +148,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             kRows = state.tokens; kPos = qPos
         }
         let nA = qRows.shape[0], nB = kRows.shape[0]
-        var out: Tensor<Scalar> = zerosTensor([nA, W])
+        var out = try! Tensor<Scalar>.zeros([nA, W])
         if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
         let q = try query.compute(qRows, positions: qPos, width: W)
         let kk = try key.compute(kRows, positions: kPos, width: W)
@@ -185,17 +185,17 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         for h in liveHeads {
             let o = h * d
             if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) {
-                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: O + o, ldc: W)
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
             } else if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
-                tintGemm(m: nA, n: d, k: d, alpha: c, a: Q + o, rsA: W, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             } else if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
-                tintGemm(m: d, n: d, k: nB, alpha: c, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+                gemm(m: d, n: d, k: nB, alpha: c, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             } else if keysFirst {
-                tintGemm(m: d, n: d, k: nB, a: K + o, rsA: 1, csA: W, b: V + o, rsB: W, csB: 1, c: scratch, ldc: d)
-                tintGemm(m: nA, n: d, k: d, a: Q + o, rsA: W, csA: 1, b: scratch, rsB: d, csB: 1, c: O + o, ldc: W)
+                gemm(m: d, n: d, k: nB, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
+                gemm(m: nA, n: d, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
             } else {
-                tintGemm(m: nA, n: nB, k: d, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: scratch, ldc: nB)
-                tintGemm(m: nA, n: d, k: nB, a: scratch, rsA: nB, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+                gemm(m: nA, n: nB, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
+                gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
     }
@@ -212,7 +212,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         defer { a.deallocate() }
         for h in liveHeads {
             let o = h * d
-            tintGemm(m: n, n: n, k: d, alpha: scale, a: Q + o, rsA: W, csA: 1, b: K + o, rsB: 1, csB: W, c: a, ldc: n)
+            gemm(m: n, n: n, k: d, alpha: scale, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: a, ldc: n)
             for i in 0..<n {
                 let row = a + i * n
                 var m = row[0]
@@ -224,9 +224,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 for j in (i + 1)..<n { row[j] = 0 }
             }
             if transposed {
-                tintGemm(m: n, n: d, k: n, a: a, rsA: 1, csA: n, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: 1, aColStride: n, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             } else {
-                tintGemm(m: n, n: d, k: n, a: a, rsA: n, csA: 1, b: V + o, rsB: W, csB: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
     }

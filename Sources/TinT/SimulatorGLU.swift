@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// A gated (GLU) channel layer on token rows: `update(x) = proj(σ(gate(x) + P_g) ⊙ (up(x) + P_u)) + residual(x)`,
@@ -11,7 +12,7 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
     let gate: HSimSplitLinear<Scalar>?
     /// nil: a zero up stream (only meaningful with `upFeatures`).
     let up: HSimSplitLinear<Scalar>?
-    let activation: SimulatorActivation
+    let activation: Activation
     /// nil: the identity.
     let proj: HSimSplitLinear<Scalar>?
     let residual: HSimSplitLinear<Scalar>?
@@ -24,7 +25,7 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
         // Prefix rows are never updated by a GLU layer (its gate is zero there), but stay well-defined.
         let x = group == .prefixes ? state.prefixes : state.tokens
         let n = x.shape[0], W = x.shape[1]
-        var g: Tensor<Scalar> = zerosTensor(x.shape), u: Tensor<Scalar> = zerosTensor(x.shape)
+        var g: Tensor<Scalar> = try Tensor.zeros(x.shape), u: Tensor<Scalar> = try Tensor.zeros(x.shape)
         gate?.apply(x, into: &g, accumulate: false)
         up?.apply(x, into: &u, accumulate: false)
         if group == .tokens {
@@ -36,7 +37,7 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
             u.withUnsafeBufferPointer { up in for i in 0..<(n * W) { gp[i] *= up[i] } }
         }
         var out: Tensor<Scalar>
-        if let proj { out = zerosTensor(x.shape); proj.apply(g, into: &out, accumulate: false) } else { out = g }
+        if let proj { out = try Tensor.zeros(x.shape); proj.apply(g, into: &out, accumulate: false) } else { out = g }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }

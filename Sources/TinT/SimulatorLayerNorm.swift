@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// The normalisation layer: token rows' signal `[0, D_aux)` becomes `(x − μ)/√(σ² + ε)` (statistics over those
@@ -20,7 +21,7 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
     @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
-        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        var out = try! Tensor<Scalar>.zeros(x.shape)
         let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -58,7 +59,7 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
         /// `(1/r)(g − x̂·mean(x̂⊙g))`, `r = √(mean(x²) + ε)`, with `x` read at `inputOffset`.
         case rmsNorm(epsilon: Double)
         /// `σ'(h)⊙g` with `h` read at `inputOffset`.
-        case activation(SimulatorActivation)
+        case activation(Activation)
     }
     let rule: Rule
     let signalWidth: Int
@@ -69,7 +70,7 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
     @_specialize(where Scalar == Double)
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
-        var out: Tensor<Scalar> = zerosTensor(x.shape)
+        var out = try! Tensor<Scalar>.zeros(x.shape)
         let n = x.shape[0], W = x.shape[1], D = signalWidth, off = inputOffset
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
@@ -78,7 +79,10 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
                     switch rule {
                     case .layerNorm(let eps): layerNormJVP(g: g, x: h, out: o, D, Scalar(eps))
                     case .rmsNorm(let eps): layerNormJVP(g: g, x: h, out: o, D, Scalar(eps), centered: false)
-                    case .activation(let f): for c in 0..<D { o[c] = activationDerivative(f, h[c]) * g[c] }
+                    case .activation(let f):
+                        // σ'(h)⊙g with the layer library's activation backward (Tensor's derivative kernels).
+                        o.update(from: g, count: D)
+                        if f == .relu { for c in 0..<D where !(h[c] > 0) { o[c] = 0 } } else { unaryRunScaling(f.derivativeOp, h, o, D) }
                     }
                 }
             }

@@ -1,10 +1,11 @@
+import LanguageModel
 import Tensor
 
 /// A channel-mixing MLP layer on token rows: `update(x) = proj(σ(fc(x))) + residual(x)` with `H_sim`-split maps.
 struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     /// nil: the identity.
     let fc: HSimSplitLinear<Scalar>?
-    let activation: SimulatorActivation?
+    let activation: Activation?
     /// nil: the identity.
     let proj: HSimSplitLinear<Scalar>?
     let residual: HSimSplitLinear<Scalar>?
@@ -14,15 +15,25 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var h: Tensor<Scalar>
-        if let fc { h = zerosTensor(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
+        if let fc { h = try! Tensor.zeros(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
         if let activation { h = applyActivation(activation, h) }
         var out: Tensor<Scalar>
-        if let proj { out = zerosTensor(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
+        if let proj { out = try! Tensor.zeros(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
 
     var parameterCount: ParameterCount {
         ParameterCount(constructed: (fc?.parameterCount ?? 0) + (proj?.parameterCount ?? 0) + (residual?.parameterCount ?? 0))
+    }
+}
+
+/// σ applied elementwise, with Tensor's one implementation of each activation.
+func applyActivation<S: TensorScalar>(_ f: Activation, _ x: Tensor<S>) -> Tensor<S> {
+    switch f {
+    case .relu: return x.relu()
+    case .gelu: return x.gelu()
+    case .geluTanh: return x.geluTanh()
+    case .silu: return x.silu()
     }
 }

@@ -1,3 +1,4 @@
+import LanguageModel
 import Tensor
 
 /// The simulator modules the compiler chose for one aux node (Docs/TINT.md §8).
@@ -170,10 +171,11 @@ public enum TinTCompiler {
             return .attention(AttentionPlan(query: q, key: k, value: v, forward: try cache.attentionForward(),
                                             backward: sim ? try cache.attentionBackwardDescent(updateBias: v.bias != nil) : nil))
         case .activation(let a):
+            guard a != .silu else {
+                throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
+            }
             return .activation(ActivationPlan(chunks: chunks(node.width, D), forward: try cache.activationForward(a),
                                               backward: sim ? try cache.activationBackward(a) : nil))
-        case .unsupportedActivation(let name):
-            throw unsupported("TinT has no module for the activation '\(name)' (supported: relu, gelu, gelu_new)")
         }
     }
 
@@ -192,8 +194,8 @@ final class ModuleCache: @unchecked Sendable {
     private var linearBackwards: [[Int]: LinearBackward<Float>] = [:]
     private var linearBackwardDescents: [[Int]: LinearBackwardDescent<Float>] = [:]
     private var attentionBackwards: [Bool: AttentionBackwardDescent<Float>] = [:]
-    private var activationForwards: [AuxActivation: ActivationForward<Float>] = [:]
-    private var activationBackwards: [AuxActivation: ActivationBackward<Float>] = [:]
+    private var activationForwards: [Activation: ActivationForward<Float>] = [:]
+    private var activationBackwards: [Activation: ActivationBackward<Float>] = [:]
     private var lnForwards: [NormKind: LayerNormForward<Float>] = [:]
     private var lnBackwards: [NormKind: LayerNormBackward<Float>] = [:]
     private var lnBackwardDescents: [NormKind: LayerNormBackwardDescent<Float>] = [:]
@@ -241,10 +243,10 @@ final class ModuleCache: @unchecked Sendable {
     func attentionBackwardDescent(updateBias: Bool) throws -> AttentionBackwardDescent<Float> {
         try cached(&attentionBackwards, updateBias) { try AttentionBackwardDescent(config: config, updateBias: updateBias) }
     }
-    func activationForward(_ a: AuxActivation) throws -> ActivationForward<Float> {
+    func activationForward(_ a: Activation) throws -> ActivationForward<Float> {
         try cached(&activationForwards, a) { try ActivationForward(config: config, activation: a) }
     }
-    func activationBackward(_ a: AuxActivation) throws -> ActivationBackward<Float> {
+    func activationBackward(_ a: Activation) throws -> ActivationBackward<Float> {
         try cached(&activationBackwards, a) { try ActivationBackward(config: config, activation: a) }
     }
 }

@@ -8,16 +8,6 @@ public enum GateKind: Sendable, Equatable, Hashable {
     case hard
 }
 
-/// An auxiliary activation function that TinT can simulate.
-public enum AuxActivation: String, Sendable, Equatable, Hashable, CaseIterable {
-    /// `max(x, 0)` (OPT).
-    case relu
-    /// GELU with the exact `erf` form.
-    case gelu
-    /// GELU with the `tanh` approximation (GPT-2's `gelu_new`).
-    case geluTanh
-}
-
 /// The TinT hyperparameters (Docs/TINT.md §5): the simulator's shape, the inner learning rate, and the
 /// approximation options. The derived quantities (D_sim, K, head widths, memory offsets) are computed
 /// properties; `validate()` checks every rule.

@@ -2,31 +2,8 @@ import Dispatch
 import Synchronization
 import Tensor
 
-// Internal raw-pointer helpers shared by the simulator layers: the scalar-generic GEMM dispatch, a dynamic
-// parallel loop, and the cross-head mix kernel of `HSimSplitLinear`.
-
-/// `C = alpha·A·B + beta·C` for either scalar type, through the Tensor module's public raw GEMM.
-/// `A` element `(i, p)` is `a[i·rsA + p·csA]`, `B` element `(p, j)` is `b[p·rsB + j·csB]`, `C` is row-major.
-@inline(__always)
-func tintGemm<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
-                               a: UnsafePointer<S>, rsA: Int, csA: Int,
-                               b: UnsafePointer<S>, rsB: Int, csB: Int,
-                               beta: S = 0, c: UnsafeMutablePointer<S>, ldc: Int) {
-    if m == 0 || n == 0 { return }
-    if S.self == Float.self {
-        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
-             a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), aRowStride: rsA, aColStride: csA,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), bRowStride: rsB, bColStride: csB,
-             beta: unsafeBitCast(beta, to: Float.self), c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
-    } else if S.self == Double.self {
-        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
-             a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), aRowStride: rsA, aColStride: csA,
-             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), bRowStride: rsB, bColStride: csB,
-             beta: unsafeBitCast(beta, to: Double.self), c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
-    } else {
-        preconditionFailure("TinT: unsupported scalar type \(S.self)")
-    }
-}
+// Internal raw-pointer helpers of the simulator layers: the cross-head mix kernel of `HSimSplitLinear`, row
+// gathering and a scratch buffer. (The scalar-generic GEMM and zero fills are Tensor's `gemm` and `Tensor.zeros`.)
 
 /// The sparsity pattern of a cross-head mix: output heads in groups of up to four consecutive heads that read
 /// the same input heads, with that input list. A dense mix gives groups of four reading every head (each weight
@@ -53,15 +30,6 @@ struct MixPattern: Sendable {
 
     /// Multiply-adds per row, about `d·Σ count·|inputs|`.
     var pairCount: Int { groups.reduce(0) { $0 + $1.count * $1.inputs.count } }
-}
-
-@inline(__always)
-func fmadd8(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-#if SIMD_FMA
-    acc.addingProduct(a, b)
-#else
-    acc + a * b
-#endif
 }
 
 /// Cross-head mix of `rows` rows: `z[n, h'·d + r] (+)= Σ_h mix[h, h', r]·x[n, h·d + r]`, with `mix` stored
@@ -166,20 +134,12 @@ func mixRowsGeneric<S: TensorScalar>(_ x: UnsafePointer<S>, ldx: Int, _ z: Unsaf
     }
 }
 
-/// A zero tensor. `Tensor.zeros` fills element by element through the unspecialised generic storage initialiser
-/// (about 2 ns per element from another module); building from a specialised zero array is a memset and a memcpy.
-@inline(__always)
-func zerosTensor<S: TensorScalar>(_ shape: [Int]) -> Tensor<S> {
-    let n = shape.reduce(1, *)
-    return try! Tensor(shape: shape, scalars: [S](repeating: 0, count: n))
-}
-
 /// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element).
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func gatherRows<S: TensorScalar>(_ t: Tensor<S>, _ indices: [Int]) -> Tensor<S> {
     let w = t.shape[1]
-    var out: Tensor<S> = zerosTensor([indices.count, w])
+    var out = try! Tensor<S>.zeros([indices.count, w])
     t.withUnsafeBufferPointer { src in
         out.withUnsafeMutableBufferPointer { dst in
             for (i, r) in indices.enumerated() {

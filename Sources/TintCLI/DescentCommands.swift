@@ -50,11 +50,9 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         r.after[m] = EvalLoss(sum: 0, count: 0)
         r.seconds[m] = 0
     }
-    let starts = Array(stride(from: 0, to: ids.count, by: block))
-    for (i, start) in starts.enumerated() {
-        defer { progress?(i + 1, starts.count) }
-        let chunk = Array(ids[start..<min(ids.count, start + block)])
-        let nTrain = Int((trainFraction * Double(chunk.count)).rounded(.down))
+    let split = dynamicEvaluationBlocks(ids, block: block, trainFraction: trainFraction)
+    for (i, (chunk, nTrain)) in split.enumerated() {
+        defer { progress?(i + 1, split.count) }
         let mask = (0..<chunk.count).map { $0 < nTrain }
         let positions = evalTargetPositions(trainMask: mask)
         guard !positions.isEmpty else { continue }

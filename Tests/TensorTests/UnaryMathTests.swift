@@ -223,7 +223,7 @@ private func sweepInputs(step: UInt32 = 4099, dense: Int = 100_000, lim: Float =
             let shift = xs.max()!
             var ys = [Float](repeating: .nan, count: n)
             let sum = xs.withUnsafeBufferPointer { s in
-                ys.withUnsafeMutableBufferPointer { vexpShiftedSum(s.baseAddress!, $0.baseAddress!, n, shift: shift) }
+                ys.withUnsafeMutableBufferPointer { runExpShiftedSum(s.baseAddress!, $0.baseAddress!, n, shift: shift) }
             }
             // Each element is exactly the exp kernel's value of x − shift; the sum matches a Double sum of them.
             let shifted = xs.map { $0 - shift }

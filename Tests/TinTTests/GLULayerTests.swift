@@ -1,13 +1,14 @@
 import Testing
+import LanguageModel
 import Tensor
 @testable import TinT
 
 /// The GLU layer: `.exact` products equal the direct elementwise product for σ ∈ {SiLU, GELU, ReLU} (the
 /// identity σ(z) − σ(−z) = z), `.activated` products equal σ(a)⊙b, and every other head is kept.
 @Suite struct GLULayerTests {
-    static let cases: [(SimulatorActivation, Int)] = [(.silu, 0), (.gelu, 1), (.relu, 2), (.silu, 3), (.geluTanh, 0)]
+    static let cases: [(Activation, Int)] = [(.silu, 0), (.gelu, 1), (.relu, 2), (.silu, 3), (.geluTanh, 0)]
 
-    func run<S: TensorScalar>(_: S.Type, _ f: SimulatorActivation, _ ci: Int) throws -> (exact: Double, activated: Double) {
+    func run<S: TensorScalar>(_: S.Type, _ f: Activation, _ ci: Int) throws -> (exact: Double, activated: Double) {
         let config = smallConfigs[ci].with(gates: testGates(S.self))
         let D = config.auxWidth, W = config.simWidth, t = 11
         // a at D, b at 2D; a⊙b into the signal, σ(a)⊙b into W − D.
@@ -29,13 +30,13 @@ import Tensor
         return (exact, activated)
     }
 
-    @Test(arguments: cases) func exactProductDouble(f: SimulatorActivation, ci: Int) throws {
+    @Test(arguments: cases) func exactProductDouble(f: Activation, ci: Int) throws {
         let (e, s) = try run(Double.self, f, ci)
         #expect(e <= 1e-12, "a⊙b: \(e)")
         #expect(s <= 1e-12, "σ(a)⊙b: \(s)")
     }
 
-    @Test(arguments: cases) func exactProductFloat(f: SimulatorActivation, ci: Int) throws {
+    @Test(arguments: cases) func exactProductFloat(f: Activation, ci: Int) throws {
         let (e, s) = try run(Float.self, f, ci)
         print("OBSERVED GLU Float \(f) ci=\(ci): exact \(e) activated \(s)")
         #expect(e <= 1e-6, "a⊙b: \(e)")

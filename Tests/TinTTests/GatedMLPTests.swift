@@ -1,4 +1,5 @@
 import Testing
+import LanguageModel
 import Tensor
 import Autodiff
 @testable import TinT
@@ -7,9 +8,9 @@ import Autodiff
 /// does), against Autodiff: the forward, `∇x`, and the Descent's update of the gate, up and down weights and biases
 /// (the gradient of `Σ_{t∈train} ⟨y_t, ∇y_t⟩`).
 @Suite struct GatedMLPTests {
-    static let cases: [(SimulatorActivation, Int)] = [(.silu, 0), (.gelu, 1), (.relu, 2), (.silu, 3)]
+    static let cases: [(Activation, Int)] = [(.silu, 0), (.gelu, 1), (.relu, 2), (.silu, 3)]
 
-    func autodiffActivation(_ f: SimulatorActivation, _ v: Variable<Double>) -> Variable<Double> {
+    func autodiffActivation(_ f: Activation, _ v: Variable<Double>) -> Variable<Double> {
         switch f {
         case .relu: return v.relu()
         case .gelu: return v.gelu()
@@ -29,7 +30,7 @@ import Autodiff
     struct Errors { var forward = 0.0, inputGradient = 0.0, gate = 0.0, up = 0.0, down = 0.0, downBias = 0.0 }
 
     /// Relative errors (to max(1, scale)) of the TinT result against the oracle.
-    func run<S: TensorScalar>(_: S.Type, _ f: SimulatorActivation, _ ci: Int, _ rule: TinTConfig.ActivationBackward) throws -> Errors {
+    func run<S: TensorScalar>(_: S.Type, _ f: Activation, _ ci: Int, _ rule: TinTConfig.ActivationBackward) throws -> Errors {
         var config = smallConfigs[ci].with(gates: testGates(S.self)).with(learningRate: 0.01)
         config.activationBackward = rule
         let D = config.auxWidth, F = 2 * D, t = 9, eta = config.learningRate
@@ -109,7 +110,7 @@ import Autodiff
         return e
     }
 
-    @Test(arguments: cases) func exactDouble(f: SimulatorActivation, ci: Int) throws {
+    @Test(arguments: cases) func exactDouble(f: Activation, ci: Int) throws {
         let e = try run(Double.self, f, ci, .exact)
         print("OBSERVED GatedMLP Double exact \(f) ci=\(ci): \(e)")
         for (name, v) in [("forward", e.forward), ("∇x", e.inputGradient), ("gate", e.gate), ("up", e.up), ("down", e.down), ("b_d", e.downBias)] {
@@ -119,7 +120,7 @@ import Autodiff
 
     /// fp32 with the paper's tanh gates and the exact activation backward: ≤ 1e-5. (The update is read back as
     /// (W − W')/η, so its fp32 error is the weight's rounding over η: η = 0.01 and |W| ≲ 0.5 keep it ≤ 1e-5.)
-    @Test(arguments: cases) func exactFloat(f: SimulatorActivation, ci: Int) throws {
+    @Test(arguments: cases) func exactFloat(f: Activation, ci: Int) throws {
         let e = try run(Float.self, f, ci, .exact)
         print("OBSERVED GatedMLP Float exact \(f) ci=\(ci): \(e)")
         #expect(e.forward <= 1e-5, "forward: \(e.forward)")
@@ -129,7 +130,7 @@ import Autodiff
 
     /// The paper's finite difference (N = 1000), fp32: the activation tests' bound, 1e-2 relative; only ∇g (the gate
     /// weights and ∇x) carries the O(1/N) error, up and down stay exact.
-    @Test(arguments: cases) func finiteDifferenceFloat(f: SimulatorActivation, ci: Int) throws {
+    @Test(arguments: cases) func finiteDifferenceFloat(f: Activation, ci: Int) throws {
         let e = try run(Float.self, f, ci, .finiteDifference(1000))
         print("OBSERVED GatedMLP Float FD1000 \(f) ci=\(ci): \(e)")
         #expect(e.forward <= 1e-5, "forward: \(e.forward)")

@@ -1,4 +1,5 @@
 import Testing
+import LanguageModel
 import Tensor
 import Autodiff
 @testable import TinT
@@ -127,17 +128,18 @@ import Autodiff
 }
 
 @Suite struct ActivationTests {
-    static let cases: [(AuxActivation, Int)] = [(.relu, 0), (.gelu, 1), (.geluTanh, 2), (.relu, 3)]
+    static let cases: [(Activation, Int)] = [(.relu, 0), (.gelu, 1), (.geluTanh, 2), (.relu, 3)]
 
-    func autodiffActivation(_ f: AuxActivation, _ v: Variable<Double>) -> Variable<Double> {
+    func autodiffActivation(_ f: Activation, _ v: Variable<Double>) -> Variable<Double> {
         switch f {
         case .relu: return v.relu()
         case .gelu: return v.gelu()
         case .geluTanh: return v.geluTanh()
+        case .silu: return v.silu()
         }
     }
 
-    func forward<S: TensorScalar>(_: S.Type, _ f: AuxActivation, _ ci: Int) throws {
+    func forward<S: TensorScalar>(_: S.Type, _ f: Activation, _ ci: Int) throws {
         let config = smallConfigs[ci].with(gates: testGates(S.self))
         let D = config.auxWidth, t = 7
         let before: TinTState<S> = randomState(config, prefixes: randn([config.prefixCount, config.simWidth], seed: 1), tokens: t, seed: 2)
@@ -153,10 +155,10 @@ import Autodiff
         #expect(maxDiff(state.prefixes, before.prefixes) <= tol * maxAbs(before.prefixes))
     }
 
-    @Test(arguments: cases) func forwardDouble(f: AuxActivation, ci: Int) throws { try forward(Double.self, f, ci) }
-    @Test(arguments: cases) func forwardFloat(f: AuxActivation, ci: Int) throws { try forward(Float.self, f, ci) }
+    @Test(arguments: cases) func forwardDouble(f: Activation, ci: Int) throws { try forward(Double.self, f, ci) }
+    @Test(arguments: cases) func forwardFloat(f: Activation, ci: Int) throws { try forward(Float.self, f, ci) }
 
-    func backwardError(_ f: AuxActivation, _ ci: Int, _ rule: TinTConfig.ActivationBackward) throws -> (Double, Double) {
+    func backwardError(_ f: Activation, _ ci: Int, _ rule: TinTConfig.ActivationBackward) throws -> (Double, Double) {
         var config = smallConfigs[ci].with(gates: .hard)
         config.activationBackward = rule
         let D = config.auxWidth, t = 9
@@ -173,12 +175,12 @@ import Autodiff
         return (maxDiff(columns(state.tokens, 0, D), expected), maxAbs(expected))
     }
 
-    @Test(arguments: cases) func backwardExact(f: AuxActivation, ci: Int) throws {
+    @Test(arguments: cases) func backwardExact(f: Activation, ci: Int) throws {
         let (e, s) = try backwardError(f, ci, .exact)
         #expect(e <= 1e-10 * max(1, s))
     }
 
-    @Test(arguments: cases) func backwardFiniteDifference(f: AuxActivation, ci: Int) throws {
+    @Test(arguments: cases) func backwardFiniteDifference(f: Activation, ci: Int) throws {
         let (e3, s) = try backwardError(f, ci, .finiteDifference(1e3))
         let (e5, _) = try backwardError(f, ci, .finiteDifference(1e5))
         // ReLU is exact except within |∇a|/N of the kink; GELU's error is O(1/N).

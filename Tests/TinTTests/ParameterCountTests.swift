@@ -1,4 +1,5 @@
 import Testing
+import LanguageModel
 import Tensor
 @testable import TinT
 
@@ -58,7 +59,7 @@ struct Formula {
             c.layerNormBackward = exact ? .exact : .firstOrder(1000)
             c.activationBackward = exact ? .exact : .finiteDifference(1000)
             #expect(try LayerNormBackward<S>(config: c).parameterCount == f.layerNormBackward(exact: exact))
-            for a in AuxActivation.allCases {
+            for a in Activation.allCases {
                 #expect(try ActivationForward<S>(config: c, activation: a).parameterCount == f.activationForward)
                 #expect(try ActivationBackward<S>(config: c, activation: a).parameterCount == f.activationBackward(exact: exact))
             }

@@ -1,4 +1,5 @@
 import Testing
+import LanguageModel
 import Tensor
 import Autodiff
 @testable import TinT
@@ -11,7 +12,7 @@ import Autodiff
         let D = config.auxWidth, t = 7
         let before: TinTState<S> = randomState(config, prefixes: randn([config.prefixCount, config.simWidth], seed: 1), tokens: t, seed: 2)
         var state = before
-        try ActivationForward<S>(config: config, function: .silu).apply(&state)
+        try ActivationForward<S>(config: config, activation: .silu).apply(&state)
         let x = columns(before.tokens, 0, D).converted(to: Double.self)
         let y = Variable(x).silu().value
         let tol = exactTolerance(S.self)
@@ -28,12 +29,12 @@ import Autodiff
         config.activationBackward = rule
         let D = config.auxWidth, t = 9
         var state: TinTState<S> = randomState(config, prefixes: randn([config.prefixCount, config.simWidth], seed: 1), tokens: t, seed: 3)
-        try ActivationForward<S>(config: config, function: .silu).apply(&state)
+        try ActivationForward<S>(config: config, activation: .silu).apply(&state)
         let h = columns(state.tokens, config.linearMemory, D).converted(to: Double.self)
         let ga: Tensor<S> = randn([t, D], seed: 4)
         try state.tokens.assign(ga, axis: 1, 0..<D)
         let kept = state
-        try ActivationBackward<S>(config: config, function: .silu).apply(&state)
+        try ActivationBackward<S>(config: config, activation: .silu).apply(&state)
         let expected = try valueAndGradient(at: h, seed: ga.converted(to: Double.self)) { $0.silu() }.gradient
         let rest = config.simWidth - D
         #expect(maxDiff(columns(state.tokens, D, rest), columns(kept.tokens, D, rest)) == 0, "other heads kept")

@@ -109,6 +109,32 @@ public func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alp
                beta: beta, c: c, ldc: ldc, mayThread: true)
 }
 
+/// `C = alpha·A·B + beta·C` on raw memory for either scalar type: the scalar-generic entry other modules' generic
+/// kernels call (one type test, folded away once the caller is specialised, then the `Float` or `Double`
+/// overload above). Same layout rules as the `Float` overload; an empty `C` (`m == 0` or `n == 0`) is a no-op.
+@inlinable @inline(__always)
+public func gemm<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
+                                  a: UnsafePointer<S>, aRowStride: Int, aColStride: Int,
+                                  b: UnsafePointer<S>, bRowStride: Int, bColStride: Int,
+                                  beta: S = 0, c: UnsafeMutablePointer<S>, ldc: Int) {
+    if m == 0 || n == 0 { return }
+    if S.self == Float.self {
+        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Float.self),
+             a: UnsafeRawPointer(a).assumingMemoryBound(to: Float.self), aRowStride: aRowStride, aColStride: aColStride,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Float.self), bRowStride: bRowStride, bColStride: bColStride,
+             beta: unsafeBitCast(beta, to: Float.self),
+             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Float.self), ldc: ldc)
+    } else if S.self == Double.self {
+        gemm(m: m, n: n, k: k, alpha: unsafeBitCast(alpha, to: Double.self),
+             a: UnsafeRawPointer(a).assumingMemoryBound(to: Double.self), aRowStride: aRowStride, aColStride: aColStride,
+             b: UnsafeRawPointer(b).assumingMemoryBound(to: Double.self), bRowStride: bRowStride, bColStride: bColStride,
+             beta: unsafeBitCast(beta, to: Double.self),
+             c: UnsafeMutableRawPointer(c).assumingMemoryBound(to: Double.self), ldc: ldc)
+    } else {
+        preconditionFailure("gemm: unsupported scalar type \(S.self)")
+    }
+}
+
 /// The fp32 driver with the widest kernel this CPU runs.
 @inline(__always)
 func sgemm(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, rsA: Int, csA: Int,

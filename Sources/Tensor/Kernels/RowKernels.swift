@@ -13,14 +13,6 @@ private let sumBlock = 512
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
-@inline(__always) private func fmadd8(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
-#if SIMD_FMA
-    acc.addingProduct(a, b)
-#else
-    acc + a * b
-#endif
-}
-
 @inline(__always) private func asFloat<S>(_ p: UnsafePointer<S>) -> UnsafePointer<Float> {
     UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
 }
@@ -133,10 +125,11 @@ func runMoments<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int, shift c: S) ->
     return (s, q)
 }
 
-/// The largest element of a run (NaN if any element is NaN, −∞ for an empty run).
-@_specialize(where S == Float)
-@_specialize(where S == Double)
-func runMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int, _ stride: Int) -> S {
+/// The largest element of a run (NaN if any element is NaN, −∞ for an empty run). `package`: the row maximum of
+/// every softmax (Tensor's, the layer library's attention and cross-entropy).
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+package func runMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int, _ stride: Int) -> S {
     if S.self == Float.self && stride == 1 { return S(floatRunMax(asFloat(p), n)) }
     var m = -S.infinity
     for i in 0..<n {
@@ -215,9 +208,10 @@ func floatRunExpShiftedScaled(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift:
 
 /// dst[i] = exp(src[i] − shift) for a contiguous run, returning Σ dst[i] as a Double: the one place softmax,
 /// logSoftmax and logSumExp evaluate exp. Float runs use the SIMD exp; Double runs the scalar `S.exp`.
-@_specialize(where S == Float)
-@_specialize(where S == Double)
-func runExpShiftedSum<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int,
+/// `package`: the layer library's attention and cross-entropy use it too. `src == dst` is allowed.
+@_specialize(exported: true, where S == Float)
+@_specialize(exported: true, where S == Double)
+package func runExpShiftedSum<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int,
                                        shift: S) -> Double {
     if S.self == Float.self {
         return floatRunExpShiftedSum(asFloat(src), UnsafeMutableRawPointer(dst).assumingMemoryBound(to: Float.self), n,

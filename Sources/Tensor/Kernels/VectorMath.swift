@@ -17,15 +17,20 @@
 
 // MARK: - Small helpers
 
-/// a·b + c, fused when the build has FMA (`SIMD_FMA`, see Package.swift), two roundings otherwise.
-@inline(__always)
-func vmMulAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> {
+/// acc + a·b, fused when the build has FMA (`SIMD_FMA`, see Package.swift), two roundings otherwise. `package`
+/// and inlinable: the SIMD loops of Autodiff and TinT use it too.
+@inlinable @inline(__always)
+package func fmadd8(_ acc: SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
 #if SIMD_FMA
-    return c.addingProduct(a, b)
+    return acc.addingProduct(a, b)
 #else
-    return c + a * b
+    return acc + a * b
 #endif
 }
+
+/// a·b + c (``fmadd8(_:_:_:)`` with the addend last, as the polynomial code reads).
+@inline(__always)
+func vmMulAdd(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) -> SIMD8<Float> { fmadd8(c, a, b) }
 
 @inline(__always) private func splat(_ c: Float) -> SIMD8<Float> { SIMD8(repeating: c) }
 
@@ -333,46 +338,6 @@ func vmMap(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n:
         for j in 0..<rest { v[j] = src[i &+ j] }
         let r = f(v)
         for j in 0..<rest { dst[i &+ j] = r[j] }
-    }
-}
-
-/// dst[i] = e^(src[i] − shift), returning Σ dst[i] — the fused pass of a softmax (shift = the row max).
-/// Partial sums are kept in 16 Float lanes and added up in Double at the end.
-@inline(never)
-func vexpShiftedSum(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> Float {
-    let sv = SIMD8<Float>(repeating: shift)
-    var acc0 = SIMD8<Float>(repeating: 0), acc1 = SIMD8<Float>(repeating: 0)
-    var i = 0
-    while i &+ 16 <= n {
-        let a = simdExp(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self) - sv)
-        let b = simdExp(UnsafeRawPointer(src + (i &+ 8)).loadUnaligned(as: SIMD8<Float>.self) - sv)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: a, as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(dst + (i &+ 8)).storeBytes(of: b, as: SIMD8<Float>.self)
-        acc0 += a
-        acc1 += b
-        i &+= 16
-    }
-    var total = 0.0
-    for j in 0..<8 { total += Double(acc0[j]) + Double(acc1[j]) }
-    let rest = n &- i
-    if rest > 0 {
-        vexpTail(src + i, dst + i, rest, shift: shift)
-        for j in i..<n { total += Double(dst[j]) }
-    }
-    return Float(total)
-}
-
-/// The last n < 16 elements of ``vexpShiftedSum(_:_:_:shift:)``, through the same SIMD code.
-@inline(__always)
-private func vexpTail(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) {
-    var j = 0
-    while j < n {
-        let m = Swift.min(8, n &- j)
-        var v = SIMD8<Float>(repeating: 0)
-        for k in 0..<m { v[k] = src[j &+ k] }
-        let r = simdExp(v - SIMD8(repeating: shift))
-        for k in 0..<m { dst[j &+ k] = r[k] }
-        j &+= m
     }
 }
 
