@@ -10,7 +10,7 @@ public struct GLUProduct: Sendable, Equatable, Hashable {
         /// `σ(a) ⊙ b`: one hidden group of `width`.
         case activated
         /// `a ⊙ b`, exact for every σ the layer may use: `σ(a)⊙b + σ(−a)⊙(−b) = (σ(a) − σ(−a))⊙b = a⊙b`
-        /// (Docs/TINT.md §9). Two hidden groups of `width`.
+        /// (Docs/TINT.md §9.2). Two hidden groups of `width`.
         case exact
     }
     /// `.activated` or `.exact`.
@@ -39,7 +39,7 @@ public struct GLUProduct: Sendable, Equatable, Hashable {
     }
 }
 
-/// A GLU simulator layer (Docs/TINT.md §9): token rows get each product's result at its output region; every
+/// A GLU simulator layer (Docs/TINT.md §9.2): token rows get each product's result at its output region; every
 /// other head is kept; prefix rows are kept. The hidden row is the simulator's width, so the products together
 /// may use up to `H_sim` heads (`.activated`: `width/d`, `.exact`: `2·width/d`, `d = D_sim/H_sim`). Exact in
 /// Double with hard gates (the `.exact` identity holds to rounding: `σ(a)b − σ(−a)b` loses at most one ulp of

@@ -1,7 +1,7 @@
 import LanguageModel
 import Tensor
 
-/// Backward (∥ Descent) of one gated-MLP chunk (Docs/TINT.md §10). Token rows enter with `∇y` in the signal and the
+/// Backward (∥ Descent) of one gated-MLP chunk (Docs/TINT.md §9.3). Token rows enter with `∇y` in the signal and the
 /// Forward's memory `[· ; g ; p ; … ; x]`; they leave with this chunk's `∇x = W_gᵀ∇g + W_uᵀ∇u` in the signal (the
 /// chunks' signals are summed by glue). Seven layers:
 /// 1. down: `LinearBackward(∥Descent)` with `∇y` and `p`: `∇p = W_dᵀ∇y` to the signal (`W_d −= ηΣ∇y pᵀ`);

@@ -1,7 +1,7 @@
 import LanguageModel
 import Tensor
 
-/// Where one gated-MLP chunk keeps its activations in the token rows (Docs/TINT.md §10): four D-wide slots, which
+/// Where one gated-MLP chunk keeps its activations in the token rows (Docs/TINT.md §9.3): four D-wide slots, which
 /// `S ≥ 3` always provides (`D_sim = (S+1)·D`).
 struct GatedMLPSlots {
     /// The signal: `x` on entry, `y` after Forward; `∇y` on entry to Backward, `∇x` after.
@@ -21,7 +21,7 @@ struct GatedMLPSlots {
 }
 
 /// Forward of one D-wide chunk of a gated MLP `y = W_d (σ(W_g x + b_g) ⊙ (W_u x + b_u)) + b_d` (SwiGLU with σ =
-/// SiLU; GELU/ReLU variants), Docs/TINT.md §10. Four layers:
+/// SiLU; GELU/ReLU variants), Docs/TINT.md §9.3. Four layers:
 /// 1. `LinearForward` with the gate block: `g` to `[D, 2D)`, `x` stored at `D_sim − D`, the signal kept;
 /// 2. `LinearForward` with the up block: `u` to `[2D, 3D)`, everything else kept;
 /// 3. a `GLULayer` with σ: `p = σ(g) ⊙ u` replaces `u` (one hidden group, exact);

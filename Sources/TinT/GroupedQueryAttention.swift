@@ -1,6 +1,6 @@
 import Tensor
 
-/// Grouped-query attention (GQA) on the simulator (Docs/TINT.md §12): the aux model has `H` query heads and
+/// Grouped-query attention (GQA) on the simulator (Docs/TINT.md §11): the aux model has `H` query heads and
 /// `H_kv` key/value heads, query head `h` reading key/value head `h / G` (`G = H/H_kv`, `transformers`'
 /// `repeat_kv`). TinT simulates it as full multi-head attention on **expanded** K and V maps — each kv head's rows
 /// repeated for the `G` query heads of its group, at compile time — so `AttentionForward` and the value-gradient
@@ -78,7 +78,7 @@ func groupMeanLayer<S: TensorScalar>(_ config: TinTConfig, kvHeads: Int) throws 
     return tokenLayer(.mlp(SimulatorMLP(fc: nil, activation: nil, proj: nil, residual: try m.build())), config)
 }
 
-/// Backward ∥ Descent of grouped-query attention through the value path (Docs/TINT.md §12), on the **expanded**
+/// Backward ∥ Descent of grouped-query attention through the value path (Docs/TINT.md §11), on the **expanded**
 /// V prefixes (`GroupedQueryAttention.expand`, then `LinearPrefixLayout.encode`). Three layers:
 /// 1. the value-gradient layer: `∇v = Aᵀ∇o` per query head (as `AttentionBackward`);
 /// 2. the group-mean layer: every head of a group gets `(1/G)·Σ_group ∇v`;

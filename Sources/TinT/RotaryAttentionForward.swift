@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 import LanguageModel
 
-/// Rotary position embeddings on the simulator (Docs/TINT.md §11): compile-time helpers.
+/// Rotary position embeddings on the simulator (Docs/TINT.md §10): compile-time helpers.
 public enum RotaryAttention {
     /// `P_rot·W` (and `P_rot·b`): in each head of width `headWidth`, row `i < d/2` becomes `−row(i + d/2)` and row
     /// `i ≥ d/2` becomes `row(i − d/2)`, so `(P_rot W)x = rotate_half(Wx)` (`transformers`' layout). Encoded as one more
@@ -27,7 +27,7 @@ public enum RotaryAttention {
     }
 }
 
-/// Forward of causal self-attention with rotary position embeddings (Docs/TINT.md §11), `q' = q⊙cos + rotate_half(q)⊙sin`
+/// Forward of causal self-attention with rotary position embeddings (Docs/TINT.md §10), `q' = q⊙cos + rotate_half(q)⊙sin`
 /// (the same for `k`), the angles those of `LanguageModel.RotaryEmbedding` (θ, scaling) at position = token index.
 /// Eight layers, with `A = D_sim − 3D` the attention memory:
 /// 1. `LinearForward` (Q prefixes): `Qx → A`; 2. `LinearForward` (`P_rot·W_Q` prefixes): `rot(Qx) → A + D`;

@@ -6,7 +6,7 @@ import Tensor
 /// the elementwise product of the two hidden rows. `P_g`, `P_u` are optional per-token feature rows (`[T_max, W]`,
 /// row `t` added to token `t`): the rotary construction reads its cos/sin features through them, the way the
 /// paper's position one-hot enters a layer. This is the layer that makes the simulator a GLU transformer, like
-/// Llama itself (Docs/TINT.md §9).
+/// Llama itself (Docs/TINT.md §9.2).
 struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
     /// nil: a zero gate stream (only meaningful with `gateFeatures`).
     let gate: HSimSplitLinear<Scalar>?
