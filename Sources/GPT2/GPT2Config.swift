@@ -266,19 +266,8 @@ extension GPT2Config: CausalLMConfig {
             ("vocab_size", vocabSize), ("n_positions", nPositions), ("n_embd", nEmbd), ("n_head", nHead),
         ]
         if let nInner { positive.append(("n_inner", nInner)) }
-        for (key, v) in positive where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
-        for (key, v) in positive where v > GPT2Config.maxDimension {
-            throw fail("\(key) \(v) exceeds the limit of \(GPT2Config.maxDimension)")
-        }
-        guard nLayer >= 0 else { throw fail("n_layer must not be negative, got \(nLayer)") }
-        guard nLayer <= GPT2Config.maxLayers else {
-            throw fail("n_layer \(nLayer) exceeds the limit of \(GPT2Config.maxLayers)")
-        }
-        // A config is outside input: refuse one whose tensors could not even be counted before anything is
-        // allocated or any per-layer table is built.
-        guard checkedParameterCount != nil else {
-            throw fail("the model would have more than \(Int.max) parameters")
-        }
+        try ConfigLimits.check(dimensions: positive, layersKey: "n_layer", layers: nLayer,
+                               parameterCount: checkedParameterCount, source: source)
         guard nEmbd % nHead == 0 else {
             throw fail("n_embd \(nEmbd) is not divisible by n_head \(nHead)")
         }
@@ -300,9 +289,9 @@ extension GPT2Config: CausalLMConfig {
     }
 
     /// The largest accepted `vocab_size`, `n_positions`, `n_embd`, `n_head` and `n_inner` (2^31 − 1).
-    public static let maxDimension = Int(Int32.max)
+    public static let maxDimension = ConfigLimits.maxDimension
     /// The largest accepted `n_layer` (the largest released GPT-2 has 48).
-    public static let maxLayers = 10_000
+    public static let maxLayers = ConfigLimits.maxLayers
 
     /// The number of scalars in the model's parameters, or nil when it overflows `Int`.
     package var checkedParameterCount: Int? {

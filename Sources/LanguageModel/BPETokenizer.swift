@@ -265,6 +265,13 @@ extension BPETokenizer {
             guard let id = value.intValue, id >= 0 else {
                 throw ModelError.invalidTokenizer(file: source, reason: "token \(quoted(token)) has id \(value.intValue.map(String.init) ?? value.kind), not a non-negative integer")
             }
+            // JSON keys are distinct byte strings, but Swift's String keys compare by canonical equivalence: two
+            // tokens such as "é" (U+00E9) and "e\u{301}" would silently become one. Say so instead.
+            if let other = vocabulary[token] {
+                throw ModelError.invalidTokenizer(file: source, reason: "tokens \(quoted(token)) (id \(id)) and the token "
+                    + "of id \(other) are different bytes but canonically equivalent Unicode, which this tokenizer "
+                    + "cannot tell apart")
+            }
             vocabulary[token] = id
         }
         return vocabulary

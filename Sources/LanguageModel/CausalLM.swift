@@ -74,9 +74,12 @@ extension CausalLM {
     /// naming the file, the tensor and the element.
     ///
     /// - Throws: ``ModelError/checkpointMismatch(file:missing:unexpected:wrongShapes:)`` naming every missing,
-    ///   unexpected or wrongly shaped tensor.
+    ///   unexpected or wrongly shaped tensor; ``ModelError/insufficientMemory(file:needed:available:)`` before
+    ///   allocating anything when the Float weights would not fit the memory available.
     public init(config: Config, checkpoint: SafetensorsCheckpoint, checkFinite: Bool = true) throws {
         try config.validate(source: "<config>")
+        // Refuse before allocating: a failed allocation aborts the process.
+        try checkpoint.requireMemoryForFloatWeights()
         var weights: [String: Tensor<Float>] = [:]
         for name in checkpoint.tensorNames {
             let t = try checkpoint.tensor(named: name)

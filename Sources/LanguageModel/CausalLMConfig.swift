@@ -157,3 +157,25 @@ package struct ConfigKeyTypes: Sendable {
         return nil
     }
 }
+
+/// The size limits every family's config is held to (configs are outside input).
+package enum ConfigLimits {
+    /// The largest accepted dimension (a vocabulary, a width, a head count, a position count): 2³¹ − 1.
+    package static let maxDimension = Int(Int32.max)
+    /// The largest accepted layer count (the largest released models have about a hundred).
+    package static let maxLayers = 10_000
+
+    /// Throws ``ModelError/invalidConfig(file:reason:)`` naming the first key out of range: a dimension that is
+    /// not positive or beyond ``maxDimension``, a negative layer count or one beyond ``maxLayers``, or a model
+    /// whose parameters could not even be counted in an `Int` (`parameterCount` nil), so nothing is allocated
+    /// and no per-layer table is built for such a config.
+    package static func check(dimensions: [(key: String, value: Int)], layersKey: String, layers: Int,
+                              parameterCount: Int?, source: String) throws {
+        func fail(_ reason: String) -> ModelError { .invalidConfig(file: source, reason: reason) }
+        for (key, v) in dimensions where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
+        for (key, v) in dimensions where v > maxDimension { throw fail("\(key) \(v) exceeds the limit of \(maxDimension)") }
+        guard layers >= 0 else { throw fail("\(layersKey) must not be negative, got \(layers)") }
+        guard layers <= maxLayers else { throw fail("\(layersKey) \(layers) exceeds the limit of \(maxLayers)") }
+        guard parameterCount != nil else { throw fail("the model would have more than \(Int.max) parameters") }
+    }
+}

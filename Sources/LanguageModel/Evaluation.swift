@@ -193,6 +193,9 @@ extension CausalLM {
     /// oracles), θ ← θ − η·scale(θ)·∇θ, on the **summed** cross-entropy of the positions of `ids` whose target
     /// is among the first `trainCount` tokens, plus the last position's log-sum-exp under
     /// ``DescentRule/unmaskedLastPosition`` (when every token trains). Only `rule.trainable` moves.
+    ///
+    /// - Throws: ``ModelError/nonFiniteUpdate(op:step:tensor:index:value:)`` at the first step that makes a weight
+    ///   NaN or infinite.
     public func dynamicUpdate<S: TensorScalar>(_ ids: [Int], parameters start: ParameterSet<S>, trainCount: Int,
                                                  rule: DescentRule, learningRate: Double, steps: Int) throws -> ParameterSet<S> {
         let batch = TokenBatch(ids)
@@ -202,7 +205,7 @@ extension CausalLM {
         var params = start
         // Without a counted target the loss is a constant: nothing moves.
         guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else { return params }
-        for _ in 0..<steps {
+        for step in 1...steps {
             let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
                 let z = try logits(batch, parameters: p, cache: nil, options: rule.forward)
                 let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
@@ -210,8 +213,11 @@ extension CausalLM {
                 return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
             }
             for (name, g) in grads {
-                let step = S(learningRate * (rule.learningRateScale[name] ?? 1))
-                try params.update(name) { w in try w -= g * step }
+                try params.update(name) { w in
+                    try w -= g * S(learningRate * (rule.learningRateScale[name] ?? 1))
+                    // Stop at the first NaN/inf, naming the step and tensor (a diverging η, or huge weights).
+                    try requireFiniteUpdate(w, step: step, tensor: name)
+                }
             }
         }
         return params

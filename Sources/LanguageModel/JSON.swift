@@ -59,7 +59,7 @@ package enum JSONValue: Sendable {
     /// The member named `key` of an object (objects never hold duplicate keys once parsed).
     subscript(key: String) -> JSONValue? {
         guard case let .object(members) = self else { return nil }
-        return members.first(where: { $0.key == key })?.value
+        return members.first(where: { $0.key.utf8.elementsEqual(key.utf8) })?.value
     }
 }
 
@@ -140,7 +140,7 @@ package struct JSONParser {
         guard depth <= JSONParser.maxDepth else { throw error("JSON nested deeper than \(JSONParser.maxDepth) levels") }
         i += 1  // {
         var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
+        var seen = Set<[UInt8]>()
         skipWhitespace()
         if !atEnd && current == UInt8(ascii: "}") { i += 1; return .object(members) }
         while true {
@@ -149,7 +149,9 @@ package struct JSONParser {
             guard current == UInt8(ascii: "\"") else { throw error("expected a string key in an object") }
             let keyOffset = i
             let key = try parseString()
-            guard seen.insert(key).inserted else { throw error("duplicate key \(quoted(key))", at: keyOffset) }
+            // Byte-exact, as Python's json and `tokenizers` compare keys: Swift's String equality is canonical
+            // equivalence, which would call "é" (U+00E9) and "e\u{301}" the same key.
+            guard seen.insert(Array(key.utf8)).inserted else { throw error("duplicate key \(quoted(key))", at: keyOffset) }
             skipWhitespace()
             guard !atEnd && current == UInt8(ascii: ":") else { throw error("expected ':' after an object key") }
             i += 1

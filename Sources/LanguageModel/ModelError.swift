@@ -28,9 +28,17 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     case nonFiniteValue(file: String, tensor: String, index: [Int], value: String)
     /// Any other bad argument to a model or I/O function.
     case invalidArgument(op: String, reason: String)
+    /// Step `step` of a dynamic update (SGD on a text's train part) made weight `tensor` hold `value` (NaN or ±inf)
+    /// at `index`: the learning rate is too large for these weights.
+    case nonFiniteUpdate(op: String, step: Int, tensor: String, index: [Int], value: Double)
+    /// Loading the checkpoint `file` needs `needed` bytes for its Float weights but only `available` are free.
+    case insufficientMemory(file: String, needed: Int, available: Int)
 
-    /// One line naming the file (and tensor, offset) and the problem.
-    public var description: String {
+    /// One line naming the file (and tensor, offset) and the problem. Control characters from names, tokens or paths
+    /// are escaped (`\u{1B}`), so the line is what a terminal shows.
+    public var description: String { escapingControlCharacters(unescapedDescription) }
+
+    private var unescapedDescription: String {
         switch self {
         case let .io(file, reason):
             return "\(file): \(reason)"
@@ -45,16 +53,16 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .tensorNotFound(file, tensor):
             return "\(file): no tensor named \(quoted(tensor))"
         case let .checkpointMismatch(file, missing, unexpected, wrongShapes):
+            // A config with 10 000 layers against a 2-layer file misses ~160 000 names: list the first few of each.
             var parts: [String] = []
             if !missing.isEmpty {
-                parts.append("\(missing.count) missing: " + missing.map(quoted).joined(separator: ", "))
+                parts.append("\(missing.count) missing: " + bounded(missing.map(quoted)))
             }
             if !unexpected.isEmpty {
-                parts.append("\(unexpected.count) unexpected: " + unexpected.map(quoted).joined(separator: ", "))
+                parts.append("\(unexpected.count) unexpected: " + bounded(unexpected.map(quoted)))
             }
             if !wrongShapes.isEmpty {
-                parts.append("\(wrongShapes.count) with the wrong shape: "
-                             + wrongShapes.map(\.description).joined(separator: ", "))
+                parts.append("\(wrongShapes.count) with the wrong shape: " + bounded(wrongShapes.map(\.description)))
             }
             return "\(file): checkpoint does not match the model: " + parts.joined(separator: "; ")
         case let .invalidIndex(file, reason):
@@ -70,6 +78,13 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
                 + "or come from a diverged run"
         case let .invalidArgument(op, reason):
             return "\(op): \(reason)"
+        case let .nonFiniteUpdate(op, step, tensor, index, value):
+            return "\(op): step \(step) made \(quoted(tensor)) hold \(value.isNaN ? "nan" : "\(value)") at "
+                + "\(formatShape(index)): the update diverged (lower the learning rate)"
+        case let .insufficientMemory(file, needed, available):
+            func gb(_ n: Int) -> String { String(format: "%.2f GB", Double(n) / 1e9) }
+            return "\(file): loading needs \(gb(needed)) for the Float weights but only \(gb(available)) of memory is "
+                + "available: free memory, or use a machine (or container limit) with more"
         }
     }
 }
@@ -97,7 +112,38 @@ public struct TensorShapeMismatch: Equatable, Sendable, CustomStringConvertible 
 }
 
 /// A name in single quotes for messages (names may contain spaces or be empty).
-package func quoted(_ s: String) -> String { "'\(s)'" }
+package func quoted(_ s: String) -> String { "'\(escapingControlCharacters(s))'" }
+
+/// The most items an error message lists; the rest are counted.
+package let listedItemsLimit = 20
+
+/// The first ``listedItemsLimit`` of `items`, comma-separated, then "and N more" for the rest.
+package func bounded(_ items: [String]) -> String {
+    let shown = items.prefix(listedItemsLimit).joined(separator: ", ")
+    return items.count > listedItemsLimit ? shown + " and \(items.count - listedItemsLimit) more" : shown
+}
+
+/// `s` with every control character — C0 (newline and tab included), DEL, C1 — and every bidirectional override,
+/// isolate or line separator written as a Swift escape such as `\u{1B}`. Names and tokens come from files; printed
+/// raw, a crafted file could send terminal escape sequences or put fake lines under the user's eyes.
+package func escapingControlCharacters(_ s: String) -> String {
+    func needsEscape(_ u: Unicode.Scalar) -> Bool {
+        switch u.value {
+        case 0x00...0x1F, 0x7F...0x9F: return true                          // C0 (ESC, CR, LF…), DEL, C1 (CSI…)
+        case 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true   // bidi marks, overrides, isolates
+        case 0x2028, 0x2029: return true                                     // line and paragraph separators
+        default: return false
+        }
+    }
+    guard s.unicodeScalars.contains(where: needsEscape) else { return s }
+    var out = String.UnicodeScalarView()
+    for u in s.unicodeScalars {
+        if needsEscape(u) { out.append(contentsOf: "\\u{\(String(u.value, radix: 16, uppercase: true))}".unicodeScalars) } else {
+            out.append(u)
+        }
+    }
+    return String(out)
+}
 
 /// `[2, 3]`-style shape text for messages.
 package func formatShape(_ shape: [Int]) -> String {

@@ -383,19 +383,8 @@ extension LlamaConfig: CausalLMConfig {
             ("max_position_embeddings", maxPositionEmbeddings), ("num_attention_heads", numAttentionHeads),
             ("num_key_value_heads", numKeyValueHeads), ("head_dim", headDim),
         ]
-        for (key, v) in positive where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
-        for (key, v) in positive where v > LlamaConfig.maxDimension {
-            throw fail("\(key) \(v) exceeds the limit of \(LlamaConfig.maxDimension)")
-        }
-        guard numHiddenLayers >= 0 else { throw fail("num_hidden_layers must not be negative, got \(numHiddenLayers)") }
-        guard numHiddenLayers <= LlamaConfig.maxLayers else {
-            throw fail("num_hidden_layers \(numHiddenLayers) exceeds the limit of \(LlamaConfig.maxLayers)")
-        }
-        // A config is outside input: refuse one whose tensors could not even be counted before anything is
-        // allocated or any per-layer table is built.
-        guard checkedParameterCount != nil else {
-            throw fail("the model would have more than \(Int.max) parameters")
-        }
+        try ConfigLimits.check(dimensions: positive, layersKey: "num_hidden_layers", layers: numHiddenLayers,
+                               parameterCount: checkedParameterCount, source: source)
         guard numAttentionHeads % numKeyValueHeads == 0 else {
             throw fail("num_attention_heads \(numAttentionHeads) is not divisible by num_key_value_heads \(numKeyValueHeads)")
         }
@@ -464,9 +453,9 @@ extension LlamaConfig: CausalLMConfig {
     }
 
     /// The largest accepted dimension (2^31 − 1).
-    public static let maxDimension = Int(Int32.max)
+    public static let maxDimension = ConfigLimits.maxDimension
     /// The largest accepted `num_hidden_layers`.
-    public static let maxLayers = 10_000
+    public static let maxLayers = ConfigLimits.maxLayers
 
     /// The number of scalars in the model's tensors, or nil when it overflows `Int`.
     package var checkedParameterCount: Int? {

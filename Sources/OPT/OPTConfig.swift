@@ -218,19 +218,8 @@ extension OPTConfig: CausalLMConfig {
             ("max_position_embeddings", maxPositionEmbeddings), ("num_attention_heads", numAttentionHeads),
             ("word_embed_proj_dim", wordEmbedProjDim),
         ]
-        for (key, v) in positive where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
-        for (key, v) in positive where v > OPTConfig.maxDimension {
-            throw fail("\(key) \(v) exceeds the limit of \(OPTConfig.maxDimension)")
-        }
-        guard numHiddenLayers >= 0 else { throw fail("num_hidden_layers must not be negative, got \(numHiddenLayers)") }
-        guard numHiddenLayers <= OPTConfig.maxLayers else {
-            throw fail("num_hidden_layers \(numHiddenLayers) exceeds the limit of \(OPTConfig.maxLayers)")
-        }
-        // A config is outside input: refuse one whose tensors could not even be counted before anything is
-        // allocated or any per-layer table is built.
-        guard checkedParameterCount != nil else {
-            throw fail("the model would have more than \(Int.max) parameters")
-        }
+        try ConfigLimits.check(dimensions: positive, layersKey: "num_hidden_layers", layers: numHiddenLayers,
+                               parameterCount: checkedParameterCount, source: source)
         guard hiddenSize % numAttentionHeads == 0 else {
             throw fail("hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         }
@@ -247,9 +236,9 @@ extension OPTConfig: CausalLMConfig {
 
     /// The largest accepted `vocab_size`, `hidden_size`, `ffn_dim`, `max_position_embeddings`,
     /// `num_attention_heads` and `word_embed_proj_dim` (2^31 − 1).
-    public static let maxDimension = Int(Int32.max)
+    public static let maxDimension = ConfigLimits.maxDimension
     /// The largest accepted `num_hidden_layers` (the largest released OPT has 96).
-    public static let maxLayers = 10_000
+    public static let maxLayers = ConfigLimits.maxLayers
 
     /// The number of scalars in the model's tensors (``checkpointShapes`` without a stored tied
     /// `lm_head`), or nil when it overflows `Int`.

@@ -81,7 +81,8 @@ extension DescentRule {
 ///   first n tokens train): TinT's Descent sums ∇y xᵀ over train tokens only, which equals the gradient of the
 ///   train-target loss only when no eval token precedes a train token.
 /// - Throws: `TinTError.invalidArgument` for a mask of the wrong length or shape, `.full` LN updates, n_sim
-///   outside 0…L, negative steps or a non-finite η; OPT errors for bad token ids or a too-long sequence.
+///   outside 0…L, negative steps or a non-finite η; `TinTError.nonFiniteValue` naming the step and tensor when the
+///   logits or an updated weight become NaN or infinite; OPT errors for bad token ids or a too-long sequence.
 public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     try descentOutcome(model, ids, trainMask, config, rule: .approximate(for: model, config: config))
@@ -141,10 +142,20 @@ public func gradientDescent<S: TensorScalar>(model: any CausalLM, parameters sta
     }
     // The mask is prefix-shaped (checked above): its train tokens are the first `trainCount`.
     let trainCount = trainMask.firstIndex(of: false) ?? trainMask.count
-    let params = try model.dynamicUpdate(ids, parameters: start, trainCount: trainCount, rule: rule,
+    let params: ParameterSet<S>
+    do {
+        params = try model.dynamicUpdate(ids, parameters: start, trainCount: trainCount, rule: rule,
                                          learningRate: learningRate, steps: steps)
+    } catch let ModelError.nonFiniteUpdate(_, step, tensor, index, value) {
+        // The update loop lives in LanguageModel; report it in TinT's terms like the simulator's own check.
+        throw TinTError.nonFiniteValue(module: module, step: step, tensor: tensor, index: index, value: value)
+    }
     let before = try logits(start)
-    return (before, steps > 0 ? try logits(params) : before, params)
+    try requireFinite(before, module: module, step: 0, tensor: "logits")
+    guard steps > 0 else { return (before, before, params) }
+    let after = try logits(params)
+    try requireFinite(after, module: module, step: steps, tensor: "logits")
+    return (before, after, params)
 }
 
 /// Checks that `trainMask` has one flag per token and is prefix-shaped (see

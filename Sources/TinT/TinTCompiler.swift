@@ -99,17 +99,8 @@ public enum TinTCompiler {
     ///   not describe `graph`, and `mapWidths` naming the node whose map does not fit), and
     ///   `TinTError.unsupportedNode` naming a node TinT cannot simulate.
     public static func compile(_ graph: AuxGraph, config: TinTConfig) throws -> TinTProgram {
-        try config.validate()
-        let D = config.auxWidth, L = graph.layerCount
-        try require(config.auxWidth == graph.hiddenWidth && config.auxHeads == graph.heads
-                    && config.auxMaxPositions <= graph.maxPositions, rule: "auxShape",
-                    "D_aux, H_aux and T_aux must describe the aux model (T_aux ≤ its positions)",
-                    "config D_aux=\(config.auxWidth), H_aux=\(config.auxHeads), T_aux=\(config.auxMaxPositions); "
-                    + "model \(graph.hiddenWidth), \(graph.heads), \(graph.maxPositions)")
-        let nSim = config.simulatedLayers ?? L
-        try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
-        try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
-                    "output=\(graph.output)")
+        try checkProgram(graph, config: config)
+        let D = config.auxWidth, L = graph.layerCount, nSim = config.simulatedLayers ?? L
         let cache = ModuleCache(config: config)
         var plans: [NodePlan] = [], simulated: [Bool] = []
         for node in graph.nodes {
@@ -122,6 +113,20 @@ public enum TinTCompiler {
             }
         }
         return TinTProgram(graph: graph, config: config, simulated: simulated, plans: plans)
+    }
+
+    /// The whole-program rules `compile` checks before building any module (also used by the formula report).
+    static func checkProgram(_ graph: AuxGraph, config: TinTConfig) throws {
+        try config.validate()
+        let L = graph.layerCount, nSim = config.simulatedLayers ?? L
+        try require(config.auxWidth == graph.hiddenWidth && config.auxHeads == graph.heads
+                    && config.auxMaxPositions <= graph.maxPositions, rule: "auxShape",
+                    "D_aux, H_aux and T_aux must describe the aux model (T_aux ≤ its positions)",
+                    "config D_aux=\(config.auxWidth), H_aux=\(config.auxHeads), T_aux=\(config.auxMaxPositions); "
+                    + "model \(graph.hiddenWidth), \(graph.heads), \(graph.maxPositions)")
+        try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
+        try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
+                    "output=\(graph.output)")
     }
 
     static func plan(_ node: AuxNode, simulated sim: Bool, D: Int, config: TinTConfig, cache: ModuleCache) throws -> NodePlan {

@@ -13,6 +13,9 @@ public enum TinTError: Error, Equatable, CustomStringConvertible, Sendable {
     case tensor(module: String, TensorError)
     /// The compiler cannot simulate this node of the auxiliary graph.
     case unsupportedNode(node: String, reason: String)
+    /// A descent produced a NaN or an infinity: `tensor` (logits or a weight) holds `value` at `index` after inner
+    /// step `step` (0: before any update, i.e. the unmodified model's logits overflow).
+    case nonFiniteValue(module: String, step: Int, tensor: String, index: [Int], value: Double)
 
     /// A message naming the module or rule and the values.
     public var description: String {
@@ -27,6 +30,11 @@ public enum TinTError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(module): \(error)"
         case let .unsupportedNode(node, reason):
             return "TinT cannot simulate node '\(node)': \(reason)"
+        case let .nonFiniteValue(module, step, tensor, index, value):
+            let v = value.isNaN ? "nan" : "\(value)"
+            return step == 0
+                ? "\(module): before any update, '\(tensor)' holds \(v) at \(index): the model's weights overflow Float"
+                : "\(module): step \(step) made '\(tensor)' hold \(v) at \(index): the update diverged (lower the learning rate)"
         }
     }
 }

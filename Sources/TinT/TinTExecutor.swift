@@ -78,7 +78,8 @@ public struct TinTExecutor: Sendable {
     /// `readBack` also decodes the updated aux weights out of the prefixes.
     ///
     /// - Throws: `TinTError.invalidArgument` for an empty sequence, an id outside the vocabulary or a mask of
-    ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux.
+    ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux;
+    ///   `TinTError.nonFiniteValue` when the logits before or after a step hold a NaN or an infinity.
     public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
         let config = program.config, graph = program.graph
         let head = tables[graph.headWeight]!
@@ -94,13 +95,15 @@ public struct TinTExecutor: Sendable {
         var run = Run(executor: self, ids: ids, trainMask: trainMask)
         for n in graph.nodes.indices { try run.forward(n) }
         let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
+        try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
         var after = before
-        for _ in 0..<config.steps {
+        for step in 1...max(config.steps, 1) where step <= config.steps {
             let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
                                                      lastPositionUnmasked: config.referenceCompatible)
             try run.backward(from: gradient)
             for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
             after = try TinTGlue.logits(run.values[graph.output]!, head: head)
+            try requireFinite(after, module: "TinT", step: step, tensor: "logits")
         }
         return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
     }

@@ -13,22 +13,22 @@ struct Command: Sendable {
 
 /// A failure while running a command (bad model directory, bad input file…): printed as `tint NAME: error: …`,
 /// exit status 1.
-struct CommandError: Error, CustomStringConvertible {
+struct CommandError: Error, Equatable, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
 
 // MARK: - Shared helpers
 
+/// What a model directory holds, for messages.
+let modelDirectoryContents = "a Hugging Face model directory with config.json and model.safetensors; model types: "
+    + ModelRegistry.zoo.modelTypes.joined(separator: ", ")
+
 /// Loads the model in `directory`, with a message on stderr (loading a large checkpoint takes a moment).
 /// The family is chosen by `config.json`'s `model_type` (``ModelRegistry/zoo``).
 func loadModel(_ directory: String) throws -> any CausalLM {
     let url = URL(fileURLWithPath: directory)
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw CommandError("--model \(directory): no such directory (expected a Hugging Face model directory with "
-                           + "config.json and model.safetensors; model types: \(ModelRegistry.zoo.modelTypes.joined(separator: ", ")))")
-    }
+    try PathChecks.requireReadableDirectory(directory, option: "--model", expected: modelDirectoryContents)
     Progress.note("loading \(directory)…")
     let model = try ModelRegistry.zoo.load(directory: url)
     Progress.note("loaded: \(type(of: model.config).modelTypes[0]), \(model.config.numHiddenLayers) layers, "
@@ -47,26 +47,69 @@ func requireOPT(_ model: any CausalLM, for what: String) throws -> OPTModel {
 
 /// The tokens to evaluate: `--ids` as given, or `--file` encoded with the model directory's tokenizer
 /// (OPT's: `</s>` first).
-func loadTokens(_ o: ParsedOptions, modelDirectory: String) throws -> [Int] {
+func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String) throws -> [Int] {
     let (name, value) = try o.oneOf("--file", "--ids")
     if name == "--ids" { return try parseIDList(value) }
-    let url = URL(fileURLWithPath: value)
-    let data: Data
-    do { data = try Data(contentsOf: url) } catch {
-        throw CommandError("--file \(value): cannot be read (\(error.localizedDescription))")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { throw CommandError("--file \(value): not UTF-8 text") }
+    let text = try InputText.read(value, option: "--file")
     let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: modelDirectory))
-    let ids = tokenizer.encode(text, addSpecialTokens: true)
+    let ids = try checkedTokens(tokenizer.encode(text, addSpecialTokens: true), model: model, directory: modelDirectory)
     Progress.note("\(value): \(text.unicodeScalars.count) characters, \(ids.count) tokens")
     return ids
+}
+
+/// `ids` from the tokenizer in `directory`, checked against the model's vocabulary: a tokenizer with more
+/// tokens than config.json's `vocab_size` would otherwise surface as a bare "token id … is not in the vocabulary".
+///
+/// - Throws: `CommandError` naming the first id ≥ `vocab_size`.
+func checkedTokens(_ ids: [Int], model: any CausalLM, directory: String) throws -> [Int] {
+    let vocabSize = model.config.vocabSize
+    if let bad = ids.first(where: { $0 >= vocabSize }) {
+        throw CommandError("\(directory): the tokenizer and config.json disagree: the text encodes to token id \(bad), "
+                           + "but vocab_size is \(vocabSize) (use the tokenizer files that belong to this model)")
+    }
+    return ids
+}
+
+/// The `--block` option: tokens per block, in 2…`max_position_embeddings` (a block needs a context token and a
+/// target), `fallback` when absent.
+///
+/// - Throws: `CommandError` when the model has fewer than 2 positions (no block fits: checked first, so the message
+///   never names an empty range such as "2…1"); `ArgumentError` for a value outside 2…positions.
+func blockOption(_ o: ParsedOptions, model: any CausalLMConfig, default fallback: Int) throws -> Int {
+    let positions = model.maxPositionEmbeddings
+    guard positions >= 2 else {
+        throw CommandError("the model has max_position_embeddings \(positions): a block needs at least 2 positions "
+                           + "(a context token and a target)")
+    }
+    guard let v = o["--block"] else { return min(max(fallback, 2), positions) }
+    guard let b = Int(v), b >= 2 else { throw ArgumentError("--block needs an integer in 2…\(positions), got '\(v)'") }
+    guard b <= positions else {
+        throw ArgumentError("--block must be at most max_position_embeddings \(positions), got \(b)")
+    }
+    return b
+}
+
+/// The error for a model whose outputs are not finite although its weights are (the load check passed): weights so
+/// large that the logits overflow Float. Names the largest-magnitude weight, the likely culprit.
+func nonFiniteModelOutput(_ model: any CausalLM, what: String) -> CommandError {
+    var largest: (name: String, value: Float) = ("", 0)
+    for p in model.parameters {
+        p.tensor.withUnsafeBufferPointer { buf in
+            for x in buf where abs(x) > abs(largest.value) { largest = (p.name, x) }
+        }
+    }
+    return CommandError("non-finite result: \(what): the model's logits overflow Float; its largest weight is "
+                        + "\(largest.value) in '\(largest.name)'")
 }
 
 /// Prints `value` as pretty, key-sorted JSON on stdout.
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    // A backstop: fields that may be non-finite are `JSONNumber`s (null); should any other be, print it as a
+    // string rather than fail with an internal EncodingError after the work is done.
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    try Console.out(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 func formatted(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
@@ -79,17 +122,17 @@ enum Progress {
 
     static func note(_ s: String) {
         guard !quiet else { return }
-        FileHandle.standardError.write(Data((s + "\n").utf8))
+        Console.note(s)
     }
 
     static func update(_ label: String, _ done: Int, _ total: Int) {
         guard !quiet, total > 0 else { return }
         let percent = 100 * done / total
         if isTTY {
-            FileHandle.standardError.write(Data("\r\(label) \(done)/\(total) (\(percent)%)\(done == total ? "\n" : "")".utf8))
+            Console.note("\r\(label) \(done)/\(total) (\(percent)%)", terminator: done == total ? "\n" : "")
         } else if percent / 10 != lastDecile || done == total {
             lastDecile = percent / 10
-            FileHandle.standardError.write(Data("\(label) \(done)/\(total) (\(percent)%)\n".utf8))
+            Console.note("\(label) \(done)/\(total) (\(percent)%)")
         }
     }
 }
@@ -107,7 +150,9 @@ let perplexityCommand = Command(
 
           --model DIR     Hugging Face OPT directory (config.json, model.safetensors or a sharded index,
                           vocab.json and merges.txt for --file)
-          --file TEXT     a UTF-8 text file, tokenized with the model's tokenizer (</s> first, as OPT does)
+          --file TEXT     a UTF-8 text file (- for stdin; pipes and FIFOs work), tokenized with the model's
+                          tokenizer (</s> first, as OPT does); a leading byte-order mark is kept as the
+                          character U+FEFF, as Python and `tokenizers` keep it
           --ids LIST      token ids instead of a text, e.g. 2,31414,232
           --block N       tokens per block (default 1024, at most max_position_embeddings)
           --json          machine-readable output on stdout
@@ -118,24 +163,25 @@ let perplexityCommand = Command(
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
-        let requestedBlock = try o.int("--block", in: 2...Int.max)
+        if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
         let model = try loadModel(dir)
-        let ids = try loadTokens(o, modelDirectory: dir)
-        let block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)
+        let block = try blockOption(o, model: model.config, default: 1024)
+        let ids = try loadTokens(o, model: model, modelDirectory: dir)
         let start = Date()
         let r = try model.perplexity(ids: ids, block: block) { Progress.update("perplexity: tokens", $0, $1) }
+        guard r.meanNLL.isFinite else { throw nonFiniteModelOutput(model, what: "the mean NLL is \(r.meanNLL)") }
         let seconds = Date().timeIntervalSince(start)
         if o.has("--json") {
             struct Output: Encodable {
                 let tokens: Int, blocks: Int, block: Int
-                let mean_nll: Double, perplexity: Double, seconds: Double
+                let mean_nll: Double, perplexity: JSONNumber, seconds: Double
             }
             try printJSON(Output(tokens: r.tokens, blocks: r.blocks, block: block, mean_nll: r.meanNLL,
-                                 perplexity: r.perplexity, seconds: seconds))
+                                 perplexity: JSONNumber(value: r.perplexity), seconds: seconds))
         } else {
-            print("tokens      \(r.tokens) (in \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(block))")
-            print("mean NLL    \(formatted(r.meanNLL)) nats/token")
-            print("perplexity  \(formatted(r.perplexity, 3))")
+            try Console.out("tokens      \(r.tokens) (in \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(block))")
+            try Console.out("mean NLL    \(formatted(r.meanNLL)) nats/token")
+            try Console.out("perplexity  \(formatted(r.perplexity, 3))")
         }
     })
 
@@ -169,22 +215,26 @@ let generateCommand = Command(
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
         let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: dir))
-        let promptIDs = tokenizer.encode(prompt, addSpecialTokens: true)
+        let promptIDs = try checkedTokens(tokenizer.encode(prompt, addSpecialTokens: true), model: model, directory: dir)
         let json = o.has("--json")
-        if !json { FileHandle.standardOutput.write(Data(prompt.utf8)) }
-        // Stream: print the text decoded so far whenever it grows by whole characters.
-        var streamed: [Int] = [], printed = ""
+        if !json { try Console.out(prompt, terminator: "") }
+        // Stream: print the text decoded so far whenever it grows by whole characters. The token callback cannot
+        // throw, so a failed write is kept and thrown once generation returns (later tokens are not written).
+        var streamed: [Int] = [], printed = "", writeError: OutputError?
         let start = Date()
         let generated = try model.generate(prompt: promptIDs, maxNewTokens: maxTokens, sampling: sampling,
                                            stopAtEOS: !o.has("--no-stop")) { token in
-            guard !json else { return }
+            guard !json, writeError == nil else { return }
             streamed.append(token)
             if let text = try? tokenizer.decode(streamed, skipSpecialTokens: true), !text.hasSuffix("\u{FFFD}"),
                text.hasPrefix(printed) {
-                FileHandle.standardOutput.write(Data(text.dropFirst(printed.count).utf8))
+                do { try Console.out(Sanitized.terminalText(String(text.dropFirst(printed.count))), terminator: "") } catch {
+                    writeError = error as? OutputError
+                }
                 printed = text
             }
         }
+        if let writeError { throw writeError }
         let seconds = Date().timeIntervalSince(start)
         let completion = try tokenizer.decode(generated, skipSpecialTokens: true)
         if json {
@@ -196,8 +246,10 @@ let generateCommand = Command(
                                  temperature: sampling.temperature, top_k: sampling.topK, seed: sampling.seed,
                                  seconds: seconds))
         } else {
-            if completion.hasPrefix(printed) { FileHandle.standardOutput.write(Data(completion.dropFirst(printed.count).utf8)) }
-            print("")
+            if completion.hasPrefix(printed) {
+                try Console.out(Sanitized.terminalText(String(completion.dropFirst(printed.count))), terminator: "")
+            }
+            try Console.out("")
             Progress.note("\(generated.count) tokens in \(formatted(seconds, 2)) s")
         }
     })

@@ -16,7 +16,8 @@ struct DemoResult: Encodable {
         /// Per-passage perplexity change relative to the model's, in %: min, median, max.
         let change_percent_min: Double, change_percent_median: Double, change_percent_max: Double
     }
-    struct Selection: Encodable { let lr: Double, validation_eval_loss: Double }
+    /// One candidate η: its validation eval loss, or nil when TinT's update diverged (a non-finite value).
+    struct Selection: Encodable { let lr: Double, validation_eval_loss: Double? }
     let model: String, passages: Int, block: Int, train_fraction: Double, eval_targets: Int
     let lr: Double, lr_selection: [Selection]
     let config: TinTConfigJSON
@@ -39,13 +40,9 @@ enum Demo {
     }
 
     /// Tokens of a text file with the model directory's tokenizer (`</s>` first, as OPT's).
-    static func tokens(_ url: URL, tokenizer: any Tokenizer) throws -> [Int] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw CommandError("\(url.path): cannot be read (\(error.localizedDescription))")
-        }
-        guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(url.path): not UTF-8 text") }
-        return tokenizer.encode(text, addSpecialTokens: true)
+    static func tokens(_ url: URL, option: String, tokenizer: any Tokenizer, model: any CausalLM, directory: URL) throws -> [Int] {
+        try checkedTokens(tokenizer.encode(try InputText.read(url.path, option: option), addSpecialTokens: true), model: model,
+                          directory: directory.path)
     }
 
     /// The mean eval-part loss of TinT with learning rate `lr` over `passages`.
@@ -76,14 +73,18 @@ enum Demo {
                                    for: "tint demo")
         let tokenizer = try loadTokenizer(directory: directory)
         let trainFraction = try o.double("--train-fraction", in: 0...1, default: 0.5)!
-        let block = try o.int("--block", in: 4...model.config.maxPositionEmbeddings,
-                              default: min(512, model.config.maxPositionEmbeddings))!
+        let block = try blockOption(o, model: model.config, default: 512)
+        // Refuse up front what would otherwise be a table of nan: passages whose eval part has no target.
+        guard !evalTargetPositions(trainMask: trainMask(block, trainFraction)).isEmpty else {
+            throw ArgumentError("--train-fraction \(trainFraction) leaves no eval-part target in passages of \(block) tokens "
+                                + "(the train part is ⌊F·\(block)⌋ tokens, so F must be below 1)")
+        }
         let maxPassages = try o.int("--max-passages", in: 1...100_000, default: 48)!
         let validationCount = try o.int("--validation-passages", in: 1...100_000, default: 8)!
         var config = try TinTOptions.config(o, model: model.config)
         let testURL = o["--passages"].map { URL(fileURLWithPath: $0) } ?? DemoResources.testText
         let validationURL = o["--validation"].map { URL(fileURLWithPath: $0) } ?? DemoResources.validationText
-        let passages = passages(try tokens(testURL, tokenizer: tokenizer), block: block, count: maxPassages)
+        let passages = passages(try tokens(testURL, option: "--passages", tokenizer: tokenizer, model: model, directory: directory), block: block, count: maxPassages)
         guard !passages.isEmpty else { throw CommandError("\(testURL.path): shorter than one passage of \(block) tokens") }
         let report = try TinTCompiler.compile(try AuxGraph(opt: model.config), config: config).parameterReport
 
@@ -91,17 +92,26 @@ enum Demo {
         var selection: [DemoResult.Selection] = []
         if o["--lr"] == nil {
             let grid = try o["--lr-grid"].map(parseDoubleList) ?? [1e-5, 3e-5, 1e-4, 3e-4, 1e-3]
-            let validation = self.passages(try tokens(validationURL, tokenizer: tokenizer), block: block, count: validationCount)
+            let validation = self.passages(try tokens(validationURL, option: "--validation", tokenizer: tokenizer, model: model, directory: directory), block: block, count: validationCount)
             guard !validation.isEmpty else { throw CommandError("\(validationURL.path): shorter than one passage of \(block) tokens") }
             for (i, lr) in grid.enumerated() {
                 var c = config
                 c.learningRate = lr
-                selection.append(.init(lr: lr, validation_eval_loss: try tintEvalLoss(model: model, passages: validation,
-                                                                                     trainFraction: trainFraction, config: c)))
+                // A candidate that diverges is not chosen, not fatal: the grid spans orders of magnitude.
+                var loss: Double? = nil
+                do {
+                    loss = try tintEvalLoss(model: model, passages: validation, trainFraction: trainFraction, config: c)
+                } catch TinTError.nonFiniteValue(_, let step, _, _, _) where step > 0 {
+                    Progress.note("demo: η = \(lr) diverges on the validation passages; not a candidate")
+                }
+                selection.append(.init(lr: lr, validation_eval_loss: loss))
                 Progress.update("demo: choosing η on \(validation.count) validation passages", i + 1, grid.count)
             }
-            config.learningRate = selection.filter { $0.validation_eval_loss.isFinite }
-                .min { $0.validation_eval_loss < $1.validation_eval_loss }?.lr ?? grid[0]
+            guard let best = selection.compactMap({ s in s.validation_eval_loss.map { (s.lr, $0) } }).min(by: { $0.1 < $1.1 }) else {
+                throw CommandError("every η of the grid (\(grid.map { "\($0)" }.joined(separator: ", "))) diverges on the "
+                                   + "validation passages; give smaller values with --lr-grid")
+            }
+            config.learningRate = best.0
         }
 
         // The reported passages.
@@ -116,7 +126,8 @@ enum Demo {
             var outcomes: [DescentMethod: DescentOutcome] = [:]
             for m in methods {
                 let t0 = Date()
-                outcomes[m] = try descend(m, model: model, ids: p, trainMask: mask, config: config)
+                outcomes[m] = try descend(m, model: model, ids: p, trainMask: mask, config: config,
+                                          place: "passage \(i + 1) of \(passages.count)")
                 seconds[m, default: 0] += Date().timeIntervalSince(t0)
             }
             let base = outcomes[.exact]!.logitsBefore
@@ -152,33 +163,33 @@ enum Demo {
             seconds: Date().timeIntervalSince(start))
     }
 
-    static func print(_ r: DemoResult) {
+    static func print(_ r: DemoResult) throws {
         func p(_ x: Double) -> String { formatted(x, 3) }
-        Swift.print("""
+        try Console.out("""
             TinT demo — \(r.model)
             \(r.passages) held-out passages of \(r.block) tokens; the first \(Int(r.train_fraction * 100))% of each is the \
             train part, \(r.eval_targets) eval-part targets in all; \(r.config.steps) internal SGD step\(r.config.steps == 1 ? "" : "s")
             """)
         if r.lr_selection.isEmpty {
-            Swift.print("inner learning rate η = \(r.lr) (given)")
+            try Console.out("inner learning rate η = \(r.lr) (given)")
         } else {
-            Swift.print("inner learning rate η = \(r.lr), chosen on validation passages: "
-                        + r.lr_selection.map { "\($0.lr) → \(formatted($0.validation_eval_loss, 4))" }.joined(separator: ", "))
+            try Console.out("inner learning rate η = \(r.lr), chosen on validation passages: "
+                        + r.lr_selection.map { "\($0.lr) → \($0.validation_eval_loss.map { formatted($0, 4) } ?? "diverged")" }.joined(separator: ", "))
         }
-        Swift.print("")
-        Swift.print("method       eval loss   perplexity   vs model   passages improved   per-passage change (min / median / max)   seconds")
-        Swift.print("model".padding(toLength: 13, withPad: " ", startingAt: 0) + formatted(r.model_eval_loss, 4).leftPad(9)
+        try Console.out("")
+        try Console.out("method       eval loss   perplexity   vs model   passages improved   per-passage change (min / median / max)   seconds")
+        try Console.out("model".padding(toLength: 13, withPad: " ", startingAt: 0) + formatted(r.model_eval_loss, 4).leftPad(9)
                     + p(r.model_perplexity).leftPad(13))
         for m in r.methods {
             let change = 100 * (m.perplexity / r.model_perplexity - 1)
-            Swift.print(m.method.padding(toLength: 13, withPad: " ", startingAt: 0) + formatted(m.eval_loss, 4).leftPad(9)
+            try Console.out(m.method.padding(toLength: 13, withPad: " ", startingAt: 0) + formatted(m.eval_loss, 4).leftPad(9)
                         + p(m.perplexity).leftPad(13) + (formatted(change, 2) + "%").leftPad(11)
                         + "\(m.passages_improved)/\(r.passages)".leftPad(20)
                         + ("\(formatted(m.change_percent_min, 2))% / \(formatted(m.change_percent_median, 2))% / "
                            + "\(formatted(m.change_percent_max, 2))%").leftPad(42)
                         + formatted(m.seconds, 1).leftPad(10))
         }
-        Swift.print("""
+        try Console.out("""
 
             TinT vs approximate GD: perplexity gap \(formatted(r.tint_vs_approx_perplexity_gap_percent, 3))% \
             (logit changes: cosine \(formatted(r.cosine_tint_approx, 6)), relative error \(formatted(r.relative_error_tint_vs_approx, 5)))
@@ -238,5 +249,5 @@ let demoCommand = Command(
         ]), flags: TinTOptions.flags.union(["--json", "--quiet"]))
         Progress.quiet = o.has("--quiet")
         let r = try Demo.run(o)
-        if o.has("--json") { try printJSON(r) } else { Demo.print(r) }
+        if o.has("--json") { try printJSON(r) } else { try Demo.print(r) }
     })

@@ -7,13 +7,27 @@ import ModelZoo
 import Tensor
 import TinT
 
-/// One dynamic update of `model` on `ids` by `method`.
-func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
-    -> DescentOutcome {
-    switch method {
-    case .tint:
-        return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
-    case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
+/// One dynamic update of `model` on `ids` by `method`. `place` says where the tokens come from ("block 3 of 7",
+/// "passage 2") for the error a diverging update raises.
+///
+/// - Throws: `CommandError` naming the method, the place, the inner step and the tensor when the update produced
+///   a NaN or an infinity (a learning rate too large, weights near Float's limit); the methods' other errors.
+func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig,
+             place: String = "") throws -> DescentOutcome {
+    do {
+        switch method {
+        case .tint:
+            return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
+        case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
+        }
+    } catch let error as ModelError {
+        guard case .nonFiniteUpdate = error else { throw error }
+        throw CommandError("non-finite result: method \(method.rawValue)\(place.isEmpty ? "" : ", " + place), "
+                           + "η=\(config.learningRate), \(config.steps) step\(config.steps == 1 ? "" : "s"): \(error)")
+    } catch let error as TinTError {
+        guard case .nonFiniteValue = error else { throw error }
+        throw CommandError("non-finite result: method \(method.rawValue)\(place.isEmpty ? "" : ", " + place), "
+                           + "η=\(config.learningRate), \(config.steps) step\(config.steps == 1 ? "" : "s"): \(error)")
     }
 }
 
@@ -59,7 +73,8 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         var outcomes: [DescentMethod: DescentOutcome] = [:]
         for m in methods {
             let t0 = Date()
-            outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config)
+            outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config,
+                                      place: "block \(i + 1) of \(split.count)")
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
         }
@@ -99,25 +114,33 @@ struct DescentRun {
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
         trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
-        let requestedBlock = try o.int("--block", in: 2...Int.max)
+        if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
         model = try loadModel(dir)
+        block = try blockOption(o, model: model.config, default: 1024)
         for m in methods where m != .exact { _ = try requireOPT(model, for: "--method \(m.rawValue)") }
         config = try TinTOptions.config(o, model: model.config, checkRules: methods.contains(.tint))
-        ids = try loadTokens(o, modelDirectory: dir)
-        block = requestedBlock ?? min(1024, model.config.maxPositionEmbeddings)
-        guard block <= model.config.maxPositionEmbeddings else {
-            throw ArgumentError("--block must be at most max_position_embeddings \(model.config.maxPositionEmbeddings), got \(block)")
-        }
+        ids = try loadTokens(o, model: model, modelDirectory: dir)
     }
 }
 
-/// A finite number, or nil (JSON has no NaN or infinity).
-func finite(_ x: Double) -> Double? { x.isFinite ? x : nil }
+/// A number in JSON output that may be undefined (the cosine of two zero changes) or overflow Double (the
+/// perplexity of a loss above ~709 nats): JSON has no NaN or infinity, so such a value is an explicit `null` —
+/// the key stays present, unlike an optional, which `JSONEncoder` leaves out.
+struct JSONNumber: Encodable {
+    let value: Double
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        if value.isFinite { try c.encode(value) } else { try c.encodeNil() }
+    }
+}
+
+func finite(_ x: Double) -> JSONNumber { JSONNumber(value: x) }
 
 let descentHelpCommon = "\n" + """
       --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
                            tint and approx)
-      --file TEXT | --ids LIST   the text (tokenized with the model's tokenizer) or token ids
+      --file TEXT | --ids LIST   the text (- for stdin; tokenized with the model's tokenizer, a leading
+                           byte-order mark kept as U+FEFF) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
       --block N            tokens per block (default min(1024, max_position_embeddings))
       --json               machine-readable output on stdout
@@ -161,8 +184,8 @@ let dynamicEvalCommand = Command(
             struct Output: Encodable {
                 let method: String, blocks: Int, block: Int, train_fraction: Double, lr: Double, steps: Int, layers: Int
                 let train_tokens: Int, eval_tokens: Int
-                let eval_loss_before: Double?, eval_loss_after: Double?
-                let perplexity_before: Double?, perplexity_after: Double?, seconds: Double
+                let eval_loss_before: JSONNumber, eval_loss_after: JSONNumber
+                let perplexity_before: JSONNumber, perplexity_after: JSONNumber, seconds: Double
                 let config: TinTConfigJSON
             }
             try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
@@ -172,13 +195,13 @@ let dynamicEvalCommand = Command(
                                  perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
                                  seconds: r.seconds[method]!, config: TinTConfigJSON(run.config)))
         } else {
-            print("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
+            try Console.out("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
                   + "train fraction \(run.trainFraction), top \(layers) layers")
-            print("TinT config: \(TinTOptions.summary(run.config))")
-            print("train targets \(r.trainTargets), eval targets \(r.before.count)")
-            print("             eval loss   perplexity")
-            print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
-            print("after        \(formatted(after.mean))      \(formatted(after.perplexity, 3))")
+            try Console.out("TinT config: \(TinTOptions.summary(run.config))")
+            try Console.out("train targets \(r.trainTargets), eval targets \(r.before.count)")
+            try Console.out("             eval loss   perplexity")
+            try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
+            try Console.out("after        \(formatted(after.mean))      \(formatted(after.perplexity, 3))")
         }
     })
 
@@ -203,19 +226,19 @@ let compareCommand = Command(
         let run = try DescentRun(o, methods: methods)
         let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
-        printComparison(r, run: run, methods: methods, json: o.has("--json"))
+        try printComparison(r, run: run, methods: methods, json: o.has("--json"))
     })
 
 /// The output of `tint compare`.
-func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentMethod], json: Bool) {
+func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentMethod], json: Bool) throws {
     if json {
         struct Method: Encodable {
-            let method: String, eval_loss_after: Double?, perplexity_after: Double?, seconds: Double
+            let method: String, eval_loss_after: JSONNumber, perplexity_after: JSONNumber, seconds: Double
         }
-        struct Pair: Encodable { let a: String, b: String, cosine: Double?, relative_error_of_a_vs_b: Double? }
+        struct Pair: Encodable { let a: String, b: String, cosine: JSONNumber, relative_error_of_a_vs_b: JSONNumber }
         struct Output: Encodable {
             let blocks: Int, block: Int, train_fraction: Double, train_tokens: Int, eval_tokens: Int
-            let eval_loss_before: Double?, perplexity_before: Double?
+            let eval_loss_before: JSONNumber, perplexity_before: JSONNumber
             let methods: [Method], comparisons: [Pair], config: TinTConfigJSON
         }
         let out = Output(
@@ -226,22 +249,21 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
             comparisons: r.comparisons.map { Pair(a: $0.a.rawValue, b: $0.b.rawValue, cosine: finite($0.comparison.cosine),
                                                   relative_error_of_a_vs_b: finite($0.comparison.relativeError)) },
             config: TinTConfigJSON(run.config))
-        // Encoding plain numbers, strings and optionals cannot fail.
-        try! printJSON(out)
+        try printJSON(out)
     } else {
-        print("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
+        try Console.out("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
               + "train targets \(r.trainTargets), eval targets \(r.before.count)")
-        print("TinT config: \(TinTOptions.summary(run.config))")
-        print("             eval loss   perplexity   seconds")
-        print("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
+        try Console.out("TinT config: \(TinTOptions.summary(run.config))")
+        try Console.out("             eval loss   perplexity   seconds")
+        try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
         for m in methods {
             let name = m.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
-            print("\(name)\(formatted(r.after[m]!.mean))      \(formatted(r.after[m]!.perplexity, 3))      "
+            try Console.out("\(name)\(formatted(r.after[m]!.mean))      \(formatted(r.after[m]!.perplexity, 3))      "
                   + formatted(r.seconds[m]!, 2))
         }
-        print("logit changes over the eval-target positions:")
+        try Console.out("logit changes over the eval-target positions:")
         for c in r.comparisons {
-            print("  cos(Δ\(c.a.rawValue), Δ\(c.b.rawValue)) = \(formatted(c.comparison.cosine, 6))   "
+            try Console.out("  cos(Δ\(c.a.rawValue), Δ\(c.b.rawValue)) = \(formatted(c.comparison.cosine, 6))   "
                   + "‖Δ\(c.a.rawValue) − Δ\(c.b.rawValue)‖/‖Δ\(c.b.rawValue)‖ = \(formatted(c.comparison.relativeError, 6))")
         }
     }

@@ -15,6 +15,7 @@ enum TinTOptions {
     /// Options without a value.
     static let flags: Set<String> = [
         "--reuse-forward", "--no-reuse-forward", "--reuse-backward", "--no-reuse-backward", "--reference-compatible",
+        "--unchecked-options",
     ]
 
     /// The help lines of the TinT options.
@@ -34,9 +35,12 @@ enum TinTOptions {
                                 last position)
           --ln-backward first-order|exact      layer-norm backward (default first-order)
           --act-backward finite-difference|exact  activation backward (default finite-difference)
-          --fd-scale N          N of the first-order / finite-difference backward (default 1000)
+          --fd-scale N          N of the first-order / finite-difference backward (default 1000; accurate
+                                range 100…3000, Docs/TINT.md §4)
           --gates tanh|hard     gate nonlinearity (default tanh)
-          --gate-scale g        g of tanh(g·z) gates (default 10)
+          --gate-scale g        g of tanh(g·z) gates (default 10; accurate range ≥ 9.1)
+          --unchecked-options   accept --fd-scale / --gate-scale outside their accurate ranges (with a
+                                warning on stderr); the results then need not match approximate GD
           --ln-update bias-only|full  layer-norm Descent: β only (default) or β and the dense γ matrix
           --attn-backward value-only  attention backward (the only rule: stop-gradient through the scores)
         """
@@ -84,6 +88,17 @@ enum TinTOptions {
         c.attentionBackward = .valueOnly
 
         if checkRules { try c.validate() }
+        // Values outside the accurate ranges give finite garbage from the simulator: refused unless the user asks
+        // for them (only where the simulator runs; the oracles use neither gates nor finite differences).
+        let inaccurate = checkRules ? c.inaccurateOptions : []
+        if !inaccurate.isEmpty {
+            if o.has("--unchecked-options") {
+                for line in inaccurate { Console.note("warning: \(line); the TinT results need not match approximate GD") }
+            } else {
+                throw ArgumentError(inaccurate.map { "the " + $0 }.joined(separator: "; ")
+                                    + " (pass --unchecked-options to use it anyway)")
+            }
+        }
         if let k = try o.int("--prefixes", in: 1...Int.max), k != c.prefixCount, checkRules {
             throw TinTError.ruleViolation(rule: "prefixCount", statement: "--prefixes K must equal D_aux/S",
                                           values: "K=\(k), D_aux=\(auxWidth), S=\(c.rowsPerPrefix), D_aux/S=\(c.prefixCount)")

@@ -90,12 +90,7 @@ struct TrainingSummary: Codable {
 let validationSliceRows = 8
 
 func readText(_ path: String, option: String) throws -> String {
-    let data: Data
-    do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw CommandError("\(option) \(path): cannot be read (\(error.localizedDescription))")
-    }
-    guard let text = String(data: data, encoding: .utf8) else { throw CommandError("\(option) \(path): not UTF-8 text") }
-    return text
+    try InputText.read(path, option: option)
 }
 
 func runTrain(_ args: [String]) throws {
@@ -132,6 +127,7 @@ func runTrain(_ args: [String]) throws {
     if let threads = try o.int("--threads", in: 1...1024) { Threading.maxThreads = threads }
 
     // Refuse a wrong --out or --resume before the slow part (tokenizing the data).
+    try PathChecks.prepareOutputDirectory(out.path, option: "--out")
     let latest = try Trainer.latestCheckpoint(in: out)
     if o.has("--resume") && latest == nil {
         throw CommandError("--resume: \(out.path) holds no checkpoint (no \(Trainer.latestFileName) file)")
@@ -166,9 +162,12 @@ func runTrain(_ args: [String]) throws {
         guard trainer.model.config.isSame(as: config) else {
             throw CommandError("--resume: the checkpoint's config differs from --config \(configPath)")
         }
+        guard trainer.step <= options.steps else {
+            throw CommandError("--resume: the run in \(out.path) is already at step \(trainer.step), beyond --steps "
+                               + "\(options.steps); pass --steps N with N > \(trainer.step) to train further")
+        }
         Progress.note("resumed from \(latest.lastPathComponent) at step \(trainer.step)")
     } else {
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         trainer = try Trainer(model: try ModelRegistry.zoo.initialized(config: config, seed: initSeed), options: options,
                               trainTokens: trainTokens)
     }
@@ -176,7 +175,7 @@ func runTrain(_ args: [String]) throws {
                   + "vocab \(config.vocabSize): \(trainer.model.parameterCount) parameters; "
                   + "\(options.steps) steps of \(options.batchSize)×\(options.context) tokens, threads \(Threading.maxThreads)")
 
-    let start = Date()
+    let start = Date(), firstStep = trainer.step
     var windowStart = Date(), windowSteps = 0
     while trainer.step < options.steps {
         let r = try trainer.trainStep()
@@ -240,10 +239,12 @@ func runTrain(_ args: [String]) throws {
     if o.has("--json") {
         try printJSON(summary)
     } else {
-        print("trained \(trainer.step) steps in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
+        let trained = firstStep == 0 ? "trained \(trainer.step) steps"
+            : "resumed at step \(firstStep), trained \(trainer.step - firstStep) more (to step \(trainer.step))"
+        try Console.out("\(trained) in \(formatted(seconds, 1)) s: final train loss \(formatted(summary.finalTrainLoss)) "
               + "(mean of the last \(last.count) steps), validation loss \(formatted(validationLoss)) "
               + "(perplexity \(formatted(Foundation.exp(validationLoss), 2))) on \(allRows.count) rows")
-        print("model: \(out.path) (config.json, model.safetensors, tokenizer, training.json)")
+        try Console.out("model: \(out.path) (config.json, model.safetensors, tokenizer, training.json)")
     }
 }
 

@@ -18,7 +18,7 @@ import TinT
         #expect(r.cosine_tint_approx > 0.999)
         #expect(abs(tint.eval_loss - approx.eval_loss) < 1e-3)
         #expect(r.tint_parameters > r.aux_parameters)
-        Demo.print(r)
+        try Demo.print(r)
     }
 
     @Test func demoRejectsBadPaths() throws {
@@ -38,6 +38,6 @@ import TinT
         let r = try Demo.run(o)
         #expect(r.passages == 2 && r.model_eval_loss.isFinite)
         #expect(abs(r.tint_vs_approx_perplexity_gap_percent) < 0.5)
-        Demo.print(r)
+        try Demo.print(r)
     }
 }

@@ -27,8 +27,12 @@ import Testing
             try Data(text[3000..<5000]).write(to: root.appendingPathComponent("validation.txt"))
         }
 
-        func arguments(out: String, steps: Int) -> [String] {
-            ["--config", config, "--data", train, "--validation", validation, "--tokenizer", DemoResources.modelDirectory.path,
+        func arguments(out: String, steps: Int) -> [String] { Self.arguments(root: root.path, out: out, steps: steps) }
+
+        /// The arguments of a small run on the files a `Setup` at `root` wrote.
+        static func arguments(root: String, out: String, steps: Int) -> [String] {
+            ["--config", root + "/config.json", "--data", root + "/train.txt", "--validation", root + "/validation.txt",
+             "--tokenizer", DemoResources.modelDirectory.path,
              "--out", out, "--steps", "\(steps)", "--batch", "2", "--context", "16", "--lr", "0.01", "--warmup", "0",
              "--schedule", "constant", "--eval-every", "2", "--eval-rows", "2", "--checkpoint-every", "2", "--threads", "1",
              "--quiet"]
