@@ -66,6 +66,7 @@ sim=(--rows-per-prefix 4 --sim-heads 5)   # D_aux = 4: K = 1, D_sim = 20 in 5 he
 runs=(
     "--help"
     "params --shape opt-125m --json"
+    "params --shape gpt2"
     "params --model $v1 ${sim[*]}"
     "perplexity --model $v1 --ids 0,0,0"
     "dynamic-eval --model $v1 --ids 0,0,0,0 --train-fraction 0.5 --method tint --lr 0.1 ${sim[*]}"
@@ -88,7 +89,10 @@ zoo=()
 for m in Tests/ZooTests/Fixtures/tiny-gpt2 Tests/ZooTests/Fixtures/tiny-llama; do
     [[ -d $m ]] || continue
     zoo+=("perplexity --model $m --ids 1,2,3,4" "generate --model $m --prompt hi --max-tokens 3"
-          "dynamic-eval --model $m --ids 1,2,3,4 --train-fraction 0.5 --method exact --lr 0.1")
+          "dynamic-eval --model $m --ids 1,2,3,4 --train-fraction 0.5 --method exact --lr 0.1"
+          "dynamic-eval --model $m --ids 1,2,3,4 --train-fraction 0.5 --method approx --lr 0.1"
+          "dynamic-eval --model $m --ids 1,2,3,4 --train-fraction 0.5 --method tint --lr 0.1"
+          "params --model $m")
 done
 
 status_of() { set +e; eval "$1"; local s=$?; set -e; echo "$s"; }

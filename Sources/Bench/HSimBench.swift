@@ -162,7 +162,7 @@ enum HSimBench {
 
     /// Times every simulator module on an OPT-125M-shaped configuration (random aux weights and state).
     static func moduleTimings(tokens t: Int, threads: [Int], minTime: Double, rounds: Int) throws {
-        let config = TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048, rowsPerPrefix: 3, simHeads: 12)
+        let config = SimulatorSpec(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048, rowsPerPrefix: 3, simHeads: 12)
         let D = config.auxWidth, W = config.simWidth
         var rng = TensorRNG(seed: 1)
         let w = try Tensor<Float>.normal([D, D], std: 0.03, using: &rng), b = try Tensor<Float>.normal([D], std: 0.1, using: &rng)

@@ -58,7 +58,7 @@ enum TinTBench {
         print(shape)
 
         let model = try OPTModel(config: c, seed: 0)
-        let config = TinTConfig(opt: c)
+        let config = TinTConfig()
         var t0 = now()
         let program = try TinTCompiler.compile(try AuxGraph(opt: c), config: config)
         let compileSeconds = now() - t0

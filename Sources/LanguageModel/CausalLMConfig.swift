@@ -168,14 +168,15 @@ package enum ConfigLimits {
     /// Throws ``ModelError/invalidConfig(file:reason:)`` naming the first key out of range: a dimension that is
     /// not positive or beyond ``maxDimension``, a negative layer count or one beyond ``maxLayers``, or a model
     /// whose parameters could not even be counted in an `Int` (`parameterCount` nil), so nothing is allocated
-    /// and no per-layer table is built for such a config.
+    /// and no per-layer table is built for such a config. `parameterCount` is evaluated only after the
+    /// dimensions passed (the family's count may assume them in range).
     package static func check(dimensions: [(key: String, value: Int)], layersKey: String, layers: Int,
-                              parameterCount: Int?, source: String) throws {
+                              parameterCount: @autoclosure () -> Int?, source: String) throws {
         func fail(_ reason: String) -> ModelError { .invalidConfig(file: source, reason: reason) }
         for (key, v) in dimensions where v <= 0 { throw fail("\(key) must be positive, got \(v)") }
         for (key, v) in dimensions where v > maxDimension { throw fail("\(key) \(v) exceeds the limit of \(maxDimension)") }
         guard layers >= 0 else { throw fail("\(layersKey) must not be negative, got \(layers)") }
         guard layers <= maxLayers else { throw fail("\(layersKey) \(layers) exceeds the limit of \(maxLayers)") }
-        guard parameterCount != nil else { throw fail("the model would have more than \(Int.max) parameters") }
+        guard parameterCount() != nil else { throw fail("the model would have more than \(Int.max) parameters") }
     }
 }

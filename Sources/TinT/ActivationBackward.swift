@@ -6,13 +6,13 @@ import Tensor
 /// `N·(σ(h + ∇a/N) − σ(h))`; error `O(1/N)` (exact for ReLU except where `|h| < |∇a|/N`). `.exact`: `σ'(h)⊙∇a`.
 public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated activation function.
     public let activation: Activation
     let layer: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, activation: Activation) throws {
+    public init(config: SimulatorSpec, activation: Activation) throws {
         try config.validate()
         self.config = config
         self.activation = activation

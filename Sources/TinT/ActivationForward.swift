@@ -5,13 +5,13 @@ import Tensor
 /// the residual stores the pre-activation `h` at `D_sim − D` and keeps every other head. Exact (σ(0) = 0).
 public struct ActivationForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated activation function.
     public let activation: Activation
     let layer: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, activation: Activation) throws {
+    public init(config: SimulatorSpec, activation: Activation) throws {
         try config.validate()
         let D = config.auxWidth
         self.config = config

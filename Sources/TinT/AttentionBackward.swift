@@ -3,7 +3,7 @@ import Tensor
 /// The value-path gradient layer: `∇v_i = Σ_{j ≥ i} A_{j,i} ∇o_j` per aux head, with `A` recomputed from the
 /// stored `Qx, Kx` under the forward's causal mask (`attentionBackward: .valueOnly`; A is treated as a constant,
 /// which is the exact value-path VJP for any train mask).
-func valueGradientLayer<S: TensorScalar>(_ config: TinTConfig, scale: Double) throws -> GatedLayer<S> {
+func valueGradientLayer<S: TensorScalar>(_ config: SimulatorSpec, scale: Double) throws -> GatedLayer<S> {
     let mem = config.attentionMemory
     let body: SimulatorAttention<S> = try auxAttentionBody(config, queryOffset: mem, keyOffset: mem + config.auxWidth,
                                                            kind: .softmaxTransposed(scale: scale))
@@ -16,14 +16,14 @@ func valueGradientLayer<S: TensorScalar>(_ config: TinTConfig, scale: Double) th
 /// prefixes must hold `W_V, b_V`. Two layers: the transposed-softmax layer, then `LinearBackward`.
 public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearBackward<Scalar>
 
     /// Builds the module; `scale` must be the forward's (default `1/√(D_aux/H_aux)`).
-    public init(config: TinTConfig, scale: Double? = nil) throws {
+    public init(config: SimulatorSpec, scale: Double? = nil) throws {
         try config.validate()
         self.config = config
         self.scale = scale ?? 1 / Double(config.auxHeadWidth).squareRoot()
@@ -56,14 +56,14 @@ public struct AttentionBackward<Scalar: TensorScalar>: Sendable {
 /// memory. `W_Q`, `W_K` are not updated. The state's prefixes must hold `W_V, b_V`.
 public struct AttentionDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
     let linear: LinearDescent<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, scale: Double? = nil) throws {
+    public init(config: SimulatorSpec, scale: Double? = nil) throws {
         try config.validate()
         self.config = config
         self.scale = scale ?? 1 / Double(config.auxHeadWidth).squareRoot()
@@ -89,7 +89,7 @@ public struct AttentionDescent<Scalar: TensorScalar>: Sendable {
 /// prefixes (token rows get `W_Vᵀ∇v` with the pre-update `W_V`, prefixes the updated `W_V, b_V`).
 public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The attention score scale (the forward's).
     public let scale: Double
     let valueGradient: GatedLayer<Scalar>
@@ -97,7 +97,7 @@ public struct AttentionBackwardDescent<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
     /// keeps `b_V` as it is (a value map without bias).
-    public init(config: TinTConfig, scale: Double? = nil, updateBias: Bool = true) throws {
+    public init(config: SimulatorSpec, scale: Double? = nil, updateBias: Bool = true) throws {
         try config.validate()
         self.config = config
         self.scale = scale ?? 1 / Double(config.auxHeadWidth).squareRoot()

@@ -5,7 +5,7 @@ import Tensor
 /// `queryOffset`), `Kx` (at `keyOffset`) and the value (the signal) — they sit at the same within-head
 /// coordinates — and its output map writes them back to aux head `a`'s coordinates of the signal. The residual
 /// keeps every non-signal head. Heads `≥ H_aux` are idle.
-func auxAttentionBody<S: TensorScalar>(_ config: TinTConfig, queryOffset: Int, keyOffset: Int, kind: AttentionKind) throws
+func auxAttentionBody<S: TensorScalar>(_ config: SimulatorSpec, queryOffset: Int, keyOffset: Int, kind: AttentionKind) throws
     -> SimulatorAttention<S> {
     let W = config.simWidth, H = config.simHeads, d = config.simHeadWidth, dh = config.auxHeadWidth, D = config.auxWidth
     var q = MixBuilder<S>(width: W, heads: H), k = MixBuilder<S>(width: W, heads: H)
@@ -26,7 +26,7 @@ func auxAttentionBody<S: TensorScalar>(_ config: TinTConfig, queryOffset: Int, k
 }
 
 /// Tokens replaced by `body`'s update, prefixes kept.
-func tokenLayer<S: TensorScalar>(_ body: LayerBody<S>, _ config: TinTConfig) -> GatedLayer<S> {
+func tokenLayer<S: TensorScalar>(_ body: LayerBody<S>, _ config: SimulatorSpec) -> GatedLayer<S> {
     GatedLayer(old: Gate(prefixCount: config.prefixCount, onPrefixes: true, onTokens: false, kind: config.gates),
                [GatedBranch(gate: Gate(prefixCount: config.prefixCount, onPrefixes: false, onTokens: true, kind: config.gates),
                             body: body)])
@@ -39,7 +39,7 @@ func tokenLayer<S: TensorScalar>(_ body: LayerBody<S>, _ config: TinTConfig) -> 
 /// attention output (before `W_O`) in the signal and `[Qx ; Kx ; x]` in the attention memory. Exact.
 public struct AttentionForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The score scale (default `1/√(D_aux/H_aux)`).
     public let scale: Double
     let core: LinearForwardCore<Scalar>
@@ -48,7 +48,7 @@ public struct AttentionForward<Scalar: TensorScalar>: Sendable {
     let softmax: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, scale: Double? = nil) throws {
+    public init(config: SimulatorSpec, scale: Double? = nil) throws {
         try config.validate()
         let D = config.auxWidth, mem = config.attentionMemory
         try config.validateMap(inputWidth: D, outputWidth: D)

@@ -3,25 +3,6 @@ import Autodiff
 import Tensor
 
 extension AuxGraph {
-    /// The shape of every parameter the graph reads (weights `[d_out, d_in]`, biases and norm weights `[d]`, tables).
-    public var parameterShapes: [String: [Int]] {
-        var shapes = tableShapes
-        func linear(_ l: AuxLinear) {
-            shapes[l.weight] = [l.outputWidth, l.inputWidth]
-            if let b = l.bias { shapes[b] = [l.outputWidth] }
-        }
-        for node in nodes {
-            switch node.op {
-            case .linear(let l, _): linear(l)
-            case .causalSelfAttention(let q, let k, let v, _): [q, k, v].forEach(linear)
-            case .layerNorm(let w, let b, _): for n in [w, b].compactMap({ $0 }) { shapes[n] = [node.width] }
-            case .rmsNorm(let w, _): if let w { shapes[w] = [node.width] }
-            case .tokenEmbedding, .positionEmbedding, .activation, .add: break
-            }
-        }
-        return shapes
-    }
-
     /// The aux model's logits `[T, vocab]` for `ids`, computed from the graph itself with the layer library
     /// (`Layers`, the ops every model family runs): the reference the compiled TinT is checked against for any
     /// graph. `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
@@ -30,7 +11,7 @@ extension AuxGraph {
         let T = ids.count
         var values: [Variable<S>] = []
         func linear(_ x: Variable<S>, _ l: AuxLinear) throws -> Variable<S> {
-            try Layers.linear(x, weight: p[l.weight], bias: try l.bias.map { try p[$0] })
+            try l.apply(x, p)
         }
         for node in nodes {
             let inputs = node.inputs.map { values[$0] }
@@ -53,6 +34,20 @@ extension AuxGraph {
                                              scale: 1 / S(width / heads).squareRoot(), keyMask: nil,
                                              detachProbabilities: detachAttentionProbabilities)
                 y = try o.reshaped([T, width])
+            case .attention(let a):
+                func project(_ l: AuxLinear) throws -> Variable<S> { try l.apply(inputs[0], p).reshaped([1, T, l.outputWidth]) }
+                var q = try project(a.query), k = try project(a.key)
+                if let r = a.rotary {
+                    let rope = try RotaryEmbedding<S>(positions: Array(0..<T), headDim: r.headDim, theta: r.theta, scaling: r.scaling)
+                    q = try Layers.rotary(q, rope)
+                    k = try Layers.rotary(k, rope)
+                }
+                let o = try Layers.attention(q: q, k: k, v: project(a.value), heads: a.heads, kvHeads: a.kvHeads,
+                                             scale: 1 / S(a.headDim).squareRoot(), keyMask: nil,
+                                             detachProbabilities: detachAttentionProbabilities)
+                y = try o.reshaped([T, a.query.outputWidth])
+            case .gatedProduct(let a):
+                y = try Layers.gatedActivation(gate: inputs[0], up: inputs[1], activation: a)
             case .activation(let a):
                 y = try Layers.activation(inputs[0], a)
             case .add:
@@ -61,30 +56,6 @@ extension AuxGraph {
             values.append(y)
         }
         return try Layers.linear(values[output], weight: p[headWeight])
-    }
-
-    /// The parameters TinT's rule trains (Docs/TINT.md §8) in the nodes simulated with `config`: trainable linear maps,
-    /// the attention value maps, norm biases (and norm weights with `layerNormUpdate: .full`).
-    public func approximateDescentParameters(config: TinTConfig) -> Set<String> {
-        let n = config.simulatedLayers ?? layerCount
-        var names: Set<String> = []
-        for node in nodes where (node.layer.map { $0 >= layerCount - n } ?? false) {
-            switch node.op {
-            case .linear(let l, let trainable) where trainable:
-                names.insert(l.weight)
-                if let b = l.bias { names.insert(b) }
-            case .causalSelfAttention(_, _, let v, _):
-                names.insert(v.weight)
-                if let b = v.bias { names.insert(b) }
-            case .layerNorm(let w, let b, _):
-                if let b { names.insert(b) }
-                if let w, config.layerNormUpdate == .full { names.insert(w) }
-            case .rmsNorm(let w, _):
-                if let w, config.layerNormUpdate == .full { names.insert(w) }
-            default: break
-            }
-        }
-        return names
     }
 
     /// `config.steps` SGD steps of TinT's rule on this graph, computed with Autodiff (the approximate-GD oracle for any

@@ -1,23 +1,85 @@
+import Autodiff
 import LanguageModel
 import Tensor
 
-/// A linear map `y = Wx + b` of the auxiliary model, by the names of its parameters.
+/// A linear map `y = Wx + b` of the auxiliary model, by the names of its parameters and how the checkpoint stores
+/// them: the weight `[out, in]` (`nn.Linear`, ``LinearWeightLayout/outIn``) or `[in, out]` (GPT-2's `Conv1D`,
+/// `.inOut`), and optionally only the output coordinates `outputSlice` of a fused parameter (GPT-2's `c_attn` holds
+/// Q, K and V side by side: columns `[0, D)`, `[D, 2D)`, `[2D, 3D)`). Nothing is copied into another layout: the
+/// executor's prefix loader and read-back go through ``weightMatrix(_:)`` and ``storing(weight:bias:into:)``.
 public struct AuxLinear: Sendable, Equatable, Hashable {
-    /// The weight's parameter name (`[outputWidth, inputWidth]`).
+    /// The weight's parameter name.
     public var weight: String
-    /// The bias's parameter name (`[outputWidth]`), or nil for a map without bias.
+    /// The bias's parameter name, or nil for a map without bias.
     public var bias: String?
     /// d_in.
     public var inputWidth: Int
-    /// d_out.
+    /// d_out (of this map; the stored parameter may be wider, see ``outputSlice``).
     public var outputWidth: Int
+    /// How the weight is stored.
+    public var layout: LinearWeightLayout
+    /// The stored parameter's output coordinates this map uses (nil: all of them, `outputWidth` wide).
+    public var outputSlice: Range<Int>?
+    /// The stored parameter's full output width.
+    public var storedOutputWidth: Int
 
     /// A linear map description.
-    public init(weight: String, bias: String?, inputWidth: Int, outputWidth: Int) {
+    public init(weight: String, bias: String?, inputWidth: Int, outputWidth: Int, layout: LinearWeightLayout = .outIn,
+                outputSlice: Range<Int>? = nil, storedOutputWidth: Int? = nil) {
         self.weight = weight
         self.bias = bias
         self.inputWidth = inputWidth
         self.outputWidth = outputWidth
+        self.layout = layout
+        self.outputSlice = outputSlice
+        self.storedOutputWidth = storedOutputWidth ?? outputSlice.map(\.upperBound) ?? outputWidth
+    }
+
+    /// The stored weight's shape.
+    public var weightShape: [Int] { layout == .outIn ? [storedOutputWidth, inputWidth] : [inputWidth, storedOutputWidth] }
+    /// The stored bias's shape.
+    public var biasShape: [Int] { [storedOutputWidth] }
+    /// This map's coordinates in the stored parameter.
+    public var outputs: Range<Int> { outputSlice ?? 0..<storedOutputWidth }
+
+    /// This map's `[d_out, d_in]` weight read out of the stored tensor.
+    public func weightMatrix<S: TensorScalar>(_ stored: Tensor<S>) throws -> Tensor<S> {
+        switch layout {
+        case .outIn: return try stored.sliced(axis: 0, outputs).contiguous()
+        case .inOut: return try stored.sliced(axis: 1, outputs).transposed().contiguous()
+        }
+    }
+
+    /// This map's `[d_out]` bias read out of the stored tensor.
+    public func biasVector<S: TensorScalar>(_ stored: Tensor<S>) throws -> Tensor<S> {
+        try stored.sliced(axis: 0, outputs).contiguous()
+    }
+
+    /// The stored weight with this map's part replaced by `weight` (`[d_out, d_in]`), in the stored layout.
+    public func storing<S: TensorScalar>(weight w: Tensor<S>, into stored: Tensor<S>) throws -> Tensor<S> {
+        var out = stored.contiguous()
+        switch layout {
+        case .outIn: try out.assign(w, axis: 0, outputs)
+        case .inOut: try out.assign(try w.transposed().contiguous(), axis: 1, outputs)
+        }
+        return out
+    }
+
+    /// The stored bias with this map's part replaced by `bias`.
+    public func storing<S: TensorScalar>(bias b: Tensor<S>, into stored: Tensor<S>) throws -> Tensor<S> {
+        var out = stored.contiguous()
+        try out.assign(b, axis: 0, outputs)
+        return out
+    }
+
+    /// `x·Wᵀ + b` with this map's part of the stored parameters (the Autodiff oracle's linear).
+    public func apply<S: TensorScalar>(_ x: Variable<S>, _ p: VariableSet<S>) throws -> Variable<S> {
+        var w = try p[weight], b = try bias.map { try p[$0] }
+        if outputSlice != nil {
+            w = try w.sliced(axis: layout == .outIn ? 0 : 1, outputs)
+            b = try b?.sliced(axis: 0, outputs)
+        }
+        return try Layers.linear(x, weight: w, bias: b, layout: layout)
     }
 }
 
@@ -37,11 +99,71 @@ public enum AuxOp: Sendable, Equatable, Hashable {
     /// Causal multi-head self-attention with the query/key/value maps; the output map is a separate `.linear`.
     /// Scores are scaled by `1/√(width/heads)`.
     case causalSelfAttention(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int)
+    /// Causal self-attention with grouped-query heads and/or rotary positions (Llama): `kvHeads` key/value heads
+    /// shared by `heads / kvHeads` query heads each, Q and K rotated per head before the scores, scores scaled by
+    /// `1/√headDim`. The compiler refuses it by name until the rotary and grouped-query constructions land; the
+    /// Autodiff oracle evaluates it.
+    case attention(AuxAttention)
+    /// `act(inputs[0]) ⊙ inputs[1]`: the gated (GLU) product of a gated MLP, `down(act(gate·x) ⊙ up·x)`. The
+    /// compiler refuses it by name until the GLU-layer construction lands; the Autodiff oracle evaluates it.
+    case gatedProduct(Activation)
     /// An elementwise activation (the layer library's `Activation`). The compiler simulates ReLU and both GELUs
     /// and rejects SiLU by name; the Autodiff oracle evaluates every case.
     case activation(Activation)
     /// The sum of the inputs (residual connections).
     case add
+}
+
+/// Rotary position embeddings of an attention op (`transformers`' `rotate_half` layout).
+public struct AuxRotary: Sendable, Equatable, Hashable {
+    /// The rotated width of each head.
+    public var headDim: Int
+    /// The base θ.
+    public var theta: Double
+    /// The frequency scaling.
+    public var scaling: RopeScaling
+
+    /// A rotary description.
+    public init(headDim: Int, theta: Double, scaling: RopeScaling = .none) {
+        self.headDim = headDim
+        self.theta = theta
+        self.scaling = scaling
+    }
+
+    public func hash(into h: inout Hasher) {
+        h.combine(headDim)
+        h.combine(theta)
+    }
+}
+
+/// Attention with grouped-query heads and/or rotary positions (see ``AuxOp/attention(_:)``); the output map is a
+/// separate `.linear`.
+public struct AuxAttention: Sendable, Equatable, Hashable {
+    /// The query map (`heads·headDim` outputs).
+    public var query: AuxLinear
+    /// The key map (`kvHeads·headDim` outputs).
+    public var key: AuxLinear
+    /// The value map (`kvHeads·headDim` outputs).
+    public var value: AuxLinear
+    /// Query heads.
+    public var heads: Int
+    /// Key/value heads (dividing `heads`).
+    public var kvHeads: Int
+    /// The width of one head.
+    public var headDim: Int
+    /// Rotary positions on Q and K, if any.
+    public var rotary: AuxRotary?
+
+    /// An attention description.
+    public init(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int, kvHeads: Int, headDim: Int, rotary: AuxRotary?) {
+        self.query = query
+        self.key = key
+        self.value = value
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.rotary = rotary
+    }
 }
 
 /// A node of the auxiliary graph: an operation, the nodes it reads, and where it sits in the model.
@@ -99,37 +221,18 @@ public struct AuxGraph: Sendable, Equatable {
         nodes.append(AuxNode(name: name, op: op, inputs: inputs, layer: layer, width: width))
         return nodes.count - 1
     }
+}
 
-    /// The number of aux parameters (scalars) the graph reads.
-    public var parameterCount: Int {
-        var n = Set(tableShapes.keys).union([headWeight]).reduce(0) { $0 + (tableShapes[$1]?.reduce(1, *) ?? 0) }
-        func linear(_ l: AuxLinear) -> Int { l.inputWidth * l.outputWidth + (l.bias == nil ? 0 : l.outputWidth) }
+extension AuxGraph {
+    /// The distinct ε of the graph's norms, in order of first appearance.
+    public var normEpsilons: [Double] {
+        var out: [Double] = []
         for node in nodes {
             switch node.op {
-            case .linear(let l, _): n += linear(l)
-            case .layerNorm(let w, let b, _): n += (w == nil ? 0 : node.width) + (b == nil ? 0 : node.width)
-            case .rmsNorm(let w, _): n += w == nil ? 0 : node.width
-            case .causalSelfAttention(let q, let k, let v, _): n += linear(q) + linear(k) + linear(v)
-            case .tokenEmbedding, .positionEmbedding, .activation, .add: break
+            case .layerNorm(_, _, let e), .rmsNorm(_, let e): if !out.contains(e) { out.append(e) }
+            default: break
             }
         }
-        return n
-    }
-
-    /// Every parameter name the graph reads.
-    public var parameterNames: Set<String> {
-        var names: Set<String> = [headWeight]
-        for n in nodes {
-            switch n.op {
-            case .tokenEmbedding(let w), .positionEmbedding(let w, _): names.insert(w)
-            case .linear(let l, _): names.insert(l.weight); if let b = l.bias { names.insert(b) }
-            case .layerNorm(let w, let b, _): [w, b].compactMap { $0 }.forEach { names.insert($0) }
-            case .rmsNorm(let w, _): if let w { names.insert(w) }
-            case .causalSelfAttention(let q, let k, let v, _):
-                for l in [q, k, v] { names.insert(l.weight); if let b = l.bias { names.insert(b) } }
-            case .activation, .add: break
-            }
-        }
-        return names
+        return out
     }
 }

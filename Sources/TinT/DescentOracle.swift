@@ -19,39 +19,49 @@ extension DescentRule {
         "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "self_attn_layer_norm.bias", "final_layer_norm.bias",
     ]
 
-    /// TinT's rule: the top n_sim layers' ``tintLayerSuffixes`` plus the final layer norm's β (when the model
-    /// has one), attention probabilities detached. With `config.referenceCompatible`, fc2's bias moves at
-    /// (number of D_aux-wide MLP chunks)·η, and the last position is unmasked.
+    /// TinT's rule for any graph: the parameters TinT moves, stated once per op kind
+    /// (``AuxGraph/approximateDescentParameters(config:)``: trainable linear maps' W and b, attention's value
+    /// map, norms' β) in the top n_sim layers and above them, attention probabilities detached. With
+    /// `config.referenceCompatible`, the bias of every moving map wider than D_aux at its input moves at
+    /// (number of D_aux-wide input chunks)·η — OPT's fc2 / GPT-2's `mlp.c_proj` quirk of the reference — and the last
+    /// position is unmasked.
     ///
     /// - Throws: `TinTError.invalidArgument` for `layerNormUpdate == .full` (the dense γ update TinT then makes
-    ///   is not an OPT parameter update, so no OPT oracle exists) or n_sim outside 0…L.
-    public static func approximate(for model: OPTModel, config: TinTConfig) throws -> DescentRule {
+    ///   is not a parameter update of the model, so no oracle exists) or n_sim outside 0…L.
+    public static func approximate(graph: AuxGraph, config: TinTConfig) throws -> DescentRule {
         let module = "approximateGradientDescent"
         guard config.layerNormUpdate == .biasOnly else {
             throw TinTError.invalidArgument(module: module, reason: "layerNormUpdate .full has no approximate-GD oracle: "
                                             + "TinT then adds the dense −ηΣ∇y x̂ᵀ to the diag(γ) prefix matrix, which is not "
-                                            + "an OPT parameter; use .biasOnly")
+                                            + "a parameter of the model; use .biasOnly")
         }
-        let layers = try simulatedLayerRange(model, config, module: module)
-        var trainable: Set<String> = []
-        for l in layers {
-            for suffix in tintLayerSuffixes { trainable.insert(OPTModel.layerName(l, suffix)) }
+        let l = graph.layerCount, n = config.simulatedLayers ?? l
+        guard n >= 0 && n <= l else {
+            throw TinTError.invalidArgument(module: module, reason: "n_sim (simulatedLayers) must be in 0…\(l), got \(n)")
         }
-        trainable.insert("model.decoder.final_layer_norm.bias")
-        trainable.formIntersection(model.parameters.names)
+        let trainable = graph.approximateDescentParameters(config: config)
         var scale: [String: Double] = [:]
         if config.referenceCompatible {
-            // The reference stores b/c in each of the c MLP chunks and each chunk's Descent subtracts the full
-            // ηΣ∇y, so the bias moves c times as far.
-            let (d, f) = (model.config.hiddenSize, model.config.ffnDim)
-            let chunks = Double((f + d - 1) / d)
-            for l in layers where trainable.contains(OPTModel.layerName(l, "fc2.bias")) {
-                scale[OPTModel.layerName(l, "fc2.bias")] = chunks
+            // The reference stores b/c in each of the c input chunks of a wide map and each chunk's Descent
+            // subtracts the full ηΣ∇y, so the bias moves c times as far.
+            let D = graph.hiddenWidth
+            for node in graph.nodes {
+                guard case .linear(let m, _) = node.op, let b = m.bias, trainable.contains(b), m.inputWidth > D else { continue }
+                scale[b] = Double((m.inputWidth + D - 1) / D)
             }
         }
         return DescentRule(trainable: trainable, learningRateScale: scale,
                            forward: ForwardOptions(detachAttentionProbabilities: true),
                            unmaskedLastPosition: config.referenceCompatible)
+    }
+
+    /// TinT's rule for `model`: ``approximate(graph:config:)`` on the model's graph (its family's front end).
+    /// For OPT this is the top n_sim layers' ``tintLayerSuffixes`` plus the final layer norm's β, and fc2's
+    /// bias at (number of D_aux-wide MLP chunks)·η with `referenceCompatible`.
+    public static func approximate(for model: any CausalLM, config: TinTConfig) throws -> DescentRule {
+        var rule = try approximate(graph: try AuxGraph(model: model), config: config)
+        rule.trainable.formIntersection(model.parameters.names)
+        return rule
     }
 
     /// Exact GD: every parameter of the top n_sim layers and of the final layer norm
@@ -83,7 +93,7 @@ extension DescentRule {
 /// - Throws: `TinTError.invalidArgument` for a mask of the wrong length or shape, `.full` LN updates, n_sim
 ///   outside 0…L, negative steps or a non-finite η; `TinTError.nonFiniteValue` naming the step and tensor when the
 ///   logits or an updated weight become NaN or infinite; OPT errors for bad token ids or a too-long sequence.
-public func approximateGradientDescent(model: OPTModel, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
+public func approximateGradientDescent(model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
     -> DescentOutcome {
     try descentOutcome(model, ids, trainMask, config, rule: .approximate(for: model, config: config))
 }
@@ -101,10 +111,6 @@ public func oracleDescent(_ method: DescentMethod, model: any CausalLM, ids: [In
     throws -> DescentOutcome {
     switch method {
     case .approx:
-        guard let model = model as? OPTModel else {
-            throw TinTError.invalidArgument(module: "oracleDescent", reason: "the approximate-GD rule is stated for OPT "
-                                            + "models so far, not '\(type(of: model.config).modelTypes[0])'")
-        }
         return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .exact: return try exactGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
     case .tint:

@@ -2,7 +2,7 @@ import Tensor
 
 /// The layers that turn `g = γ⊙∇y` in the signal into `J_f·g` for `f(x) = (x − μ)/σ`, reading `x` at
 /// `D_sim − D` and `x̂` at `D_sim − 2D` of the layer-norm memory (Docs/TINT.md §3).
-func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig, kind: NormKind = .layerNorm) throws -> [GatedLayer<S>] {
+func layerNormJacobianLayers<S: TensorScalar>(_ config: SimulatorSpec, kind: NormKind = .layerNorm) throws -> [GatedLayer<S>] {
     let D = config.auxWidth, mem = config.layerNormMemory
     let signal = simHeads(config, 0, D), xMem = simHeads(config, mem + D, D), xhatMem = simHeads(config, mem, D)
     let keep: HSimSplitLinear<S>? = try simResidual(config, replaced: [signal])
@@ -33,12 +33,12 @@ func layerNormJacobianLayers<S: TensorScalar>(_ config: TinTConfig, kind: NormKi
 /// — or `.exact`. The state's prefixes hold the LN prefixes; the token rows hold `∇y` and the layer-norm memory.
 public struct LayerNormBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     let linear: LinearBackward<Scalar>
     let jacobian: [GatedLayer<Scalar>]
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
+    public init(config: SimulatorSpec, kind: NormKind = .layerNorm) throws {
         try config.validate()
         self.config = config
         linear = try LinearBackward(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth)

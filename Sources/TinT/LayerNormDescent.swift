@@ -5,11 +5,11 @@ import Tensor
 /// update `diag(γ) − ηΣ∇y x̂ᵀ`.
 public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     let linear: LinearDescent<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig) throws {
+    public init(config: SimulatorSpec) throws {
         try config.validate()
         self.config = config
         linear = try LinearDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,
@@ -32,13 +32,13 @@ public struct LayerNormDescent<Scalar: TensorScalar>: Sendable {
 /// updated), then the normalisation-Jacobian layers on the token rows.
 public struct LayerNormBackwardDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     let linear: LinearBackwardDescent<Scalar>
     let jacobian: [GatedLayer<Scalar>]
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. An RMS norm has no β:
     /// its Descent updates nothing unless `layerNormUpdate == .full`.
-    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
+    public init(config: SimulatorSpec, kind: NormKind = .layerNorm) throws {
         try config.validate()
         self.config = config
         linear = try LinearBackwardDescent(config: config, inputWidth: config.auxWidth, outputWidth: config.auxWidth,

@@ -1,13 +1,13 @@
 import Tensor
 
 /// Heads of the `H_sim`-split maps covering `[offset, offset + width)`.
-func simHeads(_ config: TinTConfig, _ offset: Int, _ width: Int) -> Range<Int> {
+func simHeads(_ config: SimulatorSpec, _ offset: Int, _ width: Int) -> Range<Int> {
     headRange(offset, width, unit: config.simHeadWidth)
 }
 
 /// A residual over `H_sim` heads that keeps every head outside `replaced` and copies `copies` (source → target
 /// head ranges of equal length).
-func simResidual<S: TensorScalar>(_ config: TinTConfig, replaced: [Range<Int>], copies: [(Range<Int>, Range<Int>)] = [])
+func simResidual<S: TensorScalar>(_ config: SimulatorSpec, replaced: [Range<Int>], copies: [(Range<Int>, Range<Int>)] = [])
     throws -> HSimSplitLinear<S>? {
     var r = MixBuilder<S>(width: config.simWidth, heads: config.simHeads)
     let targets = copies.map(\.1)
@@ -31,14 +31,14 @@ public enum NormKind: Sendable, Equatable, Hashable {
 /// `D_sim − 2D`. The state's prefixes must hold `LinearPrefixLayout.encodeLayerNorm(γ, β)`. Exact.
 public struct LayerNormForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// Layer norm or RMS norm.
     public let kind: NormKind
     let normalize: GatedLayer<Scalar>
     let linear: LinearForward<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, kind: NormKind = .layerNorm) throws {
+    public init(config: SimulatorSpec, kind: NormKind = .layerNorm) throws {
         try config.validate()
         let D = config.auxWidth, mem = config.layerNormMemory
         try config.validateRegion("layer-norm memory", offset: mem, width: 2 * D, unit: config.simHeadWidth)

@@ -28,7 +28,7 @@ func linearBackwardBody<S: TensorScalar>(_ L: LinearHeads, gradientOffset: Int, 
 /// cleared, every other head kept, prefix rows kept. Exact.
 public struct LinearBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
     /// Where ∇y is read and Wᵀ∇y written in the token rows.
@@ -36,7 +36,7 @@ public struct LinearBackward<Scalar: TensorScalar>: Sendable {
     let layer: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0, outputOffset: Int = 0) throws {
+    public init(config: SimulatorSpec, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0, outputOffset: Int = 0) throws {
         try config.validate()
         try config.validateMap(inputWidth: inputWidth, outputWidth: outputWidth)
         try config.validateRegion("gradient", offset: gradientOffset, width: outputWidth, unit: config.prefixCount)

@@ -33,7 +33,7 @@ func linearDescentBody<S: TensorScalar>(_ L: LinearHeads, gradientOffset: Int, m
 /// `biasOnly` updates `b` alone (layer norm's default). Exact.
 public struct LinearDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
     /// Where ∇y and the stored x are read in the token rows.
@@ -46,7 +46,7 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
     /// keeps the bias slot as it is.
-    public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0,
+    public init(config: SimulatorSpec, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0,
                 memory: LinearMemory = .standard, biasOnly: Bool = false, updateBias: Bool = true) throws {
         try config.validate()
         try config.validateMap(inputWidth: inputWidth, outputWidth: outputWidth)
@@ -89,7 +89,7 @@ public struct LinearDescent<Scalar: TensorScalar>: Sendable {
 /// rows take the Backward result (`Wᵀ∇y`, computed with the pre-update `W`) and prefix rows the Descent result.
 public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
     /// Where ∇y is read, Wᵀ∇y written and x read (memory) in the token rows.
@@ -100,7 +100,7 @@ public struct LinearBackwardDescent<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails. `updateBias: false`
     /// keeps the bias slot as it is.
-    public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0, outputOffset: Int = 0,
+    public init(config: SimulatorSpec, inputWidth: Int, outputWidth: Int, gradientOffset: Int = 0, outputOffset: Int = 0,
                 memory: LinearMemory = .standard, biasOnly: Bool = false, updateBias: Bool = true) throws {
         let d = try LinearDescent<Scalar>(config: config, inputWidth: inputWidth, outputWidth: outputWidth,
                                           gradientOffset: gradientOffset, memory: memory, biasOnly: biasOnly,

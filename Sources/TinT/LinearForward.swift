@@ -9,7 +9,7 @@ public enum LinearMemory: Sendable, Equatable, Hashable {
     /// Nowhere (no memory write).
     case none
 
-    func offset(_ config: TinTConfig) -> Int? {
+    func offset(_ config: SimulatorSpec) -> Int? {
         switch self {
         case .standard: return config.linearMemory
         case .at(let o): return o
@@ -22,7 +22,7 @@ public enum LinearMemory: Sendable, Equatable, Hashable {
 /// head `s·C + c` — the prefix head holding slot `s`, chunk `c` — and bias head `j` is head `R·C + j`.
 struct LinearHeads {
     let K: Int, W: Int, H: Int, C: Int, R: Int
-    init(_ config: TinTConfig, inputWidth: Int, outputWidth: Int) {
+    init(_ config: SimulatorSpec, inputWidth: Int, outputWidth: Int) {
         K = config.prefixCount; W = config.simWidth; H = config.linearHeads
         C = inputWidth / K; R = outputWidth / K
     }
@@ -112,7 +112,7 @@ struct LinearForwardStage<Scalar: TensorScalar>: Sendable {
 /// other head is preserved (the input region too when `keepInput`); prefix rows are kept. Exact.
 public struct LinearForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The simulated map's input and output widths (d_in, d_out).
     public let inputWidth: Int, outputWidth: Int
     /// Where the input is read and the output written in the token rows.
@@ -124,7 +124,7 @@ public struct LinearForward<Scalar: TensorScalar>: Sendable {
     let layer: GatedLayer<Scalar>
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails.
-    public init(config: TinTConfig, inputWidth: Int, outputWidth: Int, inputOffset: Int = 0, outputOffset: Int = 0,
+    public init(config: SimulatorSpec, inputWidth: Int, outputWidth: Int, inputOffset: Int = 0, outputOffset: Int = 0,
                 memory: LinearMemory = .standard, keepInput: Bool = false) throws {
         try config.validate()
         try config.validateMap(inputWidth: inputWidth, outputWidth: outputWidth)

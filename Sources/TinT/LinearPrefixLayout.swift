@@ -5,7 +5,7 @@ import Tensor
 /// the bias in prefix 0 at `[R·d_in, R·d_in + d_out)` (zeros in the other prefixes).
 public enum LinearPrefixLayout {
     /// The `[K, D_sim]` prefix tensor holding `weight` (`[d_out, d_in]`) and `bias` (`[d_out]`, zeros if nil).
-    public static func encode<S: TensorScalar>(weight: Tensor<S>, bias: Tensor<S>?, config: TinTConfig) throws -> Tensor<S> {
+    public static func encode<S: TensorScalar>(weight: Tensor<S>, bias: Tensor<S>?, config: SimulatorSpec) throws -> Tensor<S> {
         guard weight.rank == 2 else {
             throw TinTError.invalidArgument(module: "LinearPrefixLayout.encode", reason: "weight must be [d_out, d_in], got \(weight.shape)")
         }
@@ -26,7 +26,7 @@ public enum LinearPrefixLayout {
     }
 
     /// The layer-norm prefixes: `diag(γ)` and `β`.
-    public static func encodeLayerNorm<S: TensorScalar>(gamma: Tensor<S>, beta: Tensor<S>, config: TinTConfig) throws -> Tensor<S> {
+    public static func encodeLayerNorm<S: TensorScalar>(gamma: Tensor<S>, beta: Tensor<S>, config: SimulatorSpec) throws -> Tensor<S> {
         let D = gamma.count
         try requireShape(gamma, [D], module: "LinearPrefixLayout.encodeLayerNorm", what: "γ")
         try requireShape(beta, [D], module: "LinearPrefixLayout.encodeLayerNorm", what: "β")
@@ -38,7 +38,7 @@ public enum LinearPrefixLayout {
 
     /// Reads `(weight [d_out, d_in], bias [d_out])` back out of a prefix tensor.
     public static func decode<S: TensorScalar>(_ prefixes: Tensor<S>, inputWidth dIn: Int, outputWidth dOut: Int,
-                                               config: TinTConfig) throws -> (weight: Tensor<S>, bias: Tensor<S>) {
+                                               config: SimulatorSpec) throws -> (weight: Tensor<S>, bias: Tensor<S>) {
         try config.validateMap(inputWidth: dIn, outputWidth: dOut)
         let K = config.prefixCount, W = config.simWidth, R = dOut / K
         try requireShape(prefixes, [K, W], module: "LinearPrefixLayout.decode", what: "prefixes")

@@ -20,7 +20,7 @@ enum TinTGlue {
     /// The prefix tensor of block `(outputs, inputs)` of `weight` (`[d_out, d_in]`) with `bias` (scaled by
     /// `biasScale`, or zeros when nil).
     static func linearPrefixes(weight: Tensor<Float>, bias: Tensor<Float>?, outputs: Range<Int>, inputs: Range<Int>,
-                               biasScale: Float, config: TinTConfig) throws -> Tensor<Float> {
+                               biasScale: Float, config: SimulatorSpec) throws -> Tensor<Float> {
         let w = try weight.sliced(axis: 0, outputs).sliced(axis: 1, inputs).contiguous()
         let b = try bias.map { try $0.sliced(axis: 0, outputs).contiguous() * biasScale }
         return try LinearPrefixLayout.encode(weight: w, bias: b, config: config)

@@ -13,8 +13,7 @@ extension TinTParameterReport {
     /// - Throws: the errors `compile` throws for this graph and configuration (rule violations naming the node,
     ///   unsupported nodes), and `TinTError.invalidArgument` when a count overflows `Int`.
     public init(graph: AuxGraph, config: TinTConfig) throws {
-        try TinTCompiler.checkProgram(graph, config: config)
-        let f = try ModuleFormula(config)
+        let f = try ModuleFormula(try TinTCompiler.checkProgram(graph, config: config))
         let L = graph.layerCount, nSim = config.simulatedLayers ?? L
         let steps = max(config.steps, 1)
         let backwardSets = config.reuseBackward ? 1 : steps
@@ -53,8 +52,7 @@ extension TinTParameterReport {
             entries.append(Entry(kind: kind, modules: n, count: scaled))
         }
         // The total must fit too (`total` sums the entries without checks).
-        var total = embeddings
-        for e in entries { total = try checkedSum(total, e.count.total) }
+        _ = try entries.reduce(embeddings) { try checkedSum($0, $1.count.total) }
     }
 }
 
@@ -65,16 +63,18 @@ struct Charge {
 
 /// Each module's closed-form count (Docs/TINT.md §7) for one configuration, in checked arithmetic.
 struct ModuleFormula {
-    let config: TinTConfig
+    let config: SimulatorSpec
     let linearForward: ParameterCount, linearBackward: ParameterCount
     /// A Backward ∥ Descent block with and without the bias update (without: no bias position map, `B_Lin − π`).
     let linearBackwardDescentBias: ParameterCount, linearBackwardDescentNoBias: ParameterCount
     let layerNormForward: ParameterCount, layerNormBackward: ParameterCount, layerNormBackwardDescent: ParameterCount
+    /// RMS norm's Backward ∥ Descent (only with `.full`: γ moves, there is no β, so no bias update).
+    let rmsNormBackwardDescent: ParameterCount
     let attentionForward: ParameterCount
     let attentionBackwardDescentBias: ParameterCount, attentionBackwardDescentNoBias: ParameterCount
     let activationForward: ParameterCount, activationBackward: ParameterCount
 
-    init(_ c: TinTConfig) throws {
+    init(_ c: SimulatorSpec) throws {
         config = c
         // m_L = W·H_lin (a linear-attention mix), m_S = W·H_sim (a softmax/MLP/norm mix), π = (K+1)·K + H_lin (a
         // position map), γ = K + 2 (a gate), P = K·W (a prefix tensor). W·H_lin overflows for extreme S.
@@ -101,6 +101,7 @@ struct ModuleFormula {
         // β only: the Descent has no weight-matrix update heads (5 m_L instead of 6).
         let lnDescent = c.layerNormUpdate == .full ? linearBackwardDescentBias : try lin(5, 3, 3)
         layerNormBackwardDescent = try lnDescent.addingChecked(jacobian)
+        rmsNormBackwardDescent = try linearBackwardDescentNoBias.addingChecked(jacobian)
         attentionForward = try count(9, mix: mL, 3, 8, prefixes: 3)
             .addingChecked(try count(5, mix: mS, 0, 0, prefixes: 0))
         let valueGradient = try count(5, mix: mS, 0, 2, prefixes: 0)
@@ -112,20 +113,19 @@ struct ModuleFormula {
         }
     }
 
-    /// The forward and (when `simulated`) backward modules the compiler builds for `node` (`TinTCompiler.plan`),
+    /// The forward and (when `simulated`) backward modules the compiler builds for `node` (its ``AuxOpUnit``),
     /// with the same checks.
     func charges(_ node: AuxNode, simulated sim: Bool) throws -> (forward: [Charge], backward: [Charge]) {
         let D = config.auxWidth
         func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
         func norm(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> ([Charge], [Charge]) {
             guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard abs(eps - config.layerNormEpsilon) <= 1e-12 * max(1, eps) else {
-                throw unsupported("its ε = \(eps) differs from the configuration's layerNormEpsilon = \(config.layerNormEpsilon)")
-            }
+            guard eps > 0 && eps.isFinite else { throw unsupported("its ε = \(eps) must be positive and finite") }
             let prefix = kind == .rmsNorm ? "RMSNorm" : "LayerNorm"
             let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
             let backward: [Charge] = !sim ? []
-                : trainable ? [Charge(kind: prefix + "BackwardDescent", count: layerNormBackwardDescent, times: 1)]
+                : trainable ? [Charge(kind: prefix + "BackwardDescent",
+                                      count: kind == .rmsNorm ? rmsNormBackwardDescent : layerNormBackwardDescent, times: 1)]
                 : [Charge(kind: prefix + "Backward", count: layerNormBackward, times: 1)]
             return ([Charge(kind: prefix + "Forward", count: layerNormForward, times: 1)], backward)
         }
@@ -162,6 +162,10 @@ struct ModuleFormula {
             return ([Charge(kind: "AttentionForward", count: attentionForward, times: 1)],
                     sim ? [Charge(kind: "AttentionBackwardDescent", count: v.bias != nil ? attentionBackwardDescentBias : attentionBackwardDescentNoBias,
                                   times: 1)] : [])
+        case .attention, .gatedProduct:
+            // Refused by node, exactly as the compiler refuses them.
+            _ = try PendingConstructionUnit.compile(node, simulated: sim, spec: config, cache: ModuleCache(spec: config))
+            return ([], [])
         case .activation(let a):
             guard a != .silu else {
                 throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")

@@ -78,24 +78,7 @@ extension TinTProgram {
         }
         for (plan, sim) in zip(plans, simulated) {
             // (kind, count) of the node's forward modules and of its backward modules.
-            var forward: [(String, ParameterCount)] = [], backward: [(String, ParameterCount)] = []
-            switch plan {
-            case .tokenEmbedding, .positionEmbedding, .add: continue
-            case .linear(let p):
-                for row in p.forward { for m in row { forward.append(("LinearForward", m.parameterCount)) } }
-                for row in p.backward ?? [] { for m in row { backward.append((m.kind, m.parameterCount)) } }
-            case .layerNorm(let p):
-                let rms = p.kind == .rmsNorm
-                func name(_ kind: String) -> String { rms ? kind.replacingOccurrences(of: "LayerNorm", with: "RMSNorm") : kind }
-                forward.append((name("LayerNormForward"), p.forward.parameterCount))
-                if let b = p.backward { backward.append((name(b.kind), b.parameterCount)) }
-            case .attention(let p):
-                forward.append(("AttentionForward", p.forward.parameterCount))
-                if let b = p.backward { backward.append(("AttentionBackwardDescent", b.parameterCount)) }
-            case .activation(let p):
-                for _ in p.chunks { forward.append(("ActivationForward", p.forward.parameterCount)) }
-                if let b = p.backward { for _ in p.chunks { backward.append(("ActivationBackward", b.parameterCount)) } }
-            }
+            let forward = plan.forwardModules, backward = plan.backwardModules
             for (kind, c) in forward {
                 r.charge(kind, c)
                 if sim { r.charge(kind, weightsOnly(c), times: extraForwardSets) }

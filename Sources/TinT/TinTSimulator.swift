@@ -1,29 +1,21 @@
 import LanguageModel
-import OPT
 import Tensor
 
-extension TinTConfig {
-    /// The paper's defaults (S = 3, H_sim = 12, …) for an aux model of this shape; adjust the fields after.
-    public init(opt c: OPTConfig) {
-        self.init(auxWidth: c.hiddenSize, auxHeads: c.numAttentionHeads, auxMaxPositions: c.maxPositionEmbeddings)
-    }
-}
-
-/// TinT for one OPT model: its graph compiled with a configuration, and the executor holding its weights as
-/// prefixes. `run` performs one TinT forward pass (the aux forward, `steps` internal SGD steps on the train
-/// part, and the forward with the updated weights).
+/// TinT for one model of any family with a front end: its graph compiled with a configuration, and the executor
+/// holding its weights as prefixes. Build it once per command and pass it down. `run` performs one TinT forward
+/// pass (the aux forward, `steps` internal SGD steps on the train part, and the forward with the updated weights).
 public struct TinTSimulator: Sendable {
     /// The compiled program.
     public let program: TinTProgram
     /// The executor (prefixes of the model's weights).
     public let executor: TinTExecutor
 
-    /// Compiles `model` with `config` (whose D_aux, H_aux must be the model's; see `TinTConfig(opt:)`).
+    /// Compiles `model`'s graph (``AuxGraph/init(model:)``) with `config`; the aux shape is the model's.
     ///
     /// - Throws: `TinTError.ruleViolation` naming the first broken rule, `TinTError.unsupportedNode` naming a
-    ///   node TinT cannot simulate.
-    public init(model: OPTModel, config: TinTConfig) throws {
-        program = try TinTCompiler.compile(try AuxGraph(opt: model.config), config: config)
+    ///   node TinT cannot simulate (or a family without a front end).
+    public init(model: any CausalLM, config: TinTConfig) throws {
+        program = try TinTCompiler.compile(try AuxGraph(model: model), config: config)
         executor = try TinTExecutor(program: program, parameters: model.parameters)
     }
 

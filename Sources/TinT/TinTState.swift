@@ -51,7 +51,7 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
     }
 
     /// Checks the state against a configuration.
-    func validate(_ config: TinTConfig, module: String) throws {
+    func validate(_ config: SimulatorSpec, module: String) throws {
         try requireShape(prefixes, [config.prefixCount, config.simWidth], module: module, what: "state.prefixes")
         guard tokens.rank == 2, tokens.shape[1] == config.simWidth else {
             throw TinTError.shapeMismatch(module: module, expected: [tokenCount, config.simWidth], got: tokens.shape,

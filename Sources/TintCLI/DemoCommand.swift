@@ -1,4 +1,4 @@
-// `tint demo`: the main job. On the shipped demo model (or any OPT directory) and held-out passages, the TinT
+// `tint demo`: the main job. On the shipped demo model (or any OPT or GPT-2 directory; Llama until its constructions land is refused by node) and held-out passages, the TinT
 // paper's language-modelling protocol: each passage's first half is the train part; one internal SGD step; the
 // eval-part perplexity of the model, of TinT, of the approximate-GD oracle and of exact GD. The inner learning
 // rate is chosen on validation passages, never on the reported ones.
@@ -20,7 +20,7 @@ struct DemoResult: Encodable {
     struct Selection: Encodable { let lr: Double, validation_eval_loss: Double? }
     let model: String, passages: Int, block: Int, train_fraction: Double, eval_targets: Int
     let lr: Double, lr_selection: [Selection]
-    let config: TinTConfigJSON
+    let config: TinTConfig, config_note: String?
     let model_eval_loss: Double, model_perplexity: Double
     let methods: [Method]
     let cosine_tint_exact: Double, cosine_tint_exact_per_passage_min: Double, cosine_tint_approx: Double
@@ -46,11 +46,11 @@ enum Demo {
     }
 
     /// The mean eval-part loss of TinT with learning rate `lr` over `passages`.
-    static func tintEvalLoss(model: OPTModel, passages: [[Int]], trainFraction: Double, config: TinTConfig) throws -> Double {
+    static func tintEvalLoss(simulator: TinTSimulator, passages: [[Int]], trainFraction: Double) throws -> Double {
         var total = EvalLoss(sum: 0, count: 0)
         for p in passages {
             let mask = trainMask(p.count, trainFraction)
-            let out = try runTinT(model: model, ids: p, trainMask: mask, config: config)
+            let out = try simulator.run(ids: p, trainMask: mask)
             total = total + (try evalPartLoss(logits: out.logitsAfter, ids: p, trainMask: mask))
         }
         return total.mean
@@ -69,8 +69,7 @@ enum Demo {
     static func run(_ o: ParsedOptions) throws -> DemoResult {
         let start = Date()
         let directory = o["--model"].map { URL(fileURLWithPath: $0) } ?? DemoResources.modelDirectory
-        let model = try requireOPT(try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory),
-                                   for: "tint demo")
+        let model: any CausalLM = try o["--model"].map { try loadModel($0) } ?? OPTModel.load(directory: directory)
         let tokenizer = try loadTokenizer(directory: directory)
         let trainFraction = try o.double("--train-fraction", in: 0...1, default: 0.5)!
         let block = try blockOption(o, model: model.config, default: 512)
@@ -81,12 +80,15 @@ enum Demo {
         }
         let maxPassages = try o.int("--max-passages", in: 1...100_000, default: 48)!
         let validationCount = try o.int("--validation-passages", in: 1...100_000, default: 8)!
-        var config = try TinTOptions.config(o, model: model.config)
+        let graph = try AuxGraph(model: model)
+        let choice = try TinTOptions.config(o, graph: graph, layers: model.config.numHiddenLayers)
+        choice.announce()
+        var config = choice.config
         let testURL = o["--passages"].map { URL(fileURLWithPath: $0) } ?? DemoResources.testText
         let validationURL = o["--validation"].map { URL(fileURLWithPath: $0) } ?? DemoResources.validationText
         let passages = passages(try tokens(testURL, option: "--passages", tokenizer: tokenizer, model: model, directory: directory), block: block, count: maxPassages)
         guard !passages.isEmpty else { throw CommandError("\(testURL.path): shorter than one passage of \(block) tokens") }
-        let report = try TinTCompiler.compile(try AuxGraph(opt: model.config), config: config).parameterReport
+        let report = try TinTCompiler.compile(graph, config: config).parameterReport
 
         // The inner learning rate: the best of the grid on validation passages (unless --lr is given).
         var selection: [DemoResult.Selection] = []
@@ -100,7 +102,9 @@ enum Demo {
                 // A candidate that diverges is not chosen, not fatal: the grid spans orders of magnitude.
                 var loss: Double? = nil
                 do {
-                    loss = try tintEvalLoss(model: model, passages: validation, trainFraction: trainFraction, config: c)
+                    // η is a constructed weight of the Descent modules: one simulator per grid point.
+                    let simulator = try compileSimulator(model: model, config: c)
+                    loss = try tintEvalLoss(simulator: simulator, passages: validation, trainFraction: trainFraction)
                 } catch TinTError.nonFiniteValue(_, let step, _, _, _) where step > 0 {
                     Progress.note("demo: η = \(lr) diverges on the validation passages; not a candidate")
                 }
@@ -114,7 +118,8 @@ enum Demo {
             config.learningRate = best.0
         }
 
-        // The reported passages.
+        // The reported passages, with the simulator compiled once for the chosen η.
+        let simulator = try compileSimulator(model: model, config: config)
         let methods: [DescentMethod] = [.tint, .approx, .exact]
         var before = EvalLoss(sum: 0, count: 0)
         var after: [DescentMethod: EvalLoss] = [:], seconds: [DescentMethod: Double] = [:]
@@ -126,7 +131,7 @@ enum Demo {
             var outcomes: [DescentMethod: DescentOutcome] = [:]
             for m in methods {
                 let t0 = Date()
-                outcomes[m] = try descend(m, model: model, ids: p, trainMask: mask, config: config,
+                outcomes[m] = try descend(m, model: model, simulator: simulator, ids: p, trainMask: mask, config: config,
                                           place: "passage \(i + 1) of \(passages.count)")
                 seconds[m, default: 0] += Date().timeIntervalSince(t0)
             }
@@ -148,7 +153,7 @@ enum Demo {
         return DemoResult(
             model: o["--model"] ?? "demo (OPT 4×96 trained on KJV, Sources/TintCLI/DemoModel)", passages: passages.count,
             block: block, train_fraction: trainFraction, eval_targets: before.count, lr: config.learningRate,
-            lr_selection: selection, config: TinTConfigJSON(config),
+            lr_selection: selection, config: config, config_note: choice.note,
             model_eval_loss: before.mean, model_perplexity: before.perplexity,
             methods: methods.map { m in
                 let c = changes[m]!
@@ -229,7 +234,7 @@ let demoCommand = Command(
         Without --model it uses the demo model shipped in tint (OPT 4×96 trained by `tint train` on the King
         James Bible; Docs/DATA.md) and the held-out chapters of its text.
 
-          --model DIR             any OPT directory in Hugging Face layout (with vocab.json and merges.txt)
+          --model DIR             an OPT or GPT-2 directory in Hugging Face layout (with its tokenizer)
           --max-passages N        reported passages, evenly spaced over the text (default 48)
           --block N               tokens per passage (default min(512, max_position_embeddings))
           --train-fraction F      train part of each passage (default 0.5)

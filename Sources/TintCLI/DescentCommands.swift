@@ -7,17 +7,18 @@ import ModelZoo
 import Tensor
 import TinT
 
-/// One dynamic update of `model` on `ids` by `method`. `place` says where the tokens come from ("block 3 of 7",
+/// One dynamic update of `model` on `ids` by `method`; `.tint` runs `simulator` (compiled once by the command). `place` says where the tokens come from ("block 3 of 7",
 /// "passage 2") for the error a diverging update raises.
 ///
 /// - Throws: `CommandError` naming the method, the place, the inner step and the tensor when the update produced
 ///   a NaN or an infinity (a learning rate too large, weights near Float's limit); the methods' other errors.
-func descend(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig,
-             place: String = "") throws -> DescentOutcome {
+func descend(_ method: DescentMethod, model: any CausalLM, simulator: TinTSimulator?, ids: [Int], trainMask: [Bool],
+             config: TinTConfig, place: String = "") throws -> DescentOutcome {
     do {
         switch method {
         case .tint:
-            return try runTinT(model: try requireOPT(model, for: "--method tint"), ids: ids, trainMask: trainMask, config: config)
+            guard let simulator else { throw CommandError("internal: the tint method needs a compiled simulator") }
+            return try simulator.run(ids: ids, trainMask: trainMask)
         case .approx, .exact: return try oracleDescent(method, model: model, ids: ids, trainMask: trainMask, config: config)
         }
     } catch let error as ModelError {
@@ -55,8 +56,10 @@ struct DescentEvaluation {
 /// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, block: Int, config: TinTConfig,
-                     methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: [Int], trainFraction: Double, block: Int,
+                     config: TinTConfig, methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+    // The simulator is compiled once for the whole evaluation (the command's, or here when none is passed).
+    let simulator = try simulator ?? (methods.contains(.tint) ? compileSimulator(model: model, config: config) : nil)
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
         .map { ($0.0, $0.1, LogitChangeComparison()) }
@@ -73,7 +76,7 @@ func evaluateDescent(model: any CausalLM, ids: [Int], trainFraction: Double, blo
         var outcomes: [DescentMethod: DescentOutcome] = [:]
         for m in methods {
             let t0 = Date()
-            outcomes[m] = try descend(m, model: model, ids: chunk, trainMask: mask, config: config,
+            outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config,
                                       place: "block \(i + 1) of \(split.count)")
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
@@ -103,12 +106,16 @@ struct DescentRun {
     let trainFraction: Double
     let block: Int
     let config: TinTConfig
+    /// Why S and H_sim differ from the paper's, if they do.
+    let configNote: String?
+    /// The simulator, compiled once when the methods include tint.
+    let simulator: TinTSimulator?
 
     static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
     /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
-    /// `methods` include the simulator, and the TinT methods take OPT models only so far.
+    /// `methods` include the simulator, which is then compiled once here.
     init(_ o: ParsedOptions, methods: [DescentMethod]) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
@@ -117,8 +124,13 @@ struct DescentRun {
         if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
         model = try loadModel(dir)
         block = try blockOption(o, model: model.config, default: 1024)
-        for m in methods where m != .exact { _ = try requireOPT(model, for: "--method \(m.rawValue)") }
-        config = try TinTOptions.config(o, model: model.config, checkRules: methods.contains(.tint))
+        let usesTinT = methods.contains(.tint)
+        let graph = methods.contains { $0 != .exact } ? try AuxGraph(model: model) : try? AuxGraph(model: model)
+        let choice = try TinTOptions.config(o, graph: graph, layers: model.config.numHiddenLayers, checkRules: usesTinT)
+        config = choice.config
+        configNote = choice.note
+        if usesTinT { choice.announce() }
+        simulator = usesTinT ? try compileSimulator(model: model, config: config) : nil
         ids = try loadTokens(o, model: model, modelDirectory: dir)
     }
 }
@@ -137,8 +149,8 @@ struct JSONNumber: Encodable {
 func finite(_ x: Double) -> JSONNumber { JSONNumber(value: x) }
 
 let descentHelpCommon = "\n" + """
-      --model DIR          Hugging Face model directory (any family of the zoo for --method exact; OPT for
-                           tint and approx)
+      --model DIR          Hugging Face model directory (OPT, GPT-2 or Llama; Llama's gated MLP and rotary
+                           attention have no TinT construction yet, so --method tint refuses them by node)
       --file TEXT | --ids LIST   the text (- for stdin; tokenized with the model's tokenizer, a leading
                            byte-order mark kept as U+FEFF) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
@@ -176,7 +188,7 @@ let dynamicEvalCommand = Command(
             throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
         }
         let run = try DescentRun(o, methods: [method])
-        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+        let r = try evaluateDescent(model: run.model, simulator: run.simulator, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
         let after = r.after[method]!
         let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
@@ -186,18 +198,18 @@ let dynamicEvalCommand = Command(
                 let train_tokens: Int, eval_tokens: Int
                 let eval_loss_before: JSONNumber, eval_loss_after: JSONNumber
                 let perplexity_before: JSONNumber, perplexity_after: JSONNumber, seconds: Double
-                let config: TinTConfigJSON
+                let config: TinTConfig, config_note: String?
             }
             try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
                                  lr: run.config.learningRate, steps: run.config.steps, layers: layers,
                                  train_tokens: r.trainTargets, eval_tokens: r.before.count,
                                  eval_loss_before: finite(r.before.mean), eval_loss_after: finite(after.mean),
                                  perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
-                                 seconds: r.seconds[method]!, config: TinTConfigJSON(run.config)))
+                                 seconds: r.seconds[method]!, config: run.config, config_note: run.configNote))
         } else {
             try Console.out("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
                   + "train fraction \(run.trainFraction), top \(layers) layers")
-            try Console.out("TinT config: \(TinTOptions.summary(run.config))")
+            try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
             try Console.out("train targets \(r.trainTargets), eval targets \(r.before.count)")
             try Console.out("             eval loss   perplexity")
             try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
@@ -224,7 +236,7 @@ let compareCommand = Command(
         let o = try ParsedOptions(args, valued: DescentRun.valued, flags: DescentRun.flags)
         let methods: [DescentMethod] = [.tint, .approx, .exact]
         let run = try DescentRun(o, methods: methods)
-        let r = try evaluateDescent(model: run.model, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
+        let r = try evaluateDescent(model: run.model, simulator: run.simulator, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: methods) { Progress.update("compare: blocks", $0, $1) }
         try printComparison(r, run: run, methods: methods, json: o.has("--json"))
     })
@@ -239,7 +251,7 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
         struct Output: Encodable {
             let blocks: Int, block: Int, train_fraction: Double, train_tokens: Int, eval_tokens: Int
             let eval_loss_before: JSONNumber, perplexity_before: JSONNumber
-            let methods: [Method], comparisons: [Pair], config: TinTConfigJSON
+            let methods: [Method], comparisons: [Pair], config: TinTConfig, config_note: String?
         }
         let out = Output(
             blocks: r.blocks, block: run.block, train_fraction: run.trainFraction, train_tokens: r.trainTargets,
@@ -248,12 +260,12 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
                                           perplexity_after: finite(r.after[$0]!.perplexity), seconds: r.seconds[$0]!) },
             comparisons: r.comparisons.map { Pair(a: $0.a.rawValue, b: $0.b.rawValue, cosine: finite($0.comparison.cosine),
                                                   relative_error_of_a_vs_b: finite($0.comparison.relativeError)) },
-            config: TinTConfigJSON(run.config))
+            config: run.config, config_note: run.configNote)
         try printJSON(out)
     } else {
         try Console.out("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
               + "train targets \(r.trainTargets), eval targets \(r.before.count)")
-        try Console.out("TinT config: \(TinTOptions.summary(run.config))")
+        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
         try Console.out("             eval loss   perplexity   seconds")
         try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
         for m in methods {

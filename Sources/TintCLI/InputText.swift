@@ -48,7 +48,7 @@ enum InputText {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc_read(fd, $0.baseAddress!, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { readDescriptor(fd, $0.baseAddress!, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw CommandError("\(name): cannot be read: \(reason(errno))")
@@ -76,9 +76,9 @@ enum InputText {
     }
 }
 
-/// read(2), named apart from `InputText.read`.
+/// read(2), under a name apart from `InputText.read`.
 @inline(__always)
-private func Glibc_read(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
+private func readDescriptor(_ fd: Int32, _ buffer: UnsafeMutableRawPointer, _ count: Int) -> Int {
     #if canImport(Darwin)
     return Darwin.read(fd, buffer, count)
     #elseif canImport(Glibc)

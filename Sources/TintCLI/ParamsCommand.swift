@@ -4,37 +4,20 @@ import OPT
 import ModelZoo
 import TinT
 
-/// OPT shapes by name (the released configs' hyper-parameters; no weights needed to count).
-enum OPTShapes {
-    static func config(_ name: String) throws -> OPTConfig {
-        var c = OPTConfig()
-        switch name {
-        case "opt-125m": break
-        case "opt-350m":
-            c.hiddenSize = 1024; c.numHiddenLayers = 24; c.ffnDim = 4096; c.numAttentionHeads = 16
-            c.wordEmbedProjDim = 512; c.doLayerNormBefore = false
-        case "opt-1.3b":
-            c.hiddenSize = 2048; c.numHiddenLayers = 24; c.ffnDim = 8192; c.numAttentionHeads = 32; c.wordEmbedProjDim = 2048
-        default:
-            throw ArgumentError("--shape must be one of opt-125m, opt-350m, opt-1.3b, got '\(name)'")
-        }
-        return c
-    }
-}
-
 let paramsCommand = Command(
     name: "params",
-    summary: "parameter count of the TinT that simulates an OPT model, by module kind",
+    summary: "parameter count of the TinT that simulates a model (OPT, GPT-2, Llama), by module kind",
     help: """
-        usage: tint params (--model DIR | --shape opt-125m|opt-350m|opt-1.3b) [TinT options] [--json]
+        usage: tint params (--model DIR | --shape NAME) [TinT options] [--json]
 
         Counts, from the closed formulas of Docs/TINT.md §7 (nothing is allocated), the TinT the compiler builds
         for the model's graph with the TinT options, and prints every module kind's share (module weights:
         constructed maps, position maps, gates; prefix storage: the aux weights as prefixes), the embeddings shared
         with the aux model, the TinT total and the aux count. Only config.json is read.
 
-          --model DIR     a Hugging Face OPT directory (its config.json)
-          --shape NAME    a released OPT shape instead
+          --model DIR     a Hugging Face OPT, GPT-2 or Llama directory (its config.json)
+          --shape NAME    a released shape instead: \(ZooShapes.names.joined(separator: ", "))
+                          (Llama shapes are refused by node until the gated-MLP and rotary constructions land)
           --json          machine-readable output on stdout
 
         """ + TinTOptions.help,
@@ -45,24 +28,27 @@ let paramsCommand = Command(
         if source == "--model" {
             try PathChecks.requireReadableDirectory(value, option: "--model", expected: "a directory with config.json")
         }
-        let opt = source == "--shape" ? try OPTShapes.config(value)
-            : try OPTConfig(contentsOf: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
-        let config = try TinTOptions.config(o, model: opt)
+        let model = source == "--shape" ? try ZooShapes.config(value)
+            : try ModelRegistry.zoo.config(at: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
+        let graph = try AuxGraph(config: model)
+        let choice = try TinTOptions.config(o, graph: graph, layers: model.numHiddenLayers)
+        choice.announce()
+        let config = choice.config
         // Counted from the closed formulas: compiling would build every module (a 274 GB allocation for hidden 2²⁰).
-        let report = try TinTParameterReport(graph: try AuxGraph(opt: opt), config: config)
+        let report = try TinTParameterReport(graph: graph, config: config)
         if o.has("--json") {
             struct Kind: Encodable {
                 let kind: String, modules: Int, constructed: Int, position: Int, gates: Int, prefix_storage: Int, total: Int
             }
             struct Output: Encodable {
-                let model: String, config: TinTConfigJSON, kinds: [Kind], embeddings: Int, total: Int, aux_parameters: Int
+                let model: String, config: TinTConfig, config_note: String?, kinds: [Kind], embeddings: Int, total: Int, aux_parameters: Int
             }
-            try printJSON(Output(model: value, config: TinTConfigJSON(config), kinds: report.entries.map {
+            try printJSON(Output(model: value, config: config, config_note: choice.note, kinds: report.entries.map {
                 Kind(kind: $0.kind, modules: $0.modules, constructed: $0.count.constructed, position: $0.count.position,
                      gates: $0.count.gates, prefix_storage: $0.count.prefixStorage, total: $0.count.total)
             }, embeddings: report.embeddings, total: report.total, aux_parameters: report.auxParameters))
         } else {
-            try Console.out("\(value): \(TinTOptions.summary(config))")
+            try Console.out("\(value): \(TinTOptions.summary(config, auxWidth: graph.hiddenWidth))")
             try Console.out(report.description)
         }
     })

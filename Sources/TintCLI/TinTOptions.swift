@@ -20,12 +20,12 @@ enum TinTOptions {
 
     /// The help lines of the TinT options.
     static let help = """
-        TinT options (defaults: the paper's). They are checked against the construction's rules for every method,
-        so approx and exact always describe the same TinT; a configuration that breaks a rule exits with status 1
-        naming the rule.
-          --rows-per-prefix S   weight rows stacked per prefix token (default 3; S ≥ 3, S divides D_aux)
+        TinT options (defaults: the paper's; S and H_sim: 3 and 12 where they satisfy every rule for the model, else
+        the smallest valid S ≥ 3 and the valid H_sim nearest 12, said on stderr and in the JSON). The construction's rules are checked when the tint method runs (approx and
+        exact do not depend on S, K or H_sim); a configuration that breaks a rule exits with status 1 naming it.
+          --rows-per-prefix S   weight rows stacked per prefix token (default 3 if valid; S ≥ 3, S divides D_aux)
           --prefixes K          number of prefix tokens; must equal D_aux/S (rule prefixCount), default D_aux/S
-          --sim-heads H         H_sim, heads of the simulator's softmax/MLP/norm layers (default 12)
+          --sim-heads H         H_sim, heads of the simulator's softmax/MLP/norm layers (default 12 if valid)
           --lr η                inner SGD learning rate on the SUMMED train-target cross-entropy (default 1e-4)
           --layers N_SIM        top aux layers updated (default: all)
           --steps N             inner SGD steps (default 1)
@@ -45,19 +45,20 @@ enum TinTOptions {
           --attn-backward value-only  attention backward (the only rule: stop-gradient through the scores)
         """
 
-    /// The configuration for an aux model of width `auxWidth`, `auxHeads` heads, `auxMaxPositions` positions and
-    /// `auxLayers` layers, from the flags in `o`, then checked with `TinTConfig.validate()`.
+    /// The configuration for `graph` (the aux model) with `layers` decoder layers, from the flags in `o`. S and H_sim
+    /// take ``TinTDefaults``' choice unless given (S = 3 and H_sim = 12 where valid, else the nearest valid choice,
+    /// said in the returned note).
     ///
     /// - Throws: `ArgumentError` for a malformed or contradictory flag (exit status 2); `TinTError.ruleViolation`
     ///   naming the rule a well-formed configuration breaks (exit status 1).
     ///
-    /// - Parameter checkRules: check the construction's rules (`TinTConfig.validate()`, `--prefixes`); the oracles
-    ///   (`approx`, `exact`) do not depend on S, K or H_sim, so a run of only those skips the check.
-    static func config(_ o: ParsedOptions, auxWidth: Int, auxHeads: Int, auxMaxPositions: Int, auxLayers: Int,
-                       checkRules: Bool = true) throws -> TinTConfig {
-        var c = TinTConfig(auxWidth: auxWidth, auxHeads: auxHeads, auxMaxPositions: auxMaxPositions)
-        c.rowsPerPrefix = try o.int("--rows-per-prefix", in: 1...Int.max, default: c.rowsPerPrefix)!
-        c.simHeads = try o.int("--sim-heads", in: 1...Int.max, default: c.simHeads)!
+    /// - Parameter checkRules: check the construction's rules (``TinTDefaults/check(_:_:)``, `--prefixes`); the
+    ///   oracles (`approx`, `exact`) do not depend on S, K or H_sim, so a run of only those skips the check (and
+    ///   `graph` may be nil).
+    static func config(_ o: ParsedOptions, graph: AuxGraph?, layers auxLayers: Int, checkRules: Bool = true) throws -> TinTChoice {
+        var c = TinTConfig()
+        let rows = try o.int("--rows-per-prefix", in: 1...Int.max)
+        let heads = try o.int("--sim-heads", in: 1...Int.max)
         c.learningRate = try o.double("--lr", in: -1e6...1e6, default: c.learningRate)!
         c.simulatedLayers = try o.int("--layers", in: 0...auxLayers)
         c.steps = try o.int("--steps", in: 0...1_000_000, default: c.steps)!
@@ -87,7 +88,6 @@ enum TinTOptions {
         _ = try choice(o, "--attn-backward", ["value-only"], default: "value-only")
         c.attentionBackward = .valueOnly
 
-        if checkRules { try c.validate() }
         // Values outside the accurate ranges give finite garbage from the simulator: refused unless the user asks
         // for them (only where the simulator runs; the oracles use neither gates nor finite differences).
         let inaccurate = checkRules ? c.inaccurateOptions : []
@@ -99,17 +99,28 @@ enum TinTOptions {
                                     + " (pass --unchecked-options to use it anyway)")
             }
         }
-        if let k = try o.int("--prefixes", in: 1...Int.max), k != c.prefixCount, checkRules {
-            throw TinTError.ruleViolation(rule: "prefixCount", statement: "--prefixes K must equal D_aux/S",
-                                          values: "K=\(k), D_aux=\(auxWidth), S=\(c.rowsPerPrefix), D_aux/S=\(c.prefixCount)")
+        guard let graph else {
+            c.rowsPerPrefix = rows ?? c.rowsPerPrefix
+            c.simHeads = heads ?? c.simHeads
+            return TinTChoice(config: c, note: nil)
         }
-        return c
-    }
-
-    /// The configuration for `model` (see ``config(_:auxWidth:auxHeads:auxMaxPositions:auxLayers:)``).
-    static func config(_ o: ParsedOptions, model: any CausalLMConfig, checkRules: Bool = true) throws -> TinTConfig {
-        try config(o, auxWidth: model.hiddenSize, auxHeads: model.numAttentionHeads,
-                   auxMaxPositions: model.maxPositionEmbeddings, auxLayers: model.numHiddenLayers, checkRules: checkRules)
+        let chosen: TinTDefaults
+        if checkRules {
+            chosen = try TinTDefaults(graph: graph, base: c, rowsPerPrefix: rows, simHeads: heads)
+        } else {
+            // The oracles do not depend on S or H_sim: any valid choice, or the given/paper's values unchecked.
+            var fallback = c
+            fallback.rowsPerPrefix = rows ?? 3
+            fallback.simHeads = heads ?? 12
+            chosen = (try? TinTDefaults(graph: graph, base: c, rowsPerPrefix: rows, simHeads: heads))
+                ?? TinTDefaults(config: fallback, note: nil)
+        }
+        let spec = SimulatorSpec(graph: graph, config: chosen.config)
+        if let k = try o.int("--prefixes", in: 1...Int.max), k != spec.prefixCount, checkRules {
+            throw TinTError.ruleViolation(rule: "prefixCount", statement: "--prefixes K must equal D_aux/S",
+                                          values: "K=\(k), D_aux=\(spec.auxWidth), S=\(spec.rowsPerPrefix), D_aux/S=\(spec.prefixCount)")
+        }
+        return TinTChoice(config: chosen.config, note: chosen.note)
     }
 
     /// A boolean with an on and an off flag (giving both is an error).
@@ -129,52 +140,26 @@ enum TinTOptions {
         return v
     }
 
-    /// A one-line summary of the configuration (for text output).
-    static func summary(_ c: TinTConfig) -> String {
+    /// A one-line summary of the configuration (for text output); K and D_sim need the aux width.
+    static func summary(_ c: TinTConfig, auxWidth: Int) -> String {
+        let spec = SimulatorSpec(config: c, auxWidth: auxWidth, auxHeads: 1, auxMaxPositions: 1)
         let ln: String, act: String, gates: String
         switch c.layerNormBackward { case .firstOrder(let n): ln = "first-order(N=\(n))"; case .exact: ln = "exact" }
         switch c.activationBackward { case .finiteDifference(let n): act = "finite-difference(N=\(n))"; case .exact: act = "exact" }
         switch c.gates { case .tanh(let g): gates = "tanh(g=\(g))"; case .hard: gates = "hard" }
-        return "S=\(c.rowsPerPrefix) K=\(c.prefixCount) H_sim=\(c.simHeads) D_sim=\(c.simWidth) η=\(c.learningRate) "
+        return "S=\(c.rowsPerPrefix) K=\(spec.prefixCount) H_sim=\(c.simHeads) D_sim=\(spec.simWidth) η=\(c.learningRate) "
             + "n_sim=\(c.simulatedLayers.map(String.init) ?? "all") steps=\(c.steps) reuse-forward=\(c.reuseForward) "
             + "reuse-backward=\(c.reuseBackward) reference-compatible=\(c.referenceCompatible) ln-backward=\(ln) "
             + "act-backward=\(act) gates=\(gates) ln-update=\(c.layerNormUpdate == .full ? "full" : "bias-only")"
     }
 }
 
-/// A `TinTConfig` in JSON output.
-struct TinTConfigJSON: Encodable {
-    let rows_per_prefix: Int, prefixes: Int, sim_heads: Int, sim_width: Int, lr: Double, layers: Int?, steps: Int
-    let reuse_forward: Bool, reuse_backward: Bool, reference_compatible: Bool
-    let ln_backward: String, act_backward: String, fd_scale: Double?, gates: String, gate_scale: Double?
-    let ln_update: String, attn_backward: String
+/// A configuration and why its S and H_sim differ from the paper's (nil when they do not): what commands print
+/// (the note on stderr) and put in their JSON (`config`, `config_note`).
+struct TinTChoice {
+    var config: TinTConfig
+    var note: String?
 
-    init(_ c: TinTConfig) {
-        rows_per_prefix = c.rowsPerPrefix
-        prefixes = c.prefixCount
-        sim_heads = c.simHeads
-        sim_width = c.simWidth
-        lr = c.learningRate
-        layers = c.simulatedLayers
-        steps = c.steps
-        reuse_forward = c.reuseForward
-        reuse_backward = c.reuseBackward
-        reference_compatible = c.referenceCompatible
-        var scale: Double? = nil
-        switch c.layerNormBackward {
-        case .firstOrder(let n): ln_backward = "first-order"; scale = n
-        case .exact: ln_backward = "exact"
-        }
-        switch c.activationBackward {
-        case .finiteDifference(let n): act_backward = "finite-difference"; scale = n
-        case .exact: act_backward = "exact"
-        }
-        fd_scale = scale
-        switch c.gates {
-        case .tanh(let g): gates = "tanh"; gate_scale = g
-        case .hard: gates = "hard"; gate_scale = nil
-        }
-        ln_update = c.layerNormUpdate == .full ? "full" : "bias-only"
-        attn_backward = "value-only"
-    }
+    /// Prints the note on stderr (unless quiet).
+    func announce() { if let note { Progress.note("note: " + note) } }
 }

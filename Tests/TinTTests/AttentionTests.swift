@@ -40,7 +40,7 @@ func naiveApply(_ a: [[[Double]]], _ v: Tensor<Double>, transposed: Bool) -> Ten
 
 @Suite struct AttentionTests {
     struct Setup<S: TensorScalar> {
-        let config: TinTConfig
+        let config: SimulatorSpec
         let wq: Tensor<Double>, bq: Tensor<Double>, wk: Tensor<Double>, bk: Tensor<Double>, wv: Tensor<Double>, bv: Tensor<Double>
         let pq: Tensor<S>, pk: Tensor<S>, pv: Tensor<S>
         let scale: Double

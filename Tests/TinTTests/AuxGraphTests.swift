@@ -56,8 +56,7 @@ func randomParameters(_ g: AuxGraph, seed: UInt64) throws -> ParameterSet<Float>
     }
 
     func config(_ g: AuxGraph, learningRate: Double, exact: Bool) -> TinTConfig {
-        var c = TinTConfig(auxWidth: g.hiddenWidth, auxHeads: g.heads, auxMaxPositions: g.maxPositions, learningRate: learningRate,
-                           layerNormEpsilon: 1e-6)
+        var c = TinTConfig(learningRate: learningRate)
         if exact { c.layerNormBackward = .exact; c.activationBackward = .exact; c.gates = .hard }
         return c
     }

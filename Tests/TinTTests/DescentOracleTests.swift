@@ -26,7 +26,7 @@ enum TinyOPT {
 
     /// A config for the fixture (D_aux 32: S = 4, H_sim = 20 satisfy every rule).
     static func config(lr: Double, steps: Int = 1, layers: Int? = nil, referenceCompatible: Bool = false) -> TinTConfig {
-        TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20, learningRate: lr,
+        TinTConfig(rowsPerPrefix: 4, simHeads: 20, learningRate: lr,
                    simulatedLayers: layers, steps: steps, referenceCompatible: referenceCompatible)
     }
 }

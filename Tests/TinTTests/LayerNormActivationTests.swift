@@ -6,7 +6,7 @@ import Autodiff
 
 @Suite struct LayerNormTests {
     struct Setup<S: TensorScalar> {
-        let config: TinTConfig
+        let config: SimulatorSpec
         let gamma: Tensor<Double>, beta: Tensor<Double>
         let prefixes: Tensor<S>
     }

@@ -21,7 +21,7 @@ func naiveDescent(_ w: Tensor<Double>, _ b: Tensor<Double>, gy: Tensor<Double>, 
     static let cases: [(Int, Int)] = [(0, 1), (1, 7), (2, 13), (3, 6)]
 
     func setup<S: TensorScalar>(_: S.Type, _ configIndex: Int, _ t: Int, seed: UInt64)
-        -> (TinTConfig, Tensor<Double>, Tensor<Double>, Tensor<S>) {
+        -> (SimulatorSpec, Tensor<Double>, Tensor<Double>, Tensor<S>) {
         let config = smallConfigs[configIndex].with(gates: testGates(S.self)).with(learningRate: 0.05)
         let D = config.auxWidth
         let w: Tensor<Double> = randn([D, D], seed: seed, std: 1 / Double(D).squareRoot())

@@ -6,7 +6,7 @@ import Tensor
 /// The closed formula of Docs/TINT.md §7, written out independently of the modules.
 struct Formula {
     let W: Int, K: Int, HL: Int, HS: Int
-    init(_ c: TinTConfig) { W = c.simWidth; K = c.prefixCount; HL = c.linearHeads; HS = c.simHeads }
+    init(_ c: SimulatorSpec) { W = c.simWidth; K = c.prefixCount; HL = c.linearHeads; HS = c.simHeads }
     var mL: Int { W * HL }                 // a linear-attention cross-head mix
     var mS: Int { W * HS }                 // a softmax / MLP / normalisation cross-head mix
     var pi: Int { (K + 1) * K + HL }       // a position map
@@ -32,9 +32,9 @@ struct Formula {
 }
 
 @Suite struct ParameterCountTests {
-    static let configs = smallConfigs + [TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048)]
+    static let configs = smallConfigs + [SimulatorSpec(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048)]
 
-    @Test(arguments: configs) func modulesMatchTheClosedFormula(config: TinTConfig) throws {
+    @Test(arguments: configs) func modulesMatchTheClosedFormula(config: SimulatorSpec) throws {
         let f = Formula(config), D = config.auxWidth
         typealias S = Float
         #expect(try LinearForward<S>(config: config, inputWidth: D, outputWidth: D).parameterCount == f.linearForward)
@@ -90,7 +90,7 @@ struct Formula {
 
     /// The OPT-125M-shaped numbers quoted in Docs/TINT.md §7.
     @Test func opt125mNumbers() {
-        let f = Formula(TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048))
+        let f = Formula(SimulatorSpec(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048))
         #expect(f.linearForward.moduleWeights == 382_248)
         #expect(f.linearBackwardDescent().moduleWeights == 419_370)
         #expect(f.attentionForward.moduleWeights == 715_572)
@@ -104,7 +104,7 @@ struct Formula {
     }
 
     @Test func eachRuleIsNamed() throws {
-        let ok = TinTConfig(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12)
+        let ok = SimulatorSpec(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12)
         #expect(rule { try ok.validate() } == nil)
         var c = ok; c.rowsPerPrefix = 2
         #expect(rule { try c.validate() } == "rowsPerPrefix")
@@ -135,11 +135,11 @@ struct Formula {
     }
 
     @Test func paperConfigurationIsValid() throws {
-        let opt125m = TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048, rowsPerPrefix: 3, simHeads: 12)
+        let opt125m = SimulatorSpec(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048, rowsPerPrefix: 3, simHeads: 12)
         try opt125m.validate()
         #expect(opt125m.simWidth == 3072 && opt125m.prefixCount == 256 && opt125m.linearHeads == 12)
         #expect(opt125m.attentionMemory == 768 && opt125m.layerNormMemory == 1536 && opt125m.linearMemory == 2304)
-        let opt13b = TinTConfig(auxWidth: 2048, auxHeads: 32, auxMaxPositions: 2048, rowsPerPrefix: 4, simHeads: 40)
+        let opt13b = SimulatorSpec(auxWidth: 2048, auxHeads: 32, auxMaxPositions: 2048, rowsPerPrefix: 4, simHeads: 40)
         try opt13b.validate()
         #expect(opt13b.simWidth == 10240 && opt13b.prefixCount == 512)
     }

@@ -26,7 +26,7 @@ import OPT
 
     /// Options that change which modules are built and how often they are charged.
     static func configs(_ g: AuxGraph) -> [TinTConfig] {
-        let base = TinTConfig(auxWidth: g.hiddenWidth, auxHeads: g.heads, auxMaxPositions: g.maxPositions, rowsPerPrefix: 3,
+        let base = TinTConfig(rowsPerPrefix: 3,
                               simHeads: 12)
         var out = [base]
         var c = base; c.steps = 3; out.append(c)
@@ -37,7 +37,7 @@ import OPT
         c = base; c.layerNormUpdate = .full; out.append(c)
         c = base; c.referenceCompatible = true; out.append(c)
         c = base; c.gates = .hard; out.append(c)
-        c = TinTConfig(auxWidth: g.hiddenWidth, auxHeads: g.heads, auxMaxPositions: g.maxPositions, rowsPerPrefix: 4,
+        c = TinTConfig(rowsPerPrefix: 4,
                        simHeads: 20)
         out.append(c)
         return out
@@ -75,7 +75,7 @@ import OPT
         var opt125m = Self.opt(width: 768, heads: 12, layers: 12, ffn: 3072)
         opt125m.maxPositionEmbeddings = 2048
         for (c, s, h) in [(opt125m, 3, 12), (opt350m, 4, 20)] {
-            let config = TinTConfig(auxWidth: c.hiddenSize, auxHeads: c.numAttentionHeads, auxMaxPositions: 2048,
+            let config = TinTConfig(
                                     rowsPerPrefix: s, simHeads: h)
             let graph = try AuxGraph(opt: c)
             #expect(try TinTParameterReport(graph: graph, config: config)
@@ -87,7 +87,7 @@ import OPT
     /// (the compiler would build position maps of (K+1)·K ≈ 6.9·10¹⁰ weights).
     @Test func hugeWidthIsCountedWithoutBuilding() throws {
         let c = Self.opt(width: 1 << 20, heads: 16, layers: 1, ffn: 1 << 20)
-        let config = TinTConfig(auxWidth: 1 << 20, auxHeads: 16, auxMaxPositions: 32, rowsPerPrefix: 4, simHeads: 20)
+        let config = TinTConfig(rowsPerPrefix: 4, simHeads: 20)
         let report = try TinTParameterReport(graph: try AuxGraph(opt: c), config: config)
         let K = (1 << 20) / 4
         #expect(report.entries.first { $0.kind == "LinearForward" }!.count.position >= 3 * (K + 1) * K)
@@ -97,7 +97,7 @@ import OPT
     /// Counts beyond 64 bits are an error, not a trap.
     @Test func overflowIsAnError() throws {
         let c = Self.opt(width: 1 << 30, heads: 1, layers: 10_000, ffn: 1 << 30)
-        var config = TinTConfig(auxWidth: 1 << 30, auxHeads: 1, auxMaxPositions: 32, rowsPerPrefix: 1 << 28, simHeads: 5)
+        var config = TinTConfig(rowsPerPrefix: 1 << 28, simHeads: 5)
         config.simHeads = 5
         #expect(throws: (any Error).self) { _ = try TinTParameterReport(graph: try AuxGraph(opt: c), config: config) }
     }

@@ -32,17 +32,17 @@ func columns<S: TensorScalar>(_ t: Tensor<S>, _ lo: Int, _ width: Int) -> Tensor
 }
 
 /// Small TinT configurations covering S ∈ {3, 4} and D_aux 16…96.
-let smallConfigs: [TinTConfig] = [
-    TinTConfig(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
-    TinTConfig(auxWidth: 64, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
-    TinTConfig(auxWidth: 96, auxHeads: 6, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
-    TinTConfig(auxWidth: 16, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
+let smallConfigs: [SimulatorSpec] = [
+    SimulatorSpec(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
+    SimulatorSpec(auxWidth: 64, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
+    SimulatorSpec(auxWidth: 96, auxHeads: 6, auxMaxPositions: 64, rowsPerPrefix: 3, simHeads: 12),
+    SimulatorSpec(auxWidth: 16, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20),
 ]
 
-extension TinTConfig {
+extension SimulatorSpec {
     /// The same configuration with other gates.
-    func with(gates: GateKind) -> TinTConfig { var c = self; c.gates = gates; return c }
-    func with(learningRate: Double) -> TinTConfig { var c = self; c.learningRate = learningRate; return c }
+    func with(gates: GateKind) -> SimulatorSpec { var c = self; c.gates = gates; return c }
+    func with(learningRate: Double) -> SimulatorSpec { var c = self; c.learningRate = learningRate; return c }
 }
 
 /// Tolerance for exact identities: Double with hard gates, or fp32 with the paper's tanh(10) gates.
@@ -58,7 +58,7 @@ func testMasks(_ t: Int) -> [[Bool]] {
 }
 
 /// A random state: prefixes holding `prefixes`, token rows random everywhere (so preserved regions are checked).
-func randomState<S: TensorScalar>(_ config: TinTConfig, prefixes: Tensor<S>, tokens t: Int, seed: UInt64,
+func randomState<S: TensorScalar>(_ config: SimulatorSpec, prefixes: Tensor<S>, tokens t: Int, seed: UInt64,
                                   mask: [Bool]? = nil) -> TinTState<S> {
     let tok: Tensor<S> = randn([t, config.simWidth], seed: seed)
     return try! TinTState(prefixes: prefixes, tokens: tok, trainMask: mask ?? testMasks(t)[0])

@@ -16,7 +16,7 @@ func fixtureModel(_ name: String) throws -> OPTModel {
 /// S = 4 (32 is not divisible by 3): K = 8, D_sim = 160, H_sim = 10 (head width 16 holds two aux heads).
 func fixtureConfig(_ model: OPTModel, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
                    exact: Bool = false) -> TinTConfig {
-    var c = TinTConfig(opt: model.config)
+    var c = TinTConfig()
     c.rowsPerPrefix = 4
     c.simHeads = 10
     c.learningRate = learningRate
@@ -143,7 +143,7 @@ func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
 
     /// The summed-loss convention: a Descent over a train segment that appears twice moves the weights twice as far.
     @Test func duplicatedTrainSegmentDoublesTheUpdate() throws {
-        let config = TinTConfig(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, learningRate: 0.01, gates: .hard)
+        let config = SimulatorSpec(auxWidth: 48, auxHeads: 3, auxMaxPositions: 64, learningRate: 0.01, gates: .hard)
         let D = 48, T = 10
         let w = randn([D, D], seed: 1, as: Float.self), bias = randn([D], seed: 2, as: Float.self)
         let prefixes = try LinearPrefixLayout.encode(weight: w, bias: bias, config: config)
@@ -170,18 +170,15 @@ func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
         c.vocabSize = 64; c.hiddenSize = 48; c.numHiddenLayers = 2; c.ffnDim = 96; c.numAttentionHeads = 3
         c.maxPositionEmbeddings = 32; c.wordEmbedProjDim = 48
         c.activationFunction = .silu
-        var config = TinTConfig(opt: c)
+        var config = TinTConfig()
         #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
             guard case TinTError.unsupportedNode(let node, _) = error else { return false }
             return node == "layers.0.activation"
         }
         c.activationFunction = .relu
-        config.auxWidth = 96
-        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
-            guard case TinTError.ruleViolation(let rule, _, _) = error else { return false }
-            return rule == "auxShape"
-        }
-        config = TinTConfig(opt: c)
+        // The aux shape is the graph's: the program's spec reads D_aux, H_aux, T_aux and ε from it.
+        let spec = try TinTCompiler.compile(try AuxGraph(opt: c), config: config).spec
+        #expect(spec.auxWidth == 48 && spec.auxHeads == 3 && spec.auxMaxPositions == 32 && spec.layerNormEpsilon == 1e-5)
         config.simulatedLayers = 3
         #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: config) } throws: { error in
             guard case TinTError.ruleViolation(let rule, _, _) = error else { return false }
@@ -189,7 +186,7 @@ func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
         }
         // A map too wide for one block's prefix: FFN width not a multiple of K = 16 (fc1's last chunk is 8 wide).
         c.ffnDim = 104
-        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: TinTConfig(opt: c)) } throws: { error in
+        #expect { try TinTCompiler.compile(try AuxGraph(opt: c), config: TinTConfig()) } throws: { error in
             guard case TinTError.ruleViolation(let rule, _, let values) = error else { return false }
             return rule == "mapWidths" && values.contains("layers.0.fc1")
         }
@@ -198,7 +195,7 @@ func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
     /// The whole OPT-125M TinT (S 3, K 256, H_sim 12, one step, forward reuse): module counts per kind, prefix
     /// storage = the aux weights of 12 × 14 + 1 prefix tensors, and the total under the 1.2B target.
     @Test func opt125MParameterCount() throws {
-        let program = try TinTCompiler.compile(try AuxGraph(opt: OPTConfig()), config: TinTConfig(opt: OPTConfig()))
+        let program = try TinTCompiler.compile(try AuxGraph(opt: OPTConfig()), config: TinTConfig())
         let r = program.parameterReport
         let modules = Dictionary(uniqueKeysWithValues: r.entries.map { ($0.kind, $0.modules) })
         #expect(modules == ["LayerNormForward": 25, "AttentionForward": 12, "LinearForward": 108, "ActivationForward": 48,
@@ -208,7 +205,7 @@ func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
         #expect(r.embeddings == 50272 * 768 + 2050 * 768)
         #expect(r.total < 1_200_000_000)
         #expect(r.auxParameters == 125_239_296)
-        var noReuse = TinTConfig(opt: OPTConfig())
+        var noReuse = TinTConfig()
         noReuse.reuseForward = false
         let r2 = try TinTCompiler.compile(try AuxGraph(opt: OPTConfig()), config: noReuse).parameterReport
         let forwardWeights = r.entries.filter { $0.kind.hasSuffix("Forward") }.reduce(0) { $0 + $1.count.moduleWeights }

@@ -15,7 +15,7 @@ import TinT
     static let ids: [Int] = [[2, 5, 9, 100], [200, 300, 17, 42], [400, 31, 250, 600]].flatMap { $0 + $0 }
 
     func config(lr: Double, steps: Int = 1) -> TinTConfig {
-        TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20, learningRate: lr,
+        TinTConfig(rowsPerPrefix: 4, simHeads: 20, learningRate: lr,
                    steps: steps)
     }
 
@@ -95,7 +95,7 @@ import TinT
     @Test(arguments: [DescentCommandTests.preLN, DescentCommandTests.postLN])
     func tintMatchesApprox(_ path: String) throws {
         let model = try OPTModel.load(directory: URL(fileURLWithPath: path))
-        let config = TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20,
+        let config = TinTConfig(rowsPerPrefix: 4, simHeads: 20,
                                 learningRate: 0.01)
         let r = try evaluateDescent(model: model, ids: DescentCommandTests.ids, trainFraction: 0.5, block: 8, config: config,
                                     methods: [.tint, .approx])
@@ -107,12 +107,12 @@ import TinT
         try paramsCommand.run(["--shape", "opt-125m"])
         try paramsCommand.run(["--model", DescentCommandTests.preLN, "--rows-per-prefix", "4", "--sim-heads", "20", "--json"])
         do {
-            try paramsCommand.run(["--shape", "opt-350m"])
-            Issue.record("opt-350m with S = 3 must break rule prefixCount")
+            try paramsCommand.run(["--shape", "opt-350m", "--rows-per-prefix", "3"])
+            Issue.record("opt-350m with an explicit S = 3 must break rule prefixCount")
         } catch TinTError.ruleViolation(let rule, _, _) {
             #expect(rule == "prefixCount")
         }
-        #expect(throws: ArgumentError("--shape must be one of opt-125m, opt-350m, opt-1.3b, got 'opt-7b'")) {
+        #expect(throws: ArgumentError("--shape must be one of \(ZooShapes.names.joined(separator: ", ")), got 'opt-7b'")) {
             try paramsCommand.run(["--shape", "opt-7b"])
         }
     }

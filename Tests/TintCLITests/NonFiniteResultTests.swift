@@ -30,7 +30,7 @@ import TinT
     /// The library reports the first non-finite tensor after the step that produced it.
     @Test func oracleNamesTheStepAndTensor() throws {
         let model = try OPTModel.load(directory: URL(fileURLWithPath: DescentCommandTests.preLN))
-        var config = TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20,
+        var config = TinTConfig(rowsPerPrefix: 4, simHeads: 20,
                                 learningRate: 1e30, steps: 3)
         config.steps = 3
         do {

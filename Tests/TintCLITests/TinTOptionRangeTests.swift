@@ -9,7 +9,8 @@ import TinT
     func parse(_ args: [String]) throws -> TinTConfig {
         let o = try ParsedOptions(args + ["--rows-per-prefix", "4", "--sim-heads", "20"], valued: TinTOptions.valued,
                                   flags: TinTOptions.flags)
-        return try TinTOptions.config(o, auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, auxLayers: 2)
+        let graph = AuxGraph(hiddenWidth: 32, heads: 4, maxPositions: 64, layerCount: 2, headWeight: "head")
+        return try TinTOptions.config(o, graph: graph, layers: 2).config
     }
 
     @Test(arguments: [["--gate-scale", "1"], ["--gate-scale", "1e-3"], ["--gate-scale", "9"],

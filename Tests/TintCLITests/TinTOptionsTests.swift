@@ -6,14 +6,42 @@ import TinT
 @Suite struct TinTOptionsTests {
     /// The tiny fixtures' shape: D_aux 32, 4 heads, 64 positions, 2 layers (S = 4, H_sim = 20 are valid).
     func parse(_ args: [String], width: Int = 32, heads: Int = 4, positions: Int = 64, layers: Int = 2) throws -> TinTConfig {
+        try choose(args, width: width, heads: heads, positions: positions, layers: layers).config
+    }
+
+    func choose(_ args: [String], width: Int = 32, heads: Int = 4, positions: Int = 64, layers: Int = 2) throws -> TinTChoice {
         let o = try ParsedOptions(args, valued: TinTOptions.valued, flags: TinTOptions.flags)
-        return try TinTOptions.config(o, auxWidth: width, auxHeads: heads, auxMaxPositions: positions, auxLayers: layers)
+        let graph = AuxGraph(hiddenWidth: width, heads: heads, maxPositions: positions, layerCount: layers, headWeight: "head")
+        return try TinTOptions.config(o, graph: graph, layers: layers)
+    }
+
+    /// Defaults: S = 3, H_sim = 12 where valid (no note); else the smallest valid S ≥ 3 and the valid H_sim nearest 12,
+    /// with a note naming the rule the paper's choice breaks; explicit values are kept.
+    @Test func defaultsAreThePapersWhereValidElseTheNearestValid() throws {
+        let paper = try choose([], width: 768, heads: 12, positions: 2048, layers: 12)
+        #expect(paper.config.rowsPerPrefix == 3 && paper.config.simHeads == 12 && paper.note == nil)
+        // D 32, H_aux 4: S = 3 does not divide 32; S = 4 gives D_sim 160, whose valid H_sim are 10 and 20 (10 nearer).
+        let tiny = try choose([])
+        #expect(tiny.config.rowsPerPrefix == 4 && tiny.config.simHeads == 10)
+        #expect(tiny.note?.contains("prefixCount") == true)
+        // D 1024, H_aux 16 (OPT-350M): S = 4, D_sim 5120; H_sim must be ≥ 16 with a head width dividing 1024 → 20.
+        let c350 = try choose([], width: 1024, heads: 16, positions: 2048, layers: 24)
+        #expect(c350.config.rowsPerPrefix == 4 && c350.config.simHeads == 20)
+        // An explicit S keeps S; H_sim is chosen for it: D_sim 288, H_sim 12 gives head width 24 ∤ 32; 9 gives 32.
+        let s8 = try choose(["--rows-per-prefix", "8"])
+        #expect(s8.config.rowsPerPrefix == 8 && s8.config.simHeads == 9)
+        // Every chosen default satisfies the rules.
+        for c in [paper, tiny, s8] {
+            try SimulatorSpec(config: c.config, auxWidth: c.config.rowsPerPrefix == 3 ? 768 : 32,
+                              auxHeads: c.config.rowsPerPrefix == 3 ? 12 : 4, auxMaxPositions: 64).validate()
+        }
     }
 
     @Test func noFlagsGiveThePaperDefaults() throws {
         let c = try parse([], width: 768, heads: 12, positions: 2048, layers: 12)
-        #expect(c == TinTConfig(auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048))
-        #expect(c.rowsPerPrefix == 3 && c.prefixCount == 256 && c.simHeads == 12 && c.simWidth == 3072)
+        #expect(c == TinTConfig())
+        let spec = SimulatorSpec(config: c, auxWidth: 768, auxHeads: 12, auxMaxPositions: 2048)
+        #expect(c.rowsPerPrefix == 3 && spec.prefixCount == 256 && c.simHeads == 12 && spec.simWidth == 3072)
         #expect(c.learningRate == 1e-4 && c.simulatedLayers == nil && c.steps == 1)
         #expect(c.reuseForward && !c.reuseBackward && !c.referenceCompatible)
         #expect(c.layerNormBackward == .firstOrder(1000) && c.activationBackward == .finiteDifference(1000))
@@ -25,7 +53,7 @@ import TinT
                            "--steps", "3", "--no-reuse-forward", "--reuse-backward", "--reference-compatible",
                            "--ln-backward", "exact", "--act-backward", "finite-difference", "--fd-scale", "250",
                            "--gates", "tanh", "--gate-scale", "12", "--ln-update", "full", "--attn-backward", "value-only"])
-        var expected = TinTConfig(auxWidth: 32, auxHeads: 4, auxMaxPositions: 64, rowsPerPrefix: 4, simHeads: 20,
+        var expected = TinTConfig(rowsPerPrefix: 4, simHeads: 20,
                                   learningRate: 0.5, simulatedLayers: 1, steps: 3, reuseForward: false,
                                   reuseBackward: true, referenceCompatible: true)
         expected.layerNormBackward = .exact
@@ -69,7 +97,8 @@ import TinT
     /// A well-formed configuration that breaks a construction rule names the rule.
     @Test(arguments: [
         (["--rows-per-prefix", "4", "--sim-heads", "20", "--prefixes", "4"], "prefixCount"),
-        ([], "prefixCount"),                                   // S = 3 does not divide D_aux = 32
+        (["--rows-per-prefix", "3"], "prefixCount"),           // an explicit S = 3 does not divide D_aux = 32
+        (["--rows-per-prefix", "3", "--sim-heads", "12"], "prefixCount"),
         (["--rows-per-prefix", "2", "--sim-heads", "20"], "rowsPerPrefix"),
         (["--rows-per-prefix", "4", "--sim-heads", "7"], "simHeadsDivide"),
         (["--rows-per-prefix", "4", "--sim-heads", "4"], "simHeadWidth"),

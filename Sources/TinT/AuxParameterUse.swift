@@ -1,0 +1,92 @@
+/// One parameter an aux op reads, with its stored shape, the scalars the op uses, and whether TinT's approximate
+/// gradient descent moves it — the update-set rule, stated once per op kind in ``AuxOp/parameterUses(width:)``.
+public struct AuxParameterUse: Sendable, Equatable {
+    /// When TinT's Descent moves a parameter.
+    public enum Descent: Sendable, Equatable {
+        /// Moved whenever its node is simulated (trainable maps' W and b, attention's value map, norms' β).
+        case moves
+        /// Moved only with `layerNormUpdate: .full` (norms' γ).
+        case movesWithFullNormUpdate
+        /// Frozen (Q/K maps, frozen maps such as OPT's `project_in`/`project_out`, embeddings).
+        case frozen
+    }
+
+    /// The parameter's checkpoint name.
+    public var name: String
+    /// Its stored shape (checkpoint layout).
+    public var shape: [Int]
+    /// The scalars this op uses (a slice of a fused parameter uses part of it).
+    public var scalars: Int
+    /// The approximate-GD rule for it.
+    public var descent: Descent
+}
+
+extension AuxOp {
+    /// The parameters the op reads, and TinT's update-set rule for each (Docs/TINT.md §8): a trainable linear map's
+    /// W and b move (a gated MLP's gate, up and down maps are three such maps); attention's value map moves, Q and
+    /// K are frozen (value-only backprop, with or without rotary positions and grouped heads); a norm's β moves, its γ
+    /// only with `.full`; embeddings are frozen tables of the graph.
+    public func parameterUses(width: Int) -> [AuxParameterUse] {
+        func linear(_ l: AuxLinear, _ descent: AuxParameterUse.Descent) -> [AuxParameterUse] {
+            [AuxParameterUse(name: l.weight, shape: l.weightShape, scalars: l.inputWidth * l.outputWidth, descent: descent)]
+                + (l.bias.map { [AuxParameterUse(name: $0, shape: l.biasShape, scalars: l.outputWidth, descent: descent)] } ?? [])
+        }
+        switch self {
+        case .linear(let l, let trainable):
+            return linear(l, trainable ? .moves : .frozen)
+        case .causalSelfAttention(let q, let k, let v, _):
+            return linear(q, .frozen) + linear(k, .frozen) + linear(v, .moves)
+        case .attention(let a):
+            return linear(a.query, .frozen) + linear(a.key, .frozen) + linear(a.value, .moves)
+        case .layerNorm(let w, let b, _):
+            return (w.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .movesWithFullNormUpdate)] } ?? [])
+                + (b.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .moves)] } ?? [])
+        case .rmsNorm(let w, _):
+            return w.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .movesWithFullNormUpdate)] } ?? []
+        case .tokenEmbedding, .positionEmbedding, .activation, .gatedProduct, .add:
+            return []
+        }
+    }
+}
+
+extension AuxGraph {
+    /// Every parameter use of every node, in node order (the one walk the parameter names, shapes, count and TinT's
+    /// update set are read from), with the node it belongs to.
+    public var parameterUses: [(node: Int, use: AuxParameterUse)] {
+        nodes.indices.flatMap { n in nodes[n].op.parameterUses(width: nodes[n].width).map { (n, $0) } }
+    }
+
+    /// The number of aux parameters (scalars) the graph reads: the tables (and head) plus every node's use (the
+    /// slices of a fused parameter are disjoint, so they add up to it).
+    public var parameterCount: Int {
+        let tables = Set(tableShapes.keys).union([headWeight]).reduce(0) { $0 + (tableShapes[$1]?.reduce(1, *) ?? 0) }
+        return parameterUses.reduce(tables) { $0 + $1.use.scalars }
+    }
+
+    /// Every parameter name the graph reads.
+    public var parameterNames: Set<String> {
+        Set(parameterUses.map(\.use.name)).union(tableShapes.keys).union([headWeight])
+    }
+
+    /// The stored shape of every parameter the graph reads (weights in their checkpoint layout, tables).
+    public var parameterShapes: [String: [Int]] {
+        var shapes = tableShapes
+        for (_, use) in parameterUses { shapes[use.name] = use.shape }
+        return shapes
+    }
+
+    /// The parameters TinT's rule trains (Docs/TINT.md §8) in the nodes simulated with `config`: the uses whose
+    /// ``AuxParameterUse/descent`` moves under `config.layerNormUpdate`, in the top n_sim layers and above them.
+    public func approximateDescentParameters(config: TinTConfig) -> Set<String> {
+        let n = config.simulatedLayers ?? layerCount
+        var names: Set<String> = []
+        for (node, use) in parameterUses where nodes[node].layer.map({ $0 >= layerCount - n }) ?? false {
+            switch use.descent {
+            case .moves: names.insert(use.name)
+            case .movesWithFullNormUpdate: if config.layerNormUpdate == .full { names.insert(use.name) }
+            case .frozen: break
+            }
+        }
+        return names
+    }
+}

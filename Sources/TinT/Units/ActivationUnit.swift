@@ -1,0 +1,48 @@
+import LanguageModel
+import Tensor
+
+/// `activation` (ReLU, GELU, GELU-tanh) over chunks of at most D_aux coordinates: `ActivationForward` and
+/// `ActivationBackward` per chunk, with zero prefixes. SiLU has no module yet and is refused by name.
+struct ActivationUnit: AuxOpUnit, CompiledNode {
+    let chunks: [Range<Int>]
+    let forwardModule: ActivationForward<Float>
+    let backwardModule: ActivationBackward<Float>?
+
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+        guard case .activation(let a) = node.op else { return nil }
+        guard a != .silu else {
+            throw TinTError.unsupportedNode(node: node.name,
+                                            reason: "TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
+        }
+        return ActivationUnit(chunks: TinTCompiler.chunks(node.width, spec.auxWidth), forwardModule: try cache.activationForward(a),
+                              backwardModule: sim ? try cache.activationBackward(a) : nil)
+    }
+
+    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+        let module = forwardModule
+        var outputs: [Tensor<Float>] = []
+        for chunk in chunks {
+            outputs.append(try c.run(try TinTGlue.columns(inputs[0], chunk), prefixes: c.zeroPrefixes, width: chunk.count) {
+                try module.apply(&$0)
+            })
+        }
+        return try TinTGlue.concatenate(outputs)
+    }
+
+    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+        let module = backwardModule!
+        var out: [Tensor<Float>] = []
+        for (k, chunk) in chunks.enumerated() {
+            let state = try c.restore(k, gradient: try TinTGlue.columns(gradient, chunk), prefixes: c.zeroPrefixes) {
+                try module.apply(&$0)
+            }
+            out.append(try TinTGlue.signal(state, width: chunk.count))
+        }
+        return [try TinTGlue.concatenate(out)]
+    }
+
+    var forwardModules: [(kind: String, count: ParameterCount)] { chunks.map { _ in ("ActivationForward", forwardModule.parameterCount) } }
+    var backwardModules: [(kind: String, count: ParameterCount)] {
+        backwardModule.map { b in chunks.map { _ in ("ActivationBackward", b.parameterCount) } } ?? []
+    }
+}

@@ -1,0 +1,105 @@
+import Autodiff
+import Tensor
+
+/// `linear` d_in → d_out: cut into blocks of at most D_aux inputs and outputs; block `(j, i)` maps input chunk `i` to
+/// output chunk `j` with its own prefix tensor (slot `j·C_in + i`), and output chunk `j` is the sum of its blocks.
+/// Backward ∥ Descent per block (Backward alone for a frozen map); the bias lives in block `(j, 0)`, or as `b/C` in
+/// every block with `referenceCompatible` (the reference's C·η quirk).
+struct LinearUnit: AuxOpUnit, CompiledNode {
+    let linear: AuxLinear
+    let inputChunks: [Range<Int>], outputChunks: [Range<Int>]
+    /// Whether Descent runs (a trainable map in a simulated layer).
+    let descends: Bool
+    let biasInEveryBlock: Bool
+    let forwardBlocks: [[LinearForward<Float>]]
+    let backwardBlocks: [[any TinTModule]]?
+
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+        guard case .linear(let l, let trainable) = node.op else { return nil }
+        let D = spec.auxWidth
+        let inputs = TinTCompiler.chunks(l.inputWidth, D), outputs = TinTCompiler.chunks(l.outputWidth, D)
+        let descends = sim && trainable
+        let every = spec.referenceCompatible && inputs.count > 1 && l.bias != nil
+        var forward: [[LinearForward<Float>]] = [], backward: [[any TinTModule]] = []
+        for o in outputs {
+            forward.append(try inputs.map { try cache.linearForward(inputWidth: $0.count, outputWidth: o.count) })
+            guard sim else { continue }
+            backward.append(try inputs.indices.map { i -> any TinTModule in
+                descends ? try cache.linearBackwardDescent(inputWidth: inputs[i].count, outputWidth: o.count,
+                                                           updateBias: l.bias != nil && (every || i == 0)) as any TinTModule
+                    : try cache.linearBackward(inputWidth: inputs[i].count, outputWidth: o.count)
+            })
+        }
+        return LinearUnit(linear: l, inputChunks: inputs, outputChunks: outputs, descends: descends, biasInEveryBlock: every,
+                          forwardBlocks: forward, backwardBlocks: sim ? backward : nil)
+    }
+
+    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] {
+        let (w, b) = try parameters.linear(linear)
+        let scale = biasInEveryBlock ? 1 / Float(inputChunks.count) : 1
+        var slots: [Tensor<Float>] = []
+        for o in outputChunks {
+            for (i, c) in inputChunks.enumerated() {
+                slots.append(try TinTGlue.linearPrefixes(weight: w, bias: biasInEveryBlock || i == 0 ? b : nil, outputs: o,
+                                                         inputs: c, biasScale: scale, config: spec))
+            }
+        }
+        return slots
+    }
+
+    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+        var outputs: [Tensor<Float>] = []
+        for (j, o) in outputChunks.enumerated() {
+            var partial: [Tensor<Float>] = []
+            for (i, chunk) in inputChunks.enumerated() {
+                let module = forwardBlocks[j][i]
+                partial.append(try c.run(try TinTGlue.columns(inputs[0], chunk), prefixes: c.prefixes[j * inputChunks.count + i],
+                                         width: o.count) { try module.apply(&$0) })
+            }
+            outputs.append(try TinTGlue.sum(partial))
+        }
+        return try TinTGlue.concatenate(outputs)
+    }
+
+    func backward(_ c: inout NodeContext, gradient g: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+        let nIn = inputChunks.count
+        var inputGradients = [Tensor<Float>?](repeating: nil, count: nIn)
+        for (j, o) in outputChunks.enumerated() {
+            let gj = try TinTGlue.columns(g, o)
+            for (i, chunk) in inputChunks.enumerated() {
+                let slot = j * nIn + i, module = backwardBlocks![j][i]
+                let state = try c.restore(slot, gradient: gj, prefixes: c.prefixes[slot]) { try module.apply(&$0) }
+                if descends { c.prefixes[slot] = state.prefixes }
+                let gi = try TinTGlue.signal(state, width: chunk.count)
+                inputGradients[i] = try inputGradients[i].map { try $0 + gi } ?? gi
+            }
+        }
+        return [try TinTGlue.concatenate(inputGradients.map { $0! })]
+    }
+
+    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {
+        guard descends else { return }
+        var rows: [Tensor<Float>] = [], biases: [Tensor<Float>] = []
+        for (j, o) in outputChunks.enumerated() {
+            var blocks: [Tensor<Float>] = []
+            var bias = try Tensor<Float>.zeros([o.count])
+            for (i, chunk) in inputChunks.enumerated() {
+                let (w, b) = try LinearPrefixLayout.decode(prefixes[j * inputChunks.count + i], inputWidth: chunk.count,
+                                                           outputWidth: o.count, config: spec)
+                blocks.append(w)
+                bias = try bias + b
+            }
+            rows.append(try TinTGlue.concatenate(blocks))
+            biases.append(bias)
+        }
+        try out.set(linear.weight, try linear.storing(weight: try Tensor.concatenated(rows, axis: 0), into: out[linear.weight]!))
+        if let b = linear.bias { try out.set(b, try linear.storing(bias: try Tensor.concatenated(biases, axis: 0), into: out[b]!)) }
+    }
+
+    var forwardModules: [(kind: String, count: ParameterCount)] {
+        forwardBlocks.flatMap { $0.map { ("LinearForward", $0.parameterCount) } }
+    }
+    var backwardModules: [(kind: String, count: ParameterCount)] {
+        (backwardBlocks ?? []).flatMap { $0.map { ($0.kind, $0.parameterCount) } }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+import Autodiff
+import GPT2
+import LanguageModel
+import Tensor
+@testable import TinT
+
+/// The zoo's tiny GPT-2 (Tests/ZooTests/Fixtures/tiny-gpt2: D 32, 4 heads, 2 layers, FFN 128, vocabulary 448, tied
+/// head, gelu_new, Conv1D weights `[in, out]`, fused `c_attn`).
+func tinyGPT2() throws -> GPT2Model {
+    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ZooTests/Fixtures/tiny-gpt2")
+    return try GPT2Model.load(directory: dir)
+}
+
+/// TinT compiled from GPT-2's front end, against the model itself and the approximate-GD oracle (GPT-2's own
+/// `dynamicUpdate` under TinT's rule derived from the graph).
+@Suite struct GPT2TinTTests {
+    /// The defaults for D 32, H_aux 4: S = 4 (S = 3 does not divide 32), H_sim = 10.
+    func config(_ graph: AuxGraph, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
+                exact: Bool = false) throws -> TinTConfig {
+        let chosen = try TinTDefaults(graph: graph)
+        #expect(chosen.config.rowsPerPrefix == 4 && chosen.config.simHeads == 10 && chosen.note != nil)
+        var c = chosen.config
+        c.learningRate = learningRate
+        c.steps = steps
+        c.simulatedLayers = simulatedLayers
+        if exact {
+            c.layerNormBackward = .exact
+            c.activationBackward = .exact
+            c.gates = .hard
+        }
+        return c
+    }
+
+    /// The graph names every checkpoint parameter in its stored layout, and its Autodiff evaluation is the model.
+    @Test func graphIsTheModel() throws {
+        let model = try tinyGPT2()
+        let graph = try AuxGraph(model: model)
+        #expect(graph.parameterNames == Set(model.parameters.names))
+        for (name, shape) in graph.parameterShapes { #expect(model.parameters[name]?.shape == shape, "\(name)") }
+        #expect(graph.parameterCount == model.parameterCount)
+        let ids = fixtureIDs(20, vocabulary: model.config.vocabSize, seed: 1)
+        let z = try noGrad { try graph.logits(ids: ids, parameters: model.parameters.constants).value }
+        #expect(maxDiff(z, try model.logits(ids)) <= 1e-5)
+    }
+
+    /// η = 0: TinT's logits before and after equal the model's (fp32, ≤ 1e-5).
+    @Test(arguments: [false, true]) func zeroLearningRateReproducesTheModel(exact: Bool) throws {
+        let model = try tinyGPT2()
+        let sim = try TinTSimulator(model: model, config: try config(try AuxGraph(model: model), learningRate: 0, exact: exact))
+        let ids = fixtureIDs(24, vocabulary: model.config.vocabSize, seed: 3)
+        let out = try sim.run(ids: ids, trainMask: (0..<24).map { $0 < 12 })
+        let reference = try model.logits(ids)
+        #expect(maxDiff(out.logitsBefore, reference) <= 1e-5)
+        #expect(maxDiff(out.logitsAfter, reference) <= 1e-5)
+    }
+
+    /// TinT's logit change against the approximate-GD oracle: ≤ 5e-3 relative with the paper's N = 1000 and tanh
+    /// gates, ≤ 1e-5 with exact backward rules and hard gates, over several masks, η, 1–2 steps and n_sim = 1 < 2
+    /// layers. The read-back weights come back under the checkpoint's names and layouts and equal the oracle's
+    /// (`c_attn`: only V's columns move; Conv1D `[in, out]`).
+    @Test(arguments: [false, true]) func matchesApproximateGradientDescent(exact: Bool) throws {
+        let model = try tinyGPT2()
+        let graph = try AuxGraph(model: model)
+        let T = 24, D = model.config.nEmbd
+        for (steps, nSim, trainCount, eta) in [(1, nil, 12, 0.002), (2, nil, 16, 0.001), (1, 1, 9, 0.005), (2, 1, 20, 0.003)]
+            as [(Int, Int?, Int, Double)] {
+            var c = try config(graph, learningRate: eta, steps: steps, simulatedLayers: nSim, exact: exact)
+            c.reuseBackward = steps == 2
+            let sim = try TinTSimulator(model: model, config: c)
+            let ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: UInt64(trainCount))
+            let mask = (0..<T).map { $0 < trainCount }
+            let out = try sim.run(ids: ids, trainMask: mask, readBack: true)
+            let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: c)
+            let change = try out.logitsAfter - out.logitsBefore
+            let oracleChange = try reference.logitsAfter - reference.logitsBefore
+            let err = relativeError(change, oracleChange)
+            let label = "steps \(steps) n_sim \(String(describing: nSim)) train \(trainCount) η \(eta)"
+            #expect(maxAbs(oracleChange) > 1e-3, "the step must move the logits (\(label))")
+            #expect(err <= (exact ? 1e-5 : 5e-3), "\(label): logit-change error \(err)")
+
+            let tintParameters = try #require(out.parameters), oracle = try #require(reference.parameters)
+            #expect(Set(tintParameters.names) == Set(model.parameters.names))
+            for (name, tensor) in oracle {
+                let original = try model.parameters.tensor(name)
+                let tint = try tintParameters.tensor(name)
+                #expect(tint.shape == original.shape, "\(name) keeps its checkpoint shape")
+                let moved = try tensor - original, tintMoved = try tint - original
+                if maxAbs(moved) == 0 {
+                    #expect(maxAbs(tintMoved) == 0, "\(name) must stay frozen (\(label))")
+                } else {
+                    let e = relativeError(tintMoved, moved)
+                    #expect(e <= (exact ? 1e-4 : 1e-2), "\(name): weight-change error \(e) (\(label))")
+                }
+            }
+            // The fused c_attn of a simulated layer: Q and K columns untouched, V's moved.
+            let top = GPT2Model.layerName(1, "attn.c_attn.weight")
+            let qk = try (try tintParameters.tensor(top) - model.parameters.tensor(top)).sliced(axis: 1, 0..<(2 * D)).contiguous()
+            let v = try (try tintParameters.tensor(top) - model.parameters.tensor(top)).sliced(axis: 1, (2 * D)..<(3 * D)).contiguous()
+            #expect(maxAbs(qk) == 0 && maxAbs(v) > 0, "\(label)")
+        }
+    }
+
+    /// `referenceCompatible` on GPT-2 has OPT's quirks: `mlp.c_proj.bias` (the map with FFN/D = 4 input chunks)
+    /// moves 4·η, and the last position counts when it is a train token; the oracle with the same switch agrees.
+    @Test func referenceCompatibleHasOPTsQuirks() throws {
+        let model = try tinyGPT2()
+        let graph = try AuxGraph(model: model)
+        let T = 20, ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: 11)
+        let plain = try config(graph, learningRate: 0.002, exact: true)
+        var quirky = plain
+        quirky.referenceCompatible = true
+        let rule = try DescentRule.approximate(for: model, config: quirky)
+        #expect(rule.unmaskedLastPosition)
+        #expect(rule.learningRateScale == [GPT2Model.layerName(0, "mlp.c_proj.bias"): 4, GPT2Model.layerName(1, "mlp.c_proj.bias"): 4])
+        let evalLast = (0..<T).map { $0 < 10 }
+        let a = try #require(try TinTSimulator(model: model, config: plain).run(ids: ids, trainMask: evalLast, readBack: true).parameters)
+        let b = try #require(try TinTSimulator(model: model, config: quirky).run(ids: ids, trainMask: evalLast, readBack: true).parameters)
+        for (name, original) in model.parameters {
+            let da = try a.tensor(name) - original, db = try b.tensor(name) - original
+            if name.hasSuffix("mlp.c_proj.bias") {
+                #expect(relativeError(db, da * 4) <= 1e-4, "\(name) moves 4·η")
+            } else {
+                // Unchanged up to fp32 rounding of w + Δw (4 ulps of the weight's magnitude).
+                #expect(maxDiff(da, db) <= 4.8e-7 * max(maxAbs(original), 1), "\(name) unchanged by the switch")
+            }
+        }
+        // All tokens train: TinT with the quirks equals the oracle with the quirks.
+        let all = [Bool](repeating: true, count: T)
+        let tint = try TinTSimulator(model: model, config: quirky).run(ids: ids, trainMask: all)
+        let oracle = try approximateGradientDescent(model: model, ids: ids, trainMask: all, config: quirky)
+        let err = relativeError(try tint.logitsAfter - tint.logitsBefore, try oracle.logitsAfter - oracle.logitsBefore)
+        #expect(err <= 1e-5, "reference-compatible logit-change error \(err)")
+    }
+}
