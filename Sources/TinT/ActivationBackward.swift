@@ -35,7 +35,7 @@ public struct ActivationBackward<Scalar: TensorScalar>: Sendable {
 /// `inputOffset` (D wide, aligned to the H_sim head width); every other head is kept. `.finiteDifference(N)`: `fc`
 /// forms `[h + ∇a/N ; h]`, σ, `proj` forms `N·(σ(h + ∇a/N) − σ(h))`; `.exact`: `σ'(h)⊙∇a` directly. Shared by
 /// `ActivationBackward` (h in the linear memory) and the gated-MLP Backward (h = the gate pre-activation).
-func activationBackwardLayer<S: TensorScalar>(_ config: TinTConfig, _ activation: Activation,
+func activationBackwardLayer<S: TensorScalar>(_ config: SimulatorSpec, _ activation: Activation,
                                               inputOffset: Int) throws -> GatedLayer<S> {
     let D = config.auxWidth, W = config.simWidth, H = config.simHeads
     try config.validateRegion("activation input", offset: inputOffset, width: D, unit: config.simHeadWidth)

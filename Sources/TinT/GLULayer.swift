@@ -34,7 +34,7 @@ public struct GLUProduct: Sendable, Equatable, Hashable {
     }
 
     /// Hidden H_sim heads the product takes.
-    func hiddenHeads(_ config: TinTConfig) -> Int {
+    func hiddenHeads(_ config: SimulatorSpec) -> Int {
         (width ?? config.auxWidth) / config.simHeadWidth * (kind == .exact ? 2 : 1)
     }
 }
@@ -49,7 +49,7 @@ public struct GLUProduct: Sendable, Equatable, Hashable {
 /// empty), plus two gates.
 public struct GLULayer<Scalar: TensorScalar>: Sendable {
     /// The configuration the layer was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The layer's σ.
     public let activation: Activation
     /// The products, in hidden-group order.
@@ -58,7 +58,7 @@ public struct GLULayer<Scalar: TensorScalar>: Sendable {
 
     /// Builds the layer; throws `TinTError.ruleViolation` (`offsets`) when a region is misaligned, outside the
     /// row, or the products need more than `H_sim` hidden heads, or two outputs overlap.
-    public init(config: TinTConfig, activation: Activation, products: [GLUProduct]) throws {
+    public init(config: SimulatorSpec, activation: Activation, products: [GLUProduct]) throws {
         try config.validate()
         let W = config.simWidth, H = config.simHeads, d = config.simHeadWidth
         var gate = MixBuilder<Scalar>(width: W, heads: H), up = MixBuilder<Scalar>(width: W, heads: H)

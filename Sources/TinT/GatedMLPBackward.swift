@@ -17,7 +17,7 @@ import Tensor
 /// recomputation of `u` precedes up's Descent). Exact except step 4's finite difference.
 public struct GatedMLPBackward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// σ.
     public let activation: Activation
     /// Whether the three maps are updated (Backward ∥ Descent) or only backpropagated through.
@@ -32,7 +32,7 @@ public struct GatedMLPBackward<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module. `descend: false` gives Backward only (frozen maps). `updateBias` says which maps' bias
     /// slots descend: a map without bias, or a chunk other than 0 for the down map, must not move its bias.
-    public init(config: TinTConfig, activation: Activation, descend: Bool = true,
+    public init(config: SimulatorSpec, activation: Activation, descend: Bool = true,
                 updateBias: (gate: Bool, up: Bool, down: Bool) = (true, true, true)) throws {
         try config.validate()
         let D = config.auxWidth, s = GatedMLPSlots(config)

@@ -13,7 +13,7 @@ struct GatedMLPSlots {
     /// The input `x` (the linear memory, `D_sim − D`).
     let input: Int
 
-    init(_ config: TinTConfig) {
+    init(_ config: SimulatorSpec) {
         gate = config.auxWidth
         product = 2 * config.auxWidth
         input = config.linearMemory
@@ -33,7 +33,7 @@ struct GatedMLPSlots {
 /// chunks' signals (glue), `b_d` held by chunk 0 only.
 public struct GatedMLPForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// σ.
     public let activation: Activation
     let gate: LinearForward<Scalar>
@@ -43,7 +43,7 @@ public struct GatedMLPForward<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module; throws `TinTError.ruleViolation` when a hyperparameter rule fails (D_aux must satisfy the
     /// `mapWidths` rule for a D × D block, as every simulated square map does).
-    public init(config: TinTConfig, activation: Activation) throws {
+    public init(config: SimulatorSpec, activation: Activation) throws {
         try config.validate()
         let D = config.auxWidth, slots = GatedMLPSlots(config)
         self.config = config

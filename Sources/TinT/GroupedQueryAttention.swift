@@ -65,7 +65,7 @@ public enum GroupedQueryAttention {
 /// within-head position, so this layer's map splits the row into heads of the aux head width (`D_sim/d_head`
 /// heads, `D_sim²/d_head` mix weights). A residual-only MLP layer: `out = x + M·x`, with `M` = (group mean −
 /// identity) on the signal heads.
-func groupMeanLayer<S: TensorScalar>(_ config: TinTConfig, kvHeads: Int) throws -> GatedLayer<S> {
+func groupMeanLayer<S: TensorScalar>(_ config: SimulatorSpec, kvHeads: Int) throws -> GatedLayer<S> {
     let W = config.simWidth, dh = config.auxHeadWidth, H = config.auxHeads
     _ = try GroupedQueryAttention.groupSize(rows: kvHeads * dh, heads: H, kvHeads: kvHeads, headWidth: dh)
     let g = H / kvHeads
@@ -90,7 +90,7 @@ func groupMeanLayer<S: TensorScalar>(_ config: TinTConfig, kvHeads: Int) throws 
 /// prefixes is already exact.
 public struct GroupedValueBackwardDescent<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// H_kv.
     public let kvHeads: Int
     /// The attention score scale (the forward's).
@@ -100,7 +100,7 @@ public struct GroupedValueBackwardDescent<Scalar: TensorScalar>: Sendable {
     let linear: LinearBackwardDescent<Scalar>
 
     /// Builds the module; `kvHeads` must divide `config.auxHeads`. `updateBias: false` for a value map without bias.
-    public init(config: TinTConfig, kvHeads: Int, scale: Double? = nil, updateBias: Bool = true) throws {
+    public init(config: SimulatorSpec, kvHeads: Int, scale: Double? = nil, updateBias: Bool = true) throws {
         try config.validate()
         self.config = config
         self.kvHeads = kvHeads

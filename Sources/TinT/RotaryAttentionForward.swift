@@ -43,7 +43,7 @@ public enum RotaryAttention {
 /// differentiates the scores, and the transposed-softmax layer recomputes `A` from the stored, already rotated, `q', k'`.
 public struct RotaryAttentionForward<Scalar: TensorScalar>: Sendable {
     /// The configuration the module was built for.
-    public let config: TinTConfig
+    public let config: SimulatorSpec
     /// The score scale (default `1/√(D_aux/H_aux)`).
     public let scale: Double
     /// `[T_aux, D_sim]`: row t holds `[cos ; −cos ; sin ; −sin]` at position t, each D wide in the hidden groups'
@@ -58,7 +58,7 @@ public struct RotaryAttentionForward<Scalar: TensorScalar>: Sendable {
 
     /// Builds the module for head width `D_aux/H_aux` (even) and the rope's `theta` and `scaling`, with a feature
     /// table for positions `0..<config.auxMaxPositions`.
-    public init(config: TinTConfig, theta: Double, scaling: RopeScaling = .none, scale: Double? = nil) throws {
+    public init(config: SimulatorSpec, theta: Double, scaling: RopeScaling = .none, scale: Double? = nil) throws {
         try config.validate()
         let D = config.auxWidth, A = config.attentionMemory, W = config.simWidth, T = config.auxMaxPositions
         try config.validateMap(inputWidth: D, outputWidth: D)
@@ -97,7 +97,7 @@ public struct RotaryAttentionForward<Scalar: TensorScalar>: Sendable {
 
     /// `output ← z⊙cos + r⊙sin` for `z` at `plain`, `r` at `rotated`: gate groups `[z ; −z ; r ; −r]`, up groups the
     /// features `[cos ; −cos ; sin ; −sin]`, σ = ReLU (any σ with σ(z) − σ(−z) = z gives the same), output map the sum.
-    static func rotationLayer(_ config: TinTConfig, plain: Int, rotated: Int, output: Int, features: Tensor<Scalar>) throws
+    static func rotationLayer(_ config: SimulatorSpec, plain: Int, rotated: Int, output: Int, features: Tensor<Scalar>) throws
         -> GatedLayer<Scalar> {
         let W = config.simWidth, H = config.simHeads, D = config.auxWidth
         let z = simHeads(config, plain, D), r = simHeads(config, rotated, D), out = simHeads(config, output, D)

@@ -38,7 +38,6 @@ import Tensor
 
     @Test(arguments: cases) func exactProductFloat(f: Activation, ci: Int) throws {
         let (e, s) = try run(Float.self, f, ci)
-        print("OBSERVED GLU Float \(f) ci=\(ci): exact \(e) activated \(s)")
         #expect(e <= 1e-6, "a⊙b: \(e)")
         #expect(s <= 1e-6, "σ(a)⊙b: \(s)")
     }

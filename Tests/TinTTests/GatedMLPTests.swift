@@ -112,7 +112,6 @@ import Autodiff
 
     @Test(arguments: cases) func exactDouble(f: Activation, ci: Int) throws {
         let e = try run(Double.self, f, ci, .exact)
-        print("OBSERVED GatedMLP Double exact \(f) ci=\(ci): \(e)")
         for (name, v) in [("forward", e.forward), ("∇x", e.inputGradient), ("gate", e.gate), ("up", e.up), ("down", e.down), ("b_d", e.downBias)] {
             #expect(v <= 1e-9, "\(name): \(v)")
         }
@@ -122,7 +121,6 @@ import Autodiff
     /// (W − W')/η, so its fp32 error is the weight's rounding over η: η = 0.01 and |W| ≲ 0.5 keep it ≤ 1e-5.)
     @Test(arguments: cases) func exactFloat(f: Activation, ci: Int) throws {
         let e = try run(Float.self, f, ci, .exact)
-        print("OBSERVED GatedMLP Float exact \(f) ci=\(ci): \(e)")
         #expect(e.forward <= 1e-5, "forward: \(e.forward)")
         #expect(e.inputGradient <= 1e-5, "∇x: \(e.inputGradient)")
         #expect(e.gate <= 1e-5 && e.up <= 1e-5 && e.down <= 1e-5 && e.downBias <= 1e-5, "\(e)")
@@ -132,7 +130,6 @@ import Autodiff
     /// weights and ∇x) carries the O(1/N) error, up and down stay exact.
     @Test(arguments: cases) func finiteDifferenceFloat(f: Activation, ci: Int) throws {
         let e = try run(Float.self, f, ci, .finiteDifference(1000))
-        print("OBSERVED GatedMLP Float FD1000 \(f) ci=\(ci): \(e)")
         #expect(e.forward <= 1e-5, "forward: \(e.forward)")
         #expect(e.gate <= 1e-2 && e.inputGradient <= 1e-2, "\(e)")
         #expect(e.up <= 1e-5 && e.down <= 1e-5, "\(e)")

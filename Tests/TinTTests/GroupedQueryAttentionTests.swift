@@ -60,7 +60,6 @@ import LanguageModel
 
     @Test(arguments: cases) func double(ci: Int, kv: Int) throws {
         let e = try run(Double.self, ci, kv)
-        print("OBSERVED GQA Double ci=\(ci) kv=\(kv): \(e)")
         #expect(e.forward <= 1e-10 && e.backward <= 1e-10 && e.descent <= 1e-9 && e.spread <= 1e-12, "\(e)")
     }
 
@@ -68,7 +67,6 @@ import LanguageModel
     /// (W − W')/η, whose fp32 rounding is |W|·6e-8/η ≈ 2e-6 at η = 0.01.
     @Test(arguments: cases) func float(ci: Int, kv: Int) throws {
         let e = try run(Float.self, ci, kv)
-        print("OBSERVED GQA Float ci=\(ci) kv=\(kv): \(e)")
         #expect(e.forward <= 1e-5 && e.backward <= 1e-5 && e.descent <= 1e-5 && e.spread <= 1e-6, "\(e)")
     }
 

@@ -47,13 +47,11 @@ import LanguageModel
 
     @Test(arguments: cases) func double(ci: Int, theta: Double) throws {
         let e = try run(Double.self, ci, theta)
-        print("OBSERVED Rotary Double ci=\(ci) θ=\(theta): \(e)")
         #expect(e.output <= 1e-10 && e.query <= 1e-10 && e.key <= 1e-10, "\(e)")
     }
 
     @Test(arguments: cases) func float(ci: Int, theta: Double) throws {
         let e = try run(Float.self, ci, theta)
-        print("OBSERVED Rotary Float ci=\(ci) θ=\(theta): \(e)")
         #expect(e.output <= 1e-5 && e.query <= 1e-5 && e.key <= 1e-5, "\(e)")
     }
 

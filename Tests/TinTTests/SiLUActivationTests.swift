@@ -46,7 +46,6 @@ import Autodiff
         #expect(ed <= 1e-10 * max(1, sd), "Double: \(ed)")
         let (ef, sf) = try backwardError(Float.self, ci, .exact)
         #expect(ef <= 1e-5 * max(1, sf), "fp32: \(ef)")
-        print("OBSERVED SiLU exact ci=\(ci): Double \(ed) fp32 \(ef) scale \(sf)")
     }
 
     /// The same bounds as the GELU test: `O(1/N)`, so 100× more N gives ≥ 20× less error (Double).
@@ -58,6 +57,5 @@ import Autodiff
         // fp32 with the paper's N: the first-order error plus cancellation, as for GELU.
         let (f3, _) = try backwardError(Float.self, ci, .finiteDifference(1e3))
         #expect(f3 <= 1e-2 * max(1, s), "fp32, N = 1e3: \(f3)")
-        print("OBSERVED SiLU FD ci=\(ci): Double N=1e3 \(e3), N=1e5 \(e5); fp32 N=1e3 \(f3); scale \(s)")
     }
 }
