@@ -46,12 +46,12 @@ func attentionSoftmaxRow<S: TensorScalar>(_ row: UnsafeMutablePointer<S>, visibl
     if let keyMask {
         for j in 0..<visible where keyMask[j] == 0 { row[j] = -S.infinity }
     }
-    let m = lmMax(UnsafePointer(row), visible)
+    let m = runMax(UnsafePointer(row), visible, 1)
     guard m > -S.infinity else {
         for j in 0..<visible { row[j] = 0 }
         return
     }
-    let sum = lmExpShifted(UnsafePointer(row), row, visible, m)
+    let sum = runExpShiftedSum(UnsafePointer(row), row, visible, shift: m)
     let inv = S(1 / sum)
     for j in 0..<visible { row[j] *= inv }
 }
@@ -85,13 +85,13 @@ func attentionForward<S: TensorScalar>(
             while t0 < T {
                 let rows = Swift.min(blk, T &- t0), limit = past &+ t0 &+ rows
                 let p = probabilities.map { $0 + (task &* T &+ t0) &* S_ } ?? scratch!
-                lmGEMM(m: rows, n: limit, k: d, alpha: scale, a: qb + t0 &* D, rsA: D, csA: 1,
-                        b: kb, rsB: 1, csB: KD, c: p, ldc: S_)
+                gemm(m: rows, n: limit, k: d, alpha: scale, a: qb + t0 &* D, aRowStride: D, aColStride: 1,
+                      b: kb, bRowStride: 1, bColStride: KD, c: p, ldc: S_)
                 for i in 0..<rows {
                     attentionSoftmaxRow(p + i &* S_, visible: past &+ t0 &+ i &+ 1, stored: limit, keyMask: mask)
                 }
-                lmGEMM(m: rows, n: d, k: limit, a: p, rsA: S_, csA: 1, b: vb, rsB: KD, csB: 1,
-                        c: ob + t0 &* D, ldc: D)
+                gemm(m: rows, n: d, k: limit, a: p, aRowStride: S_, aColStride: 1, b: vb, bRowStride: KD, bColStride: 1,
+                      c: ob + t0 &* D, ldc: D)
                 t0 &+= rows
             }
         }
@@ -133,12 +133,12 @@ func attentionBackward<S: TensorScalar>(
                     let rows = Swift.min(blk, T &- t0), limit = past &+ t0 &+ rows
                     let p = probabilities + (probabilityTask &* T &+ t0) &* S_
                     if let dvb {
-                        lmGEMM(m: limit, n: d, k: rows, a: p, rsA: 1, csA: S_, b: gb + t0 &* D, rsB: D, csB: 1,
-                                beta: 1, c: dvb, ldc: KD)
+                        gemm(m: limit, n: d, k: rows, a: p, aRowStride: 1, aColStride: S_, b: gb + t0 &* D, bRowStride: D, bColStride: 1,
+                              beta: 1, c: dvb, ldc: KD)
                     }
                     if let dP {
-                        lmGEMM(m: rows, n: limit, k: d, a: gb + t0 &* D, rsA: D, csA: 1, b: vb, rsB: 1, csB: KD,
-                                c: dP, ldc: S_)
+                        gemm(m: rows, n: limit, k: d, a: gb + t0 &* D, aRowStride: D, aColStride: 1, b: vb, bRowStride: 1, bColStride: KD,
+                              c: dP, ldc: S_)
                         for i in 0..<rows {
                             let pr = p + i &* S_, dr = dP + i &* S_
                             var dot = S(0)
@@ -146,13 +146,13 @@ func attentionBackward<S: TensorScalar>(
                             for j in 0..<limit { dr[j] = pr[j] * (dr[j] - dot) }
                         }
                         if let dq {
-                            lmGEMM(m: rows, n: d, k: limit, alpha: scale, a: dP, rsA: S_, csA: 1, b: kb, rsB: KD, csB: 1,
-                                    c: dq + (b &* g.queryBatchStride &+ h &* d &+ t0 &* D), ldc: D)
+                            gemm(m: rows, n: d, k: limit, alpha: scale, a: dP, aRowStride: S_, aColStride: 1, b: kb, bRowStride: KD, bColStride: 1,
+                                  c: dq + (b &* g.queryBatchStride &+ h &* d &+ t0 &* D), ldc: D)
                         }
                         if let dkb {
-                            lmGEMM(m: limit, n: d, k: rows, alpha: scale, a: dP, rsA: 1, csA: S_,
-                                    b: qb + t0 &* D, rsB: D, csB: 1,
-                                    beta: 1, c: dkb, ldc: KD)
+                            gemm(m: limit, n: d, k: rows, alpha: scale, a: dP, aRowStride: 1, aColStride: S_,
+                                  b: qb + t0 &* D, bRowStride: D, bColStride: 1,
+                                  beta: 1, c: dkb, ldc: KD)
                         }
                     }
                     t0 &+= rows

@@ -11,20 +11,6 @@ import Tensor
 /// Elements per parallel chunk for memory-bound loops (about 50 µs of work).
 let lmElementGrain = 1 << 16
 
-// MARK: - GEMM
-
-/// Tensor's scalar-generic `gemm` under AttentionKernel.swift's argument labels. A forwarder only, kept so that
-/// file (being extended for rotary/grouped-query attention on another branch) needs no edit; remove it when
-/// AttentionKernel.swift calls `gemm(…aRowStride:…)` directly.
-@inline(__always)
-func lmGEMM<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S = 1,
-                              a: UnsafePointer<S>, rsA: Int, csA: Int,
-                              b: UnsafePointer<S>, rsB: Int, csB: Int,
-                              beta: S = 0, c: UnsafeMutablePointer<S>, ldc: Int) {
-    gemm(m: m, n: n, k: k, alpha: alpha, a: a, aRowStride: rsA, aColStride: csA,
-         b: b, bRowStride: rsB, bColStride: csB, beta: beta, c: c, ldc: ldc)
-}
-
 // MARK: - Tensor plumbing
 
 extension Tensor {
@@ -195,19 +181,6 @@ func lmColumnSums<S: TensorScalar>(_ g: UnsafePointer<S>, rows: Int, cols: Int, 
         for c in 0..<chunks { for j in 0..<cols { out[j] += pp[c &* cols &+ j] } }
     }
 }
-
-// MARK: - Softmax rows
-
-/// dst[i] = exp(src[i] − shift) for i < n; returns Σ dst (Tensor's `runExpShiftedSum`, the one softmax exp).
-/// `src == dst` is allowed. A forwarder kept for AttentionKernel.swift's call sites.
-@inline(__always)
-func lmExpShifted<S: TensorScalar>(_ src: UnsafePointer<S>, _ dst: UnsafeMutablePointer<S>, _ n: Int, _ shift: S) -> Double {
-    runExpShiftedSum(src, dst, n, shift: shift)
-}
-
-/// The maximum of `n ≥ 1` elements (Tensor's `runMax`). A forwarder kept for AttentionKernel.swift's call sites.
-@inline(__always)
-func lmMax<S: TensorScalar>(_ p: UnsafePointer<S>, _ n: Int) -> S { runMax(p, n, 1) }
 
 // MARK: - Rotary position embeddings
 

@@ -399,8 +399,8 @@ public enum Layers {
                     defer { tmp.deallocate() }
                     for i in r where targets[i] >= 0 {
                         let row = zp + i &* v
-                        let m = lmMax(row, v)
-                        let l = Double(m) + Double.log(lmExpShifted(row, tmp, v, m))
+                        let m = runMax(row, v, 1)
+                        let l = Double(m) + Double.log(runExpShiftedSum(row, tmp, v, shift: m))
                         lp[i] = l
                         tp[i] = l - Double(row[targets[i]])
                     }
@@ -423,7 +423,7 @@ public enum Layers {
                         let o = args.value + i &* v
                         let t = targets[i]
                         guard t >= 0 else { o.update(repeating: 0, count: v); continue }
-                        _ = lmExpShifted(UnsafePointer(o), o, v, S(lse[i]))
+                        _ = runExpShiftedSum(UnsafePointer(o), o, v, shift: S(lse[i]))
                         o[t] -= 1
                         for j in 0..<v { o[j] *= scale }
                     }
