@@ -17,7 +17,7 @@ protocol AuxOpUnit {
 enum AuxOpUnits {
     static let all: [any AuxOpUnit.Type] = [
         EmbeddingUnit.self, AddUnit.self, LinearUnit.self, NormUnit.self, AttentionUnit.self, ActivationUnit.self,
-        PendingConstructionUnit.self,
+        GatedProductUnit.self,
     ]
 
     /// The first unit's compiled node for `node`.

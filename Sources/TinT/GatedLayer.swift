@@ -6,6 +6,7 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
     case mlp(SimulatorMLP<Scalar>)
     case norm(SimulatorLayerNorm<Scalar>)
     case exact(ExactBackwardLayer<Scalar>)
+    case glu(SimulatorGLU<Scalar>)
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -15,6 +16,7 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
         case .mlp(let m): return try m.update(state, group: group)
         case .norm(let n): return try n.update(state, group: group)
         case .exact(let e): return try e.update(state, group: group)
+        case .glu(let g): return try g.update(state, group: group)
         }
     }
 
@@ -24,6 +26,7 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
         case .mlp(let m): return m.parameterCount
         case .norm(let n): return n.parameterCount
         case .exact(let e): return e.parameterCount
+        case .glu(let g): return g.parameterCount
         }
     }
 }

@@ -11,6 +11,8 @@ extension LinearBackward: TinTModule where Scalar == Float {}
 extension LinearBackwardDescent: TinTModule where Scalar == Float {}
 extension LayerNormBackward: TinTModule where Scalar == Float {}
 extension LayerNormBackwardDescent: TinTModule where Scalar == Float {}
+extension AttentionBackwardDescent: TinTModule where Scalar == Float {}
+extension GroupedValueBackwardDescent: TinTModule where Scalar == Float {}
 
 extension TinTModule {
     /// The module type's name without its generic argument (`LinearBackwardDescent`), for the parameter report.
@@ -127,6 +129,20 @@ final class ModuleCache: @unchecked Sendable {
     }
     func attentionBackwardDescent(updateBias: Bool) throws -> AttentionBackwardDescent<Float> {
         try module(key: updateBias) { try AttentionBackwardDescent(config: $0, updateBias: updateBias) }
+    }
+    func rotaryAttentionForward(_ r: AuxRotary) throws -> RotaryAttentionForward<Float> {
+        try module(key: "\(r.theta)|\(r.scaling)") { try RotaryAttentionForward<Float>(config: $0, theta: r.theta, scaling: r.scaling) }
+    }
+    func groupedValueBackwardDescent(kvHeads: Int, updateBias: Bool) throws -> GroupedValueBackwardDescent<Float> {
+        try module(key: [kvHeads, updateBias ? 1 : 0]) {
+            try GroupedValueBackwardDescent(config: $0, kvHeads: kvHeads, updateBias: updateBias)
+        }
+    }
+    func gatedProductForward(_ a: Activation) throws -> GatedProductForward<Float> {
+        try module(key: a) { try GatedProductForward(config: $0, activation: a) }
+    }
+    func gatedProductBackward(_ a: Activation) throws -> GatedProductBackward<Float> {
+        try module(key: a) { try GatedProductBackward(config: $0, activation: a) }
     }
     func activationForward(_ a: Activation) throws -> ActivationForward<Float> {
         try module(key: a) { try ActivationForward(config: $0, activation: a) }

@@ -55,6 +55,13 @@ enum TinTGlue {
         range == 0..<value.shape[1] ? value : try value.sliced(axis: 1, range).contiguous()
     }
 
+    /// `value` (`[T, w ≤ width]`) zero padded on the right to `width` columns (a narrower last chunk).
+    static func padded(_ value: Tensor<Float>, width: Int) throws -> Tensor<Float> {
+        let w = value.shape[1]
+        guard w < width else { return value }
+        return try Tensor.concatenated([value, try Tensor<Float>.zeros([value.shape[0], width - w])], axis: 1)
+    }
+
     /// The sum of the inputs (a residual add; also the sum of a map's chunk outputs).
     static func sum(_ values: [Tensor<Float>]) throws -> Tensor<Float> {
         var out = values[0]

@@ -35,6 +35,8 @@ extension TinTParameterReport {
                 try r.chargeChecked(c.kind, c.count.withoutPrefixes, times: checkedProduct(c.times, backwardSets))
             }
         }
+        try r.chargeChecked("RotaryFeatures", ParameterCount(position: try checkedProduct(f.config.auxMaxPositions, f.config.simWidth)),
+                            times: graph.ropes.count)
         var embeddings = 0
         for shape in graph.tableShapes.values { embeddings = try checkedSum(embeddings, checkedProduct(shape)) }
         r.embeddings = embeddings
@@ -73,6 +75,12 @@ struct ModuleFormula {
     let attentionForward: ParameterCount
     let attentionBackwardDescentBias: ParameterCount, attentionBackwardDescentNoBias: ParameterCount
     let activationForward: ParameterCount, activationBackward: ParameterCount
+    let rotaryAttentionForward: ParameterCount
+    /// The group-mean layer of grouped-query attention's value Backward ∥ Descent (without its value-gradient and
+    /// linear layers).
+    let groupMean: ParameterCount
+    let valueGradient: ParameterCount
+    let gatedProductForward: ParameterCount, gatedProductBackward: ParameterCount
 
     init(_ c: SimulatorSpec) throws {
         config = c
@@ -104,13 +112,23 @@ struct ModuleFormula {
         rmsNormBackwardDescent = try linearBackwardDescentNoBias.addingChecked(jacobian)
         attentionForward = try count(9, mix: mL, 3, 8, prefixes: 3)
             .addingChecked(try count(5, mix: mS, 0, 0, prefixes: 0))
-        let valueGradient = try count(5, mix: mS, 0, 2, prefixes: 0)
+        valueGradient = try count(5, mix: mS, 0, 2, prefixes: 0)
         attentionBackwardDescentBias = try valueGradient.addingChecked(linearBackwardDescentBias)
         attentionBackwardDescentNoBias = try valueGradient.addingChecked(linearBackwardDescentNoBias)
         activationForward = try count(2, mix: mS, 0, 2, prefixes: 0)
         if case .exact = c.activationBackward { activationBackward = try count(1, mix: mS, 0, 2, prefixes: 0) } else {
             activationBackward = try count(3, mix: mS, 0, 2, prefixes: 0)
         }
+        // Five LinearForwards (Q, P_rot·Q, K, P_rot·K, V), two rotation GLU layers (gate, output and residual maps),
+        // the softmax layer.
+        rotaryAttentionForward = try linearForward.scaledChecked(by: 5)
+            .addingChecked(try count(6, mix: mS, 0, 4, prefixes: 0)).addingChecked(valueGradient)
+        // A mix over D_sim/d_head heads of the aux head width.
+        groupMean = try count(1, mix: try checkedProduct(W, W / c.auxHeadWidth), 0, 2, prefixes: 0)
+        // A GLU layer: gate, up, output and residual maps.
+        let glu = try count(4, mix: mS, 0, 2, prefixes: 0)
+        gatedProductForward = glu
+        gatedProductBackward = try glu.addingChecked(activationBackward)
     }
 
     /// The forward and (when `simulated`) backward modules the compiler builds for `node` (its ``AuxOpUnit``),
@@ -154,22 +172,23 @@ struct ModuleFormula {
             return try norm(.layerNorm, weight: w, bias: b, epsilon: eps)
         case .rmsNorm(let w, let eps):
             return try norm(.rmsNorm, weight: w, bias: nil, epsilon: eps)
-        case .causalSelfAttention(let q, let k, let v, let heads):
-            for m in [q, k, v] where m.inputWidth != D || m.outputWidth != D {
-                throw unsupported("attention projections must be D_aux × D_aux (got \(m.outputWidth) × \(m.inputWidth))")
-            }
-            guard heads == config.auxHeads else { throw unsupported("it has \(heads) heads but the configuration H_aux = \(config.auxHeads)") }
-            return ([Charge(kind: "AttentionForward", count: attentionForward, times: 1)],
-                    sim ? [Charge(kind: "AttentionBackwardDescent", count: v.bias != nil ? attentionBackwardDescentBias : attentionBackwardDescentNoBias,
-                                  times: 1)] : [])
-        case .attention, .gatedProduct:
-            // Refused by node, exactly as the compiler refuses them.
-            _ = try PendingConstructionUnit.compile(node, simulated: sim, spec: config, cache: ModuleCache(spec: config))
-            return ([], [])
-        case .activation(let a):
-            guard a != .silu else {
-                throw unsupported("TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
-            }
+        case .causalSelfAttention, .attention:
+            let a = AttentionUnit.attention(node.op)!
+            try AttentionUnit.check(a, node: node, spec: config)
+            let forward = a.rotary == nil ? Charge(kind: "AttentionForward", count: attentionForward, times: 1)
+                : Charge(kind: "RotaryAttentionForward", count: rotaryAttentionForward, times: 1)
+            guard sim else { return ([forward], []) }
+            let linear = a.value.bias != nil ? linearBackwardDescentBias : linearBackwardDescentNoBias
+            let backward = a.kvHeads == a.heads ? Charge(kind: "AttentionBackwardDescent", count: try valueGradient.addingChecked(linear), times: 1)
+                : Charge(kind: "GroupedValueBackwardDescent",
+                         count: try valueGradient.addingChecked(groupMean).addingChecked(linear), times: 1)
+            return ([forward], [backward])
+        case .gatedProduct:
+            guard node.inputs.count == 2 else { throw unsupported("a gated product reads two nodes (gate, up), not \(node.inputs.count)") }
+            let n = TinTCompiler.chunks(node.width, D).count
+            return ([Charge(kind: "GatedProductForward", count: gatedProductForward, times: n)],
+                    sim ? [Charge(kind: "GatedProductBackward", count: gatedProductBackward, times: n)] : [])
+        case .activation:
             let n = TinTCompiler.chunks(node.width, D).count
             return ([Charge(kind: "ActivationForward", count: activationForward, times: n)],
                     sim ? [Charge(kind: "ActivationBackward", count: activationBackward, times: n)] : [])

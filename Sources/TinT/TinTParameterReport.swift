@@ -85,8 +85,23 @@ extension TinTProgram {
             }
             for (kind, c) in backward { r.charge(kind, weightsOnly(c), times: backwardSets) }
         }
+        // The compiled modules hold these tables, so the count fits.
+        r.charge("RotaryFeatures", ParameterCount(position: spec.auxMaxPositions * spec.simWidth), times: graph.ropes.count)
         r.embeddings = graph.tableShapes.values.reduce(0) { $0 + $1.reduce(1, *) }
         r.auxParameters = graph.parameterCount
         return r
+    }
+}
+
+extension AuxGraph {
+    /// The distinct ropes (θ, scaling) of the graph's attention nodes. A TinT holds one `[T_aux, D_sim]` table of
+    /// cos/sin rows per rope (`RotaryFeatures`), an input shared by every rotary attention layer like the aux model's
+    /// position embeddings (Docs/TINT.md §10).
+    var ropes: [AuxRotary] {
+        var out: [AuxRotary] = []
+        for node in nodes {
+            if case .attention(let a) = node.op, let r = a.rotary, !out.contains(r) { out.append(r) }
+        }
+        return out
     }
 }

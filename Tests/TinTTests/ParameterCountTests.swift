@@ -81,6 +81,7 @@ struct Formula {
                 case .mlp(let m): maps = [m.fc, m.proj, m.residual]
                 case .norm(let n): maps = [n.residual]
                 case .exact(let e): maps = [e.residual]
+                case .glu(let g): maps = [g.gate, g.up, g.proj, g.residual]
                 }
                 for case let m? in maps { #expect(m.block == nil && m.bias == nil && m.mix != nil) }
             }

@@ -1,8 +1,8 @@
 import LanguageModel
 import Tensor
 
-/// `activation` (ReLU, GELU, GELU-tanh) over chunks of at most D_aux coordinates: `ActivationForward` and
-/// `ActivationBackward` per chunk, with zero prefixes. SiLU has no module yet and is refused by name.
+/// `activation` (every `Activation`: ReLU, GELU, GELU-tanh, SiLU) over chunks of at most D_aux coordinates:
+/// `ActivationForward` and `ActivationBackward` per chunk, with zero prefixes.
 struct ActivationUnit: AuxOpUnit, CompiledNode {
     let chunks: [Range<Int>]
     let forwardModule: ActivationForward<Float>
@@ -10,10 +10,6 @@ struct ActivationUnit: AuxOpUnit, CompiledNode {
 
     static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
         guard case .activation(let a) = node.op else { return nil }
-        guard a != .silu else {
-            throw TinTError.unsupportedNode(node: node.name,
-                                            reason: "TinT has no module for the activation '\(a.rawValue)' (supported: relu, gelu, gelu_new)")
-        }
         return ActivationUnit(chunks: TinTCompiler.chunks(node.width, spec.auxWidth), forwardModule: try cache.activationForward(a),
                               backwardModule: sim ? try cache.activationBackward(a) : nil)
     }

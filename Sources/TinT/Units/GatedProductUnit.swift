@@ -1,0 +1,55 @@
+import Autodiff
+import LanguageModel
+import Tensor
+
+/// `gatedProduct(σ)` (a gated MLP's `σ(gate) ⊙ up`) over chunks of at most D_aux coordinates: per chunk, the glue
+/// places the gate chunk at `[D, 2D)` and the up chunk at `[2D, 3D)` (zero padded to D), `GatedProductForward`
+/// forms the product in the signal, and `GatedProductBackward` returns `∇gate` from the signal and `∇up` from
+/// `[2D, 3D)`. No parameters; the gate, up and down maps are linear nodes of their own.
+struct GatedProductUnit: AuxOpUnit, CompiledNode {
+    let chunks: [Range<Int>]
+    let forwardModule: GatedProductForward<Float>
+    let backwardModule: GatedProductBackward<Float>?
+
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+        guard case .gatedProduct(let a) = node.op else { return nil }
+        guard node.inputs.count == 2 else {
+            throw TinTError.unsupportedNode(node: node.name, reason: "a gated product reads two nodes (gate, up), not \(node.inputs.count)")
+        }
+        return GatedProductUnit(chunks: TinTCompiler.chunks(node.width, spec.auxWidth),
+                                forwardModule: try cache.gatedProductForward(a),
+                                backwardModule: sim ? try cache.gatedProductBackward(a) : nil)
+    }
+
+    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+        let module = forwardModule, D = c.D
+        var outputs: [Tensor<Float>] = []
+        for chunk in chunks {
+            let zeros = try Tensor<Float>.zeros([inputs[0].shape[0], D])
+            let rows = try Tensor.concatenated([zeros, try TinTGlue.padded(try TinTGlue.columns(inputs[0], chunk), width: D),
+                                                try TinTGlue.padded(try TinTGlue.columns(inputs[1], chunk), width: D)], axis: 1)
+            outputs.append(try c.run(rows, prefixes: c.zeroPrefixes, width: chunk.count) { try module.apply(&$0) })
+        }
+        return try TinTGlue.concatenate(outputs)
+    }
+
+    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+        let module = backwardModule!, up = GatedProductSlots(c.spec).up
+        var gate: [Tensor<Float>] = [], upGradient: [Tensor<Float>] = []
+        for (k, chunk) in chunks.enumerated() {
+            let state = try c.restore(k, gradient: try TinTGlue.columns(gradient, chunk), prefixes: c.zeroPrefixes) {
+                try module.apply(&$0)
+            }
+            gate.append(try TinTGlue.signal(state, width: chunk.count))
+            upGradient.append(try state.tokenRegion(up, chunk.count))
+        }
+        return [try TinTGlue.concatenate(gate), try TinTGlue.concatenate(upGradient)]
+    }
+
+    var forwardModules: [(kind: String, count: ParameterCount)] {
+        chunks.map { _ in ("GatedProductForward", forwardModule.parameterCount) }
+    }
+    var backwardModules: [(kind: String, count: ParameterCount)] {
+        backwardModule.map { b in chunks.map { _ in ("GatedProductBackward", b.parameterCount) } } ?? []
+    }
+}
