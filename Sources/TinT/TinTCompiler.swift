@@ -79,6 +79,10 @@ public enum TinTCompiler {
         return spec
     }
 
+    /// The width of the module a chunk of `n` coordinates runs in: `n` rounded up to a multiple of K (the prefix
+    /// layout's unit), the extra coordinates zero padded (exact; see ``LinearUnit``).
+    static func moduleWidth(_ n: Int, _ K: Int) -> Int { (n + K - 1) / K * K }
+
     /// `[0, n)` cut into consecutive ranges of at most `D` coordinates.
     static func chunks(_ n: Int, _ D: Int) -> [Range<Int>] {
         stride(from: 0, to: n, by: D).map { $0..<min($0 + D, n) }

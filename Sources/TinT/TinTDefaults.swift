@@ -54,8 +54,8 @@ public struct TinTDefaults: Sendable, Equatable {
     public static func check(_ graph: AuxGraph, _ config: TinTConfig) throws {
         let spec = SimulatorSpec(graph: graph, config: config)
         try spec.validate()
-        let D = spec.auxWidth
-        func blocks(_ n: Int) -> [Int] { stride(from: 0, to: n, by: D).map { min(D, n - $0) } }
+        let D = spec.auxWidth, K = spec.prefixCount
+        func blocks(_ n: Int) -> Set<Int> { Set(TinTCompiler.chunks(n, D).map { TinTCompiler.moduleWidth($0.count, K) }) }
         for node in graph.nodes {
             guard case .linear(let l, _) = node.op else { continue }
             for i in blocks(l.inputWidth) {

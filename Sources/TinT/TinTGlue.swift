@@ -18,12 +18,15 @@ enum TinTGlue {
     // MARK: 1. Prefixes
 
     /// The prefix tensor of block `(outputs, inputs)` of `weight` (`[d_out, d_in]`) with `bias` (scaled by
-    /// `biasScale`, or zeros when nil).
+    /// `biasScale`, or zeros when nil), zero padded to the module's K-rounded widths (``TinTCompiler/moduleWidth(_:_:)``).
     static func linearPrefixes(weight: Tensor<Float>, bias: Tensor<Float>?, outputs: Range<Int>, inputs: Range<Int>,
                                biasScale: Float, config: SimulatorSpec) throws -> Tensor<Float> {
+        let K = config.prefixCount
+        let oWidth = TinTCompiler.moduleWidth(outputs.count, K), iWidth = TinTCompiler.moduleWidth(inputs.count, K)
         let w = try weight.sliced(axis: 0, outputs).sliced(axis: 1, inputs).contiguous()
         let b = try bias.map { try $0.sliced(axis: 0, outputs).contiguous() * biasScale }
-        return try LinearPrefixLayout.encode(weight: w, bias: b, config: config)
+        return try LinearPrefixLayout.encode(weight: try zeroPadded(w, to: [oWidth, iWidth]),
+                                             bias: try b.map { try zeroPadded($0, to: [oWidth]) }, config: config)
     }
 
     // MARK: 2. Token rows
@@ -55,11 +58,18 @@ enum TinTGlue {
         range == 0..<value.shape[1] ? value : try value.sliced(axis: 1, range).contiguous()
     }
 
-    /// `value` (`[T, w ≤ width]`) zero padded on the right to `width` columns (a narrower last chunk).
-    static func padded(_ value: Tensor<Float>, width: Int) throws -> Tensor<Float> {
-        let w = value.shape[1]
-        guard w < width else { return value }
-        return try Tensor.concatenated([value, try Tensor<Float>.zeros([value.shape[0], width - w])], axis: 1)
+    /// `value` (rank 1 or 2) zero padded at the end of each axis to `shape` (a narrower chunk, a K-rounded block).
+    static func zeroPadded(_ value: Tensor<Float>, to shape: [Int]) throws -> Tensor<Float> {
+        guard value.shape != shape else { return value }
+        var out = try Tensor<Float>.zeros(shape)
+        if value.rank == 1 {
+            try out.assign(value, axis: 0, 0..<value.shape[0])
+        } else {
+            var rows = try Tensor<Float>.zeros([value.shape[0], shape[1]])
+            try rows.assign(value, axis: 1, 0..<value.shape[1])
+            try out.assign(rows, axis: 0, 0..<value.shape[0])
+        }
+        return out
     }
 
     /// The sum of the inputs (a residual add; also the sum of a map's chunk outputs).

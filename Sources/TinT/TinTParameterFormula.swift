@@ -153,8 +153,9 @@ struct ModuleFormula {
         case .linear(let l, let trainable):
             let inputs = TinTCompiler.chunks(l.inputWidth, D), outputs = TinTCompiler.chunks(l.outputWidth, D)
             // At most two input × two output block widths; each is checked as the module's initializer checks it.
-            for i in Set(inputs.map(\.count)) {
-                for o in Set(outputs.map(\.count)) { try config.validateMap(inputWidth: i, outputWidth: o) }
+            let K = config.prefixCount
+            for i in Set(inputs.map { TinTCompiler.moduleWidth($0.count, K) }) {
+                for o in Set(outputs.map { TinTCompiler.moduleWidth($0.count, K) }) { try config.validateMap(inputWidth: i, outputWidth: o) }
             }
             let blocks = try checkedProduct(inputs.count, outputs.count)
             var backward: [Charge] = []

@@ -116,6 +116,40 @@ func tinyLlama() throws -> LlamaModel {
         }
     }
 
+    /// A random Llama-family model with what the fixture lacks: an MLP width (44) that is not a multiple of K = 8, so
+    /// the last gate/up/down blocks run zero padded to 16 (Docs/TINT.md §9.4); biases on every map; a tied head;
+    /// GeGLU (GELU-tanh). With exact options and hard gates TinT equals the approximate-GD oracle (≤ 1e-5), the
+    /// padding included, and with η = 0 it reproduces the model.
+    @Test func paddedWidthsBiasesAndTiedHead() throws {
+        var c = LlamaConfig()
+        (c.vocabSize, c.hiddenSize, c.intermediateSize, c.numHiddenLayers) = (64, 32, 44, 2)
+        (c.numAttentionHeads, c.numKeyValueHeads, c.headDim, c.maxPositionEmbeddings) = (4, 1, 8, 32)
+        (c.attentionBias, c.mlpBias, c.tieWordEmbeddings, c.hiddenAct) = (true, true, true, "gelu_pytorch_tanh")
+        c.initializerRange = 0.3
+        let model = try LlamaModel(config: c, seed: 7)
+        let graph = try AuxGraph(model: model)
+        var tc = try config(graph, learningRate: 0, steps: 2, exact: true)
+        #expect(tc.rowsPerPrefix == 4 && 44 % (32 / tc.rowsPerPrefix) != 0, "the MLP width must need padding")
+        let T = 20, ids = fixtureIDs(T, vocabulary: c.vocabSize, seed: 9), mask = (0..<T).map { $0 < 12 }
+        let still = try TinTSimulator(model: model, config: tc).run(ids: ids, trainMask: mask)
+        let modelLogits = try model.logits(ids)
+        #expect(maxDiff(still.logitsAfter, modelLogits) <= 1e-5 * max(1, maxAbs(modelLogits)), "\(maxDiff(still.logitsBefore, modelLogits)) \(maxDiff(still.logitsAfter, modelLogits)) \(maxAbs(modelLogits))")
+        tc.learningRate = 0.02
+        let out = try TinTSimulator(model: model, config: tc).run(ids: ids, trainMask: mask, readBack: true)
+        let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: tc)
+        let change = try out.logitsAfter - out.logitsBefore, oracleChange = try reference.logitsAfter - reference.logitsBefore
+        #expect(maxAbs(oracleChange) > 1e-3)
+        #expect(relativeError(change, oracleChange) <= 1e-5, "logit-change error \(relativeError(change, oracleChange))")
+        let tintParameters = try #require(out.parameters), oracle = try #require(reference.parameters)
+        for (name, tensor) in oracle {
+            let original = try model.parameters.tensor(name)
+            let moved = try tensor - original, tintMoved = try tintParameters.tensor(name) - original
+            if maxAbs(moved) == 0 { #expect(maxAbs(tintMoved) == 0, "\(name) frozen") } else {
+                #expect(relativeError(tintMoved, moved) <= 1e-4, "\(name): \(relativeError(tintMoved, moved))")
+            }
+        }
+    }
+
     /// The compiled parameter report equals the closed formulas, rotary features and grouped heads included.
     @Test func parameterReportMatchesTheFormulas() throws {
         let graph = try AuxGraph(model: try tinyLlama())

@@ -25,9 +25,9 @@ struct GatedProductUnit: AuxOpUnit, CompiledNode {
         let module = forwardModule, D = c.D
         var outputs: [Tensor<Float>] = []
         for chunk in chunks {
-            let zeros = try Tensor<Float>.zeros([inputs[0].shape[0], D])
-            let rows = try Tensor.concatenated([zeros, try TinTGlue.padded(try TinTGlue.columns(inputs[0], chunk), width: D),
-                                                try TinTGlue.padded(try TinTGlue.columns(inputs[1], chunk), width: D)], axis: 1)
+            let T = inputs[0].shape[0], zeros = try Tensor<Float>.zeros([T, D])
+            let rows = try Tensor.concatenated([zeros, try TinTGlue.zeroPadded(try TinTGlue.columns(inputs[0], chunk), to: [T, D]),
+                                                try TinTGlue.zeroPadded(try TinTGlue.columns(inputs[1], chunk), to: [T, D])], axis: 1)
             outputs.append(try c.run(rows, prefixes: c.zeroPrefixes, width: chunk.count) { try module.apply(&$0) })
         }
         return try TinTGlue.concatenate(outputs)

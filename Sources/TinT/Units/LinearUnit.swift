@@ -5,6 +5,11 @@ import Tensor
 /// output chunk `j` with its own prefix tensor (slot `j·C_in + i`), and output chunk `j` is the sum of its blocks.
 /// Backward ∥ Descent per block (Backward alone for a frozen map); the bias lives in block `(j, 0)`, or as `b/C` in
 /// every block with `referenceCompatible` (the reference's C·η quirk).
+///
+/// A chunk whose width is not a multiple of K runs in a module K-rounded up (``TinTCompiler/moduleWidth(_:_:)``): its
+/// block is zero padded, its input padded with zero columns and its padded outputs dropped. This is exact — the
+/// padded outputs are `0·x + 0`, the padded inputs meet zero columns — and the Descent keeps the padding zero: its
+/// update `∇y xᵀ` is zero wherever `∇y` (a padded output) or `x` (a padded input) is.
 struct LinearUnit: AuxOpUnit, CompiledNode {
     let linear: AuxLinear
     let inputChunks: [Range<Int>], outputChunks: [Range<Int>]
@@ -22,12 +27,14 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
         let every = spec.referenceCompatible && inputs.count > 1 && l.bias != nil
         var forward: [[LinearForward<Float>]] = [], backward: [[any TinTModule]] = []
         for o in outputs {
-            forward.append(try inputs.map { try cache.linearForward(inputWidth: $0.count, outputWidth: o.count) })
+            let K = spec.prefixCount, oWidth = TinTCompiler.moduleWidth(o.count, K)
+            forward.append(try inputs.map { try cache.linearForward(inputWidth: TinTCompiler.moduleWidth($0.count, K), outputWidth: oWidth) })
             guard sim else { continue }
-            backward.append(try inputs.indices.map { i -> any TinTModule in
-                descends ? try cache.linearBackwardDescent(inputWidth: inputs[i].count, outputWidth: o.count,
-                                                           updateBias: l.bias != nil && (every || i == 0)) as any TinTModule
-                    : try cache.linearBackward(inputWidth: inputs[i].count, outputWidth: o.count)
+            backward.append(try inputs.map { i -> any TinTModule in
+                let iWidth = TinTCompiler.moduleWidth(i.count, K)
+                return descends ? try cache.linearBackwardDescent(inputWidth: iWidth, outputWidth: oWidth,
+                                                                  updateBias: l.bias != nil && (every || i == inputs[0])) as any TinTModule
+                    : try cache.linearBackward(inputWidth: iWidth, outputWidth: oWidth)
             })
         }
         return LinearUnit(linear: l, inputChunks: inputs, outputChunks: outputs, descends: descends, biasInEveryBlock: every,
@@ -53,6 +60,7 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
             var partial: [Tensor<Float>] = []
             for (i, chunk) in inputChunks.enumerated() {
                 let module = forwardBlocks[j][i]
+                // Fresh rows are zero beyond the chunk: a K-rounded module's padded inputs are already zero.
                 partial.append(try c.run(try TinTGlue.columns(inputs[0], chunk), prefixes: c.prefixes[j * inputChunks.count + i],
                                          width: o.count) { try module.apply(&$0) })
             }
@@ -84,10 +92,12 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
             var blocks: [Tensor<Float>] = []
             var bias = try Tensor<Float>.zeros([o.count])
             for (i, chunk) in inputChunks.enumerated() {
-                let (w, b) = try LinearPrefixLayout.decode(prefixes[j * inputChunks.count + i], inputWidth: chunk.count,
-                                                           outputWidth: o.count, config: spec)
-                blocks.append(w)
-                bias = try bias + b
+                let K = spec.prefixCount
+                let (w, b) = try LinearPrefixLayout.decode(prefixes[j * inputChunks.count + i],
+                                                           inputWidth: TinTCompiler.moduleWidth(chunk.count, K),
+                                                           outputWidth: TinTCompiler.moduleWidth(o.count, K), config: spec)
+                blocks.append(try w.sliced(axis: 0, 0..<o.count).sliced(axis: 1, 0..<chunk.count).contiguous())
+                bias = try bias + b.sliced(axis: 0, 0..<o.count).contiguous()
             }
             rows.append(try TinTGlue.concatenate(blocks))
             biases.append(bias)
