@@ -17,7 +17,6 @@ let paramsCommand = Command(
 
           --model DIR     a Hugging Face OPT, GPT-2 or Llama directory (its config.json)
           --shape NAME    a released shape instead: \(ZooShapes.names.joined(separator: ", "))
-                          (Llama shapes are refused by node until the gated-MLP and rotary constructions land)
           --json          machine-readable output on stdout
 
         """ + TinTOptions.help,
