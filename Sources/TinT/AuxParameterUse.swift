@@ -19,6 +19,8 @@ public struct AuxParameterUse: Sendable, Equatable {
     public var scalars: Int
     /// The approximate-GD rule for it.
     public var descent: Descent
+    /// The stored parameter's output coordinates the op uses (a slice of a fused parameter), or nil for all of it.
+    public var region: Range<Int>? = nil
 }
 
 extension AuxOp {
@@ -28,8 +30,10 @@ extension AuxOp {
     /// only with `.full`; embeddings are frozen tables of the graph.
     public func parameterUses(width: Int) -> [AuxParameterUse] {
         func linear(_ l: AuxLinear, _ descent: AuxParameterUse.Descent) -> [AuxParameterUse] {
-            [AuxParameterUse(name: l.weight, shape: l.weightShape, scalars: l.inputWidth * l.outputWidth, descent: descent)]
-                + (l.bias.map { [AuxParameterUse(name: $0, shape: l.biasShape, scalars: l.outputWidth, descent: descent)] } ?? [])
+            [AuxParameterUse(name: l.weight, shape: l.weightShape, scalars: l.inputWidth * l.outputWidth, descent: descent,
+                             region: l.outputSlice)]
+                + (l.bias.map { [AuxParameterUse(name: $0, shape: l.biasShape, scalars: l.outputWidth, descent: descent,
+                                                 region: l.outputSlice)] } ?? [])
         }
         switch self {
         case .linear(let l, let trainable):
@@ -88,5 +92,31 @@ extension AuxGraph {
             }
         }
         return names
+    }
+}
+
+extension AuxGraph {
+    /// Refuses tied weights TinT cannot move together: a parameter that TinT's rule moves (with `config`) and that
+    /// another use also reads — a second node, or a frozen table such as a tied head. Each node's Descent updates
+    /// its own prefix copy, so the copies would drift apart where Autodiff moves one shared tensor. Disjoint slices
+    /// of one fused parameter (GPT-2's `c_attn`: Q, K, V) are separate weights and pass.
+    ///
+    /// - Throws: `TinTError.unsupportedNode` naming the node whose moving parameter is tied, and the other reader.
+    func checkTiedParameters(config: TinTConfig) throws {
+        let moving = approximateDescentParameters(config: config)
+        guard !moving.isEmpty else { return }
+        let uses = parameterUses.filter { moving.contains($0.use.name) }
+        for (i, (node, use)) in uses.enumerated() {
+            if tableShapes[use.name] != nil || use.name == headWeight {
+                throw TinTError.unsupportedNode(node: nodes[node].name, reason: "its parameter '\(use.name)' is also a frozen "
+                                                + "table of the graph (tied weights): TinT would move only this node's copy")
+            }
+            for (other, o) in uses[(i + 1)...] where o.name == use.name {
+                let overlap = use.region.map { a in o.region.map { a.overlaps($0) } ?? true } ?? true
+                guard overlap else { continue }
+                throw TinTError.unsupportedNode(node: nodes[node].name, reason: "its parameter '\(use.name)' is also read by "
+                                                + "node '\(nodes[other].name)' (tied weights): TinT would update the two copies separately")
+            }
+        }
     }
 }

@@ -76,6 +76,7 @@ public enum TinTCompiler {
         try require(nSim >= 0 && nSim <= L, rule: "simulatedLayers", "n_sim must be in 0…L", "n_sim=\(nSim), L=\(L)")
         try require(graph.output >= 0 && graph.output < graph.nodes.count, rule: "graph", "the graph needs an output node",
                     "output=\(graph.output)")
+        try graph.checkTiedParameters(config: config)
         return spec
     }
 

@@ -163,6 +163,45 @@ func tinyLlama() throws -> LlamaModel {
         }
     }
 
+    /// Tied weights TinT's Descent would move apart are refused by node, naming the other reader: two maps sharing
+    /// one weight, and a moving map sharing the frozen head table. Frozen ties (Q and K) pass.
+    @Test func tiedWeightsAreRefusedByNode() throws {
+        let graph = try AuxGraph(model: try tinyLlama())
+        let c = try config(graph, learningRate: 0.01)
+        func retied(_ change: (AuxNode) -> AuxOp?) throws -> AuxGraph {
+            var g = AuxGraph(hiddenWidth: graph.hiddenWidth, heads: graph.heads, maxPositions: graph.maxPositions,
+                             layerCount: graph.layerCount, headWeight: graph.headWeight)
+            g.tableShapes = graph.tableShapes
+            for node in graph.nodes {
+                g.output = try g.append(node.name, change(node) ?? node.op, inputs: node.inputs, layer: node.layer, width: node.width)
+            }
+            return g
+        }
+        let sharedUp = try retied { node in
+            guard node.name == "layers.1.mlp.up_proj", case .linear(var l, let t) = node.op else { return nil }
+            l.weight = LlamaModel.layerName(1, "mlp.gate_proj.weight")
+            return .linear(l, trainable: t)
+        }
+        let sharedHead = try retied { node in
+            guard node.name == "layers.1.self_attn.o_proj", case .linear(var l, let t) = node.op else { return nil }
+            l.weight = LlamaModel.lmHeadName
+            return .linear(l, trainable: t)
+        }
+        for (g, reason) in [(sharedUp, "also read by node 'layers.1.mlp.up_proj'"), (sharedHead, "frozen table")] {
+            #expect { try TinTCompiler.compile(g, config: c) } throws: { error in
+                guard case TinTError.unsupportedNode(let node, let r) = error else { return false }
+                return node.hasPrefix("layers.1.") && r.contains(reason)
+            }
+        }
+        let frozenTie = try retied { node in
+            guard case .attention(var a) = node.op else { return nil }
+            a.key = AuxLinear(weight: a.query.weight, bias: nil, inputWidth: 32, outputWidth: 16, outputSlice: 0..<16,
+                              storedOutputWidth: 32)
+            return .attention(a)
+        }
+        _ = try TinTCompiler.compile(frozenTie, config: c)
+    }
+
     /// Ops without a construction are refused by node: a partial rotary and Q/K/V maps narrower than D_aux.
     @Test func compilerRefusesByNode() throws {
         let graph = try AuxGraph(model: try tinyLlama())
