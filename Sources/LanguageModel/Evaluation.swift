@@ -198,10 +198,19 @@ extension CausalLM {
     ///   NaN or infinite.
     public func dynamicUpdate<S: TensorScalar>(_ ids: [Int], parameters start: ParameterSet<S>, trainCount: Int,
                                                  rule: DescentRule, learningRate: Double, steps: Int) throws -> ParameterSet<S> {
+        try dynamicUpdate(ids, parameters: start, countsTarget: { $0 < trainCount }, rule: rule, learningRate: learningRate,
+                          steps: steps, unmaskLast: rule.unmaskedLastPosition && !ids.isEmpty && trainCount >= ids.count)
+    }
+
+    /// The same SGD loop with the loss over any set of targets: token `i` (`i ≥ 1`) counts as the target of
+    /// position `i − 1` when `countsTarget(i)` — e.g. only the label words of in-context demonstrations. The whole
+    /// sequence is the context either way. `unmaskLast` adds the last position's log-sum-exp (the reference's quirk).
+    public func dynamicUpdate<S: TensorScalar>(_ ids: [Int], parameters start: ParameterSet<S>, countsTarget: (Int) -> Bool,
+                                                 rule: DescentRule, learningRate: Double, steps: Int,
+                                                 unmaskLast: Bool = false) throws -> ParameterSet<S> {
         let batch = TokenBatch(ids)
         let t = ids.count
-        let targets = batch.nextTokenTargets { _, target in target < trainCount }
-        let unmaskLast = rule.unmaskedLastPosition && t > 0 && trainCount >= t
+        let targets = batch.nextTokenTargets { _, target in countsTarget(target) }
         var params = start
         // Without a counted target the loss is a constant: nothing moves.
         guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else { return params }
