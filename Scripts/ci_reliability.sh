@@ -15,8 +15,10 @@ logs=Fuzz/.build/ci-logs
 mkdir -p "$logs"
 start=$SECONDS
 
-# Tensor first (shared by five targets), then the harnesses JOBS at a time.
+# Tensor first (shared by every target but Arguments), then Config, which also builds the LanguageModel parser
+# library that ICLTask links (two parallel builds of it would race), then the other harnesses JOBS at a time.
 Scripts/fuzz.sh Safetensors build || exit 1
+Scripts/fuzz.sh Config build || exit 1
 running=0
 for t in "${targets[@]}"; do
     Scripts/fuzz.sh "$t" build > "$logs/$t.build.log" 2>&1 &

@@ -6,14 +6,14 @@
 #   Scripts/fuzz.sh list                                    the targets
 #
 # TARGET is a directory of Fuzz/ (Safetensors, Index, Config, TokenizerLoad, TokenizerCodec, TokenizerJSON,
-# Arguments).
+# Arguments, ICLTask).
 # A harness is compiled by swiftc directly with the package sources it needs, instrumented with
 # -sanitize=fuzzer,address; Tensor is compiled once (ASan, -Onone, not coverage-instrumented) into Fuzz/.build.
 # New corpus entries go to Fuzz/.build/corpus/TARGET (the committed seeds in Fuzz/TARGET/corpus are only
 # read); a crash reproducer is written to Fuzz/.build/artifacts/TARGET/ and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments)
+targets=(Safetensors Index Config TokenizerLoad TokenizerCodec TokenizerJSON Arguments ICLTask)
 if [[ "${1:-}" == "list" ]]; then printf '%s\n' "${targets[@]}"; exit 0; fi
 if [[ $# -lt 2 ]]; then
     echo "usage: Scripts/fuzz.sh TARGET SECONDS|build [libFuzzer options...]  (targets: ${targets[*]})" >&2
@@ -37,11 +37,17 @@ tokenizer=("$lm/BPETokenizer.swift" "$lm/BPEMerge.swift" "$lm/ByteLevel.swift" "
 # the parsers, the CausalLMConfig protocol, the activations and the rope scalings).
 configs=(Sources/OPT/OPTConfig.swift Sources/GPT2/GPT2Config.swift Sources/Llama/LlamaConfig.swift)
 lmLibrary=("${common[@]}" "$lm/CausalLMConfig.swift" "$lm/LayerKernels.swift" "$lm/Rotary.swift")
+# The ICL task parsers and prompt rendering (all of Sources/ICL but the Tokenizer-facing files, whose protocol
+# is not in the parser library above).
+icl=(Sources/ICL/ICLTaskError.swift Sources/ICL/ICLLimits.swift Sources/ICL/ICLExample.swift Sources/ICL/ICLLabel.swift
+     Sources/ICL/ICLTemplate.swift Sources/ICL/ICLTaskFile.swift Sources/ICL/ICLExample+JSONLines.swift
+     Sources/ICL/ICLTask.swift Sources/ICL/ICLTask+Prompt.swift)
 needsLanguageModel=0
 case $target in
     Arguments) sources=(Sources/TintCLI/Arguments.swift); needsTensor=0 ;;
     TokenizerLoad|TokenizerCodec|TokenizerJSON) sources=("${common[@]}" "${tokenizer[@]}"); needsTensor=1 ;;
     Config) sources=("${configs[@]}"); needsTensor=1; needsLanguageModel=1 ;;
+    ICLTask) sources=("${icl[@]}"); needsTensor=1; needsLanguageModel=1 ;;
     *) sources=("${common[@]}"); needsTensor=1 ;;
 esac
 
