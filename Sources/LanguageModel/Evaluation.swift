@@ -210,7 +210,7 @@ extension CausalLM {
                                                  unmaskLast: Bool = false) throws -> ParameterSet<S> {
         let batch = TokenBatch(ids)
         let t = ids.count
-        let targets = batch.nextTokenTargets { _, target in countsTarget(target) }
+        let targets = withoutActuallyEscaping(countsTarget) { counts in batch.nextTokenTargets { _, target in counts(target) } }
         var params = start
         // Without a counted target the loss is a constant: nothing moves.
         guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else { return params }

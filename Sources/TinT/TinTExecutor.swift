@@ -44,6 +44,14 @@ public struct TinTExecutor: Sendable {
     ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux;
     ///   `TinTError.nonFiniteValue` when the logits before or after a step hold a NaN or an infinity.
     public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
+        try run(ids: ids, trainMask: trainMask, countsTarget: { $0 < trainMask.count && trainMask[$0] }, readBack: readBack)
+    }
+
+    /// ``run(ids:trainMask:readBack:)`` with the inner loss over any targets of the train part: token `i` counts as
+    /// the target of position `i − 1` when `countsTarget(i)` (and `i` is a train token) — e.g. only the label words of
+    /// in-context demonstrations. Every train token still takes part in the Descent's sums (its gradient comes
+    /// through attention from the counted positions).
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
@@ -62,7 +70,7 @@ public struct TinTExecutor: Sendable {
         var after = before
         for step in 1...max(config.steps, 1) where step <= config.steps {
             let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
-                                                     lastPositionUnmasked: config.referenceCompatible)
+                                                     countsTarget: countsTarget, lastPositionUnmasked: config.referenceCompatible)
             try run.backward(from: gradient)
             for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
             after = try TinTGlue.logits(run.values[graph.output]!, head: head)

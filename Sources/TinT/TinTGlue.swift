@@ -98,17 +98,17 @@ enum TinTGlue {
         try hidden.matmul(head, transposeA: false, transposeB: true)
     }
 
-    /// `∂ℓ/∂h` for `ℓ = Σ_{t: trainMask[t+1]} CE(logits_t, ids[t+1])`, i.e. `(softmax(logits_t) − e_{ids[t+1]})·E`
-    /// on those rows and zero elsewhere. `lastPositionUnmasked` adds `softmax(logits_{T−1})·E` when the last token
-    /// is a train token (the reference's quirk, `referenceCompatible`).
+    /// `∂ℓ/∂h` for `ℓ = Σ_{t: trainMask[t+1] ∧ countsTarget(t+1)} CE(logits_t, ids[t+1])`, i.e.
+    /// `(softmax(logits_t) − e_{ids[t+1]})·E` on those rows and zero elsewhere. `lastPositionUnmasked` adds
+    /// `softmax(logits_{T−1})·E` when the last token is a train token (the reference's quirk, `referenceCompatible`).
     static func lossGradient(logits: Tensor<Float>, head: Tensor<Float>, ids: [Int], trainMask: [Bool],
-                             lastPositionUnmasked: Bool) throws -> Tensor<Float> {
+                             countsTarget: (Int) -> Bool, lastPositionUnmasked: Bool) throws -> Tensor<Float> {
         let T = ids.count, V = logits.shape[1]
         var g = try logits.softmax(axis: 1).contiguous()
         g.withUnsafeMutableBufferPointer { p in
             for t in 0..<T {
                 let row = p.baseAddress! + t * V
-                if t + 1 < T && trainMask[t + 1] {
+                if t + 1 < T && trainMask[t + 1] && countsTarget(t + 1) {
                     row[ids[t + 1]] -= 1
                 } else if !(lastPositionUnmasked && t == T - 1 && trainMask[t]) {
                     for v in 0..<V { row[v] = 0 }

@@ -26,4 +26,9 @@ public struct TinTSimulator: Sendable {
     public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
         try executor.run(ids: ids, trainMask: trainMask, readBack: readBack)
     }
+
+    /// One TinT forward pass with the loss over chosen targets; see ``TinTExecutor/run(ids:trainMask:countsTarget:readBack:)``.
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome {
+        try executor.run(ids: ids, trainMask: trainMask, countsTarget: countsTarget, readBack: readBack)
+    }
 }

@@ -36,15 +36,6 @@ func loadModel(_ directory: String) throws -> any CausalLM {
     return model
 }
 
-/// `model` as an OPT model, for the TinT methods (the compiler takes OPT graphs so far).
-func requireOPT(_ model: any CausalLM, for what: String) throws -> OPTModel {
-    guard let opt = model as? OPTModel else {
-        throw CommandError("\(what) compiles OPT models only so far; this model's model_type is "
-                           + "'\(type(of: model.config).modelTypes[0])' (use --method exact, which takes any family)")
-    }
-    return opt
-}
-
 /// The tokens to evaluate: `--ids` as given, or `--file` encoded with the model directory's tokenizer
 /// (OPT's: `</s>` first).
 func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String) throws -> [Int] {
@@ -255,4 +246,4 @@ let generateCommand = Command(
     })
 
 // dynamic-eval and compare: DescentCommands.swift; params: ParamsCommand.swift; train: TrainCommand.swift.
-let commands = [demoCommand, perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, paramsCommand, trainCommand]
+let commands = [demoCommand, perplexityCommand, generateCommand, dynamicEvalCommand, compareCommand, iclCommand, paramsCommand, trainCommand]

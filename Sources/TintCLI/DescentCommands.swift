@@ -149,8 +149,7 @@ struct JSONNumber: Encodable {
 func finite(_ x: Double) -> JSONNumber { JSONNumber(value: x) }
 
 let descentHelpCommon = "\n" + """
-      --model DIR          Hugging Face model directory (OPT, GPT-2 or Llama; Llama's gated MLP and rotary
-                           attention have no TinT construction yet, so --method tint refuses them by node)
+      --model DIR          Hugging Face model directory (OPT, GPT-2 or Llama)
       --file TEXT | --ids LIST   the text (- for stdin; tokenized with the model's tokenizer, a leading
                            byte-order mark kept as U+FEFF) or token ids
       --train-fraction F   fraction of each block used for training, in [0, 1] (e.g. 0.5)
