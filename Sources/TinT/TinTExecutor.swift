@@ -43,7 +43,7 @@ public struct TinTExecutor: Sendable {
     /// - Throws: `TinTError.invalidArgument` for an empty sequence, an id outside the vocabulary or a mask of
     ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux;
     ///   `TinTError.nonFiniteValue` when the logits before or after a step hold a NaN or an infinity.
-    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
+    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome<Float> {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }

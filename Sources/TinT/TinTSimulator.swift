@@ -23,7 +23,7 @@ public struct TinTSimulator: Sendable {
     public var parameterReport: TinTParameterReport { program.parameterReport }
 
     /// One TinT forward pass; see ``TinTExecutor/run(ids:trainMask:readBack:)``.
-    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
+    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome<Float> {
         try executor.run(ids: ids, trainMask: trainMask, readBack: readBack)
     }
 }
