@@ -164,7 +164,7 @@ struct ModuleFormula {
                                   times: 1)] : [])
         case .attention, .gatedProduct:
             // Refused by node, exactly as the compiler refuses them.
-            _ = try PendingConstructionUnit.compile(node, simulated: sim, spec: config, cache: ModuleCache(spec: config))
+            _ = try PendingConstructionUnit<Float>.compile(node, simulated: sim, spec: config, cache: ModuleCache(spec: config))
             return ([], [])
         case .activation(let a):
             guard a != .silu else {

@@ -6,9 +6,9 @@ import Tensor
 /// pass (the aux forward, `steps` internal SGD steps on the train part, and the forward with the updated weights).
 public struct TinTSimulator: Sendable {
     /// The compiled program.
-    public let program: TinTProgram
+    public let program: TinTProgram<Float>
     /// The executor (prefixes of the model's weights).
-    public let executor: TinTExecutor
+    public let executor: TinTExecutor<Float>
 
     /// Compiles `model`'s graph (``AuxGraph/init(model:)``) with `config`; the aux shape is the model's.
     ///

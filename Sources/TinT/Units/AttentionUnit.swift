@@ -3,12 +3,13 @@ import Tensor
 
 /// `causalSelfAttention` (D_aux × D_aux Q/K/V maps, H_aux heads): `AttentionForward` with the Q, K and V prefixes;
 /// `AttentionBackwardDescent` on the V prefixes (value-only backprop: W_Q and W_K are frozen).
-struct AttentionUnit: AuxOpUnit, CompiledNode {
+struct AttentionUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let query: AuxLinear, key: AuxLinear, value: AuxLinear
-    let forwardModule: AttentionForward<Float>
-    let backwardModule: AttentionBackwardDescent<Float>?
+    let forwardModule: AttentionForward<Scalar>
+    let backwardModule: AttentionBackwardDescent<Scalar>?
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)? {
         guard case .causalSelfAttention(let q, let k, let v, let heads) = node.op else { return nil }
         let D = spec.auxWidth
         for m in [q, k, v] where m.inputWidth != D || m.outputWidth != D {
@@ -22,26 +23,26 @@ struct AttentionUnit: AuxOpUnit, CompiledNode {
                              backwardModule: sim ? try cache.attentionBackwardDescent(updateBias: v.bias != nil) : nil)
     }
 
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] {
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>] {
         try [query, key, value].map { l in
             let (w, b) = try parameters.linear(l)
             return try LinearPrefixLayout.encode(weight: w, bias: b, config: spec)
         }
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         let (q, k, v) = (c.prefixes[0], c.prefixes[1], c.prefixes[2]), module = forwardModule
         return try c.run(inputs[0], prefixes: q, width: c.D) { try module.apply(&$0, query: q, key: k, value: v) }
     }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let module = backwardModule!
         let state = try c.restore(0, gradient: gradient, prefixes: c.prefixes[2]) { try module.apply(&$0) }
         c.prefixes[2] = state.prefixes
         return [try TinTGlue.signal(state, width: c.D)]
     }
 
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws {
         guard backwardModule != nil else { return }
         let D = spec.auxWidth
         let (w, b) = try LinearPrefixLayout.decode(prefixes[2], inputWidth: D, outputWidth: D, config: spec)

@@ -1,7 +1,11 @@
+import Tensor
+
 /// The op kinds whose simulator constructions have not landed (Llama's rotary / grouped-query `attention` and the
 /// gated MLP's `gatedProduct`): refused by node, naming what is missing. The Autodiff oracle evaluates them.
-enum PendingConstructionUnit: AuxOpUnit {
-    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+/// (Generic only because ``AuxOpUnit`` is; it builds no module.)
+enum PendingConstructionUnit<Scalar: TensorScalar>: AuxOpUnit {
+    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)? {
         switch node.op {
         case .attention(let a):
             var missing: [String] = []
