@@ -60,14 +60,15 @@ extension AuxGraph {
 
     /// `config.steps` SGD steps of TinT's rule on this graph, computed with Autodiff (the approximate-GD oracle for any
     /// graph): summed cross-entropy over the targets in the train part (a prefix mask), attention probabilities
-    /// detached, only ``approximateDescentParameters(config:)`` trained, η = `config.learningRate`.
-    public func approximateGradientDescent(parameters: ParameterSet<Float>, ids: [Int], trainMask: [Bool],
-                                           config: TinTConfig) throws -> DescentOutcome {
+    /// detached, only ``approximateDescentParameters(config:)`` trained, η = `config.learningRate`. It computes in
+    /// the parameters' scalar: with `Double` it is the reference a `Double` ``TinTExecutor`` is checked against.
+    public func approximateGradientDescent<S: TensorScalar>(parameters: ParameterSet<S>, ids: [Int], trainMask: [Bool],
+                                                            config: TinTConfig) throws -> DescentOutcome<S> {
         let trainable = approximateDescentParameters(config: config)
         let targets = (0..<ids.count).map { t in t + 1 < ids.count && trainMask[t + 1] ? ids[t + 1] : -100 }
         var p = parameters
         let before = try noGrad { try logits(ids: ids, parameters: p.constants).value }
-        var sgd = SGD<Float>(learningRate: Float(config.learningRate))
+        var sgd = SGD<S>(learningRate: S(config.learningRate))
         for _ in 0..<config.steps where !trainable.isEmpty {
             let (_, grads) = try valueAndGradient(of: p, trainable: trainable) { v in
                 try Layers.crossEntropy(logits(ids: ids, parameters: v, detachAttentionProbabilities: true), targets: targets,

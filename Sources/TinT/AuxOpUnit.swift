@@ -5,41 +5,50 @@ import Tensor
 /// the plan of simulator modules with its prefix encoding, Forward, Backward ∥ Descent, read-back and module list
 /// for the parameter report. Units are registered in ``AuxOpUnits/all``; a new op is one unit file plus one entry
 /// there (and its `AuxOp` case, its parameter uses and its Autodiff evaluation).
-protocol AuxOpUnit {
+/// Units are generic over the scalar their modules compute in (`Float`, or `Double` for oracles).
+protocol AuxOpUnit<Scalar> {
+    associatedtype Scalar: TensorScalar
     /// The compiled node for `node`, or nil when `node.op` is not this unit's kind.
     ///
     /// - Throws: `TinTError.unsupportedNode` naming the node when the kind is this unit's but cannot be simulated
     ///   (yet); `TinTError.ruleViolation` from the modules.
-    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)?
+    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)?
 }
 
 /// The registry: every op kind's unit, asked in order.
 enum AuxOpUnits {
-    static let all: [any AuxOpUnit.Type] = [
-        EmbeddingUnit.self, AddUnit.self, LinearUnit.self, NormUnit.self, AttentionUnit.self, ActivationUnit.self,
-        GatedProductUnit.self,
-    ]
+    /// Every unit, for modules computing in `S` (a function, not a stored list: a generic unit is one type per scalar).
+    static func all<S: TensorScalar>(_ scalar: S.Type) -> [any AuxOpUnit<S>.Type] {
+        [
+            EmbeddingUnit<S>.self, AddUnit<S>.self, LinearUnit<S>.self, NormUnit<S>.self, AttentionUnit<S>.self,
+            ActivationUnit<S>.self, GatedProductUnit<S>.self,
+        ]
+    }
 
     /// The first unit's compiled node for `node`.
-    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> any CompiledNode {
-        for unit in all {
+    static func compile<S: TensorScalar>(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<S>) throws
+        -> any CompiledNode<S> {
+        for unit in all(S.self) {
             if let compiled = try unit.compile(node, simulated: simulated, spec: spec, cache: cache) { return compiled }
         }
         throw TinTError.unsupportedNode(node: node.name, reason: "no TinT unit handles its op \(node.op)")
     }
 }
 
-/// A node compiled into simulator modules: what the executor and the parameter report ask of it.
-protocol CompiledNode: Sendable {
+/// A node compiled into simulator modules computing in `Scalar`: what the executor and the parameter report ask of
+/// it. The executor calls it once per node and pass; the per-element work is in the (specialized) modules.
+protocol CompiledNode<Scalar>: Sendable {
+    associatedtype Scalar: TensorScalar
     /// The node's prefix tensors, encoded from the aux parameters (none for glue nodes).
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>]
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>]
     /// The node's value from its inputs' values.
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float>
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar>
     /// Backward ∥ Descent: the gradients w.r.t. the node's `inputCount` inputs; descending nodes update
     /// `c.prefixes`.
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>]
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>]
     /// Writes the weights decoded from `prefixes` into `out` (under the checkpoint's names and layouts).
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws
     /// The Forward modules, by kind, for the parameter report.
     var forwardModules: [(kind: String, count: ParameterCount)] { get }
     /// The Backward ∥ Descent modules (empty when not simulated), by kind.
@@ -47,21 +56,21 @@ protocol CompiledNode: Sendable {
 }
 
 extension CompiledNode {
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] { [] }
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] { [] }
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {}
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>] { [] }
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] { [] }
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws {}
     var forwardModules: [(kind: String, count: ParameterCount)] { [] }
     var backwardModules: [(kind: String, count: ParameterCount)] { [] }
 }
 
 /// The aux parameters by name, checked against the shape the graph expects.
-struct AuxParameterReader {
-    let parameters: ParameterSet<Float>
+struct AuxParameterReader<Scalar: TensorScalar> {
+    let parameters: ParameterSet<Scalar>
 
     /// The tensor `name`, which must have `shape`.
     ///
     /// - Throws: `TinTError.invalidArgument` naming a missing parameter, `.shapeMismatch` a wrong shape.
-    func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> {
+    func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> {
         guard let t = parameters[name] else {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the aux parameters lack '\(name)'")
         }
@@ -72,31 +81,31 @@ struct AuxParameterReader {
     }
 
     /// A map's `[d_out, d_in]` weight and `[d_out]` bias, read through its layout and slice.
-    func linear(_ l: AuxLinear) throws -> (Tensor<Float>, Tensor<Float>?) {
+    func linear(_ l: AuxLinear) throws -> (Tensor<Scalar>, Tensor<Scalar>?) {
         (try l.weightMatrix(try tensor(l.weight, l.weightShape)), try l.bias.map { try l.biasVector(try tensor($0, l.biasShape)) })
     }
 }
 
 /// What a compiled node sees during one run (TinTGlue's token-row movements, §2): the sequence, its prefixes, and
 /// the post-Forward rows its Forward stored for its Backward.
-struct NodeContext {
+struct NodeContext<Scalar: TensorScalar> {
     let ids: [Int], trainMask: [Bool]
     let spec: SimulatorSpec
-    let tables: [String: Tensor<Float>]
-    let zeroPrefixes: Tensor<Float>
+    let tables: [String: Tensor<Scalar>]
+    let zeroPrefixes: Tensor<Scalar>
     /// Whether Forward stores its post-Forward rows (the node is simulated backward).
     let keep: Bool
     /// The node's current prefix tensors.
-    var prefixes: [Tensor<Float>]
+    var prefixes: [Tensor<Scalar>]
     /// The rows stored by the last Forward, in the order the Forward ran its modules.
-    var stored: [Tensor<Float>]
+    var stored: [Tensor<Scalar>]
 
     var D: Int { spec.auxWidth }
 
     /// Runs `body` on fresh rows holding `signal` with `prefixes` loaded, stores the rows when `keep`, and returns
     /// the output signal `[0, width)`.
-    mutating func run(_ signal: Tensor<Float>, prefixes: Tensor<Float>, width: Int,
-                      _ body: (inout TinTState<Float>) throws -> Void) throws -> Tensor<Float> {
+    mutating func run(_ signal: Tensor<Scalar>, prefixes: Tensor<Scalar>, width: Int,
+                      _ body: (inout TinTState<Scalar>) throws -> Void) throws -> Tensor<Scalar> {
         var state = try TinTGlue.freshState(signal, prefixes: prefixes, trainMask: trainMask)
         try body(&state)
         if keep { stored.append(state.tokens) }
@@ -105,8 +114,8 @@ struct NodeContext {
 
     /// The rows stored by the `k`-th Forward module with `gradient` in place of the signal and `prefixes` loaded,
     /// after `body` (a Backward ∥ Descent module) ran on them.
-    func restore(_ k: Int, gradient: Tensor<Float>, prefixes: Tensor<Float>,
-                 _ body: (inout TinTState<Float>) throws -> Void) throws -> TinTState<Float> {
+    func restore(_ k: Int, gradient: Tensor<Scalar>, prefixes: Tensor<Scalar>,
+                 _ body: (inout TinTState<Scalar>) throws -> Void) throws -> TinTState<Scalar> {
         var state = try TinTGlue.restoredState(stored[k], gradient: gradient, signalWidth: D, prefixes: prefixes,
                                                trainMask: trainMask)
         try body(&state)

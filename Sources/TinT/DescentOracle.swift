@@ -94,7 +94,7 @@ extension DescentRule {
 ///   outside 0…L, negative steps or a non-finite η; `TinTError.nonFiniteValue` naming the step and tensor when the
 ///   logits or an updated weight become NaN or infinite; OPT errors for bad token ids or a too-long sequence.
 public func approximateGradientDescent(model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
-    -> DescentOutcome {
+    -> DescentOutcome<Float> {
     try descentOutcome(model, ids, trainMask, config, rule: .approximate(for: model, config: config))
 }
 
@@ -102,13 +102,13 @@ public func approximateGradientDescent(model: any CausalLM, ids: [Int], trainMas
 /// (same η, steps and mask), updating every parameter of the top n_sim layers and the final layer norm, with
 /// no detaching: the baseline TinT's approximation is measured against.
 public func exactGradientDescent(model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig) throws
-    -> DescentOutcome {
+    -> DescentOutcome<Float> {
     try descentOutcome(model, ids, trainMask, config, rule: .exact(for: model, config: config))
 }
 
 /// The outcome of the oracle `method` (`.approx` or `.exact`); `.tint` throws (it is the simulator's job).
 public func oracleDescent(_ method: DescentMethod, model: any CausalLM, ids: [Int], trainMask: [Bool], config: TinTConfig)
-    throws -> DescentOutcome {
+    throws -> DescentOutcome<Float> {
     switch method {
     case .approx:
         return try approximateGradientDescent(model: model, ids: ids, trainMask: trainMask, config: config)
@@ -119,7 +119,7 @@ public func oracleDescent(_ method: DescentMethod, model: any CausalLM, ids: [In
 }
 
 func descentOutcome(_ model: any CausalLM, _ ids: [Int], _ trainMask: [Bool], _ config: TinTConfig, rule: DescentRule) throws
-    -> DescentOutcome {
+    -> DescentOutcome<Float> {
     let r = try gradientDescent(model: model, parameters: model.parameters, ids: ids, trainMask: trainMask, rule: rule,
                                 learningRate: config.learningRate, steps: config.steps)
     return DescentOutcome(logitsBefore: r.logitsBefore, logitsAfter: r.logitsAfter, parameters: r.parameters)

@@ -4,36 +4,37 @@ import Tensor
 /// Runs a compiled TinT on token sequences (TINT-DESIGN §2): Forward through every aux node, the loss gradient
 /// of the summed cross-entropy over train targets, Backward ∥ Descent through the simulated nodes from the top
 /// down, and Forward again through them with the updated prefixes — `steps` times. Every data movement outside
-/// the simulator modules is in ``TinTGlue``.
-public struct TinTExecutor: Sendable {
+/// the simulator modules is in ``TinTGlue``. It computes in its program's `Scalar`: `Float`, or `Double` for the
+/// end-to-end oracle (with exact backward rules and hard gates TinT then equals approximate GD up to rounding).
+public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// The compiled program.
-    public let program: TinTProgram
+    public let program: TinTProgram<Scalar>
     /// The aux parameters the prefixes were encoded from (the base of the read-back weights).
-    public let parameters: ParameterSet<Float>
+    public let parameters: ParameterSet<Scalar>
     /// Per node, its prefix tensors: linear block `(j, i)` at `j·C_in + i`; attention Q, K, V; one for a norm.
-    let initialPrefixes: [[Tensor<Float>]]
-    let tables: [String: Tensor<Float>]
-    let zeroPrefixes: Tensor<Float>
+    let initialPrefixes: [[Tensor<Scalar>]]
+    let tables: [String: Tensor<Scalar>]
+    let zeroPrefixes: Tensor<Scalar>
 
     /// Encodes the aux weights into prefix tensors.
     ///
     /// - Throws: `TinTError.invalidArgument` naming a parameter the graph needs that `parameters` lacks, or
     ///   one with the wrong shape.
-    public init(program: TinTProgram, parameters: ParameterSet<Float>) throws {
+    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>) throws {
         self.program = program
         self.parameters = parameters
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
         let prefixes = try program.plans.map { try $0.encode(reader, spec: config) }
-        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Float> { try reader.tensor(name, shape) }
+        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> { try reader.tensor(name, shape) }
         initialPrefixes = prefixes
-        var tables: [String: Tensor<Float>] = [:]
+        var tables: [String: Tensor<Scalar>] = [:]
         for (name, shape) in program.graph.tableShapes { tables[name] = try tensor(name, shape).contiguous() }
         if tables[program.graph.headWeight] == nil {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table for its head '\(program.graph.headWeight)'")
         }
         self.tables = tables
-        zeroPrefixes = try Tensor<Float>.zeros([config.prefixCount, config.simWidth])
+        zeroPrefixes = try Tensor<Scalar>.zeros([config.prefixCount, config.simWidth])
     }
 
     /// One TinT forward pass over `ids` with `trainMask` marking the train part (Docs/TINT.md §8): the logits of
@@ -43,7 +44,7 @@ public struct TinTExecutor: Sendable {
     /// - Throws: `TinTError.invalidArgument` for an empty sequence, an id outside the vocabulary or a mask of
     ///   another length; `TinTError.ruleViolation` (`sequenceLength`) for a sequence longer than T_aux;
     ///   `TinTError.nonFiniteValue` when the logits before or after a step hold a NaN or an infinity.
-    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
+    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome<Scalar> {
         try run(ids: ids, trainMask: trainMask, countsTarget: { $0 < trainMask.count && trainMask[$0] }, readBack: readBack)
     }
 
@@ -51,7 +52,11 @@ public struct TinTExecutor: Sendable {
     /// the target of position `i − 1` when `countsTarget(i)` (and `i` is a train token) — e.g. only the label words of
     /// in-context demonstrations. Every train token still takes part in the Descent's sums (its gradient comes
     /// through attention from the counted positions).
-    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome {
+    // Specialized so the Float path stays concrete when called from another module (the CLI, Bench).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws
+        -> DescentOutcome<Scalar> {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
@@ -81,14 +86,14 @@ public struct TinTExecutor: Sendable {
 }
 
 /// The state of one run: node values, stored post-Forward token rows, and the current prefixes.
-private struct Run {
-    let executor: TinTExecutor
+private struct Run<Scalar: TensorScalar> {
+    let executor: TinTExecutor<Scalar>
     let ids: [Int], trainMask: [Bool]
-    var prefixes: [[Tensor<Float>]]
-    var values: [Tensor<Float>?]
-    var stored: [[Tensor<Float>]]
+    var prefixes: [[Tensor<Scalar>]]
+    var values: [Tensor<Scalar>?]
+    var stored: [[Tensor<Scalar>]]
 
-    init(executor: TinTExecutor, ids: [Int], trainMask: [Bool]) {
+    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool]) {
         self.executor = executor
         self.ids = ids
         self.trainMask = trainMask
@@ -97,11 +102,11 @@ private struct Run {
         stored = Array(repeating: [], count: executor.program.plans.count)
     }
 
-    var program: TinTProgram { executor.program }
+    var program: TinTProgram<Scalar> { executor.program }
     var D: Int { program.spec.auxWidth }
 
     /// The context node `n` runs in, with its current prefixes and stored rows.
-    private func context(_ n: Int) -> NodeContext {
+    private func context(_ n: Int) -> NodeContext<Scalar> {
         NodeContext(ids: ids, trainMask: trainMask, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
                     keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
     }
@@ -117,9 +122,9 @@ private struct Run {
 
     /// Backward ∥ Descent from the output node down through the simulated nodes; gradients reaching a node that
     /// is not simulated are dropped.
-    mutating func backward(from outputGradient: Tensor<Float>) throws {
+    mutating func backward(from outputGradient: Tensor<Scalar>) throws {
         let nodes = program.graph.nodes
-        var gradients = [Tensor<Float>?](repeating: nil, count: nodes.count)
+        var gradients = [Tensor<Scalar>?](repeating: nil, count: nodes.count)
         gradients[program.graph.output] = outputGradient
         for n in nodes.indices.reversed() where program.simulated[n] {
             guard let g = gradients[n] else { continue }
@@ -134,7 +139,7 @@ private struct Run {
 
     /// The aux parameters with the simulated nodes' weights decoded from the current prefixes, under the checkpoint's
     /// names and layouts.
-    func readBack() throws -> ParameterSet<Float> {
+    func readBack() throws -> ParameterSet<Scalar> {
         var out = executor.parameters
         for (n, plan) in program.plans.enumerated() where program.simulated[n] {
             try plan.readBack(prefixes[n], into: &out, spec: program.spec)

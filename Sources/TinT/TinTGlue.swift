@@ -19,8 +19,8 @@ enum TinTGlue {
 
     /// The prefix tensor of block `(outputs, inputs)` of `weight` (`[d_out, d_in]`) with `bias` (scaled by
     /// `biasScale`, or zeros when nil), zero padded to the module's K-rounded widths (``TinTCompiler/moduleWidth(_:_:)``).
-    static func linearPrefixes(weight: Tensor<Float>, bias: Tensor<Float>?, outputs: Range<Int>, inputs: Range<Int>,
-                               biasScale: Float, config: SimulatorSpec) throws -> Tensor<Float> {
+    static func linearPrefixes<S: TensorScalar>(weight: Tensor<S>, bias: Tensor<S>?, outputs: Range<Int>,
+                                                inputs: Range<Int>, biasScale: S, config: SimulatorSpec) throws -> Tensor<S> {
         let K = config.prefixCount
         let oWidth = TinTCompiler.moduleWidth(outputs.count, K), iWidth = TinTCompiler.moduleWidth(inputs.count, K)
         let w = try weight.sliced(axis: 0, outputs).sliced(axis: 1, inputs).contiguous()
@@ -32,40 +32,41 @@ enum TinTGlue {
     // MARK: 2. Token rows
 
     /// Fresh token rows: `signal` (`[T, w]`) in `[0, w)`, zeros elsewhere, with the module's prefixes loaded.
-    static func freshState(_ signal: Tensor<Float>, prefixes: Tensor<Float>, trainMask: [Bool]) throws -> TinTState<Float> {
+    static func freshState<S: TensorScalar>(_ signal: Tensor<S>, prefixes: Tensor<S>, trainMask: [Bool]) throws
+        -> TinTState<S> {
         try TinTState(prefixes: prefixes, signal: signal, trainMask: trainMask)
     }
 
     /// The stored post-Forward rows with the signal region `[0, D)` replaced by `gradient` (`[T, w ≤ D]`, zero
     /// padded), and the module's prefixes loaded.
-    static func restoredState(_ stored: Tensor<Float>, gradient: Tensor<Float>, signalWidth D: Int, prefixes: Tensor<Float>,
-                              trainMask: [Bool]) throws -> TinTState<Float> {
+    static func restoredState<S: TensorScalar>(_ stored: Tensor<S>, gradient: Tensor<S>, signalWidth D: Int,
+                                               prefixes: Tensor<S>, trainMask: [Bool]) throws -> TinTState<S> {
         var tokens = stored
-        try tokens.assign(try Tensor<Float>.zeros([stored.shape[0], D]), axis: 1, 0..<D)
+        try tokens.assign(try Tensor<S>.zeros([stored.shape[0], D]), axis: 1, 0..<D)
         try tokens.assign(gradient, axis: 1, 0..<gradient.shape[1])
         return try TinTState(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
     }
 
     /// The signal `[0, w)` of the token rows.
-    static func signal(_ state: TinTState<Float>, width: Int) throws -> Tensor<Float> {
+    static func signal<S: TensorScalar>(_ state: TinTState<S>, width: Int) throws -> Tensor<S> {
         try state.tokenRegion(0, width)
     }
 
     // MARK: 3–4. Chunks and residual adds
 
     /// Columns `range` of a `[T, w]` value.
-    static func columns(_ value: Tensor<Float>, _ range: Range<Int>) throws -> Tensor<Float> {
+    static func columns<S: TensorScalar>(_ value: Tensor<S>, _ range: Range<Int>) throws -> Tensor<S> {
         range == 0..<value.shape[1] ? value : try value.sliced(axis: 1, range).contiguous()
     }
 
     /// `value` (rank 1 or 2) zero padded at the end of each axis to `shape` (a narrower chunk, a K-rounded block).
-    static func zeroPadded(_ value: Tensor<Float>, to shape: [Int]) throws -> Tensor<Float> {
+    static func zeroPadded<S: TensorScalar>(_ value: Tensor<S>, to shape: [Int]) throws -> Tensor<S> {
         guard value.shape != shape else { return value }
-        var out = try Tensor<Float>.zeros(shape)
+        var out = try Tensor<S>.zeros(shape)
         if value.rank == 1 {
             try out.assign(value, axis: 0, 0..<value.shape[0])
         } else {
-            var rows = try Tensor<Float>.zeros([value.shape[0], shape[1]])
+            var rows = try Tensor<S>.zeros([value.shape[0], shape[1]])
             try rows.assign(value, axis: 1, 0..<value.shape[1])
             try out.assign(rows, axis: 0, 0..<value.shape[0])
         }
@@ -73,36 +74,39 @@ enum TinTGlue {
     }
 
     /// The sum of the inputs (a residual add; also the sum of a map's chunk outputs).
-    static func sum(_ values: [Tensor<Float>]) throws -> Tensor<Float> {
+    static func sum<S: TensorScalar>(_ values: [Tensor<S>]) throws -> Tensor<S> {
         var out = values[0]
         for v in values.dropFirst() { out = try out + v }
         return out
     }
 
     /// Chunks side by side.
-    static func concatenate(_ chunks: [Tensor<Float>]) throws -> Tensor<Float> {
+    static func concatenate<S: TensorScalar>(_ chunks: [Tensor<S>]) throws -> Tensor<S> {
         chunks.count == 1 ? chunks[0] : try Tensor.concatenated(chunks, axis: 1)
     }
 
     // MARK: 5. Embeddings
 
     /// Rows `ids + offset` of `table`.
-    static func lookup(_ table: Tensor<Float>, ids: [Int], offset: Int) throws -> Tensor<Float> {
+    static func lookup<S: TensorScalar>(_ table: Tensor<S>, ids: [Int], offset: Int) throws -> Tensor<S> {
         try table.embedding(ids.map { $0 + offset }, shape: [ids.count])
     }
 
     // MARK: 6. Loss gradient
 
     /// The logits `h·Eᵀ` (`[T, vocab]`).
-    static func logits(_ hidden: Tensor<Float>, head: Tensor<Float>) throws -> Tensor<Float> {
+    static func logits<S: TensorScalar>(_ hidden: Tensor<S>, head: Tensor<S>) throws -> Tensor<S> {
         try hidden.matmul(head, transposeA: false, transposeB: true)
     }
 
     /// `∂ℓ/∂h` for `ℓ = Σ_{t: trainMask[t+1] ∧ countsTarget(t+1)} CE(logits_t, ids[t+1])`, i.e.
     /// `(softmax(logits_t) − e_{ids[t+1]})·E` on those rows and zero elsewhere. `lastPositionUnmasked` adds
     /// `softmax(logits_{T−1})·E` when the last token is a train token (the reference's quirk, `referenceCompatible`).
-    static func lossGradient(logits: Tensor<Float>, head: Tensor<Float>, ids: [Int], trainMask: [Bool],
-                             countsTarget: (Int) -> Bool, lastPositionUnmasked: Bool) throws -> Tensor<Float> {
+    /// Specialized for both scalars because its masking loop touches every logit.
+    @_specialize(where S == Float)
+    @_specialize(where S == Double)
+    static func lossGradient<S: TensorScalar>(logits: Tensor<S>, head: Tensor<S>, ids: [Int], trainMask: [Bool],
+                                              countsTarget: (Int) -> Bool, lastPositionUnmasked: Bool) throws -> Tensor<S> {
         let T = ids.count, V = logits.shape[1]
         var g = try logits.softmax(axis: 1).contiguous()
         g.withUnsafeMutableBufferPointer { p in

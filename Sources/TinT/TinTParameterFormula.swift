@@ -174,8 +174,8 @@ struct ModuleFormula {
         case .rmsNorm(let w, let eps):
             return try norm(.rmsNorm, weight: w, bias: nil, epsilon: eps)
         case .causalSelfAttention, .attention:
-            let a = AttentionUnit.attention(node.op)!
-            try AttentionUnit.check(a, node: node, spec: config)
+            let a = AttentionUnit<Float>.attention(node.op)!
+            try AttentionUnit<Float>.check(a, node: node, spec: config)
             let forward = a.rotary == nil ? Charge(kind: "AttentionForward", count: attentionForward, times: 1)
                 : Charge(kind: "RotaryAttentionForward", count: rotaryAttentionForward, times: 1)
             guard sim else { return ([forward], []) }

@@ -6,9 +6,9 @@ import Tensor
 /// pass (the aux forward, `steps` internal SGD steps on the train part, and the forward with the updated weights).
 public struct TinTSimulator: Sendable {
     /// The compiled program.
-    public let program: TinTProgram
+    public let program: TinTProgram<Float>
     /// The executor (prefixes of the model's weights).
-    public let executor: TinTExecutor
+    public let executor: TinTExecutor<Float>
 
     /// Compiles `model`'s graph (``AuxGraph/init(model:)``) with `config`; the aux shape is the model's.
     ///
@@ -23,12 +23,12 @@ public struct TinTSimulator: Sendable {
     public var parameterReport: TinTParameterReport { program.parameterReport }
 
     /// One TinT forward pass; see ``TinTExecutor/run(ids:trainMask:readBack:)``.
-    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome {
+    public func run(ids: [Int], trainMask: [Bool], readBack: Bool = false) throws -> DescentOutcome<Float> {
         try executor.run(ids: ids, trainMask: trainMask, readBack: readBack)
     }
 
     /// One TinT forward pass with the loss over chosen targets; see ``TinTExecutor/run(ids:trainMask:countsTarget:readBack:)``.
-    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome {
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome<Float> {
         try executor.run(ids: ids, trainMask: trainMask, countsTarget: countsTarget, readBack: readBack)
     }
 }

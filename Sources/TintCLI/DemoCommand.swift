@@ -128,7 +128,7 @@ enum Demo {
         var passageCosines: [Double] = []
         for (i, p) in passages.enumerated() {
             let mask = trainMask(p.count, trainFraction), positions = evalTargetPositions(trainMask: mask)
-            var outcomes: [DescentMethod: DescentOutcome] = [:]
+            var outcomes: [DescentMethod: DescentOutcome<Float>] = [:]
             for m in methods {
                 let t0 = Date()
                 outcomes[m] = try descend(m, model: model, simulator: simulator, ids: p, trainMask: mask, config: config,

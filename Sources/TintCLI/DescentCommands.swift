@@ -13,7 +13,7 @@ import TinT
 /// - Throws: `CommandError` naming the method, the place, the inner step and the tensor when the update produced
 ///   a NaN or an infinity (a learning rate too large, weights near Float's limit); the methods' other errors.
 func descend(_ method: DescentMethod, model: any CausalLM, simulator: TinTSimulator?, ids: [Int], trainMask: [Bool],
-             config: TinTConfig, place: String = "") throws -> DescentOutcome {
+             config: TinTConfig, place: String = "") throws -> DescentOutcome<Float> {
     do {
         switch method {
         case .tint:
@@ -73,7 +73,7 @@ func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: 
         let mask = (0..<chunk.count).map { $0 < nTrain }
         let positions = evalTargetPositions(trainMask: mask)
         guard !positions.isEmpty else { continue }
-        var outcomes: [DescentMethod: DescentOutcome] = [:]
+        var outcomes: [DescentMethod: DescentOutcome<Float>] = [:]
         for m in methods {
             let t0 = Date()
             outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config,

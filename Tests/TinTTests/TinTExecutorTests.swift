@@ -37,7 +37,7 @@ func fixtureIDs(_ count: Int, vocabulary: Int, seed: UInt64) -> [Int] {
 }
 
 /// `‖a − b‖ / ‖b‖` over all entries.
-func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
+func relativeError<S: TensorScalar>(_ a: Tensor<S>, _ b: Tensor<S>) -> Double {
     var num = 0.0, den = 0.0
     for (x, y) in zip(a.scalars, b.scalars) { num += Double(x - y) * Double(x - y); den += Double(y) * Double(y) }
     return (num / max(den, 1e-300)).squareRoot()

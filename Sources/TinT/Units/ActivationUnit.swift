@@ -3,20 +3,20 @@ import Tensor
 
 /// `activation` (every `Activation`: ReLU, GELU, GELU-tanh, SiLU) over chunks of at most D_aux coordinates:
 /// `ActivationForward` and `ActivationBackward` per chunk, with zero prefixes.
-struct ActivationUnit: AuxOpUnit, CompiledNode {
+struct ActivationUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let chunks: [Range<Int>]
-    let forwardModule: ActivationForward<Float>
-    let backwardModule: ActivationBackward<Float>?
+    let forwardModule: ActivationForward<Scalar>
+    let backwardModule: ActivationBackward<Scalar>?
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws -> (any CompiledNode<Scalar>)? {
         guard case .activation(let a) = node.op else { return nil }
         return ActivationUnit(chunks: TinTCompiler.chunks(node.width, spec.auxWidth), forwardModule: try cache.activationForward(a),
                               backwardModule: sim ? try cache.activationBackward(a) : nil)
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         let module = forwardModule
-        var outputs: [Tensor<Float>] = []
+        var outputs: [Tensor<Scalar>] = []
         for chunk in chunks {
             outputs.append(try c.run(try TinTGlue.columns(inputs[0], chunk), prefixes: c.zeroPrefixes, width: chunk.count) {
                 try module.apply(&$0)
@@ -25,9 +25,9 @@ struct ActivationUnit: AuxOpUnit, CompiledNode {
         return try TinTGlue.concatenate(outputs)
     }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let module = backwardModule!
-        var out: [Tensor<Float>] = []
+        var out: [Tensor<Scalar>] = []
         for (k, chunk) in chunks.enumerated() {
             let state = try c.restore(k, gradient: try TinTGlue.columns(gradient, chunk), prefixes: c.zeroPrefixes) {
                 try module.apply(&$0)

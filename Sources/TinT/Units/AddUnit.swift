@@ -1,15 +1,16 @@
 import Tensor
 
 /// `add`: executor glue, the sum of the inputs (residual connections); the gradient fans out unchanged.
-struct AddUnit: AuxOpUnit, CompiledNode {
-    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+struct AddUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
+    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)? {
         if case .add = node.op { return AddUnit() }
         return nil
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> { try TinTGlue.sum(inputs) }
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> { try TinTGlue.sum(inputs) }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         Array(repeating: gradient, count: inputCount)
     }
 }

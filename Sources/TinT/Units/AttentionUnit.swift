@@ -10,23 +10,23 @@ import Tensor
 /// - Backward ∥ Descent on the V prefixes (value-only backprop: W_Q and W_K are frozen): `AttentionBackwardDescent`,
 ///   or with grouped heads `GroupedValueBackwardDescent`, whose group mean keeps the replicas of a kv head equal;
 ///   the read-back collapses them to the kv map.
-struct AttentionUnit: AuxOpUnit, CompiledNode {
+struct AttentionUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let query: AuxLinear, key: AuxLinear, value: AuxLinear
     let heads: Int, kvHeads: Int
     let forwardModule: Forward
-    let backwardModule: (any TinTModule)?
+    let backwardModule: (any TinTModule<Scalar>)?
 
     enum Forward: Sendable {
-        case plain(AttentionForward<Float>)
-        case rotary(RotaryAttentionForward<Float>)
+        case plain(AttentionForward<Scalar>)
+        case rotary(RotaryAttentionForward<Scalar>)
     }
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws -> (any CompiledNode<Scalar>)? {
         guard let a = attention(node.op) else { return nil }
         try check(a, node: node, spec: spec)
         let forward: Forward = try a.rotary.map { .rotary(try cache.rotaryAttentionForward($0)) }
             ?? .plain(try cache.attentionForward())
-        var backward: (any TinTModule)? = nil
+        var backward: (any TinTModule<Scalar>)? = nil
         if sim {
             let bias = a.value.bias != nil
             backward = a.kvHeads == a.heads ? try cache.attentionBackwardDescent(updateBias: bias)
@@ -70,7 +70,7 @@ struct AttentionUnit: AuxOpUnit, CompiledNode {
         }
     }
 
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] {
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>] {
         let dh = spec.auxHeadWidth
         let (wq, bq) = try parameters.linear(query)
         var (wk, bk) = try parameters.linear(key), (wv, bv) = try parameters.linear(value)
@@ -86,7 +86,7 @@ struct AttentionUnit: AuxOpUnit, CompiledNode {
         return try maps.map { try LinearPrefixLayout.encode(weight: $0.0, bias: $0.1, config: spec) }
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         let p = c.prefixes
         switch forwardModule {
         case .plain(let module):
@@ -98,18 +98,18 @@ struct AttentionUnit: AuxOpUnit, CompiledNode {
         }
     }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let module = backwardModule!
         let state = try c.restore(0, gradient: gradient, prefixes: c.prefixes[2]) { try module.apply(&$0) }
         c.prefixes[2] = state.prefixes
         return [try TinTGlue.signal(state, width: c.D)]
     }
 
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws {
         guard backwardModule != nil else { return }
         let D = spec.auxWidth
         var (w, b) = try LinearPrefixLayout.decode(prefixes[2], inputWidth: D, outputWidth: D, config: spec)
-        var bias: Tensor<Float>? = b
+        var bias: Tensor<Scalar>? = b
         if kvHeads != heads {
             // The replicas of a kv head moved together (the group mean); the first one is the kv map.
             let collapsed = try GroupedQueryAttention.collapse(weight: w, bias: b, heads: heads, kvHeads: kvHeads,

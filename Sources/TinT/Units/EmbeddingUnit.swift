@@ -1,12 +1,13 @@
 import Tensor
 
 /// `tokenEmbedding` and `positionEmbedding`: executor glue, the frozen lookups shared with the aux model.
-struct EmbeddingUnit: AuxOpUnit, CompiledNode {
+struct EmbeddingUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let table: String
     /// nil for token rows `E[ids]`; the offset of position rows `t + offset`.
     let positionOffset: Int?
 
-    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)? {
         switch node.op {
         case .tokenEmbedding(let w): return EmbeddingUnit(table: w, positionOffset: nil)
         case .positionEmbedding(let w, let offset): return EmbeddingUnit(table: w, positionOffset: offset)
@@ -14,7 +15,7 @@ struct EmbeddingUnit: AuxOpUnit, CompiledNode {
         }
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         guard let t = c.tables[table] else {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table '\(table)'")
         }

@@ -6,12 +6,12 @@ import Tensor
 /// places the gate chunk at `[D, 2D)` and the up chunk at `[2D, 3D)` (zero padded to D), `GatedProductForward`
 /// forms the product in the signal, and `GatedProductBackward` returns `∇gate` from the signal and `∇up` from
 /// `[2D, 3D)`. No parameters; the gate, up and down maps are linear nodes of their own.
-struct GatedProductUnit: AuxOpUnit, CompiledNode {
+struct GatedProductUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let chunks: [Range<Int>]
-    let forwardModule: GatedProductForward<Float>
-    let backwardModule: GatedProductBackward<Float>?
+    let forwardModule: GatedProductForward<Scalar>
+    let backwardModule: GatedProductBackward<Scalar>?
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws -> (any CompiledNode<Scalar>)? {
         guard case .gatedProduct(let a) = node.op else { return nil }
         guard node.inputs.count == 2 else {
             throw TinTError.unsupportedNode(node: node.name, reason: "a gated product reads two nodes (gate, up), not \(node.inputs.count)")
@@ -21,11 +21,11 @@ struct GatedProductUnit: AuxOpUnit, CompiledNode {
                                 backwardModule: sim ? try cache.gatedProductBackward(a) : nil)
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         let module = forwardModule, D = c.D
-        var outputs: [Tensor<Float>] = []
+        var outputs: [Tensor<Scalar>] = []
         for chunk in chunks {
-            let T = inputs[0].shape[0], zeros = try Tensor<Float>.zeros([T, D])
+            let T = inputs[0].shape[0], zeros = try Tensor<Scalar>.zeros([T, D])
             let rows = try Tensor.concatenated([zeros, try TinTGlue.zeroPadded(try TinTGlue.columns(inputs[0], chunk), to: [T, D]),
                                                 try TinTGlue.zeroPadded(try TinTGlue.columns(inputs[1], chunk), to: [T, D])], axis: 1)
             outputs.append(try c.run(rows, prefixes: c.zeroPrefixes, width: chunk.count) { try module.apply(&$0) })
@@ -33,9 +33,9 @@ struct GatedProductUnit: AuxOpUnit, CompiledNode {
         return try TinTGlue.concatenate(outputs)
     }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let module = backwardModule!, up = GatedProductSlots(c.spec).up
-        var gate: [Tensor<Float>] = [], upGradient: [Tensor<Float>] = []
+        var gate: [Tensor<Scalar>] = [], upGradient: [Tensor<Scalar>] = []
         for (k, chunk) in chunks.enumerated() {
             let state = try c.restore(k, gradient: try TinTGlue.columns(gradient, chunk), prefixes: c.zeroPrefixes) {
                 try module.apply(&$0)

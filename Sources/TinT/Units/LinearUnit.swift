@@ -10,30 +10,30 @@ import Tensor
 /// block is zero padded, its input padded with zero columns and its padded outputs dropped. This is exact — the
 /// padded outputs are `0·x + 0`, the padded inputs meet zero columns — and the Descent keeps the padding zero: its
 /// update `∇y xᵀ` is zero wherever `∇y` (a padded output) or `x` (a padded input) is.
-struct LinearUnit: AuxOpUnit, CompiledNode {
+struct LinearUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let linear: AuxLinear
     let inputChunks: [Range<Int>], outputChunks: [Range<Int>]
     /// Whether Descent runs (a trainable map in a simulated layer).
     let descends: Bool
     let biasInEveryBlock: Bool
-    let forwardBlocks: [[LinearForward<Float>]]
-    let backwardBlocks: [[any TinTModule]]?
+    let forwardBlocks: [[LinearForward<Scalar>]]
+    let backwardBlocks: [[any TinTModule<Scalar>]]?
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws -> (any CompiledNode<Scalar>)? {
         guard case .linear(let l, let trainable) = node.op else { return nil }
         let D = spec.auxWidth
         let inputs = TinTCompiler.chunks(l.inputWidth, D), outputs = TinTCompiler.chunks(l.outputWidth, D)
         let descends = sim && trainable
         let every = spec.referenceCompatible && inputs.count > 1 && l.bias != nil
-        var forward: [[LinearForward<Float>]] = [], backward: [[any TinTModule]] = []
+        var forward: [[LinearForward<Scalar>]] = [], backward: [[any TinTModule<Scalar>]] = []
         for o in outputs {
             let K = spec.prefixCount, oWidth = TinTCompiler.moduleWidth(o.count, K)
             forward.append(try inputs.map { try cache.linearForward(inputWidth: TinTCompiler.moduleWidth($0.count, K), outputWidth: oWidth) })
             guard sim else { continue }
-            backward.append(try inputs.map { i -> any TinTModule in
+            backward.append(try inputs.map { i -> any TinTModule<Scalar> in
                 let iWidth = TinTCompiler.moduleWidth(i.count, K)
                 return descends ? try cache.linearBackwardDescent(inputWidth: iWidth, outputWidth: oWidth,
-                                                                  updateBias: l.bias != nil && (every || i == inputs[0])) as any TinTModule
+                                                                  updateBias: l.bias != nil && (every || i == inputs[0])) as any TinTModule<Scalar>
                     : try cache.linearBackward(inputWidth: iWidth, outputWidth: oWidth)
             })
         }
@@ -41,10 +41,10 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
                           forwardBlocks: forward, backwardBlocks: sim ? backward : nil)
     }
 
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] {
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>] {
         let (w, b) = try parameters.linear(linear)
-        let scale = biasInEveryBlock ? 1 / Float(inputChunks.count) : 1
-        var slots: [Tensor<Float>] = []
+        let scale = biasInEveryBlock ? 1 / Scalar(inputChunks.count) : 1
+        var slots: [Tensor<Scalar>] = []
         for o in outputChunks {
             for (i, c) in inputChunks.enumerated() {
                 slots.append(try TinTGlue.linearPrefixes(weight: w, bias: biasInEveryBlock || i == 0 ? b : nil, outputs: o,
@@ -54,10 +54,10 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
         return slots
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
-        var outputs: [Tensor<Float>] = []
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
+        var outputs: [Tensor<Scalar>] = []
         for (j, o) in outputChunks.enumerated() {
-            var partial: [Tensor<Float>] = []
+            var partial: [Tensor<Scalar>] = []
             for (i, chunk) in inputChunks.enumerated() {
                 let module = forwardBlocks[j][i]
                 // Fresh rows are zero beyond the chunk: a K-rounded module's padded inputs are already zero.
@@ -69,9 +69,9 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
         return try TinTGlue.concatenate(outputs)
     }
 
-    func backward(_ c: inout NodeContext, gradient g: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient g: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let nIn = inputChunks.count
-        var inputGradients = [Tensor<Float>?](repeating: nil, count: nIn)
+        var inputGradients = [Tensor<Scalar>?](repeating: nil, count: nIn)
         for (j, o) in outputChunks.enumerated() {
             let gj = try TinTGlue.columns(g, o)
             for (i, chunk) in inputChunks.enumerated() {
@@ -85,12 +85,12 @@ struct LinearUnit: AuxOpUnit, CompiledNode {
         return [try TinTGlue.concatenate(inputGradients.map { $0! })]
     }
 
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws {
         guard descends else { return }
-        var rows: [Tensor<Float>] = [], biases: [Tensor<Float>] = []
+        var rows: [Tensor<Scalar>] = [], biases: [Tensor<Scalar>] = []
         for (j, o) in outputChunks.enumerated() {
-            var blocks: [Tensor<Float>] = []
-            var bias = try Tensor<Float>.zeros([o.count])
+            var blocks: [Tensor<Scalar>] = []
+            var bias = try Tensor<Scalar>.zeros([o.count])
             for (i, chunk) in inputChunks.enumerated() {
                 let K = spec.prefixCount
                 let (w, b) = try LinearPrefixLayout.decode(prefixes[j * inputChunks.count + i],

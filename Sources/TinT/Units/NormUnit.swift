@@ -4,14 +4,15 @@ import Tensor
 /// `layerNorm` and `rmsNorm` over the D_aux-wide stream: `LayerNormForward` (kind `.layerNorm` or `.rmsNorm`, the
 /// node's ε) with the `diag(γ)`/`β` prefixes; Backward ∥ Descent when β (or γ with `.full`) is a parameter, Backward
 /// alone otherwise.
-struct NormUnit: AuxOpUnit, CompiledNode {
+struct NormUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     let kind: NormKind
     let weight: String?, bias: String?
-    let forwardModule: LayerNormForward<Float>
+    let forwardModule: LayerNormForward<Scalar>
     let descends: Bool
-    let backwardModule: (any TinTModule)?
+    let backwardModule: (any TinTModule<Scalar>)?
 
-    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache) throws -> (any CompiledNode)? {
+    static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
+        -> (any CompiledNode<Scalar>)? {
         let kind: NormKind, w: String?, b: String?, eps: Double
         switch node.op {
         case .layerNorm(let weight, let bias, let e): (kind, w, b, eps) = (.layerNorm, weight, bias, e)
@@ -24,35 +25,35 @@ struct NormUnit: AuxOpUnit, CompiledNode {
         }
         guard eps > 0 && eps.isFinite else { throw TinTError.unsupportedNode(node: node.name, reason: "its ε = \(eps) must be positive and finite") }
         let trainable = b != nil || (w != nil && spec.layerNormUpdate == .full)
-        var backward: (any TinTModule)? = nil
+        var backward: (any TinTModule<Scalar>)? = nil
         if sim {
-            backward = trainable ? try cache.layerNormBackwardDescent(kind, epsilon: eps) as any TinTModule
+            backward = trainable ? try cache.layerNormBackwardDescent(kind, epsilon: eps) as any TinTModule<Scalar>
                 : try cache.layerNormBackward(kind, epsilon: eps)
         }
         return NormUnit(kind: kind, weight: w, bias: b, forwardModule: try cache.layerNormForward(kind, epsilon: eps),
                         descends: sim && trainable, backwardModule: backward)
     }
 
-    func encode(_ parameters: AuxParameterReader, spec: SimulatorSpec) throws -> [Tensor<Float>] {
+    func encode(_ parameters: AuxParameterReader<Scalar>, spec: SimulatorSpec) throws -> [Tensor<Scalar>] {
         let D = spec.auxWidth
-        let gamma = try weight.map { try parameters.tensor($0, [D]) } ?? Tensor<Float>.ones([D])
-        let beta = try bias.map { try parameters.tensor($0, [D]) } ?? Tensor<Float>.zeros([D])
+        let gamma = try weight.map { try parameters.tensor($0, [D]) } ?? Tensor<Scalar>.ones([D])
+        let beta = try bias.map { try parameters.tensor($0, [D]) } ?? Tensor<Scalar>.zeros([D])
         return [try LinearPrefixLayout.encodeLayerNorm(gamma: gamma, beta: beta, config: spec)]
     }
 
-    func forward(_ c: inout NodeContext, inputs: [Tensor<Float>]) throws -> Tensor<Float> {
+    func forward(_ c: inout NodeContext<Scalar>, inputs: [Tensor<Scalar>]) throws -> Tensor<Scalar> {
         let module = forwardModule
         return try c.run(inputs[0], prefixes: c.prefixes[0], width: c.D) { try module.apply(&$0) }
     }
 
-    func backward(_ c: inout NodeContext, gradient: Tensor<Float>, inputCount: Int) throws -> [Tensor<Float>] {
+    func backward(_ c: inout NodeContext<Scalar>, gradient: Tensor<Scalar>, inputCount: Int) throws -> [Tensor<Scalar>] {
         let module = backwardModule!
         let state = try c.restore(0, gradient: gradient, prefixes: c.prefixes[0]) { try module.apply(&$0) }
         if descends { c.prefixes[0] = state.prefixes }
         return [try TinTGlue.signal(state, width: c.D)]
     }
 
-    func readBack(_ prefixes: [Tensor<Float>], into out: inout ParameterSet<Float>, spec: SimulatorSpec) throws {
+    func readBack(_ prefixes: [Tensor<Scalar>], into out: inout ParameterSet<Scalar>, spec: SimulatorSpec) throws {
         guard backwardModule != nil else { return }
         let D = spec.auxWidth
         let (w, b) = try LinearPrefixLayout.decode(prefixes[0], inputWidth: D, outputWidth: D, config: spec)
