@@ -15,7 +15,9 @@ import Tensor
 @Suite struct DoubleOracleTests {
     /// The tiny OPT fixtures (pre-LN, post-LN) and the zoo's tiny GPT-2, all D 32, 4 heads, 2 layers; and the
     /// RMS-norm / GELU (erf) graph of `AuxGraphTests` (D 48, 3 heads, 2 layers), for the modules no fixture uses.
-    static let fixtures = ["tiny-opt-pre-ln", "tiny-opt-post-ln", "tiny-gpt2", "rms-graph"]
+    /// The zoo's tiny Llama (GQA 4/2, RoPE, SwiGLU, untied head, no biases) and a random Llama with FFN 44 (K-rounded,
+    /// zero-padded blocks), biases, a tied head and GeGLU.
+    static let fixtures = ["tiny-opt-pre-ln", "tiny-opt-post-ln", "tiny-gpt2", "rms-graph", "tiny-llama", "padded-llama"]
 
     /// The fixture's graph and its parameters in Double.
     func fixture(_ name: String) throws -> (graph: AuxGraph, parameters: ParameterSet<Double>, vocabulary: Int) {
@@ -23,7 +25,13 @@ import Tensor
             let graph = try rmsGraph()
             return (graph, try randomParameters(graph, seed: 9).converted(to: Double.self), 64)
         }
-        let model: any CausalLM = name == "tiny-gpt2" ? try tinyGPT2() : try fixtureModel(name)
+        let model: any CausalLM
+        switch name {
+        case "tiny-gpt2": model = try tinyGPT2()
+        case "tiny-llama": model = try tinyLlama()
+        case "padded-llama": model = try paddedLlama()
+        default: model = try fixtureModel(name)
+        }
         let graph = try AuxGraph(model: model)
         let vocabulary = try #require(graph.tableShapes[graph.headWeight]?.first)
         return (graph, try model.parameters.converted(to: Double.self), vocabulary)

@@ -14,6 +14,17 @@ func tinyLlama() throws -> LlamaModel {
     return try LlamaModel.load(directory: dir)
 }
 
+/// A random Llama-family model with an MLP width (44) that is not a multiple of K = 8 at the default S = 4, biases on
+/// every map, a tied head, one key/value head for 4 query heads and GeGLU (GELU-tanh).
+func paddedLlama() throws -> LlamaModel {
+    var c = LlamaConfig()
+    (c.vocabSize, c.hiddenSize, c.intermediateSize, c.numHiddenLayers) = (64, 32, 44, 2)
+    (c.numAttentionHeads, c.numKeyValueHeads, c.headDim, c.maxPositionEmbeddings) = (4, 1, 8, 32)
+    (c.attentionBias, c.mlpBias, c.tieWordEmbeddings, c.hiddenAct) = (true, true, true, "gelu_pytorch_tanh")
+    c.initializerRange = 0.3
+    return try LlamaModel(config: c, seed: 7)
+}
+
 /// Llama's front end: its graph is the model, TinT's approximate-GD rule is derived from the graph, and the compiler
 /// refuses the nodes whose constructions have not landed, by name.
 @Suite struct LlamaTinTTests {
@@ -121,12 +132,7 @@ func tinyLlama() throws -> LlamaModel {
     /// GeGLU (GELU-tanh). With exact options and hard gates TinT equals the approximate-GD oracle (≤ 1e-5), the
     /// padding included, and with η = 0 it reproduces the model.
     @Test func paddedWidthsBiasesAndTiedHead() throws {
-        var c = LlamaConfig()
-        (c.vocabSize, c.hiddenSize, c.intermediateSize, c.numHiddenLayers) = (64, 32, 44, 2)
-        (c.numAttentionHeads, c.numKeyValueHeads, c.headDim, c.maxPositionEmbeddings) = (4, 1, 8, 32)
-        (c.attentionBias, c.mlpBias, c.tieWordEmbeddings, c.hiddenAct) = (true, true, true, "gelu_pytorch_tanh")
-        c.initializerRange = 0.3
-        let model = try LlamaModel(config: c, seed: 7)
+        let model = try paddedLlama(), c = model.config
         let graph = try AuxGraph(model: model)
         var tc = try config(graph, learningRate: 0, steps: 2, exact: true)
         #expect(tc.rowsPerPrefix == 4 && 44 % (32 / tc.rowsPerPrefix) != 0, "the MLP width must need padding")
