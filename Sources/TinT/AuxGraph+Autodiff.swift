@@ -4,56 +4,15 @@ import Tensor
 
 extension AuxGraph {
     /// The aux model's logits `[T, vocab]` for `ids`, computed from the graph itself with the layer library
-    /// (`Layers`, the ops every model family runs): the reference the compiled TinT is checked against for any
-    /// graph. `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
+    /// (`Layers`, the ops every model family runs; each node by its unit's ``AuxOpUnit/evaluate``): the reference the
+    /// compiled TinT is checked against for any graph. `detachAttentionProbabilities` is TinT's stop-gradient through
+    /// the attention scores.
     public func logits<S: TensorScalar>(ids: [Int], parameters p: VariableSet<S>,
                                         detachAttentionProbabilities: Bool = false) throws -> Variable<S> {
-        let T = ids.count
         var values: [Variable<S>] = []
-        func linear(_ x: Variable<S>, _ l: AuxLinear) throws -> Variable<S> {
-            try l.apply(x, p)
-        }
         for node in nodes {
-            let inputs = node.inputs.map { values[$0] }
-            let y: Variable<S>
-            switch node.op {
-            case .tokenEmbedding(let w):
-                y = try Layers.embedding(p[w], ids: ids, shape: [T])
-            case .positionEmbedding(let w, let offset):
-                y = try Layers.embedding(p[w], ids: (0..<T).map { $0 + offset }, shape: [T])
-            case .linear(let l, _):
-                y = try linear(inputs[0], l)
-            case .layerNorm(let w, let b, let eps):
-                y = try Layers.layerNorm(inputs[0], weight: try w.map { try p[$0] }, bias: try b.map { try p[$0] }, epsilon: S(eps))
-            case .rmsNorm(let w, let eps):
-                y = try Layers.rmsNorm(inputs[0], weight: try w.map { try p[$0] }, epsilon: S(eps))
-            case .causalSelfAttention(let q, let k, let v, let heads):
-                let width = q.outputWidth
-                func project(_ l: AuxLinear) throws -> Variable<S> { try linear(inputs[0], l).reshaped([1, T, width]) }
-                let o = try Layers.attention(q: project(q), k: project(k), v: project(v), heads: heads,
-                                             scale: 1 / S(width / heads).squareRoot(), keyMask: nil,
-                                             detachProbabilities: detachAttentionProbabilities)
-                y = try o.reshaped([T, width])
-            case .attention(let a):
-                func project(_ l: AuxLinear) throws -> Variable<S> { try l.apply(inputs[0], p).reshaped([1, T, l.outputWidth]) }
-                var q = try project(a.query), k = try project(a.key)
-                if let r = a.rotary {
-                    let rope = try RotaryEmbedding<S>(positions: Array(0..<T), headDim: r.headDim, theta: r.theta, scaling: r.scaling)
-                    q = try Layers.rotary(q, rope)
-                    k = try Layers.rotary(k, rope)
-                }
-                let o = try Layers.attention(q: q, k: k, v: project(a.value), heads: a.heads, kvHeads: a.kvHeads,
-                                             scale: 1 / S(a.headDim).squareRoot(), keyMask: nil,
-                                             detachProbabilities: detachAttentionProbabilities)
-                y = try o.reshaped([T, a.query.outputWidth])
-            case .gatedProduct(let a):
-                y = try Layers.gatedActivation(gate: inputs[0], up: inputs[1], activation: a)
-            case .activation(let a):
-                y = try Layers.activation(inputs[0], a)
-            case .add:
-                y = try inputs.dropFirst().reduce(inputs[0]) { try Layers.add($0, $1) }
-            }
-            values.append(y)
+            values.append(try AuxOpUnits.evaluate(node.op, inputs: node.inputs.map { values[$0] }, parameters: p, ids: ids,
+                                                  detachAttentionProbabilities: detachAttentionProbabilities))
         }
         return try Layers.linear(values[output], weight: p[headWeight])
     }

@@ -1,19 +1,34 @@
 import Autodiff
 import Tensor
 
-/// One aux op kind as one unit (Docs/ARCHITECTURE.md, "TinT"): it turns a node of its kind into a ``CompiledNode`` —
-/// the plan of simulator modules with its prefix encoding, Forward, Backward ∥ Descent, read-back and module list
-/// for the parameter report. Units are registered in ``AuxOpUnits/all``; a new op is one unit file plus one entry
-/// there (and its `AuxOp` case, its parameter uses and its Autodiff evaluation).
-/// Units are generic over the scalar their modules compute in (`Float`, or `Double` for oracles).
+/// One aux op kind as one unit (Docs/ARCHITECTURE.md, "TinT"), the one place everything about the kind lives:
+/// - `compile`: a node of its kind as a ``CompiledNode`` — the plan of simulator modules with its prefix encoding,
+///   Forward, Backward ∥ Descent, read-back and module list for the parameter report;
+/// - `charges`: the same modules' closed-form parameter counts (``TinTParameterReport/init(graph:config:)``), with the
+///   same checks, without building anything;
+/// - `parameterUses`: the parameters the op reads and TinT's approximate-GD update rule for each;
+/// - `evaluate`: the op computed with Autodiff (the oracle TinT is held against).
+///
+/// Each returns nil for another unit's kind. Units are registered in ``AuxOpUnits/all(_:)``: a new op is its `AuxOp`
+/// case, one unit file, and one entry there. Units are generic over the scalar their modules compute in (`Float`, or
+/// `Double` for oracles); the static descriptions do not depend on it.
 protocol AuxOpUnit<Scalar> {
     associatedtype Scalar: TensorScalar
     /// The compiled node for `node`, or nil when `node.op` is not this unit's kind.
     ///
-    /// - Throws: `TinTError.unsupportedNode` naming the node when the kind is this unit's but cannot be simulated
-    ///   (yet); `TinTError.ruleViolation` from the modules.
+    /// - Throws: `TinTError.unsupportedNode` naming the node when the kind is this unit's but cannot be simulated;
+    ///   `TinTError.ruleViolation` from the modules.
     static func compile(_ node: AuxNode, simulated: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
         -> (any CompiledNode<Scalar>)?
+    /// The Forward and (when `simulated`) Backward ∥ Descent modules `compile` builds for `node`, as closed-form
+    /// charges, or nil for another kind. Throws what `compile` throws.
+    static func charges(_ node: AuxNode, simulated: Bool, formula: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])?
+    /// The parameters `op` reads and TinT's update rule for each (Docs/TINT.md §8), or nil for another kind.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]?
+    /// `op` on `inputs` with Autodiff, or nil for another kind. `ids` are the sequence's tokens (for lookups);
+    /// `detachAttentionProbabilities` is TinT's stop-gradient through the attention scores.
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>?
 }
 
 /// The registry: every op kind's unit, asked in order.
@@ -24,6 +39,34 @@ enum AuxOpUnits {
             EmbeddingUnit<S>.self, AddUnit<S>.self, LinearUnit<S>.self, NormUnit<S>.self, AttentionUnit<S>.self,
             ActivationUnit<S>.self, GatedProductUnit<S>.self,
         ]
+    }
+
+    /// The static descriptions (charges, parameter uses, evaluation) do not depend on the scalar: asked of the
+    /// Float units.
+    static var kinds: [any AuxOpUnit<Float>.Type] { all(Float.self) }
+
+    /// The first unit's charges for `node`.
+    static func charges(_ node: AuxNode, simulated: Bool, formula: ModuleFormula) throws -> (forward: [Charge], backward: [Charge]) {
+        for unit in kinds {
+            if let c = try unit.charges(node, simulated: simulated, formula: formula) { return c }
+        }
+        throw TinTError.unsupportedNode(node: node.name, reason: "no TinT unit handles its op \(node.op)")
+    }
+
+    /// The first unit's parameter uses for `op`.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse] {
+        for unit in kinds { if let u = unit.parameterUses(op, width: width) { return u } }
+        preconditionFailure("no TinT unit describes the op \(op): every AuxOp case needs a unit in AuxOpUnits.all")
+    }
+
+    /// The first unit's Autodiff evaluation of `op`.
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T> {
+        for unit in kinds {
+            if let y = try unit.evaluate(op, inputs: inputs, parameters: parameters, ids: ids,
+                                         detachAttentionProbabilities: detachAttentionProbabilities) { return y }
+        }
+        preconditionFailure("no TinT unit evaluates the op \(op): every AuxOp case needs a unit in AuxOpUnits.all")
     }
 
     /// The first unit's compiled node for `node`.

@@ -24,32 +24,19 @@ public struct AuxParameterUse: Sendable, Equatable {
 }
 
 extension AuxOp {
-    /// The parameters the op reads, and TinT's update-set rule for each (Docs/TINT.md §8): a trainable linear map's
-    /// W and b move (a gated MLP's gate, up and down maps are three such maps); attention's value map moves, Q and
-    /// K are frozen (value-only backprop, with or without rotary positions and grouped heads); a norm's β moves, its γ
-    /// only with `.full`; embeddings are frozen tables of the graph.
-    public func parameterUses(width: Int) -> [AuxParameterUse] {
-        func linear(_ l: AuxLinear, _ descent: AuxParameterUse.Descent) -> [AuxParameterUse] {
-            [AuxParameterUse(name: l.weight, shape: l.weightShape, scalars: l.inputWidth * l.outputWidth, descent: descent,
-                             region: l.outputSlice)]
-                + (l.bias.map { [AuxParameterUse(name: $0, shape: l.biasShape, scalars: l.outputWidth, descent: descent,
-                                                 region: l.outputSlice)] } ?? [])
-        }
-        switch self {
-        case .linear(let l, let trainable):
-            return linear(l, trainable ? .moves : .frozen)
-        case .causalSelfAttention(let q, let k, let v, _):
-            return linear(q, .frozen) + linear(k, .frozen) + linear(v, .moves)
-        case .attention(let a):
-            return linear(a.query, .frozen) + linear(a.key, .frozen) + linear(a.value, .moves)
-        case .layerNorm(let w, let b, _):
-            return (w.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .movesWithFullNormUpdate)] } ?? [])
-                + (b.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .moves)] } ?? [])
-        case .rmsNorm(let w, _):
-            return w.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .movesWithFullNormUpdate)] } ?? []
-        case .tokenEmbedding, .positionEmbedding, .activation, .gatedProduct, .add:
-            return []
-        }
+    /// The parameters the op reads, and TinT's update-set rule for each (Docs/TINT.md §8), as the op's unit states
+    /// it (``AuxOpUnit/parameterUses(_:width:)``): a trainable linear map's W and b move (a gated MLP's gate, up and
+    /// down maps are three such maps); attention's value map moves, Q and K are frozen (value-only backprop, with or
+    /// without rotary positions and grouped heads); a norm's β moves, its γ only with `.full`; embeddings are frozen
+    /// tables of the graph.
+    public func parameterUses(width: Int) -> [AuxParameterUse] { AuxOpUnits.parameterUses(self, width: width) }
+}
+
+extension AuxLinear {
+    /// The map's weight and bias as uses under one update rule.
+    func parameterUses(_ descent: AuxParameterUse.Descent) -> [AuxParameterUse] {
+        [AuxParameterUse(name: weight, shape: weightShape, scalars: inputWidth * outputWidth, descent: descent, region: outputSlice)]
+            + (bias.map { [AuxParameterUse(name: $0, shape: biasShape, scalars: outputWidth, descent: descent, region: outputSlice)] } ?? [])
     }
 }
 

@@ -131,69 +131,10 @@ struct ModuleFormula {
         gatedProductBackward = try glu.addingChecked(activationBackward)
     }
 
-    /// The forward and (when `simulated`) backward modules the compiler builds for `node` (its ``AuxOpUnit``),
-    /// with the same checks.
+    /// The forward and (when `simulated`) backward modules the compiler builds for `node`: its unit's charges
+    /// (``AuxOpUnit/charges(_:simulated:formula:)``), with the same checks.
     func charges(_ node: AuxNode, simulated sim: Bool) throws -> (forward: [Charge], backward: [Charge]) {
-        let D = config.auxWidth
-        func unsupported(_ reason: String) -> TinTError { .unsupportedNode(node: node.name, reason: reason) }
-        func norm(_ kind: NormKind, weight w: String?, bias b: String?, epsilon eps: Double) throws -> ([Charge], [Charge]) {
-            guard node.width == D else { throw unsupported("a norm must act on the D_aux = \(D)-wide stream (width \(node.width))") }
-            guard eps > 0 && eps.isFinite else { throw unsupported("its ε = \(eps) must be positive and finite") }
-            let prefix = kind == .rmsNorm ? "RMSNorm" : "LayerNorm"
-            let trainable = b != nil || (w != nil && config.layerNormUpdate == .full)
-            let backward: [Charge] = !sim ? []
-                : trainable ? [Charge(kind: prefix + "BackwardDescent",
-                                      count: kind == .rmsNorm ? rmsNormBackwardDescent : layerNormBackwardDescent, times: 1)]
-                : [Charge(kind: prefix + "Backward", count: layerNormBackward, times: 1)]
-            return ([Charge(kind: prefix + "Forward", count: layerNormForward, times: 1)], backward)
-        }
-        switch node.op {
-        case .tokenEmbedding, .positionEmbedding, .add:
-            return ([], [])
-        case .linear(let l, let trainable):
-            let inputs = TinTCompiler.chunks(l.inputWidth, D), outputs = TinTCompiler.chunks(l.outputWidth, D)
-            // At most two input × two output block widths; each is checked as the module's initializer checks it.
-            let K = config.prefixCount
-            for i in Set(inputs.map { TinTCompiler.moduleWidth($0.count, K) }) {
-                for o in Set(outputs.map { TinTCompiler.moduleWidth($0.count, K) }) { try config.validateMap(inputWidth: i, outputWidth: o) }
-            }
-            let blocks = try checkedProduct(inputs.count, outputs.count)
-            var backward: [Charge] = []
-            if sim && trainable {
-                let every = config.referenceCompatible && inputs.count > 1 && l.bias != nil
-                let biasBlocks = l.bias == nil ? 0 : every ? blocks : outputs.count
-                backward = [Charge(kind: "LinearBackwardDescent", count: linearBackwardDescentBias, times: biasBlocks),
-                            Charge(kind: "LinearBackwardDescent", count: linearBackwardDescentNoBias,
-                                   times: blocks - biasBlocks)]
-            } else if sim {
-                backward = [Charge(kind: "LinearBackward", count: linearBackward, times: blocks)]
-            }
-            return ([Charge(kind: "LinearForward", count: linearForward, times: blocks)], backward)
-        case .layerNorm(let w, let b, let eps):
-            return try norm(.layerNorm, weight: w, bias: b, epsilon: eps)
-        case .rmsNorm(let w, let eps):
-            return try norm(.rmsNorm, weight: w, bias: nil, epsilon: eps)
-        case .causalSelfAttention, .attention:
-            let a = AttentionUnit<Float>.attention(node.op)!
-            try AttentionUnit<Float>.check(a, node: node, spec: config)
-            let forward = a.rotary == nil ? Charge(kind: "AttentionForward", count: attentionForward, times: 1)
-                : Charge(kind: "RotaryAttentionForward", count: rotaryAttentionForward, times: 1)
-            guard sim else { return ([forward], []) }
-            let linear = a.value.bias != nil ? linearBackwardDescentBias : linearBackwardDescentNoBias
-            let backward = a.kvHeads == a.heads ? Charge(kind: "AttentionBackwardDescent", count: try valueGradient.addingChecked(linear), times: 1)
-                : Charge(kind: "GroupedValueBackwardDescent",
-                         count: try valueGradient.addingChecked(groupMean).addingChecked(linear), times: 1)
-            return ([forward], [backward])
-        case .gatedProduct:
-            guard node.inputs.count == 2 else { throw unsupported("a gated product reads two nodes (gate, up), not \(node.inputs.count)") }
-            let n = TinTCompiler.chunks(node.width, D).count
-            return ([Charge(kind: "GatedProductForward", count: gatedProductForward, times: n)],
-                    sim ? [Charge(kind: "GatedProductBackward", count: gatedProductBackward, times: n)] : [])
-        case .activation:
-            let n = TinTCompiler.chunks(node.width, D).count
-            return ([Charge(kind: "ActivationForward", count: activationForward, times: n)],
-                    sim ? [Charge(kind: "ActivationBackward", count: activationBackward, times: n)] : [])
-        }
+        try AuxOpUnits.charges(node, simulated: sim, formula: self)
     }
 }
 

@@ -1,3 +1,4 @@
+import Autodiff
 import LanguageModel
 import Tensor
 
@@ -40,5 +41,25 @@ struct ActivationUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     var forwardModules: [(kind: String, count: ParameterCount)] { chunks.map { _ in ("ActivationForward", forwardModule.parameterCount) } }
     var backwardModules: [(kind: String, count: ParameterCount)] {
         backwardModule.map { b in chunks.map { _ in ("ActivationBackward", b.parameterCount) } } ?? []
+    }
+}
+
+extension ActivationUnit {
+    static func charges(_ node: AuxNode, simulated sim: Bool, formula f: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        guard case .activation = node.op else { return nil }
+        let n = TinTCompiler.chunks(node.width, f.config.auxWidth).count
+        return ([Charge(kind: "ActivationForward", count: f.activationForward, times: n)],
+                sim ? [Charge(kind: "ActivationBackward", count: f.activationBackward, times: n)] : [])
+    }
+
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        if case .activation = op { return [] }
+        return nil
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        guard case .activation(let a) = op else { return nil }
+        return try Layers.activation(inputs[0], a)
     }
 }

@@ -1,3 +1,4 @@
+import LanguageModel
 import Autodiff
 import Tensor
 
@@ -128,5 +129,45 @@ struct AttentionUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     }
     var backwardModules: [(kind: String, count: ParameterCount)] {
         backwardModule.map { [($0.kind, $0.parameterCount)] } ?? []
+    }
+}
+
+extension AttentionUnit {
+    static func charges(_ node: AuxNode, simulated sim: Bool, formula f: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        guard let a = attention(node.op) else { return nil }
+        try check(a, node: node, spec: f.config)
+        let forward = a.rotary == nil ? Charge(kind: "AttentionForward", count: f.attentionForward, times: 1)
+            : Charge(kind: "RotaryAttentionForward", count: f.rotaryAttentionForward, times: 1)
+        guard sim else { return ([forward], []) }
+        let bias = a.value.bias != nil
+        let backward = a.kvHeads == a.heads
+            ? Charge(kind: "AttentionBackwardDescent", count: bias ? f.attentionBackwardDescentBias : f.attentionBackwardDescentNoBias, times: 1)
+            : Charge(kind: "GroupedValueBackwardDescent", count: try f.valueGradient.addingChecked(f.groupMean)
+                        .addingChecked(bias ? f.linearBackwardDescentBias : f.linearBackwardDescentNoBias), times: 1)
+        return ([forward], [backward])
+    }
+
+    /// The value map moves; Q and K are frozen (value-only backprop, with or without rotary positions and grouped
+    /// heads).
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        guard let a = attention(op) else { return nil }
+        return a.query.parameterUses(.frozen) + a.key.parameterUses(.frozen) + a.value.parameterUses(.moves)
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters p: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        guard let a = attention(op) else { return nil }
+        let n = ids.count
+        func project(_ l: AuxLinear) throws -> Variable<T> { try l.apply(inputs[0], p).reshaped([1, n, l.outputWidth]) }
+        var q = try project(a.query), k = try project(a.key)
+        if let r = a.rotary {
+            let rope = try RotaryEmbedding<T>(positions: Array(0..<n), headDim: r.headDim, theta: r.theta, scaling: r.scaling)
+            q = try Layers.rotary(q, rope)
+            k = try Layers.rotary(k, rope)
+        }
+        let o = try Layers.attention(q: q, k: k, v: project(a.value), heads: a.heads, kvHeads: a.kvHeads,
+                                     scale: 1 / T(a.headDim).squareRoot(), keyMask: nil,
+                                     detachProbabilities: detachAttentionProbabilities)
+        return try o.reshaped([n, a.query.outputWidth])
     }
 }

@@ -1,3 +1,5 @@
+import Autodiff
+import LanguageModel
 import Tensor
 
 /// `tokenEmbedding` and `positionEmbedding`: executor glue, the frozen lookups shared with the aux model.
@@ -21,5 +23,31 @@ struct EmbeddingUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
         }
         if let offset = positionOffset { return try TinTGlue.lookup(t, ids: Array(0..<c.ids.count), offset: offset) }
         return try TinTGlue.lookup(t, ids: c.ids, offset: 0)
+    }
+}
+
+extension EmbeddingUnit {
+    static func charges(_ node: AuxNode, simulated: Bool, formula: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        switch node.op {
+        case .tokenEmbedding, .positionEmbedding: return ([], [])
+        default: return nil
+        }
+    }
+
+    /// The tables are frozen aux parameters of the graph (``AuxGraph/tableShapes``), not uses of a node.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        switch op {
+        case .tokenEmbedding, .positionEmbedding: return []
+        default: return nil
+        }
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters p: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        switch op {
+        case .tokenEmbedding(let w): return try Layers.embedding(p[w], ids: ids, shape: [ids.count])
+        case .positionEmbedding(let w, let offset): return try Layers.embedding(p[w], ids: ids.indices.map { $0 + offset }, shape: [ids.count])
+        default: return nil
+        }
     }
 }

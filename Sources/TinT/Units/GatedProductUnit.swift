@@ -13,9 +13,7 @@ struct GatedProductUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
 
     static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws -> (any CompiledNode<Scalar>)? {
         guard case .gatedProduct(let a) = node.op else { return nil }
-        guard node.inputs.count == 2 else {
-            throw TinTError.unsupportedNode(node: node.name, reason: "a gated product reads two nodes (gate, up), not \(node.inputs.count)")
-        }
+        try checkInputs(node)
         return GatedProductUnit(chunks: TinTCompiler.chunks(node.width, spec.auxWidth),
                                 forwardModule: try cache.gatedProductForward(a),
                                 backwardModule: sim ? try cache.gatedProductBackward(a) : nil)
@@ -51,5 +49,34 @@ struct GatedProductUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     }
     var backwardModules: [(kind: String, count: ParameterCount)] {
         backwardModule.map { b in chunks.map { _ in ("GatedProductBackward", b.parameterCount) } } ?? []
+    }
+}
+
+extension GatedProductUnit {
+    static func charges(_ node: AuxNode, simulated sim: Bool, formula f: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        guard case .gatedProduct = node.op else { return nil }
+        try checkInputs(node)
+        let n = TinTCompiler.chunks(node.width, f.config.auxWidth).count
+        return ([Charge(kind: "GatedProductForward", count: f.gatedProductForward, times: n)],
+                sim ? [Charge(kind: "GatedProductBackward", count: f.gatedProductBackward, times: n)] : [])
+    }
+
+    /// No parameters: the gate, up and down maps are linear nodes.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        if case .gatedProduct = op { return [] }
+        return nil
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        guard case .gatedProduct(let a) = op else { return nil }
+        return try Layers.gatedActivation(gate: inputs[0], up: inputs[1], activation: a)
+    }
+
+    /// A gated product reads exactly two nodes (gate, up).
+    static func checkInputs(_ node: AuxNode) throws {
+        guard node.inputs.count == 2 else {
+            throw TinTError.unsupportedNode(node: node.name, reason: "a gated product reads two nodes (gate, up), not \(node.inputs.count)")
+        }
     }
 }

@@ -113,3 +113,38 @@ struct LinearUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
         (backwardBlocks ?? []).flatMap { $0.map { ($0.kind, $0.parameterCount) } }
     }
 }
+
+extension LinearUnit {
+    static func charges(_ node: AuxNode, simulated sim: Bool, formula f: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        guard case .linear(let l, let trainable) = node.op else { return nil }
+        let config = f.config, D = config.auxWidth, K = config.prefixCount
+        let inputs = TinTCompiler.chunks(l.inputWidth, D), outputs = TinTCompiler.chunks(l.outputWidth, D)
+        // At most two input × two output block widths; each is checked as the module's initializer checks it.
+        for i in Set(inputs.map { TinTCompiler.moduleWidth($0.count, K) }) {
+            for o in Set(outputs.map { TinTCompiler.moduleWidth($0.count, K) }) { try config.validateMap(inputWidth: i, outputWidth: o) }
+        }
+        let blocks = try checkedProduct(inputs.count, outputs.count)
+        var backward: [Charge] = []
+        if sim && trainable {
+            let every = config.referenceCompatible && inputs.count > 1 && l.bias != nil
+            let biasBlocks = l.bias == nil ? 0 : every ? blocks : outputs.count
+            backward = [Charge(kind: "LinearBackwardDescent", count: f.linearBackwardDescentBias, times: biasBlocks),
+                        Charge(kind: "LinearBackwardDescent", count: f.linearBackwardDescentNoBias, times: blocks - biasBlocks)]
+        } else if sim {
+            backward = [Charge(kind: "LinearBackward", count: f.linearBackward, times: blocks)]
+        }
+        return ([Charge(kind: "LinearForward", count: f.linearForward, times: blocks)], backward)
+    }
+
+    /// A trainable map's W and b move; a frozen map's (OPT's `project_in`/`project_out`) stay.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        guard case .linear(let l, let trainable) = op else { return nil }
+        return l.parameterUses(trainable ? .moves : .frozen)
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        guard case .linear(let l, _) = op else { return nil }
+        return try l.apply(inputs[0], parameters)
+    }
+}

@@ -1,3 +1,4 @@
+import LanguageModel
 import Autodiff
 import Tensor
 
@@ -13,17 +14,8 @@ struct NormUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
 
     static func compile(_ node: AuxNode, simulated sim: Bool, spec: SimulatorSpec, cache: ModuleCache<Scalar>) throws
         -> (any CompiledNode<Scalar>)? {
-        let kind: NormKind, w: String?, b: String?, eps: Double
-        switch node.op {
-        case .layerNorm(let weight, let bias, let e): (kind, w, b, eps) = (.layerNorm, weight, bias, e)
-        case .rmsNorm(let weight, let e): (kind, w, b, eps) = (.rmsNorm, weight, nil, e)
-        default: return nil
-        }
-        let D = spec.auxWidth
-        guard node.width == D else {
-            throw TinTError.unsupportedNode(node: node.name, reason: "a norm must act on the D_aux = \(D)-wide stream (width \(node.width))")
-        }
-        guard eps > 0 && eps.isFinite else { throw TinTError.unsupportedNode(node: node.name, reason: "its ε = \(eps) must be positive and finite") }
+        guard let (kind, w, b, eps) = norm(node.op) else { return nil }
+        try check(node, epsilon: eps, spec: spec)
         let trainable = b != nil || (w != nil && spec.layerNormUpdate == .full)
         var backward: (any TinTModule<Scalar>)? = nil
         if sim {
@@ -71,5 +63,58 @@ struct NormUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
     var forwardModules: [(kind: String, count: ParameterCount)] { [(named("LayerNormForward"), forwardModule.parameterCount)] }
     var backwardModules: [(kind: String, count: ParameterCount)] {
         backwardModule.map { [(named($0.kind), $0.parameterCount)] } ?? []
+    }
+}
+
+extension NormUnit {
+    /// The node's norm: kind, γ and β names, ε (nil for another op).
+    static func norm(_ op: AuxOp) -> (kind: NormKind, weight: String?, bias: String?, epsilon: Double)? {
+        switch op {
+        case .layerNorm(let w, let b, let e): return (.layerNorm, w, b, e)
+        case .rmsNorm(let w, let e): return (.rmsNorm, w, nil, e)
+        default: return nil
+        }
+    }
+
+    /// The checks `compile` makes: a D_aux-wide stream and a positive finite ε.
+    static func check(_ node: AuxNode, epsilon: Double, spec: SimulatorSpec) throws {
+        let D = spec.auxWidth
+        guard node.width == D else {
+            throw TinTError.unsupportedNode(node: node.name, reason: "a norm must act on the D_aux = \(D)-wide stream (width \(node.width))")
+        }
+        guard epsilon > 0 && epsilon.isFinite else {
+            throw TinTError.unsupportedNode(node: node.name, reason: "its ε = \(epsilon) must be positive and finite")
+        }
+    }
+
+    static func charges(_ node: AuxNode, simulated sim: Bool, formula f: ModuleFormula) throws -> (forward: [Charge], backward: [Charge])? {
+        guard let n = norm(node.op) else { return nil }
+        try check(node, epsilon: n.epsilon, spec: f.config)
+        let prefix = n.kind == .rmsNorm ? "RMSNorm" : "LayerNorm"
+        let trainable = n.bias != nil || (n.weight != nil && f.config.layerNormUpdate == .full)
+        let backward: [Charge] = !sim ? []
+            : trainable ? [Charge(kind: prefix + "BackwardDescent",
+                                  count: n.kind == .rmsNorm ? f.rmsNormBackwardDescent : f.layerNormBackwardDescent, times: 1)]
+            : [Charge(kind: prefix + "Backward", count: f.layerNormBackward, times: 1)]
+        return ([Charge(kind: prefix + "Forward", count: f.layerNormForward, times: 1)], backward)
+    }
+
+    /// β moves; γ only with `layerNormUpdate: .full`.
+    static func parameterUses(_ op: AuxOp, width: Int) -> [AuxParameterUse]? {
+        guard let n = norm(op) else { return nil }
+        return (n.weight.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .movesWithFullNormUpdate)] } ?? [])
+            + (n.bias.map { [AuxParameterUse(name: $0, shape: [width], scalars: width, descent: .moves)] } ?? [])
+    }
+
+    static func evaluate<T: TensorScalar>(_ op: AuxOp, inputs: [Variable<T>], parameters p: VariableSet<T>, ids: [Int],
+                                          detachAttentionProbabilities: Bool) throws -> Variable<T>? {
+        guard let n = norm(op) else { return nil }
+        let gamma = try n.weight.map { try p[$0] }
+        switch n.kind {
+        case .layerNorm:
+            return try Layers.layerNorm(inputs[0], weight: gamma, bias: try n.bias.map { try p[$0] }, epsilon: T(n.epsilon))
+        case .rmsNorm:
+            return try Layers.rmsNorm(inputs[0], weight: gamma, epsilon: T(n.epsilon))
+        }
     }
 }
