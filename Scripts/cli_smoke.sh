@@ -62,6 +62,7 @@ train=(train --config "$work/tok-config.json" --data "$work/train.txt" --validat
 "$tint" "${train[@]}" --out "$work/tiny-tok" >/dev/null
 tok="$work/tiny-tok"
 sim=(--rows-per-prefix 4 --sim-heads 5)   # D_aux = 4: K = 1, D_sim = 20 in 5 heads
+task=Tests/ICLTests/Fixtures/tiny-sentiment   # a committed ICL task
 
 runs=(
     "--help"
@@ -76,12 +77,17 @@ runs=(
     "perplexity --model $tok --file Sources/TintCLI/DemoData/validation.txt --block 2"
     "generate --model $tok --prompt In --max-tokens 4"
     "demo --model $tok --max-passages 2 --validation-passages 1 --lr 1e-3 ${sim[*]}"
+    "icl --model Tests/ZooTests/Fixtures/tiny-llama --task $task --shots 2 --seeds 1 --compare --max-examples 2 --validation-examples 1 --lr-grid 1e-3,1e-2"
+    "icl --model Tests/ZooTests/Fixtures/tiny-gpt2 --task $task --method tint --loss context --calibrate --seeds 1 --max-examples 2 --json"
 )
 # Runs that are expected to fail cleanly (a typed error, status 1 or 2) on these models.
 failing=(
     "generate --model $v1 --prompt x"
     "demo --model $v1 ${sim[*]}"
     "perplexity --model $tok --ids 5000,1"
+    "icl --model $tok --task $task --method icl"
+    "icl --model $v1 --task $task --method icl"
+    "icl --model $tok --task $work --method tint"
 )
 
 # Other families of the model zoo (their fixtures): whatever the registry supports, no run may end by a signal.

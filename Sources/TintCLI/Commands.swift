@@ -132,15 +132,15 @@ enum Progress {
 
 let perplexityCommand = Command(
     name: "perplexity",
-    summary: "tokens, mean negative log-likelihood and perplexity of a text under an OPT model",
+    summary: "tokens, mean negative log-likelihood and perplexity of a text under a model (OPT, GPT-2, Llama)",
     help: """
         usage: tint perplexity --model DIR (--file TEXT | --ids 2,31414,…) [--block N] [--json] [--quiet]
 
         Splits the tokens into consecutive blocks of at most N tokens and evaluates each on its own (its first
         token is context only), as `transformers`' OPTForCausalLM loss does per block.
 
-          --model DIR     Hugging Face OPT directory (config.json, model.safetensors or a sharded index,
-                          vocab.json and merges.txt for --file)
+          --model DIR     Hugging Face model directory, OPT, GPT-2 or Llama (config.json, model.safetensors or a
+                          sharded index, and its tokenizer for --file)
           --file TEXT     a UTF-8 text file (- for stdin; pipes and FIFOs work), tokenized with the model's
                           tokenizer (</s> first, as OPT does); a leading byte-order mark is kept as the
                           character U+FEFF, as Python and `tokenizers` keep it
@@ -185,7 +185,7 @@ let generateCommand = Command(
         usage: tint generate --model DIR --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K]
                              [--seed S] [--no-stop] [--json] [--quiet]
 
-          --model DIR        Hugging Face OPT directory (with vocab.json and merges.txt)
+          --model DIR        Hugging Face model directory, OPT, GPT-2 or Llama (with its tokenizer)
           --prompt TEXT      the text to continue (tokenized with </s> first, as OPT does)
           --max-tokens N     new tokens at most (default 32); stops early at </s> unless --no-stop
           --temperature T    0 (default) picks the most likely token; T > 0 samples from softmax(logits / T)

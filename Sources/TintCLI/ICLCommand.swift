@@ -101,7 +101,8 @@ func iclMethods(_ o: ParsedOptions) throws -> [ICLMethod] {
 
 /// `--lr-grid`: comma-separated finite numbers.
 func parseLearningRates(_ text: String) throws -> [Double] {
-    let values = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    let values = text.split(separator: ",", omittingEmptySubsequences: false)
+        .map { Double($0.trimmingCharacters(in: .whitespaces)) }
     guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
         throw ArgumentError("--lr-grid needs comma-separated finite numbers, got '\(Sanitized.text(text))'")
     }

@@ -8,7 +8,7 @@ import Tensor
 
 let trainCommand = Command(
     name: "train",
-    summary: "train an OPT language model on a text with AdamW (checkpoints in HF layout, resumable)",
+    summary: "train a causal language model (OPT, GPT-2, Llama) on a text with AdamW (checkpoints in HF layout, resumable)",
     help: """
         usage: tint train --config CONFIG.json --data TRAIN.txt --validation VAL.txt --tokenizer DIR --out DIR
                           [--steps N] [--batch B] [--context T] [--lr η] [--warmup N] [--schedule S]
@@ -23,7 +23,8 @@ let trainCommand = Command(
         optimizer.safetensors, trainer_state.json), written atomically; OUT/latest names the newest. At the
         end OUT itself holds the final model in Hugging Face layout and training.json (command, losses).
 
-          --config FILE          a Hugging Face OPT config.json (vocab_size ≥ the tokenizer's vocabulary)
+          --config FILE          a Hugging Face config.json of any family (model_type opt, gpt2, llama, …;
+                                 vocab_size ≥ the tokenizer's vocabulary)
           --data FILE            UTF-8 training text
           --validation FILE      UTF-8 validation text (loss on consecutive rows of T tokens)
           --tokenizer DIR        vocab.json, merges.txt (and tokenizer_config.json)

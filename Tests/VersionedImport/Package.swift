@@ -17,6 +17,7 @@ let package = Package(
             .product(name: "OPT", package: "swift-tint"),
             .product(name: "ModelZoo", package: "swift-tint"),
             .product(name: "TinT", package: "swift-tint"),
+            .product(name: "ICL", package: "swift-tint"),
         ])
     ]
 )

@@ -2,6 +2,7 @@
 // an OPT model, its TinT, one internal SGD step, and the comparison with the approximate-GD oracle and exact GD.
 import Foundation
 import LanguageModel
+import ICL
 import ModelZoo
 import OPT
 import Tensor
@@ -48,4 +49,10 @@ let vsApprox = try logitChangeRelativeError(before: approx.logitsBefore, byTinT.
 let cosine = try logitChangeCosine(before: exact.logitsBefore, byTinT.logitsAfter, exact.logitsAfter, positions: positions)
 print("TinT vs approx GD: relative error of the logit change \(vsApprox); cos(ΔTinT, Δexact) = \(cosine)")
 precondition(vsApprox < 5e-3, "TinT must reproduce its approximate-GD rule")
+
+// 6. In-context learning: a task in the format of Docs/DATA.md, scored under TinT's update (ICL's products link).
+let examples = [ICLExample(text: "fine", label: 1), ICLExample(text: "awful", label: 0)]
+let task = try ICLTask(file: ICLTaskFile(data: Data(#"{"name": "t", "template": "{text} It was {answer}", "labels": [{"name": "neg", "words": "bad"}, {"name": "pos", "words": "good"}]}"#.utf8), file: "task.json"),
+                       train: examples, validation: examples, test: examples)
+print("ICL task \(task.name): \(task.labels.count) labels; methods \(ICLMethod.allCases.map(\.rawValue))")
 print("versioned import OK")
