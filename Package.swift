@@ -72,7 +72,7 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: simdSettings),
         .testTarget(name: "AutodiffTests", dependencies: ["Autodiff", "Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "TinTTests", dependencies: ["TinT", "OPT", "GPT2", "Llama", "LanguageModel", "Autodiff", "Tensor"], swiftSettings: simdSettings),
-        .testTarget(name: "ICLTests", dependencies: ["ICL", "LanguageModel", "Autodiff", "Tensor", "OPT", "TinT"], resources: [.copy("Fixtures")],
+        .testTarget(name: "ICLTests", dependencies: ["ICL", "LanguageModel", "Autodiff", "Tensor", "OPT", "Llama", "TinT"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
         .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], resources: [.copy("Data")],
                     swiftSettings: simdSettings),

@@ -17,4 +17,14 @@ public struct ICLEncodedPrompt: Equatable, Sendable {
     public var query: Range<Int>
     /// For each label, the token ids that follow ``ids`` when the model gives that label.
     public var candidates: [[Int]]
+
+    /// A prompt from its parts (normally made by ``ICLTask/encodedPrompt(demonstrations:query:tokenizer:addSpecialTokens:)``).
+    public init(ids: [Int], demonstrations: [Range<Int>], demonstrationAnswers: [Range<Int>], query: Range<Int>,
+                candidates: [[Int]]) {
+        self.ids = ids
+        self.demonstrations = demonstrations
+        self.demonstrationAnswers = demonstrationAnswers
+        self.query = query
+        self.candidates = candidates
+    }
 }

@@ -10,6 +10,9 @@ public struct ICLExperimentOptions: Sendable {
     public var seeds: [UInt64] = [1, 2, 3]
     /// Which targets the inner loss counts.
     public var loss = ICLLoss.labelOnly
+    /// The demonstrations as separate sequences (the authors' `single_FT`, ``ICLSeparateSequences``) instead of one
+    /// concatenated context.
+    public var singleFT = false
     /// Content-free calibration (Zhao et al. 2021): each label's score minus its score on the same demonstrations
     /// with the query text "N/A".
     public var calibrate = false
@@ -94,7 +97,7 @@ public struct ICLExperiment: Sendable {
         var demos = demonstrations[...]
         while true {
             let prompt = try task.encodedPrompt(demonstrations: Array(demos), query: query, tokenizer: tokenizer)
-            let length = prompt.ids.count + (prompt.candidates.map(\.count).max() ?? 1) - 1
+            let length = ICLScorer.tokenCount(prompt, singleFT: options.singleFT)
             if length <= positions || demos.isEmpty { return (prompt, demonstrations.count - demos.count) }
             demos = demos.dropFirst()
         }
@@ -109,12 +112,13 @@ public struct ICLExperiment: Sendable {
         var baseline: [Double]? = nil, shortened = 0
         if options.calibrate {
             let (prompt, _) = try fittingPrompt(demos, query: "N/A", positions: positions)
-            baseline = try scorer.scores(prompt, method: method, loss: options.loss)
+            baseline = try scorer.scores(prompt, method: method, loss: options.loss, singleFT: options.singleFT)
         }
         let labels = try examples.map { example in
             let (prompt, dropped) = try fittingPrompt(demos, query: example.text, positions: positions)
             if dropped > 0 { shortened += 1 }
-            let s = calibrated(try scorer.scores(prompt, method: method, loss: options.loss), baseline: baseline)
+            let s = calibrated(try scorer.scores(prompt, method: method, loss: options.loss, singleFT: options.singleFT),
+                               baseline: baseline)
             progress?()
             return s.indices.max { s[$0] < s[$1] || (s[$0] == s[$1] && $0 > $1) }!
         }

@@ -60,49 +60,99 @@ public struct ICLScorer: Sendable {
     }
 
     /// `log p(candidate_c | context)` for every label `c`, after `method` updated the model on the context's
-    /// `loss` with `config`'s η, steps and n_sim.
+    /// `loss` with `config`'s η, steps and n_sim. With `singleFT` the demonstrations are separate sequences
+    /// (``ICLSeparateSequences``): the update learns from each on its own and the query is scored on its own.
     ///
     /// - Throws: `ICLTaskError.invalidArgument` when the prompt plus a candidate is longer than the model's positions
     ///   or `.tint` has no simulator; the model's and TinT's errors.
-    public func scores(_ prompt: ICLEncodedPrompt, method: ICLMethod, loss: ICLLoss) throws -> [Double] {
+    public func scores(_ prompt: ICLEncodedPrompt, method: ICLMethod, loss: ICLLoss, singleFT: Bool = false) throws -> [Double] {
         let op = "ICLScorer.scores"
-        let longest = prompt.ids.count + (prompt.candidates.map(\.count).max() ?? 1) - 1
+        let longest = Self.tokenCount(prompt, singleFT: singleFT)
         guard longest <= model.config.maxPositionEmbeddings else {
             throw ICLTaskError.invalidArgument(op: op, reason: "the prompt and its longest answer take \(longest) tokens, "
                                                + "more than the model's \(model.config.maxPositionEmbeddings) positions")
         }
-        let c = config
+        if method == .tint && simulator == nil {
+            throw ICLTaskError.invalidArgument(op: op, reason: "the tint method needs a compiled TinT")
+        }
+        if singleFT { return try separateScores(ICLSeparateSequences(prompt), method: method, loss: loss) }
+        let c = config, candidates = prompt.candidates
         let counts = Self.countsTarget(prompt, loss: loss)
         switch method {
         case .icl:
-            return try candidateLogProbabilities(prompt) { try model.logits(TokenBatch($0)) }
+            return try candidateLogProbabilities(prompt.ids, candidates) { try model.logits(TokenBatch($0)) }
         case .exact, .approx:
-            let rule = method == .exact ? try DescentRule.exact(for: model, config: c) : try DescentRule.approximate(for: model, config: c)
-            let updated = try model.dynamicUpdate(prompt.ids, parameters: model.parameters, countsTarget: counts, rule: rule,
-                                                  learningRate: c.learningRate, steps: c.steps)
-            return try candidateLogProbabilities(prompt) { ids in
+            let updated = try model.dynamicUpdate(prompt.ids, parameters: model.parameters, countsTarget: counts,
+                                                  rule: try rule(method), learningRate: c.learningRate, steps: c.steps)
+            return try candidateLogProbabilities(prompt.ids, candidates) { ids in
                 try noGrad { try model.logits(TokenBatch(ids), parameters: updated.constants).value }
             }
         case .tint:
-            guard let simulator else { throw ICLTaskError.invalidArgument(op: op, reason: "the tint method needs a compiled TinT") }
             let n = prompt.ids.count
-            return try candidateLogProbabilities(prompt) { ids in
-                try simulator.run(ids: ids, trainMask: ids.indices.map { $0 < n }, countsTarget: counts).logitsAfter
+            return try candidateLogProbabilities(prompt.ids, candidates) { ids in
+                try simulator!.run(ids: ids, trainMask: ids.indices.map { $0 < n }, countsTarget: counts).logitsAfter
             }
         }
     }
 
-    /// The candidates' log-probabilities from `logits` of the context followed by each candidate's tokens but its
-    /// last (one call with the context alone when every candidate is one token).
-    func candidateLogProbabilities(_ prompt: ICLEncodedPrompt, logits: ([Int]) throws -> Tensor<Float>) throws -> [Double] {
-        let n = prompt.ids.count
-        if prompt.candidates.allSatisfy({ $0.count == 1 }) {
-            let z = try logits(prompt.ids)
-            return prompt.candidates.map { logProbability(z, row: n - 1, token: $0[0]) }
+    /// `single-ft`: `exact`/`approx` update on the demonstrations as separate forwards (their losses summed) and score
+    /// the query alone; `tint` runs one forward over the sequences side by side, each attending only to itself with
+    /// its positions from 0 (``TinTExecutor/run(ids:trainMask:countsTarget:segmentStarts:readBack:)``), the
+    /// demonstrations its train part; `icl` scores the query alone.
+    func separateScores(_ s: ICLSeparateSequences, method: ICLMethod, loss: ICLLoss) throws -> [Double] {
+        let c = config
+        func counts(_ d: Int, _ i: Int) -> Bool { loss == .context ? i >= 1 : s.answers[d].contains(i) }
+        switch method {
+        case .icl:
+            return try candidateLogProbabilities(s.query, s.candidates) { try model.logits(TokenBatch($0)) }
+        case .exact, .approx:
+            let updated = try model.dynamicUpdate(sequences: s.demonstrations, parameters: model.parameters, countsTarget: counts,
+                                                  rule: try rule(method), learningRate: c.learningRate, steps: c.steps)
+            return try candidateLogProbabilities(s.query, s.candidates) { ids in
+                try noGrad { try model.logits(TokenBatch(ids), parameters: updated.constants).value }
+            }
+        case .tint:
+            let demos = s.demonstrations.flatMap { $0 }, n = demos.count
+            var starts: [Int] = [], owner: [(Int, Int)] = []
+            for (d, seq) in s.demonstrations.enumerated() {
+                starts += Array(repeating: starts.count, count: seq.count)
+                owner += seq.indices.map { (d, $0) }
+            }
+            return try candidateLogProbabilities(s.query, s.candidates) { query in
+                let ids = demos + query
+                return try simulator!.run(ids: ids, trainMask: ids.indices.map { $0 < n },
+                                          countsTarget: { $0 < n && counts(owner[$0].0, owner[$0].1) },
+                                          segmentStarts: starts + Array(repeating: n, count: query.count)).logitsAfter
+            }
         }
-        return try prompt.candidates.map { candidate in
-            let z = try logits(prompt.ids + candidate.dropLast())
-            return candidate.enumerated().reduce(0) { $0 + logProbability(z, row: n - 1 + $1.offset, token: $1.element) }
+    }
+
+    /// The tokens a prompt and its longest candidate take (laid out as separate sequences with `singleFT`).
+    public static func tokenCount(_ prompt: ICLEncodedPrompt, singleFT: Bool) -> Int {
+        let candidate = (prompt.candidates.map(\.count).max() ?? 1) - 1
+        guard singleFT else { return prompt.ids.count + candidate }
+        let s = ICLSeparateSequences(prompt)
+        return s.demonstrations.reduce(s.query.count + candidate) { $0 + $1.count }
+    }
+
+    /// The exact or approximate rule for `method`.
+    func rule(_ method: ICLMethod) throws -> DescentRule {
+        method == .exact ? try DescentRule.exact(for: model, config: config) : try DescentRule.approximate(for: model, config: config)
+    }
+
+    /// The candidates' log-probabilities from `logits` of `context` followed by each candidate's tokens but its last
+    /// (one call with the context alone when every candidate is one token). Only the last rows are read, so `logits`
+    /// may prepend other tokens (``separateScores(_:method:loss:)``).
+    func candidateLogProbabilities(_ context: [Int], _ candidates: [[Int]], logits: ([Int]) throws -> Tensor<Float>) throws -> [Double] {
+        if candidates.allSatisfy({ $0.count == 1 }) {
+            let z = try logits(context)
+            let last = z.shape[z.rank - 2] - 1
+            return candidates.map { logProbability(z, row: last, token: $0[0]) }
+        }
+        return try candidates.map { candidate in
+            let z = try logits(context + candidate.dropLast())
+            let first = z.shape[z.rank - 2] - candidate.count
+            return candidate.enumerated().reduce(0) { $0 + logProbability(z, row: first + $1.offset, token: $1.element) }
         }
     }
 }
@@ -115,5 +165,30 @@ func logProbability(_ z: Tensor<Float>, row: Int, token: Int) -> Double {
         let m = Double(r.max() ?? 0)
         let sum = r.reduce(0.0) { $0 + Foundation.exp(Double($1) - m) }
         return Double(r[token]) - m - Foundation.log(sum)
+    }
+}
+
+/// A prompt as separate sequences (`single-ft`, the authors' `single_FT`): each demonstration on its own and the query
+/// on its own, each led by the prompt's leading tokens (its BOS, if any); the separators between demonstrations are
+/// dropped.
+public struct ICLSeparateSequences: Equatable, Sendable {
+    /// Each demonstration's tokens.
+    public var demonstrations: [[Int]]
+    /// Each demonstration's answer tokens, in its own sequence.
+    public var answers: [Range<Int>]
+    /// The query's tokens up to its answer position.
+    public var query: [Int]
+    /// Each label's answer tokens.
+    public var candidates: [[Int]]
+
+    /// The sequences of `prompt`.
+    public init(_ prompt: ICLEncodedPrompt) {
+        let lead = Array(prompt.ids[0..<(prompt.demonstrations.first?.lowerBound ?? prompt.query.lowerBound)])
+        demonstrations = prompt.demonstrations.map { lead + prompt.ids[$0] }
+        answers = zip(prompt.demonstrations, prompt.demonstrationAnswers).map { d, a in
+            (a.lowerBound - d.lowerBound + lead.count)..<(a.upperBound - d.lowerBound + lead.count)
+        }
+        query = lead + prompt.ids[prompt.query]
+        candidates = prompt.candidates
     }
 }

@@ -208,18 +208,34 @@ extension CausalLM {
     public func dynamicUpdate<S: TensorScalar>(_ ids: [Int], parameters start: ParameterSet<S>, countsTarget: (Int) -> Bool,
                                                  rule: DescentRule, learningRate: Double, steps: Int,
                                                  unmaskLast: Bool = false) throws -> ParameterSet<S> {
-        let batch = TokenBatch(ids)
-        let t = ids.count
-        let targets = withoutActuallyEscaping(countsTarget) { counts in batch.nextTokenTargets { _, target in counts(target) } }
+        try dynamicUpdate(sequences: [ids], parameters: start, countsTarget: { _, i in countsTarget(i) }, rule: rule,
+                          learningRate: learningRate, steps: steps, unmaskLast: unmaskLast)
+    }
+
+    /// The SGD loop over several independent sequences (separate forwards, e.g. in-context learning's `single-ft`):
+    /// the loss is the sum over sequences of their summed cross-entropy over the targets `countsTarget(s, i)` (token
+    /// `i` of sequence `s` as the target of position `i − 1`); `unmaskLast` adds each sequence's last-position
+    /// log-sum-exp.
+    public func dynamicUpdate<S: TensorScalar>(sequences: [[Int]], parameters start: ParameterSet<S>,
+                                                 countsTarget: (Int, Int) -> Bool, rule: DescentRule, learningRate: Double,
+                                                 steps: Int, unmaskLast: Bool = false) throws -> ParameterSet<S> {
+        let batches = sequences.filter { !$0.isEmpty }.map { TokenBatch($0) }
+        let targets = withoutActuallyEscaping(countsTarget) { counts in
+            batches.indices.map { s in batches[s].nextTokenTargets { _, target in counts(s, target) } }
+        }
         var params = start
         // Without a counted target the loss is a constant: nothing moves.
-        guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.contains { $0 >= 0 }) else { return params }
+        guard steps > 0 && !rule.trainable.isEmpty && (unmaskLast || targets.joined().contains { $0 >= 0 }) else { return params }
         for step in 1...steps {
             let (_, grads) = try valueAndGradient(of: params, trainable: rule.trainable) { p in
-                let z = try logits(batch, parameters: p, cache: nil, options: rule.forward)
-                let loss = try Layers.crossEntropy(z, targets: targets, mean: false).loss
-                guard unmaskLast else { return loss }
-                return try loss + z.selecting(axis: 1, index: t - 1).logSumExp(axis: -1).sum()
+                var total: Variable<S>? = nil
+                for (batch, target) in zip(batches, targets) where unmaskLast || target.contains(where: { $0 >= 0 }) {
+                    let z = try logits(batch, parameters: p, cache: nil, options: rule.forward)
+                    var loss = try Layers.crossEntropy(z, targets: target, mean: false).loss
+                    if unmaskLast { loss = try loss + z.selecting(axis: 1, index: batch.length - 1).logSumExp(axis: -1).sum() }
+                    total = try total.map { try $0 + loss } ?? loss
+                }
+                return total!
             }
             for (name, g) in grads {
                 try params.update(name) { w in

@@ -133,6 +133,8 @@ struct AuxParameterReader<Scalar: TensorScalar> {
 /// the post-Forward rows its Forward stored for its Backward.
 struct NodeContext<Scalar: TensorScalar> {
     let ids: [Int], trainMask: [Bool]
+    /// Independent sequences side by side (``TinTState/segmentStarts``), or nil.
+    let segmentStarts: [Int]?
     let spec: SimulatorSpec
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
@@ -145,11 +147,15 @@ struct NodeContext<Scalar: TensorScalar> {
 
     var D: Int { spec.auxWidth }
 
+    /// Each token's position: its index, or its offset in its sequence.
+    var positions: [Int] { ids.indices.map { $0 - (segmentStarts?[$0] ?? 0) } }
+
     /// Runs `body` on fresh rows holding `signal` with `prefixes` loaded, stores the rows when `keep`, and returns
     /// the output signal `[0, width)`.
     mutating func run(_ signal: Tensor<Scalar>, prefixes: Tensor<Scalar>, width: Int,
                       _ body: (inout TinTState<Scalar>) throws -> Void) throws -> Tensor<Scalar> {
         var state = try TinTGlue.freshState(signal, prefixes: prefixes, trainMask: trainMask)
+        state.segmentStarts = segmentStarts
         try body(&state)
         if keep { stored.append(state.tokens) }
         return try TinTGlue.signal(state, width: width)
@@ -161,6 +167,7 @@ struct NodeContext<Scalar: TensorScalar> {
                  _ body: (inout TinTState<Scalar>) throws -> Void) throws -> TinTState<Scalar> {
         var state = try TinTGlue.restoredState(stored[k], gradient: gradient, signalWidth: D, prefixes: prefixes,
                                                trainMask: trainMask)
+        state.segmentStarts = segmentStarts
         try body(&state)
         return state
     }

@@ -161,9 +161,11 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 case .linear:
                     linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
                 case .softmax(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false)
+                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false,
+                                           starts: state.segmentStarts)
                 case .softmaxTransposed(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true)
+                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true,
+                                           starts: state.segmentStarts)
                 }
             }
         } } }
@@ -200,13 +202,13 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         }
     }
 
-    /// Per live head the causal softmax `A = softmax(scale·QKᵀ)` (row i sees columns j ≤ i) and `O = A·V`,
-    /// or `O = Aᵀ·V` when `transposed`.
+    /// Per live head the causal softmax `A = softmax(scale·QKᵀ)` (row i sees columns `starts[i] ≤ j ≤ i`, its own
+    /// sequence; `starts` nil: `0 ≤ j ≤ i`) and `O = A·V`, or `O = Aᵀ·V` when `transposed`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     private func causalSoftmaxAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>,
                                         _ V: UnsafePointer<Scalar>, _ O: UnsafeMutablePointer<Scalar>,
-                                        n: Int, d: Int, scale: Scalar, transposed: Bool) {
+                                        n: Int, d: Int, scale: Scalar, transposed: Bool, starts: [Int]?) {
         let W = width
         let a = UnsafeMutablePointer<Scalar>.allocate(capacity: n * n)
         defer { a.deallocate() }
@@ -214,13 +216,14 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             let o = h * d
             gemm(m: n, n: n, k: d, alpha: scale, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: a, ldc: n)
             for i in 0..<n {
-                let row = a + i * n
-                var m = row[0]
-                for j in 0...i where row[j] > m { m = row[j] }
+                let row = a + i * n, s = starts?[i] ?? 0
+                for j in 0..<s { row[j] = 0 }
+                var m = row[s]
+                for j in s...i where row[j] > m { m = row[j] }
                 var sum: Scalar = 0
-                for j in 0...i { let e = Scalar.exp(row[j] - m); row[j] = e; sum += e }
+                for j in s...i { let e = Scalar.exp(row[j] - m); row[j] = e; sum += e }
                 let inv = 1 / sum
-                for j in 0...i { row[j] *= inv }
+                for j in s...i { row[j] *= inv }
                 for j in (i + 1)..<n { row[j] = 0 }
             }
             if transposed {

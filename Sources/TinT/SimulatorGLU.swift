@@ -29,8 +29,8 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
         gate?.apply(x, into: &g, accumulate: false)
         up?.apply(x, into: &u, accumulate: false)
         if group == .tokens {
-            try addFeatures(gateFeatures, rows: n, into: &g)
-            try addFeatures(upFeatures, rows: n, into: &u)
+            try addFeatures(gateFeatures, state, into: &g)
+            try addFeatures(upFeatures, state, into: &u)
         }
         g = applyActivation(activation, g)
         g.withUnsafeMutableBufferPointer { gp in
@@ -42,13 +42,19 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
         return out
     }
 
-    private func addFeatures(_ f: Tensor<Scalar>?, rows n: Int, into t: inout Tensor<Scalar>) throws {
+    /// Adds row `position(t)` of the feature table to token row `t`.
+    private func addFeatures(_ f: Tensor<Scalar>?, _ state: TinTState<Scalar>, into t: inout Tensor<Scalar>) throws {
         guard let f else { return }
+        let n = state.tokenCount, W = f.shape[1]
         try require(n <= f.shape[0], rule: "sequenceLength", "the token count must be ≤ the feature table's rows",
                     "T=\(n), rows=\(f.shape[0])")
-        let W = f.shape[1]
         f.withUnsafeBufferPointer { fp in
-            t.withUnsafeMutableBufferPointer { tp in for i in 0..<(n * W) { tp[i] += fp[i] } }
+            t.withUnsafeMutableBufferPointer { tp in
+                for r in 0..<n {
+                    let src = state.position(r) * W, dst = r * W
+                    for i in 0..<W { tp[dst + i] += fp[src + i] }
+                }
+            }
         }
     }
 

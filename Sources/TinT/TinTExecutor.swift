@@ -52,11 +52,18 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// the target of position `i − 1` when `countsTarget(i)` (and `i` is a train token) — e.g. only the label words of
     /// in-context demonstrations. Every train token still takes part in the Descent's sums (its gradient comes
     /// through attention from the counted positions).
+    ///
+    /// `segmentStarts` lays independent sequences side by side (in-context learning's `single-ft`):
+    /// `segmentStarts[t]` is the first token of token `t`'s sequence; each sequence attends only to itself, its
+    /// positions restart at 0, and no target crosses into the next sequence — the same as separate forwards, whose
+    /// train parts' gradients are summed in one Descent.
+    ///
+    /// - Throws: also `TinTError.invalidArgument` when `segmentStarts` does not describe consecutive sequences.
     // Specialized so the Float path stays concrete when called from another module (the CLI, Bench).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws
-        -> DescentOutcome<Scalar> {
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
+                    readBack: Bool = false) throws -> DescentOutcome<Scalar> {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
@@ -67,15 +74,26 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "token id \(bad) is outside the vocabulary 0..<\(head.shape[0])")
         }
         try config.validateSequence(ids.count)
+        if let starts = segmentStarts {
+            let consecutive = starts.count == ids.count && starts.indices.allSatisfy { t in
+                t == 0 ? starts[0] == 0 : starts[t] == starts[t - 1] || starts[t] == t
+            }
+            guard consecutive else {
+                throw TinTError.invalidArgument(module: "TinTExecutor", reason: "segmentStarts must give, for each of the "
+                                                + "\(ids.count) tokens, the first token of its run of consecutive tokens")
+            }
+        }
+        let sameSegment: (Int) -> Bool = { i in segmentStarts.map { $0[i] != i } ?? true }
 
-        var run = Run(executor: self, ids: ids, trainMask: trainMask)
+        var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts)
         for n in graph.nodes.indices { try run.forward(n) }
         let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
         try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
         var after = before
         for step in 1...max(config.steps, 1) where step <= config.steps {
             let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
-                                                     countsTarget: countsTarget, lastPositionUnmasked: config.referenceCompatible)
+                                                     countsTarget: { sameSegment($0) && countsTarget($0) },
+                                                     lastPositionUnmasked: config.referenceCompatible)
             try run.backward(from: gradient)
             for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
             after = try TinTGlue.logits(run.values[graph.output]!, head: head)
@@ -88,15 +106,16 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
 /// The state of one run: node values, stored post-Forward token rows, and the current prefixes.
 private struct Run<Scalar: TensorScalar> {
     let executor: TinTExecutor<Scalar>
-    let ids: [Int], trainMask: [Bool]
+    let ids: [Int], trainMask: [Bool], segmentStarts: [Int]?
     var prefixes: [[Tensor<Scalar>]]
     var values: [Tensor<Scalar>?]
     var stored: [[Tensor<Scalar>]]
 
-    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool]) {
+    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?) {
         self.executor = executor
         self.ids = ids
         self.trainMask = trainMask
+        self.segmentStarts = segmentStarts
         prefixes = executor.initialPrefixes
         values = Array(repeating: nil, count: executor.program.plans.count)
         stored = Array(repeating: [], count: executor.program.plans.count)
@@ -107,7 +126,7 @@ private struct Run<Scalar: TensorScalar> {
 
     /// The context node `n` runs in, with its current prefixes and stored rows.
     private func context(_ n: Int) -> NodeContext<Scalar> {
-        NodeContext(ids: ids, trainMask: trainMask, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
+        NodeContext(ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
                     keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
     }
 

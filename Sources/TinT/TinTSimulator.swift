@@ -27,8 +27,11 @@ public struct TinTSimulator: Sendable {
         try executor.run(ids: ids, trainMask: trainMask, readBack: readBack)
     }
 
-    /// One TinT forward pass with the loss over chosen targets; see ``TinTExecutor/run(ids:trainMask:countsTarget:readBack:)``.
-    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, readBack: Bool = false) throws -> DescentOutcome<Float> {
-        try executor.run(ids: ids, trainMask: trainMask, countsTarget: countsTarget, readBack: readBack)
+    /// One TinT forward pass with the loss over chosen targets, optionally over independent sequences side by side;
+    /// see ``TinTExecutor/run(ids:trainMask:countsTarget:segmentStarts:readBack:)``.
+    public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
+                    readBack: Bool = false) throws -> DescentOutcome<Float> {
+        try executor.run(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                         readBack: readBack)
     }
 }

@@ -11,6 +11,13 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
     public var tokens: Tensor<Scalar>
     /// `trainMask[t]` is true for tokens of the training segment.
     public var trainMask: [Bool]
+    /// Independent sequences side by side (`single-ft` in-context learning): `segmentStarts[t]` is the first token of
+    /// token `t`'s sequence. Token rows attend only within their sequence, and its positions restart at 0. nil: one
+    /// sequence.
+    public var segmentStarts: [Int]? = nil
+
+    /// Token `t`'s position: `t`, or its offset in its sequence.
+    public func position(_ t: Int) -> Int { t - (segmentStarts?[t] ?? 0) }
 
     /// A state; throws when the widths differ or the mask length is not the token count.
     public init(prefixes: Tensor<Scalar>, tokens: Tensor<Scalar>, trainMask: [Bool]) throws {

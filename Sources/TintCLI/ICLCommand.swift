@@ -10,7 +10,7 @@ let iclCommand = Command(
     summary: "in-context learning on a classification task: the model alone, dynamic evaluation, approx GD and TinT",
     help: """
         usage: tint icl --model DIR --task DIR [--shots K] [--seeds N] (--method icl|exact|approx|tint | --compare)
-                        [--loss label-only|context] [--calibrate] [--lr η | --lr-grid LIST] [--max-examples N]
+                        [--loss label-only|context] [--single-ft] [--calibrate] [--lr η | --lr-grid LIST] [--max-examples N]
                         [--validation-examples N] [TinT options] [--json] [--quiet]
 
         For each seed, draws K demonstrations from the task's train split and scores every label of each test example
@@ -32,6 +32,8 @@ let iclCommand = Command(
           --shots K                demonstrations per prompt (default 0)
           --seeds N                demonstration seeds 1…N (default 3)
           --loss label-only|context   the inner loss: the demonstrations' label words (default) or every context target
+          --single-ft              the demonstrations as separate sequences (each attends only to itself, positions
+                                   from 0; the query is scored on its own) instead of one concatenated context
           --calibrate              content-free calibration: subtract each label's score with the query text "N/A"
           --lr-grid LIST           comma-separated η values to choose from on validation (overrides --lr)
           --max-examples N         test examples (default 200)
@@ -43,13 +45,14 @@ let iclCommand = Command(
     run: { args in
         let valued = TinTOptions.valued.union(["--model", "--task", "--shots", "--seeds", "--method", "--loss", "--lr-grid",
                                                "--max-examples", "--validation-examples"])
-        let o = try ParsedOptions(args, valued: valued, flags: TinTOptions.flags.union(["--calibrate", "--compare", "--json", "--quiet"]))
+        let o = try ParsedOptions(args, valued: valued, flags: TinTOptions.flags.union(["--calibrate", "--single-ft", "--compare", "--json", "--quiet"]))
         Progress.quiet = o.has("--quiet")
         let methods = try iclMethods(o)
         var options = ICLExperimentOptions()
         options.shots = try o.int("--shots", in: 0...100_000, default: 0)!
         options.seeds = (1...UInt64(try o.int("--seeds", in: 1...1000, default: 3)!)).map { $0 }
         options.calibrate = o.has("--calibrate")
+        options.singleFT = o.has("--single-ft")
         options.maxExamples = try o.int("--max-examples", in: 1...Int.max, default: 200)!
         options.maxValidationExamples = try o.int("--validation-examples", in: 1...Int.max, default: 100)!
         if let loss = o["--loss"] {
@@ -72,7 +75,7 @@ let iclCommand = Command(
         let experiment = try ICLExperiment(task: task, tokenizer: tokenizer, options: options)
         Progress.note("task \(task.name): \(task.labels.count) labels, \(options.shots) shots, \(options.seeds.count) seeds, "
                       + "\(min(options.maxExamples, task.test.count)) test examples, loss \(options.loss.rawValue)"
-                      + (options.calibrate ? ", calibrated" : ""))
+                      + (options.singleFT ? ", single-ft" : "") + (options.calibrate ? ", calibrated" : ""))
 
         var results: [ICLMethodResult] = []
         for method in methods {
@@ -119,11 +122,11 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
             let shortened_prompts: Int, seconds: Double
         }
         struct Output: Encodable {
-            let task: String, labels: [String], shots: Int, seeds: [UInt64], loss: String, calibrate: Bool
+            let task: String, labels: [String], shots: Int, seeds: [UInt64], loss: String, single_ft: Bool, calibrate: Bool
             let test_examples: Int, lr_grid: [Double], methods: [Method], config: TinTConfig, config_note: String?
         }
         try printJSON(Output(task: task.name, labels: task.labels.map(\.name), shots: options.shots, seeds: options.seeds,
-                             loss: options.loss.rawValue, calibrate: options.calibrate,
+                             loss: options.loss.rawValue, single_ft: options.singleFT, calibrate: options.calibrate,
                              test_examples: min(options.maxExamples, task.test.count), lr_grid: options.learningRates,
                              methods: results.map { r in
                                  Method(method: r.method.rawValue, lr: r.learningRate, accuracy_mean: r.mean,
@@ -138,7 +141,7 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
     func pct(_ x: Double) -> String { String(format: "%5.1f", 100 * x) }
     try Console.out("task \(task.name) (\(task.labels.map(\.name).joined(separator: " / "))), \(options.shots)-shot, "
                     + "\(options.seeds.count) seeds, \(min(options.maxExamples, task.test.count)) test examples, loss "
-                    + "\(options.loss.rawValue)\(options.calibrate ? ", calibrated" : "")")
+                    + "\(options.loss.rawValue)\(options.singleFT ? ", single-ft" : "")\(options.calibrate ? ", calibrated" : "")")
     try Console.out("TinT config: \(TinTOptions.summary(config.config, auxWidth: model.config.hiddenSize))")
     try Console.out("method   η          accuracy %       optimistic %     shortened   seconds")
     for r in results {

@@ -3,6 +3,7 @@ import Testing
 import Autodiff
 import ICL
 import LanguageModel
+import Llama
 import OPT
 import Tensor
 import TinT
@@ -17,6 +18,9 @@ func demoModel() throws -> OPTModel {
 /// The ICL methods on a prompt of the fixture sentiment task with the demo model: the label-only loss against
 /// Autodiff, TinT against the approximate-GD oracle on the ICL context, calibration, and the demonstration draw.
 @Suite struct ICLMethodTests {
+    static let zoo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("ZooTests/Fixtures")
+
     func prompt(shots: Int, seed: UInt64 = 1, query: Int = 0) throws -> (ICLExperiment, ICLEncodedPrompt) {
         let task = try ICLTask(directory: fixtureTask("tiny-sentiment"))
         var o = ICLExperimentOptions()
@@ -93,6 +97,49 @@ func demoModel() throws -> OPTModel {
             let scale = zip(approx, base).map { abs($0 - $1) }.max()!
             let scoreErr = zip(viaTinT, approx).map { abs($0 - $1) }.max()! / scale
             #expect(scoreErr <= 1e-5, "\(shots) shots, \(loss): score-change error \(scoreErr)")
+        }
+    }
+
+    /// `single-ft` through TinT's sequence masks equals separate forwards. Sequences laid side by side, each attending
+    /// only to itself with its positions from 0, give each sequence's own logits (η = 0, learned positions in the
+    /// OPT demo model and rotary positions in the zoo's tiny Llama); and TinT's single-ft update equals the
+    /// approximate-GD oracle computed as separate forwards with their losses summed (exact options, ≤ 1e-5).
+    @Test func singleFTEqualsSeparateForwards() throws {
+        let llama = try LlamaModel.load(directory: Self.zoo.appendingPathComponent("tiny-llama"))
+        for model in [try demoModel() as any CausalLM, llama] {
+            var config = try TinTDefaults(graph: try AuxGraph(model: model)).config
+            config.learningRate = 0
+            let sequences = [[5, 9, 11, 3, 7], [8, 2, 6], [4, 4, 10, 12]]
+            let ids = sequences.flatMap { $0 }
+            var starts: [Int] = []
+            for seq in sequences { starts += Array(repeating: starts.count, count: seq.count) }
+            let out = try TinTSimulator(model: model, config: config)
+                .run(ids: ids, trainMask: ids.map { _ in true }, countsTarget: { _ in true }, segmentStarts: starts)
+            var row = 0
+            for seq in sequences {
+                let own = try model.logits(seq)
+                let mine = try out.logitsBefore.sliced(axis: 0, row..<(row + seq.count)).contiguous()
+                #expect(maxAbs(try mine - own) <= 1e-5 * max(1, maxAbs(own)), "\(type(of: model)): sequence at \(row)")
+                row += seq.count
+            }
+        }
+        let model = try demoModel()
+        var config = try TinTDefaults(graph: try AuxGraph(model: model)).config
+        (config.learningRate, config.layerNormBackward, config.activationBackward, config.gates) = (0.02, .exact, .exact, .hard)
+        let scorer = ICLScorer(model: model, config: config, simulator: try TinTSimulator(model: model, config: config))
+        for loss in ICLLoss.allCases {
+            let (_, p) = try prompt(shots: 3, query: 2)
+            let plain = try scorer.scores(p, method: .icl, loss: loss, singleFT: true)
+            let approx = try scorer.scores(p, method: .approx, loss: loss, singleFT: true)
+            let tint = try scorer.scores(p, method: .tint, loss: loss, singleFT: true)
+            let scale = zip(approx, plain).map { abs($0 - $1) }.max()!
+            let err = zip(tint, approx).map { abs($0 - $1) }.max()! / scale
+            #expect(scale > 1e-3 && err <= 1e-5, "single-ft \(loss): TinT vs separate-forward approx \(err) (scale \(scale))")
+            // The query alone: single-ft icl is the zero-shot score of the query.
+            let alone = ICLSeparateSequences(p)
+            #expect(plain == (try scorer.scores(ICLEncodedPrompt(ids: alone.query, demonstrations: [], demonstrationAnswers: [],
+                                                                   query: 0..<alone.query.count, candidates: alone.candidates),
+                                                method: .icl, loss: loss)))
         }
     }
 

@@ -14,6 +14,8 @@ import Testing
                             "--max-examples", "2", "--validation-examples", "1", "--lr-grid", "1e-3,1e-2", "--quiet"])
         try iclCommand.run(["--model", Self.llama, "--task", Self.task, "--method", "tint", "--loss", "context", "--calibrate",
                             "--seeds", "1", "--max-examples", "2", "--json", "--quiet"])
+        try iclCommand.run(["--model", Self.llama, "--task", Self.task, "--shots", "2", "--single-ft", "--compare", "--seeds", "1",
+                            "--max-examples", "2", "--quiet"])
     }
 
     /// Contradictory or malformed options are usage errors naming the option.

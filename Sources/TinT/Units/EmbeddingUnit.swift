@@ -21,7 +21,7 @@ struct EmbeddingUnit<Scalar: TensorScalar>: AuxOpUnit, CompiledNode {
         guard let t = c.tables[table] else {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table '\(table)'")
         }
-        if let offset = positionOffset { return try TinTGlue.lookup(t, ids: Array(0..<c.ids.count), offset: offset) }
+        if let offset = positionOffset { return try TinTGlue.lookup(t, ids: c.positions, offset: offset) }
         return try TinTGlue.lookup(t, ids: c.ids, offset: 0)
     }
 }
