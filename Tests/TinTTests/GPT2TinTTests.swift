@@ -22,16 +22,7 @@ func tinyGPT2() throws -> GPT2Model {
                 exact: Bool = false) throws -> TinTConfig {
         let chosen = try TinTDefaults(graph: graph)
         #expect(chosen.config.rowsPerPrefix == 4 && chosen.config.simHeads == 10 && chosen.note != nil)
-        var c = chosen.config
-        c.learningRate = learningRate
-        c.steps = steps
-        c.simulatedLayers = simulatedLayers
-        if exact {
-            c.layerNormBackward = .exact
-            c.activationBackward = .exact
-            c.gates = .hard
-        }
-        return c
+        return try defaultConfig(graph, learningRate: learningRate, steps: steps, simulatedLayers: simulatedLayers, exact: exact)
     }
 
     /// The graph names every checkpoint parameter in its stored layout, and its Autodiff evaluation is the model.
@@ -63,42 +54,14 @@ func tinyGPT2() throws -> GPT2Model {
     /// (`c_attn`: only V's columns move; Conv1D `[in, out]`).
     @Test(arguments: [false, true]) func matchesApproximateGradientDescent(exact: Bool) throws {
         let model = try tinyGPT2()
-        let graph = try AuxGraph(model: model)
-        let T = 24, D = model.config.nEmbd
-        for (steps, nSim, trainCount, eta) in [(1, nil, 12, 0.002), (2, nil, 16, 0.001), (1, 1, 9, 0.005), (2, 1, 20, 0.003)]
-            as [(Int, Int?, Int, Double)] {
-            var c = try config(graph, learningRate: eta, steps: steps, simulatedLayers: nSim, exact: exact)
-            c.reuseBackward = steps == 2
-            let sim = try TinTSimulator(model: model, config: c)
-            let ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: UInt64(trainCount))
-            let mask = (0..<T).map { $0 < trainCount }
-            let out = try sim.run(ids: ids, trainMask: mask, readBack: true)
-            let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: c)
-            let change = try out.logitsAfter - out.logitsBefore
-            let oracleChange = try reference.logitsAfter - reference.logitsBefore
-            let err = relativeError(change, oracleChange)
-            let label = "steps \(steps) n_sim \(String(describing: nSim)) train \(trainCount) η \(eta)"
-            #expect(maxAbs(oracleChange) > 1e-3, "the step must move the logits (\(label))")
-            #expect(err <= (exact ? 1e-5 : 5e-3), "\(label): logit-change error \(err)")
-
-            let tintParameters = try #require(out.parameters), oracle = try #require(reference.parameters)
-            #expect(Set(tintParameters.names) == Set(model.parameters.names))
-            for (name, tensor) in oracle {
-                let original = try model.parameters.tensor(name)
-                let tint = try tintParameters.tensor(name)
-                #expect(tint.shape == original.shape, "\(name) keeps its checkpoint shape")
-                let moved = try tensor - original, tintMoved = try tint - original
-                if maxAbs(moved) == 0 {
-                    #expect(maxAbs(tintMoved) == 0, "\(name) must stay frozen (\(label))")
-                } else {
-                    let e = relativeError(tintMoved, moved)
-                    #expect(e <= (exact ? 1e-4 : 1e-2), "\(name): weight-change error \(e) (\(label))")
-                }
-            }
+        let D = model.config.nEmbd
+        try expectTinTMatchesApproximateGD(model, exact: exact,
+                                           cases: [(1, nil, 12, 0.002), (2, nil, 16, 0.001), (1, 1, 9, 0.005), (2, 1, 20, 0.003)]) { out, label in
             // The fused c_attn of a simulated layer: Q and K columns untouched, V's moved.
+            let tintParameters = try #require(out.parameters)
             let top = GPT2Model.layerName(1, "attn.c_attn.weight")
-            let qk = try (try tintParameters.tensor(top) - model.parameters.tensor(top)).sliced(axis: 1, 0..<(2 * D)).contiguous()
-            let v = try (try tintParameters.tensor(top) - model.parameters.tensor(top)).sliced(axis: 1, (2 * D)..<(3 * D)).contiguous()
+            let moved = try tintParameters.tensor(top) - model.parameters.tensor(top)
+            let qk = try moved.sliced(axis: 1, 0..<(2 * D)).contiguous(), v = try moved.sliced(axis: 1, (2 * D)..<(3 * D)).contiguous()
             #expect(maxAbs(qk) == 0 && maxAbs(v) > 0, "\(label)")
         }
     }

@@ -60,25 +60,11 @@ func paddedLlama() throws -> LlamaModel {
         #expect(relativeError(a, b) <= 1e-5, "logit-change error \(relativeError(a, b))")
     }
 
-    func config(_ graph: AuxGraph, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
-                exact: Bool = false) throws -> TinTConfig {
-        var c = try TinTDefaults(graph: graph).config
-        c.learningRate = learningRate
-        c.steps = steps
-        c.simulatedLayers = simulatedLayers
-        if exact {
-            c.layerNormBackward = .exact
-            c.activationBackward = .exact
-            c.gates = .hard
-        }
-        return c
-    }
-
     /// η = 0: TinT's logits before and after equal the model's (fp32, ≤ 1e-5): rotary attention with grouped-query
     /// heads, RMS norms, SwiGLU and the untied head, simulated.
     @Test(arguments: [false, true]) func zeroLearningRateReproducesTheModel(exact: Bool) throws {
         let model = try tinyLlama()
-        let sim = try TinTSimulator(model: model, config: try config(try AuxGraph(model: model), learningRate: 0, exact: exact))
+        let sim = try TinTSimulator(model: model, config: try defaultConfig(try AuxGraph(model: model), learningRate: 0, exact: exact))
         let ids = fixtureIDs(24, vocabulary: model.config.vocabSize, seed: 3)
         let out = try sim.run(ids: ids, trainMask: (0..<24).map { $0 < 12 })
         let reference = try model.logits(ids)
@@ -91,40 +77,8 @@ func paddedLlama() throws -> LlamaModel {
     /// read-back weights equal the oracle's: v_proj (collapsed from its expanded heads), o_proj, gate/up/down move;
     /// q/k, the norms' γ, embeddings and the head stay frozen.
     @Test(arguments: [false, true]) func matchesApproximateGradientDescent(exact: Bool) throws {
-        let model = try tinyLlama()
-        let graph = try AuxGraph(model: model)
-        let T = 24
-        for (steps, nSim, trainCount, eta) in [(1, nil, 12, 0.01), (2, nil, 16, 0.005), (1, 1, 9, 0.02), (2, 1, 20, 0.01)]
-            as [(Int, Int?, Int, Double)] {
-            var c = try config(graph, learningRate: eta, steps: steps, simulatedLayers: nSim, exact: exact)
-            c.reuseBackward = steps == 2
-            let sim = try TinTSimulator(model: model, config: c)
-            let ids = fixtureIDs(T, vocabulary: model.config.vocabSize, seed: UInt64(trainCount))
-            let mask = (0..<T).map { $0 < trainCount }
-            let out = try sim.run(ids: ids, trainMask: mask, readBack: true)
-            let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: c)
-            let change = try out.logitsAfter - out.logitsBefore
-            let oracleChange = try reference.logitsAfter - reference.logitsBefore
-            let err = relativeError(change, oracleChange)
-            let label = "steps \(steps) n_sim \(String(describing: nSim)) train \(trainCount) η \(eta)"
-            #expect(maxAbs(oracleChange) > 1e-3, "the step must move the logits (\(label))")
-            #expect(err <= (exact ? 1e-5 : 5e-3), "\(label): logit-change error \(err)")
-
-            let tintParameters = try #require(out.parameters), oracle = try #require(reference.parameters)
-            #expect(Set(tintParameters.names) == Set(model.parameters.names))
-            for (name, tensor) in oracle {
-                let original = try model.parameters.tensor(name)
-                let tint = try tintParameters.tensor(name)
-                #expect(tint.shape == original.shape, "\(name) keeps its checkpoint shape")
-                let moved = try tensor - original, tintMoved = try tint - original
-                if maxAbs(moved) == 0 {
-                    #expect(maxAbs(tintMoved) == 0, "\(name) must stay frozen (\(label))")
-                } else {
-                    let e = relativeError(tintMoved, moved)
-                    #expect(e <= (exact ? 1e-4 : 1e-2), "\(name): weight-change error \(e) (\(label))")
-                }
-            }
-        }
+        try expectTinTMatchesApproximateGD(try tinyLlama(), exact: exact,
+                                           cases: [(1, nil, 12, 0.01), (2, nil, 16, 0.005), (1, 1, 9, 0.02), (2, 1, 20, 0.01)])
     }
 
     /// A random Llama-family model with what the fixture lacks: an MLP width (44) that is not a multiple of K = 8, so
@@ -134,7 +88,7 @@ func paddedLlama() throws -> LlamaModel {
     @Test func paddedWidthsBiasesAndTiedHead() throws {
         let model = try paddedLlama(), c = model.config
         let graph = try AuxGraph(model: model)
-        var tc = try config(graph, learningRate: 0, steps: 2, exact: true)
+        var tc = try defaultConfig(graph, learningRate: 0, steps: 2, exact: true)
         #expect(tc.rowsPerPrefix == 4 && 44 % (32 / tc.rowsPerPrefix) != 0, "the MLP width must need padding")
         let T = 20, ids = fixtureIDs(T, vocabulary: c.vocabSize, seed: 9), mask = (0..<T).map { $0 < 12 }
         let still = try TinTSimulator(model: model, config: tc).run(ids: ids, trainMask: mask)
@@ -160,7 +114,7 @@ func paddedLlama() throws -> LlamaModel {
     @Test func parameterReportMatchesTheFormulas() throws {
         let graph = try AuxGraph(model: try tinyLlama())
         for simulatedLayers in [nil, 1] as [Int?] {
-            let c = try config(graph, learningRate: 0.01, steps: 2, simulatedLayers: simulatedLayers)
+            let c = try defaultConfig(graph, learningRate: 0.01, steps: 2, simulatedLayers: simulatedLayers)
             let compiled = try TinTCompiler.compile(graph, config: c).parameterReport
             #expect(compiled == (try TinTParameterReport(graph: graph, config: c)))
             let kinds = Set(compiled.entries.map(\.kind))
@@ -173,7 +127,7 @@ func paddedLlama() throws -> LlamaModel {
     /// one weight, and a moving map sharing the frozen head table. Frozen ties (Q and K) pass.
     @Test func tiedWeightsAreRefusedByNode() throws {
         let graph = try AuxGraph(model: try tinyLlama())
-        let c = try config(graph, learningRate: 0.01)
+        let c = try defaultConfig(graph, learningRate: 0.01)
         func retied(_ change: (AuxNode) -> AuxOp?) throws -> AuxGraph {
             var g = AuxGraph(hiddenWidth: graph.hiddenWidth, heads: graph.heads, maxPositions: graph.maxPositions,
                              layerCount: graph.layerCount, headWeight: graph.headWeight)
@@ -211,7 +165,7 @@ func paddedLlama() throws -> LlamaModel {
     /// Ops without a construction are refused by node: a partial rotary and Q/K/V maps narrower than D_aux.
     @Test func compilerRefusesByNode() throws {
         let graph = try AuxGraph(model: try tinyLlama())
-        let c = try config(graph, learningRate: 0.01)
+        let c = try defaultConfig(graph, learningRate: 0.01)
         for (mutate, expected) in [({ (a: inout AuxAttention) in a.rotary?.headDim = 4 }, "partial rotary"),
                                    ({ (a: inout AuxAttention) in a.headDim = 4; a.query.outputWidth = 16 }, "D_aux")]
             as [((inout AuxAttention) -> Void, String)] {

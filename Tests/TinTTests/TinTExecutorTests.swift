@@ -16,18 +16,8 @@ func fixtureModel(_ name: String) throws -> OPTModel {
 /// S = 4 (32 is not divisible by 3): K = 8, D_sim = 160, H_sim = 10 (head width 16 holds two aux heads).
 func fixtureConfig(_ model: OPTModel, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
                    exact: Bool = false) -> TinTConfig {
-    var c = TinTConfig()
-    c.rowsPerPrefix = 4
-    c.simHeads = 10
-    c.learningRate = learningRate
-    c.steps = steps
-    c.simulatedLayers = simulatedLayers
-    if exact {
-        c.layerNormBackward = .exact
-        c.activationBackward = .exact
-        c.gates = .hard
-    }
-    return c
+    let c = TinTConfig(rowsPerPrefix: 4, simHeads: 10, learningRate: learningRate, simulatedLayers: simulatedLayers, steps: steps)
+    return exact ? withoutApproximations(c) : c
 }
 
 /// Deterministic token ids.
