@@ -17,7 +17,7 @@ extension AuxGraph {
         tableShapes[GPT2Model.wpeName] = [c.nPositions, D]
         if !c.tieWordEmbeddings { tableShapes[GPT2Model.lmHeadName] = [c.vocabSize, D] }
         guard let activation = c.activation else {
-            throw TinTError.unsupportedNode(node: "mlp.act", reason: "activation_function '\(c.activationFunction)' is unknown")
+            throw TinTError.unsupportedNode(node: "layers.0.mlp.act", reason: "activation_function '\(c.activationFunction)' is unknown")
         }
         func conv1D(_ name: String, _ dIn: Int, _ dOut: Int, slice: Range<Int>? = nil, stored: Int? = nil) -> AuxLinear {
             AuxLinear(weight: name + ".weight", bias: name + ".bias", inputWidth: dIn, outputWidth: dOut, layout: .inOut,

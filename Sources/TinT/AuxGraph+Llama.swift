@@ -16,10 +16,10 @@ extension AuxGraph {
         tableShapes[LlamaModel.embedTokensName] = [c.vocabSize, D]
         if !c.tieWordEmbeddings { tableShapes[LlamaModel.lmHeadName] = [c.vocabSize, D] }
         guard let activation = c.activation else {
-            throw TinTError.unsupportedNode(node: "mlp.act", reason: "hidden_act '\(c.hiddenAct)' is unknown")
+            throw TinTError.unsupportedNode(node: "layers.0.mlp.act", reason: "hidden_act '\(c.hiddenAct)' is unknown")
         }
         if let w = c.slidingWindow {
-            throw TinTError.unsupportedNode(node: "self_attn", reason: "sliding-window attention (window \(w)) is not supported")
+            throw TinTError.unsupportedNode(node: "layers.0.self_attn", reason: "sliding-window attention (window \(w)) is not supported")
         }
         func linear(_ name: String, _ dIn: Int, _ dOut: Int, bias: Bool) -> AuxLinear {
             AuxLinear(weight: name + ".weight", bias: bias ? name + ".bias" : nil, inputWidth: dIn, outputWidth: dOut)
