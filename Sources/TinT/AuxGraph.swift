@@ -94,21 +94,20 @@ public enum AuxOp: Sendable, Equatable, Hashable {
     case linear(AuxLinear, trainable: Bool)
     /// `γ⊙(x − μ)/√(σ² + ε) + β`; nil names mean the identity γ or zero β (no affine parameters).
     case layerNorm(weight: String?, bias: String?, epsilon: Double)
-    /// `γ⊙x/√(mean(x²) + ε)` (no simulator module yet: the compiler rejects it by name).
+    /// `γ⊙x/√(mean(x²) + ε)` (`NormUnit`, the layer-norm modules without centring).
     case rmsNorm(weight: String?, epsilon: Double)
     /// Causal multi-head self-attention with the query/key/value maps; the output map is a separate `.linear`.
     /// Scores are scaled by `1/√(width/heads)`.
     case causalSelfAttention(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int)
     /// Causal self-attention with grouped-query heads and/or rotary positions (Llama): `kvHeads` key/value heads
     /// shared by `heads / kvHeads` query heads each, Q and K rotated per head before the scores, scores scaled by
-    /// `1/√headDim`. The compiler refuses it by name until the rotary and grouped-query constructions land; the
-    /// Autodiff oracle evaluates it.
+    /// `1/√headDim` (`AttentionUnit`: rotary Forward and the grouped value Descent, Docs/TINT.md §10–11; Q/K/V
+    /// maps whose heads do not span D_aux are refused by name).
     case attention(AuxAttention)
-    /// `act(inputs[0]) ⊙ inputs[1]`: the gated (GLU) product of a gated MLP, `down(act(gate·x) ⊙ up·x)`. The
-    /// compiler refuses it by name until the GLU-layer construction lands; the Autodiff oracle evaluates it.
+    /// `act(inputs[0]) ⊙ inputs[1]`: the gated (GLU) product of a gated MLP, `down(act(gate·x) ⊙ up·x)`
+    /// (`GatedProductUnit`, a GLU layer, Docs/TINT.md §9.3).
     case gatedProduct(Activation)
-    /// An elementwise activation (the layer library's `Activation`). The compiler simulates ReLU and both GELUs
-    /// and rejects SiLU by name; the Autodiff oracle evaluates every case.
+    /// An elementwise activation (the layer library's `Activation`: ReLU, both GELUs, SiLU; `ActivationUnit`).
     case activation(Activation)
     /// The sum of the inputs (residual connections).
     case add

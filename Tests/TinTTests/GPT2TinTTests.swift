@@ -26,16 +26,7 @@ func tinyGPT2() throws -> GPT2Model {
     }
 
     /// The graph names every checkpoint parameter in its stored layout, and its Autodiff evaluation is the model.
-    @Test func graphIsTheModel() throws {
-        let model = try tinyGPT2()
-        let graph = try AuxGraph(model: model)
-        #expect(graph.parameterNames == Set(model.parameters.names))
-        for (name, shape) in graph.parameterShapes { #expect(model.parameters[name]?.shape == shape, "\(name)") }
-        #expect(graph.parameterCount == model.parameterCount)
-        let ids = fixtureIDs(20, vocabulary: model.config.vocabSize, seed: 1)
-        let z = try noGrad { try graph.logits(ids: ids, parameters: model.parameters.constants).value }
-        #expect(maxDiff(z, try model.logits(ids)) <= 1e-5)
-    }
+    @Test func graphIsTheModel() throws { try expectGraphIsTheModel(try tinyGPT2()) }
 
     /// η = 0: TinT's logits before and after equal the model's (fp32, ≤ 1e-5).
     @Test(arguments: [false, true]) func zeroLearningRateReproducesTheModel(exact: Bool) throws {

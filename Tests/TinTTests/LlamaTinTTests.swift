@@ -25,19 +25,10 @@ func paddedLlama() throws -> LlamaModel {
     return try LlamaModel(config: c, seed: 7)
 }
 
-/// Llama's front end: its graph is the model, TinT's approximate-GD rule is derived from the graph, and the compiler
-/// refuses the nodes whose constructions have not landed, by name.
+/// TinT compiled from Llama's front end (rotary attention, grouped-query heads, gated MLPs, RMS norms), against the
+/// model and the approximate-GD oracle; what has no construction is refused by node.
 @Suite struct LlamaTinTTests {
-    @Test func graphIsTheModel() throws {
-        let model = try tinyLlama()
-        let graph = try AuxGraph(model: model)
-        #expect(graph.parameterNames == Set(model.parameters.names))
-        for (name, shape) in graph.parameterShapes { #expect(model.parameters[name]?.shape == shape, "\(name)") }
-        #expect(graph.parameterCount == model.parameterCount)
-        let ids = fixtureIDs(20, vocabulary: model.config.vocabSize, seed: 1)
-        let z = try noGrad { try graph.logits(ids: ids, parameters: model.parameters.constants).value }
-        #expect(maxDiff(z, try model.logits(ids)) <= 1e-5)
-    }
+    @Test func graphIsTheModel() throws { try expectGraphIsTheModel(try tinyLlama()) }
 
     /// The rule moves v_proj, o_proj, gate/up/down of the simulated layers (never q/k, γ, embeddings or the head),
     /// and the graph's Autodiff oracle equals Llama's own dynamic update under it (two implementations, ≤ 1e-5).

@@ -4,6 +4,20 @@ import LanguageModel
 import Tensor
 @testable import TinT
 
+/// A front end's graph is the model: it names every checkpoint parameter in its stored layout and count, and its
+/// Autodiff evaluation gives the model's logits (fp32, ≤ 1e-5).
+func expectGraphIsTheModel(_ model: any CausalLM, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let graph = try AuxGraph(model: model)
+    #expect(graph.parameterNames == Set(model.parameters.names), sourceLocation: sourceLocation)
+    for (name, shape) in graph.parameterShapes {
+        #expect(model.parameters[name]?.shape == shape, "\(name)", sourceLocation: sourceLocation)
+    }
+    #expect(graph.parameterCount == model.parameterCount, sourceLocation: sourceLocation)
+    let ids = fixtureIDs(20, vocabulary: model.config.vocabSize, seed: 1)
+    let z = try noGrad { try graph.logits(ids: ids, parameters: model.parameters.constants).value }
+    #expect(maxDiff(z, try model.logits(ids)) <= 1e-5, sourceLocation: sourceLocation)
+}
+
 /// The defaults TinT chooses for `graph` (``TinTDefaults``) with η, steps and n_sim set; `exact` switches off every
 /// approximation (exact layer-norm and activation backward, hard gates).
 func defaultConfig(_ graph: AuxGraph, learningRate: Double, steps: Int = 1, simulatedLayers: Int? = nil,
