@@ -138,6 +138,8 @@ struct NodeContext<Scalar: TensorScalar> {
     let spec: SimulatorSpec
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
+    /// Counts the products of the run's layers, or nil.
+    let flopCounter: TinTFlopCounter?
     /// Whether Forward stores its post-Forward rows (the node is simulated backward).
     let keep: Bool
     /// The node's current prefix tensors.
@@ -156,6 +158,7 @@ struct NodeContext<Scalar: TensorScalar> {
                       _ body: (inout TinTState<Scalar>) throws -> Void) throws -> Tensor<Scalar> {
         var state = try TinTGlue.freshState(signal, prefixes: prefixes, trainMask: trainMask)
         state.segmentStarts = segmentStarts
+        state.flopCounter = flopCounter
         try body(&state)
         if keep { stored.append(state.tokens) }
         return try TinTGlue.signal(state, width: width)
@@ -168,6 +171,7 @@ struct NodeContext<Scalar: TensorScalar> {
         var state = try TinTGlue.restoredState(stored[k], gradient: gradient, signalWidth: D, prefixes: prefixes,
                                                trainMask: trainMask)
         state.segmentStarts = segmentStarts
+        state.flopCounter = flopCounter
         try body(&state)
         return state
     }

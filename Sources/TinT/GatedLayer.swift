@@ -20,6 +20,18 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    /// The product FLOPs ``update(_:group:)`` executes (``TinTFlopCounter``).
+    func flops(_ state: TinTState<Scalar>, group: RowGroup) -> Int {
+        let rows = group == .prefixes ? state.prefixCount : state.tokenCount
+        switch self {
+        case .attention(let a): return a.flops(state, group: group)
+        case .mlp(let m): return m.flops(rows: rows)
+        case .norm(let n): return n.flops(rows: rows)
+        case .exact(let e): return e.flops(rows: rows)
+        case .glu(let g): return g.flops(rows: rows)
+        }
+    }
+
     var parameterCount: ParameterCount {
         switch self {
         case .attention(let a): return a.parameterCount
@@ -67,6 +79,7 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
             accumulateScaledRows(x, g, into: &out, width: W)
         }
         for branch in branches where !branch.gate.isZero(on: group) {
+            state.flopCounter?.addLayer(branch.body.flops(state, group: group))
             guard let u = try branch.body.update(state, group: group) else { continue }
             let g = pos.map { branch.gate.value(position: $0) }
             accumulateScaledRows(u, g, into: &out, width: W)

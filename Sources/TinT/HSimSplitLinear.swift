@@ -80,6 +80,12 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         (mix == nil ? 0 : width * heads) + (block == nil ? 0 : width * headWidth)
     }
 
+    /// The FLOPs `apply` executes on `rows` rows: 2 per multiply-add of the mix (only the head pairs its pattern
+    /// reads) and of the block map.
+    func flops(rows: Int) -> Int {
+        2 * rows * ((pattern?.pairCount ?? 0) * headWidth + (block == nil ? 0 : width * headWidth))
+    }
+
     /// Applies the layer to the last dimension of `x` (shape `[..., width]`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

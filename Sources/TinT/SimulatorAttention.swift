@@ -172,30 +172,45 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         return out
     }
 
-    /// Per live head `O_h = Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`, whichever needs fewer flops. When one stream of
-    /// the head is `c·e_p` on the K prefix rows (an identity), its product is skipped: `O_h = c·Q_h K_hᵀ` (value),
-    /// `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers with half the work.
+    /// How head `h` of a linear layer forms `O_h = Σ_j (q_i·k_j) v_j`: `Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`,
+    /// whichever needs fewer flops; when one stream of the head is `c·e_p` on the K prefix rows (an identity), its
+    /// product is skipped: `O_h = c·Q_h K_hᵀ` (value), `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers
+    /// with half the work. The one decision the kernel and ``flops(_:group:)`` share.
+    enum LinearHeadProduct {
+        case queryKeys(Scalar), queryValues(Scalar), keyValues(Scalar), keysFirst, scoresFirst
+    }
+
+    func linearProduct(head h: Int, nA: Int, nB: Int) -> LinearHeadProduct {
+        let d = headWidth
+        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
+        if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) { return .queryKeys(c) }
+        if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) { return .queryValues(c) }
+        if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) { return .keyValues(c) }
+        return nB * d + nA * d <= 2 * nA * nB ? .keysFirst : .scoresFirst  // 2nB·d² + 2nA·d² vs 4nA·nB·d
+    }
+
+    /// Per live head, the product ``linearProduct(head:nA:nB:)`` chooses.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     private func linearAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>, _ V: UnsafePointer<Scalar>,
                                  _ O: UnsafeMutablePointer<Scalar>, nA: Int, nB: Int, d: Int) {
         let W = width
-        let keysFirst = nB * d + nA * d <= 2 * nA * nB  // 2nB·d² + 2nA·d² vs 4nA·nB·d
+        let keysFirst = nB * d + nA * d <= 2 * nA * nB
         let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
         defer { scratch.deallocate() }
-        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
         for h in liveHeads {
             let o = h * d
-            if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) {
+            switch linearProduct(head: h, nA: nA, nB: nB) {
+            case .queryKeys(let c):
                 gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
-            } else if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
+            case .queryValues(let c):
                 gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
-            } else if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
+            case .keyValues(let c):
                 gemm(m: d, n: d, k: nB, alpha: c, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
-            } else if keysFirst {
+            case .keysFirst:
                 gemm(m: d, n: d, k: nB, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
                 gemm(m: nA, n: d, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
-            } else {
+            case .scoresFirst:
                 gemm(m: nA, n: nB, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
                 gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
@@ -232,6 +247,36 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
+    }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `state`'s rows of `group` (``TinTFlopCounter``).
+    func flops(_ state: TinTState<Scalar>, group: RowGroup) -> Int {
+        let rows = group == .prefixes ? state.prefixCount : state.tokenCount
+        var f = residual?.flops(rows: rows) ?? 0
+        guard group == queryGroup else { return f }
+        let (nA, nB): (Int, Int)
+        switch pattern {
+        case .tokensToPrefixes: (nA, nB) = (state.tokenCount, state.prefixCount)
+        case .prefixesToTrainTokens: (nA, nB) = (state.prefixCount, state.trainMask.count(where: { $0 }))
+        case .causalTokens: (nA, nB) = (state.tokenCount, state.tokenCount)
+        }
+        f += output?.flops(rows: nA) ?? 0
+        guard nA > 0, nB > 0, !liveHeads.isEmpty else { return f }
+        f += (query.map?.flops(rows: nA) ?? 0) + (key.map?.flops(rows: nB) ?? 0) + (value.map?.flops(rows: nB) ?? 0)
+        let d = headWidth
+        for h in liveHeads {
+            switch kind {
+            case .linear:
+                switch linearProduct(head: h, nA: nA, nB: nB) {
+                case .queryKeys, .queryValues: f += 2 * nA * d * d
+                case .keyValues: f += 2 * d * d * nB
+                case .keysFirst: f += 2 * d * d * nB + 2 * nA * d * d
+                case .scoresFirst: f += 4 * nA * nB * d
+                }
+            case .softmax, .softmaxTransposed: f += 4 * nA * nA * d  // the full T × T scores and values
+            }
+        }
+        return f
     }
 
     var parameterCount: ParameterCount {

@@ -32,6 +32,9 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
         return out
     }
 
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows: the residual map's (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int { residual?.flops(rows: rows) ?? 0 }
+
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }
 
@@ -90,6 +93,9 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows: the residual map's (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int { residual?.flops(rows: rows) ?? 0 }
 
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }

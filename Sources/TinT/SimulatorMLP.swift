@@ -23,6 +23,11 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
         return out
     }
 
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int {
+        (fc?.flops(rows: rows) ?? 0) + (proj?.flops(rows: rows) ?? 0) + (residual?.flops(rows: rows) ?? 0)
+    }
+
     var parameterCount: ParameterCount {
         ParameterCount(constructed: (fc?.parameterCount ?? 0) + (proj?.parameterCount ?? 0) + (residual?.parameterCount ?? 0))
     }

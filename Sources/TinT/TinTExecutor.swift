@@ -58,12 +58,14 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// positions restart at 0, and no target crosses into the next sequence — the same as separate forwards, whose
     /// train parts' gradients are summed in one Descent.
     ///
+    /// `flops`, when given, counts the products the run executes (``TinTFlopCounter``).
+    ///
     /// - Throws: also `TinTError.invalidArgument` when `segmentStarts` does not describe consecutive sequences.
     // Specialized so the Float path stays concrete when called from another module (the CLI, Bench).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
-                    readBack: Bool = false) throws -> DescentOutcome<Scalar> {
+                    readBack: Bool = false, flops: TinTFlopCounter? = nil) throws -> DescentOutcome<Scalar> {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
@@ -85,18 +87,22 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         }
         let sameSegment: (Int) -> Bool = { i in segmentStarts.map { $0[i] != i } ?? true }
 
-        var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts)
+        var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops)
+        let headFlops = 2 * ids.count * head.shape[0] * head.shape[1]  // one logits or loss-gradient product
         for n in graph.nodes.indices { try run.forward(n) }
         let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
+        flops?.addGlue(headFlops)
         try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
         var after = before
         for step in 1...max(config.steps, 1) where step <= config.steps {
             let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
                                                      countsTarget: { sameSegment($0) && countsTarget($0) },
                                                      lastPositionUnmasked: config.referenceCompatible)
+            flops?.addGlue(headFlops)
             try run.backward(from: gradient)
             for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
             after = try TinTGlue.logits(run.values[graph.output]!, head: head)
+            flops?.addGlue(headFlops)
             try requireFinite(after, module: "TinT", step: step, tensor: "logits")
         }
         return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
@@ -107,12 +113,14 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
 private struct Run<Scalar: TensorScalar> {
     let executor: TinTExecutor<Scalar>
     let ids: [Int], trainMask: [Bool], segmentStarts: [Int]?
+    let flopCounter: TinTFlopCounter?
     var prefixes: [[Tensor<Scalar>]]
     var values: [Tensor<Scalar>?]
     var stored: [[Tensor<Scalar>]]
 
-    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?) {
+    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?, flopCounter: TinTFlopCounter?) {
         self.executor = executor
+        self.flopCounter = flopCounter
         self.ids = ids
         self.trainMask = trainMask
         self.segmentStarts = segmentStarts
@@ -127,7 +135,7 @@ private struct Run<Scalar: TensorScalar> {
     /// The context node `n` runs in, with its current prefixes and stored rows.
     private func context(_ n: Int) -> NodeContext<Scalar> {
         NodeContext(ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
-                    keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
+                    flopCounter: flopCounter, keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
     }
 
     /// Runs node `n`'s Forward modules; stores their post-Forward rows when the node is simulated backward.

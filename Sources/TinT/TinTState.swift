@@ -15,6 +15,8 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
     /// token `t`'s sequence. Token rows attend only within their sequence, and its positions restart at 0. nil: one
     /// sequence.
     public var segmentStarts: [Int]? = nil
+    /// When set, every layer applied to the state adds the FLOPs of its products.
+    public var flopCounter: TinTFlopCounter? = nil
 
     /// Token `t`'s position: `t`, or its offset in its sequence.
     public func position(_ t: Int) -> Int { t - (segmentStarts?[t] ?? 0) }
