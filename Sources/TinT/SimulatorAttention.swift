@@ -26,13 +26,68 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
         return position.coefficients[h]
     }
 
+    /// Per head, the input head it copies unchanged — a mix reading that one head with weight 1, no block map,
+    /// bias or position term — or nil. The attention kernel reads such a head straight from the rows (a view)
+    /// instead of materialising the stream.
+    func viewSources(heads: Int) -> [Int?] {
+        guard let map, map.block == nil, map.bias == nil, let mix = map.mix, let pattern = map.pattern else {
+            return Array(repeating: nil, count: heads)
+        }
+        let d = map.headWidth, m = mix.scalars
+        return (0..<heads).map { h -> Int? in
+            if let position, position.coefficients[h] != 0 { return nil }
+            guard let g = pattern.groups.first(where: { $0.first <= h && h < $0.first + $0.count }), g.inputs.count == 1 else { return nil }
+            let src = g.inputs[0]
+            return (0..<d).allSatisfy { m[(src * heads + h) * d + $0] == 1 } ? src : nil
+        }
+    }
+
+    /// Heads `needed` of the stream for `x` (`[n, W]`) at `positions`, as per-head row pointers: a view into `x`
+    /// for a head in `views`, else a head of a materialised stream in which only the needed heads are computed
+    /// (other heads are left unwritten and must not be read). `body` gets one pointer per head (rows `W` apart;
+    /// unneeded heads point anywhere).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func withHeads(_ x: Tensor<Scalar>, positions: [Int], width W: Int, needed: [Int], views: [Int?],
+                   _ body: ([UnsafePointer<Scalar>]) -> Void) {
+        let heads = views.count, d = W / heads
+        let computed = needed.filter { views[$0] == nil }
+        var stream: Tensor<Scalar>? = nil
+        if computed.count == heads || (!computed.isEmpty && (map?.block != nil || map?.bias != nil || (map != nil && map?.mix == nil))) {
+            stream = try! compute(x, positions: positions, width: W)
+        } else if !computed.isEmpty {
+            stream = Tensor<Scalar>.uninitialized([x.shape[0], W]) { o in
+                if let map, let pattern = map.pattern {
+                    x.withUnsafeBufferPointer { xp in
+                        map.applyMix(xp.baseAddress!, ldx: W, rows: x.shape[0], into: o, ldz: W, accumulate: false,
+                                     pattern: pattern.restricted(to: computed))
+                    }
+                } else {
+                    for n in 0..<x.shape[0] { for h in computed { (o + n * W + h * d).update(repeating: 0, count: d) } }
+                }
+                position?.add(to: o, ld: W, positions: positions, heads: computed)
+            }
+        }
+        return x.withUnsafeBufferPointer { xp in
+            func pointers(_ s: UnsafePointer<Scalar>?) {
+                body((0..<heads).map { h in views[h].map { xp.baseAddress! + $0 * d } ?? (s ?? xp.baseAddress!) + h * d })
+            }
+            guard let stream else { return pointers(nil) }
+            return stream.withUnsafeBufferPointer { pointers($0.baseAddress!) }
+        }
+    }
+
     /// The stream for `x` (`[n, W]`) at `positions`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func compute(_ x: Tensor<Scalar>, positions: [Int], width: Int) throws -> Tensor<Scalar> {
-        var out = try! Tensor<Scalar>.zeros([x.shape[0], width])
-        if x.shape[0] == 0 { return out }
-        if let map { map.apply(x, into: &out, accumulate: false) }
+        var out: Tensor<Scalar>
+        if let map, x.shape[0] > 0 {
+            out = map.applied(x)
+        } else {
+            out = try! Tensor<Scalar>.zeros([x.shape[0], width])
+            if x.shape[0] == 0 { return out }
+        }
         if let position {
             out.withUnsafeMutableBufferPointer { position.add(to: $0.baseAddress!, ld: width, positions: positions) }
         }
@@ -81,6 +136,8 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     let pattern: AttentionPattern
     /// Heads whose output can be non-zero; the others are skipped (their output is exactly zero).
     let liveHeads: [Int]
+    /// Per stream and head, the input head read in place (``AttentionStream/viewSources(heads:)``).
+    let queryViews: [Int?], keyViews: [Int?], valueViews: [Int?]
 
     var headWidth: Int { width / heads }
 
@@ -102,6 +159,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             case .softmax, .softmaxTransposed: return value.feeds(head: h)
             }
         }
+        queryViews = query.viewSources(heads: heads)
+        keyViews = key.viewSources(heads: heads)
+        valueViews = value.viewSources(heads: heads)
     }
 
     var queryGroup: RowGroup { pattern == .prefixesToTrainTokens ? .prefixes : .tokens }
@@ -115,14 +175,13 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         if group == queryGroup {
             let attended = try attention(state)
             if let output {
-                out = try! Tensor.zeros(attended.shape)
-                output.apply(attended, into: &out, accumulate: false)
+                out = output.applied(attended)
             } else {
                 out = attended
             }
         } else {
-            guard residual != nil else { return nil }
-            out = try! Tensor.zeros(x.shape)
+            guard let residual else { return nil }
+            return residual.applied(x)
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
@@ -150,25 +209,42 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         let nA = qRows.shape[0], nB = kRows.shape[0]
         var out = try! Tensor<Scalar>.zeros([nA, W])
         if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
-        let q = try query.compute(qRows, positions: qPos, width: W)
-        let kk = try key.compute(kRows, positions: kPos, width: W)
-        let v = try value.compute(kRows, positions: kPos, width: W)
         let d = headWidth
-        q.withUnsafeBufferPointer { qp in kk.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-            out.withUnsafeMutableBufferPointer { op in
-                let Q = qp.baseAddress!, K = kp.baseAddress!, V = vp.baseAddress!, O = op.baseAddress!
-                switch kind {
-                case .linear:
-                    linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
-                case .softmax(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false,
-                                           starts: state.segmentStarts)
-                case .softmaxTransposed(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true,
-                                           starts: state.segmentStarts)
+        // Which streams each live head's product reads: only those heads are materialised (or viewed).
+        var qNeed: [Int] = [], kNeed: [Int] = [], vNeed: [Int] = []
+        for h in liveHeads {
+            var reads = (q: true, k: true, v: true)
+            if case .linear = kind {
+                switch linearProduct(head: h, nA: nA, nB: nB) {
+                case .queryKeys: reads.v = false
+                case .queryValues: reads.k = false
+                case .keyValues: reads.q = false
+                case .keysFirst, .scoresFirst: break
                 }
             }
-        } } }
+            if reads.q { qNeed.append(h) }
+            if reads.k { kNeed.append(h) }
+            if reads.v { vNeed.append(h) }
+        }
+        query.withHeads(qRows, positions: qPos, width: W, needed: qNeed, views: queryViews) { Q in
+            key.withHeads(kRows, positions: kPos, width: W, needed: kNeed, views: keyViews) { K in
+                value.withHeads(kRows, positions: kPos, width: W, needed: vNeed, views: valueViews) { V in
+                    out.withUnsafeMutableBufferPointer { op in
+                        let O = op.baseAddress!
+                        switch kind {
+                        case .linear:
+                            linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
+                        case .softmax(let scale):
+                            causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false,
+                                                   starts: state.segmentStarts)
+                        case .softmaxTransposed(let scale):
+                            causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true,
+                                                   starts: state.segmentStarts)
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -192,27 +268,27 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     /// Per live head, the product ``linearProduct(head:nA:nB:)`` chooses.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func linearAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>, _ V: UnsafePointer<Scalar>,
+    private func linearAttention(_ Qh: [UnsafePointer<Scalar>], _ Kh: [UnsafePointer<Scalar>], _ Vh: [UnsafePointer<Scalar>],
                                  _ O: UnsafeMutablePointer<Scalar>, nA: Int, nB: Int, d: Int) {
         let W = width
         let keysFirst = nB * d + nA * d <= 2 * nA * nB
         let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
         defer { scratch.deallocate() }
         for h in liveHeads {
-            let o = h * d
+            let o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
             switch linearProduct(head: h, nA: nA, nB: nB) {
             case .queryKeys(let c):
-                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
             case .queryValues(let c):
-                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q, aRowStride: W, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             case .keyValues(let c):
-                gemm(m: d, n: d, k: nB, alpha: c, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: d, n: d, k: nB, alpha: c, a: K, aRowStride: 1, aColStride: W, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             case .keysFirst:
-                gemm(m: d, n: d, k: nB, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
-                gemm(m: nA, n: d, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: d, n: d, k: nB, a: K, aRowStride: 1, aColStride: W, b: V, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
+                gemm(m: nA, n: d, k: d, a: Q, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
             case .scoresFirst:
-                gemm(m: nA, n: nB, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
-                gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: nA, n: nB, k: d, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
+                gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
     }
@@ -221,15 +297,15 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     /// sequence; `starts` nil: `0 ≤ j ≤ i`) and `O = A·V`, or `O = Aᵀ·V` when `transposed`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func causalSoftmaxAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>,
-                                        _ V: UnsafePointer<Scalar>, _ O: UnsafeMutablePointer<Scalar>,
+    private func causalSoftmaxAttention(_ Qh: [UnsafePointer<Scalar>], _ Kh: [UnsafePointer<Scalar>],
+                                        _ Vh: [UnsafePointer<Scalar>], _ O: UnsafeMutablePointer<Scalar>,
                                         n: Int, d: Int, scale: Scalar, transposed: Bool, starts: [Int]?) {
         let W = width
         let a = UnsafeMutablePointer<Scalar>.allocate(capacity: n * n)
         defer { a.deallocate() }
         for h in liveHeads {
-            let o = h * d
-            gemm(m: n, n: n, k: d, alpha: scale, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: a, ldc: n)
+            let o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
+            gemm(m: n, n: n, k: d, alpha: scale, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: a, ldc: n)
             for i in 0..<n {
                 let row = a + i * n, s = starts?[i] ?? 0
                 for j in 0..<s { row[j] = 0 }
@@ -242,9 +318,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 for j in (i + 1)..<n { row[j] = 0 }
             }
             if transposed {
-                gemm(m: n, n: d, k: n, a: a, aRowStride: 1, aColStride: n, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: 1, aColStride: n, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             } else {
-                gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
     }
@@ -286,6 +362,15 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
 }
 
 extension HSimSplitLinear {
+    /// `self(x)` for a `[n, width]` tensor, into a fresh tensor the layer writes whole (no zero fill first).
+    func applied(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+        x.withUnsafeBufferPointer { xp in
+            Tensor<Scalar>.uninitialized(x.shape) { o in
+                apply(xp.baseAddress!, ldx: width, rows: x.shape[0], into: o, ldo: width, accumulate: false)
+            }
+        }
+    }
+
     /// `out (+)= self(x)` for `[n, width]` tensors.
     func apply(_ x: Tensor<Scalar>, into out: inout Tensor<Scalar>, accumulate: Bool) {
         let n = x.shape[0]

@@ -15,10 +15,9 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var h: Tensor<Scalar>
-        if let fc { h = try! Tensor.zeros(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
+        h = fc.map { $0.applied(x) } ?? x
         if let activation { h = applyActivation(activation, h) }
-        var out: Tensor<Scalar>
-        if let proj { out = try! Tensor.zeros(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
+        var out = proj.map { $0.applied(h) } ?? h
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }

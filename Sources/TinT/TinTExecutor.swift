@@ -87,25 +87,29 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         }
         let sameSegment: (Int) -> Bool = { i in segmentStarts.map { $0[i] != i } ?? true }
 
-        var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops)
-        let headFlops = 2 * ids.count * head.shape[0] * head.shape[1]  // one logits or loss-gradient product
-        for n in graph.nodes.indices { try run.forward(n) }
-        let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
-        flops?.addGlue(headFlops)
-        try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
-        var after = before
-        for step in 1...max(config.steps, 1) where step <= config.steps {
-            let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
-                                                     countsTarget: { sameSegment($0) && countsTarget($0) },
-                                                     lastPositionUnmasked: config.referenceCompatible)
+        // Every layer frees token-row tensors of a handful of sizes that the next layer allocates again: recycle
+        // them for the run (TensorBufferPool) rather than unmap and page-fault them back in.
+        return try Tensor<Scalar>.reusingBuffers {
+            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops)
+            let headFlops = 2 * ids.count * head.shape[0] * head.shape[1]  // one logits or loss-gradient product
+            for n in graph.nodes.indices { try run.forward(n) }
+            let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
             flops?.addGlue(headFlops)
-            try run.backward(from: gradient)
-            for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
-            after = try TinTGlue.logits(run.values[graph.output]!, head: head)
-            flops?.addGlue(headFlops)
-            try requireFinite(after, module: "TinT", step: step, tensor: "logits")
+            try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
+            var after = before
+            for step in 1...max(config.steps, 1) where step <= config.steps {
+                let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
+                                                         countsTarget: { sameSegment($0) && countsTarget($0) },
+                                                         lastPositionUnmasked: config.referenceCompatible)
+                flops?.addGlue(headFlops)
+                try run.backward(from: gradient)
+                for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
+                after = try TinTGlue.logits(run.values[graph.output]!, head: head)
+                flops?.addGlue(headFlops)
+                try requireFinite(after, module: "TinT", step: step, tensor: "logits")
+            }
+            return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
         }
-        return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
     }
 }
 
@@ -156,6 +160,7 @@ private struct Run<Scalar: TensorScalar> {
         for n in nodes.indices.reversed() where program.simulated[n] {
             guard let g = gradients[n] else { continue }
             var c = context(n)
+            stored[n] = []  // the Backward consumes the stored rows (NodeContext.restore); the next Forward stores anew
             let inputGradients = try program.plans[n].backward(&c, gradient: g, inputCount: nodes[n].inputs.count)
             prefixes[n] = c.prefixes
             for (input, gi) in zip(nodes[n].inputs, inputGradients) where program.simulated[input] {

@@ -28,6 +28,23 @@ struct MixPattern: Sendable {
         self.groups = groups
     }
 
+    private init(groups: [(first: Int, count: Int, inputs: [Int])]) { self.groups = groups }
+
+    /// The pattern computing only output heads `heads` (sorted): the other heads are not written.
+    func restricted(to heads: [Int]) -> MixPattern {
+        var out: [(first: Int, count: Int, inputs: [Int])] = []
+        for g in groups {
+            for h in heads where g.first <= h && h < g.first + g.count {
+                if let last = out.last, last.first + last.count == h, last.count < 4, last.inputs == g.inputs {
+                    out[out.count - 1].count += 1
+                } else {
+                    out.append((h, 1, g.inputs))
+                }
+            }
+        }
+        return MixPattern(groups: out)
+    }
+
     /// Multiply-adds per row, about `d·Σ count·|inputs|`.
     var pairCount: Int { groups.reduce(0) { $0 + $1.count * $1.inputs.count } }
 }
