@@ -35,13 +35,15 @@ enum TinTBench {
     }
 
     static let help = """
-        usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick]
+        usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick] [--cpu-time]
           --tokens LIST    sequence lengths (default 256,512); the first half of each sequence is the train part
           --threads LIST   thread counts (default 2)
           --rounds N       TinT forward passes per length (default 3; --quick 1)
           --layers L       aux layers (default 12, OPT-125M)
           --json FILE      also write the results as JSON
           --quick          D_aux 96, 2 layers, T 64 (smoke test)
+          --cpu-time       time with the thread's CPU-time clock (needs --threads 1: every kernel then runs on the
+                           calling thread): per-core cost on a loaded machine
         """
 
     static func peakRSSMiB() -> Double {
@@ -52,7 +54,7 @@ enum TinTBench {
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
-        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json"], flags: ["--quick"])
+        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json"], flags: ["--quick", "--cpu-time"])
         let quick = o.has("--quick")
         var c = OPTConfig()
         c.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
@@ -62,6 +64,10 @@ enum TinTBench {
         let tokensList = try o.intList("--tokens", default: quick ? [64] : [256, 512])
         let threadsList = try o.intList("--threads", default: [2])
         let rounds = try o.int("--rounds", default: quick ? 1 : 3)
+        if o.has("--cpu-time") {
+            guard threadsList == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
         let machine = MachineInfo.current()
         let shape = "D_aux \(c.hiddenSize), \(c.numHiddenLayers) layers, FFN \(c.ffnDim), vocab \(c.vocabSize); S 3, H_sim 12, 1 step, forward reuse"
         print("Bench tint — \(machine.cpu), \(machine.cores) cores, \(machine.build)")
