@@ -265,6 +265,22 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         return nB * d + nA * d <= 2 * nA * nB ? .keysFirst : .scoresFirst  // 2nB·d² + 2nA·d² vs 4nA·nB·d
     }
 
+    /// Runs `body` for every live head with a scratch buffer of `scratch` scalars of its own: heads in parallel
+    /// (whole heads per thread, as `HSimSplitLinear`'s block maps: a 256-row head product is too short to pay for
+    /// splitting its rows), or in order on one thread. Heads write disjoint output columns.
+    private func forEachLiveHead(scratch count: Int, _ body: (Int, UnsafeMutablePointer<Scalar>) -> Void) {
+        let heads = liveHeads
+        withoutActuallyEscaping(body) { body in
+            let run = UncheckedSendable(body)
+            let grain = Threading.maxThreads > 1 && heads.count >= 2 * Threading.maxThreads ? 1 : heads.count
+            parallelChunks(count: heads.count, grain: grain) { range in
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: Swift.max(count, 1))
+                defer { scratch.deallocate() }
+                for i in range { run.value(heads[i], scratch) }
+            }
+        }
+    }
+
     /// Per live head, the product ``linearProduct(head:nA:nB:)`` chooses.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -272,10 +288,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                                  _ O: UnsafeMutablePointer<Scalar>, nA: Int, nB: Int, d: Int) {
         let W = width
         let keysFirst = nB * d + nA * d <= 2 * nA * nB
-        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
-        defer { scratch.deallocate() }
-        for h in liveHeads {
-            let o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
+        let Os = UncheckedSendable(O)
+        forEachLiveHead(scratch: keysFirst ? d * d : nA * nB) { h, scratch in
+            let O = Os.value, o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
             switch linearProduct(head: h, nA: nA, nB: nB) {
             case .queryKeys(let c):
                 gemm(m: nA, n: d, k: d, alpha: c, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
@@ -301,10 +316,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                                         _ Vh: [UnsafePointer<Scalar>], _ O: UnsafeMutablePointer<Scalar>,
                                         n: Int, d: Int, scale: Scalar, transposed: Bool, starts: [Int]?) {
         let W = width
-        let a = UnsafeMutablePointer<Scalar>.allocate(capacity: n * n)
-        defer { a.deallocate() }
-        for h in liveHeads {
-            let o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
+        let Os = UncheckedSendable(O)
+        forEachLiveHead(scratch: n * n) { h, a in
+            let O = Os.value, o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
             gemm(m: n, n: n, k: d, alpha: scale, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: a, ldc: n)
             for i in 0..<n {
                 let row = a + i * n, s = starts?[i] ?? 0

@@ -32,7 +32,7 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
             try addFeatures(gateFeatures, state, into: &g)
             try addFeatures(upFeatures, state, into: &u)
         }
-        g = applyActivation(activation, g)
+        applyActivation(activation, &g)
         g.withUnsafeMutableBufferPointer { gp in
             u.withUnsafeBufferPointer { up in for i in 0..<(n * W) { gp[i] *= up[i] } }
         }

@@ -16,7 +16,7 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var h: Tensor<Scalar>
         h = fc.map { $0.applied(x) } ?? x
-        if let activation { h = applyActivation(activation, h) }
+        if let activation { applyActivation(activation, &h) }
         var out = proj.map { $0.applied(h) } ?? h
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
@@ -32,12 +32,14 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     }
 }
 
-/// σ applied elementwise, with Tensor's one implementation of each activation.
-func applyActivation<S: TensorScalar>(_ f: Activation, _ x: Tensor<S>) -> Tensor<S> {
-    switch f {
-    case .relu: return x.relu()
-    case .gelu: return x.gelu()
-    case .geluTanh: return x.geluTanh()
-    case .silu: return x.silu()
+/// σ applied elementwise in place, with Tensor's one implementation of each activation (`unaryRun`); a shared
+/// `x` is copied first (copy-on-write).
+func applyActivation<S: TensorScalar>(_ f: Activation, _ x: inout Tensor<S>) {
+    x.withUnsafeMutableBufferPointer { p in
+        guard let base = p.baseAddress else { return }
+        let bs = UncheckedSendable(base), op = f.forwardOp
+        parallelChunks(count: p.count, grain: 1 << 14) { r in
+            unaryRun(op, UnsafePointer(bs.value + r.lowerBound), bs.value + r.lowerBound, r.count)
+        }
     }
 }

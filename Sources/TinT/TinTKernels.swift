@@ -151,10 +151,15 @@ func mixRowsGeneric<S: TensorScalar>(_ x: UnsafePointer<S>, ldx: Int, _ z: Unsaf
     }
 }
 
-/// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element).
+/// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element); consecutive
+/// indices (a train prefix) are a view, not a copy.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func gatherRows<S: TensorScalar>(_ t: Tensor<S>, _ indices: [Int]) -> Tensor<S> {
+    if let first = indices.first, indices.last! - first + 1 == indices.count,
+       indices.indices.allSatisfy({ indices[$0] == first + $0 }) {
+        return try! t.sliced(axis: 0, first..<(first + indices.count))
+    }
     let w = t.shape[1]
     var out = try! Tensor<S>.zeros([indices.count, w])
     t.withUnsafeBufferPointer { src in

@@ -42,8 +42,16 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
             throw TinTError.invalidArgument(module: "TinTState",
                                             reason: "signal \(signal.shape) must be [T, ≤ D_sim] for prefixes \(prefixes.shape)")
         }
-        var tokens = try Tensor<Scalar>.zeros([signal.shape[0], prefixes.shape[1]])
-        try tokens.assign(signal, axis: 1, 0..<signal.shape[1])
+        let T = signal.shape[0], W = prefixes.shape[1], w = signal.shape[1]
+        // One pass: each row is the signal then zeros (no zero fill of the whole rows first).
+        let tokens = signal.withUnsafeBufferPointer { s in
+            Tensor<Scalar>.uninitialized([T, W]) { t in
+                for r in 0..<T {
+                    (t + r * W).update(from: s.baseAddress! + r * w, count: w)
+                    (t + r * W + w).update(repeating: 0, count: W - w)
+                }
+            }
+        }
         try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
     }
 
