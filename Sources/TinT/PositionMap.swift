@@ -39,6 +39,10 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
         return PositionMap(table: t, coefficients: coefficients, width: width)
     }
 
+    /// The one non-zero entry `(r, value)` of the token rows' table row, when it has exactly one (`e_0` of
+    /// ``tokenUnit(prefixCount:width:coefficients:)``).
+    var tokenOneHot: (r: Int, value: Scalar)? { nonZeros[nonZeros.count - 1].count == 1 ? nonZeros[nonZeros.count - 1][0] : nil }
+
     /// Whether head `h` receives a non-zero position term on some row.
     func feeds(head h: Int) -> Bool { coefficients[h] != 0 && table.contains { $0 != 0 } }
 

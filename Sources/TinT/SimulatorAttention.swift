@@ -15,15 +15,26 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
         return pattern.groups.contains { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }
     }
 
+    /// Whether head `h` is a position term alone (no state term reaches it).
+    private func positionOnly(head h: Int) -> Bool {
+        guard let position, position.coefficients[h] != 0 else { return false }
+        guard let map else { return true }
+        guard let pattern = map.pattern else { return false }
+        return !pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty })
+    }
+
     /// `c` when head `h` of the stream is exactly `c·e_p` on prefix rows (no state term, identity position block):
     /// the attention kernel then skips the product with that identity.
     func prefixIdentityCoefficient(head h: Int) -> Scalar? {
-        guard let position, position.coefficients[h] != 0, position.prefixBlockIsIdentity else { return nil }
-        if let map {
-            guard let pattern = map.pattern else { return nil }
-            if pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }) { return nil }
-        }
+        guard positionOnly(head: h), let position, position.prefixBlockIsIdentity else { return nil }
         return position.coefficients[h]
+    }
+
+    /// `(r, v)` when head `h` of the stream is `v·e_r` on every token row (no state term, a one-hot token row of
+    /// the position table: the `e_0` that carries a bias), with `v` as the stream computes it.
+    func tokenOneHot(head h: Int) -> (r: Int, value: Scalar)? {
+        guard positionOnly(head: h), let position, let e = position.tokenOneHot else { return nil }
+        return (e.r, position.coefficients[h] * e.value)
     }
 
     /// Per head, the input head it copies unchanged — a mix reading that one head with weight 1, no block map,
@@ -220,6 +231,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 case .queryValues: reads.k = false
                 case .keyValues: reads.q = false
                 case .keysFirst, .scoresFirst: break
+                case .valueRowBroadcast, .valueColumnSum: reads = (false, false, true)
                 }
             }
             if reads.q { qNeed.append(h) }
@@ -252,16 +264,25 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     /// whichever needs fewer flops; when one stream of the head is `c·e_p` on the K prefix rows (an identity), its
     /// product is skipped: `O_h = c·Q_h K_hᵀ` (value), `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers
     /// with half the work. The one decision the kernel and ``flops(_:group:)`` share.
+    /// When moreover the other operand is `v·e_r` on every token row (a bias head), the remaining product is a
+    /// row of values broadcast to every query (`c·(v·V_h[r])`), or one row of sums (`c·Σ_t v·V_h[t]` in row `r`).
     enum LinearHeadProduct {
         case queryKeys(Scalar), queryValues(Scalar), keyValues(Scalar), keysFirst, scoresFirst
+        case valueRowBroadcast(row: Int, query: Scalar, alpha: Scalar), valueColumnSum(row: Int, key: Scalar, alpha: Scalar)
     }
 
     func linearProduct(head h: Int, nA: Int, nB: Int) -> LinearHeadProduct {
         let d = headWidth
         let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
         if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) { return .queryKeys(c) }
-        if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) { return .queryValues(c) }
-        if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) { return .keyValues(c) }
+        if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
+            if let e = query.tokenOneHot(head: h) { return .valueRowBroadcast(row: e.r, query: e.value, alpha: c) }
+            return .queryValues(c)
+        }
+        if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
+            if let e = key.tokenOneHot(head: h) { return .valueColumnSum(row: e.r, key: e.value, alpha: c) }
+            return .keyValues(c)
+        }
         return nB * d + nA * d <= 2 * nA * nB ? .keysFirst : .scoresFirst  // 2nB·d² + 2nA·d² vs 4nA·nB·d
     }
 
@@ -289,7 +310,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         let W = width
         let keysFirst = nB * d + nA * d <= 2 * nA * nB
         let Os = UncheckedSendable(O)
-        forEachLiveHead(scratch: keysFirst ? d * d : nA * nB) { h, scratch in
+        forEachLiveHead(scratch: Swift.max(d, keysFirst ? d * d : nA * nB)) { h, scratch in
             let O = Os.value, o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
             switch linearProduct(head: h, nA: nA, nB: nB) {
             case .queryKeys(let c):
@@ -304,6 +325,13 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             case .scoresFirst:
                 gemm(m: nA, n: nB, k: d, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
                 gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+            case .valueRowBroadcast(let r, let q, let c):
+                for j in 0..<d { scratch[j] = c * (q * V[r * W + j]) }
+                for i in 0..<nA { (O + i * W + o).update(from: scratch, count: d) }
+            case .valueColumnSum(let r, let k, let c):
+                scratch.update(repeating: 0, count: d)
+                for t in 0..<nB { for j in 0..<d { scratch[j] += k * V[t * W + j] } }
+                for j in 0..<d { O[r * W + o + j] = c * scratch[j] }
             }
         }
     }
@@ -362,6 +390,8 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 case .keyValues: f += 2 * d * d * nB
                 case .keysFirst: f += 2 * d * d * nB + 2 * nA * d * d
                 case .scoresFirst: f += 4 * nA * nB * d
+                case .valueRowBroadcast: f += 2 * d
+                case .valueColumnSum: f += 2 * nB * d
                 }
             case .softmax, .softmaxTransposed: f += 4 * nA * nA * d  // the full T × T scores and values
             }
