@@ -43,3 +43,10 @@ func applyActivation<S: TensorScalar>(_ f: Activation, _ x: inout Tensor<S>) {
         }
     }
 }
+
+/// σ applied elementwise to a copy of `x`.
+func applyActivation<S: TensorScalar>(_ f: Activation, _ x: Tensor<S>) -> Tensor<S> {
+    var y = x
+    applyActivation(f, &y)
+    return y
+}
