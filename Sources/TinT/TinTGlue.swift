@@ -47,11 +47,7 @@ enum TinTGlue {
         precondition(w <= D && D <= W, "restoredState: gradient width \(w), signal width \(D), row width \(W)")
         gradient.withUnsafeBufferPointer { g in
             tokens.withUnsafeMutableBufferPointer { t in
-                for r in 0..<T {
-                    let row = t.baseAddress! + r * W
-                    row.update(from: g.baseAddress! + r * w, count: w)
-                    (row + w).update(repeating: 0, count: D - w)
-                }
+                for r in 0..<T { copyRowPadded(from: g.baseAddress! + r * w, count: w, to: t.baseAddress! + r * W, width: D) }
             }
         }
         return try TinTState(prefixes: prefixes, tokens: tokens, trainMask: trainMask)

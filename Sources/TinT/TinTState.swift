@@ -46,10 +46,7 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
         // One pass: each row is the signal then zeros (no zero fill of the whole rows first).
         let tokens = signal.withUnsafeBufferPointer { s in
             Tensor<Scalar>.uninitialized([T, W]) { t in
-                for r in 0..<T {
-                    (t + r * W).update(from: s.baseAddress! + r * w, count: w)
-                    (t + r * W + w).update(repeating: 0, count: W - w)
-                }
+                for r in 0..<T { copyRowPadded(from: s.baseAddress! + r * w, count: w, to: t + r * W, width: W) }
             }
         }
         try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
@@ -80,3 +77,12 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
 
 /// The two kinds of rows.
 enum RowGroup: Sendable { case prefixes, tokens }
+
+/// `dst[0..<count] = src[0..<count]`, `dst[count..<width] = 0`, as raw memory moves (a memcpy and a memset, with no
+/// per-element generic copy even where the caller is not specialised).
+@inline(__always)
+func copyRowPadded<S: TensorScalar>(from src: UnsafePointer<S>, count: Int, to dst: UnsafeMutablePointer<S>, width: Int) {
+    let size = MemoryLayout<S>.stride
+    UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * size)
+    UnsafeMutableRawPointer(dst + count).initializeMemory(as: UInt8.self, repeating: 0, count: (width - count) * size)
+}
