@@ -115,9 +115,13 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
 func accumulateScaledRows<S: TensorScalar>(_ x: Tensor<S>, _ g: [S], into out: inout Tensor<S>, width W: Int) {
     x.withUnsafeBufferPointer { xp in
         out.withUnsafeMutableBufferPointer { op in
-            for (i, gi) in g.enumerated() where gi != 0 {
-                let s = xp.baseAddress! + i * W, o = op.baseAddress! + i * W
-                if gi == 1 { for c in 0..<W { o[c] += s[c] } } else { for c in 0..<W { o[c] += gi * s[c] } }
+            let ptrs = UncheckedSendable((xp.baseAddress!, op.baseAddress!))
+            parallelChunks(count: g.count, grain: Swift.max(1, 65_536 / Swift.max(W, 1))) { rows in
+                let (xs, os) = ptrs.value
+                for i in rows where g[i] != 0 {
+                    let gi = g[i], s = xs + i * W, o = os + i * W
+                    if gi == 1 { for c in 0..<W { o[c] += s[c] } } else { for c in 0..<W { o[c] += gi * s[c] } }
+                }
             }
         }
     }
