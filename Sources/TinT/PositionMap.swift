@@ -14,6 +14,8 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
     /// touches one coordinate per head and row instead of scanning the width.
     private let nonZeros: [[(r: Int, value: Scalar)]]
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     init(table: [Scalar], coefficients: [Scalar], width: Int) {
         precondition(table.count % width == 0)
         self.table = table
