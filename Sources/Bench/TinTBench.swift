@@ -22,6 +22,8 @@ enum TinTBench {
         var gemmShape: String, gemmGFlopsBest: Double, gemmGFlopsMedian: Double
         /// TinT's median GFLOP/s over GEMM's median.
         var fractionOfGEMM: Double
+        /// max |TinT − oracle| / max |oracle| of the logit change (after − before) and of the logits after the step.
+        var changeErrorVsOracle: Double, logitErrorVsOracle: Double
     }
 
     struct Report: Codable {
@@ -31,17 +33,21 @@ enum TinTBench {
         var compileSeconds: Double, encodeSeconds: Double
         var parameters: Int, auxParameters: Int
         var peakRSSMiB: Double
+        /// How the prefixes were kept, and their bytes.
+        var prefixStorage: String, prefixMiB: Double
         var results: [Result]
     }
 
     static let help = """
         usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick] [--cpu-time]
+                         [--prefix-storage native|bfloat16|float16]
           --tokens LIST    sequence lengths (default 256,512); the first half of each sequence is the train part
           --threads LIST   thread counts (default 2)
           --rounds N       TinT forward passes per length (default 3; --quick 1)
           --layers L       aux layers (default 12, OPT-125M)
           --json FILE      also write the results as JSON
           --quick          D_aux 96, 2 layers, T 64 (smoke test)
+          --prefix-storage how the executor keeps the prefix tensors (default native = fp32; PrefixStorage)
           --cpu-time       time with the thread's CPU-time clock (needs --threads 1: every kernel then runs on the
                            calling thread): per-core cost on a loaded machine
         """
@@ -54,7 +60,7 @@ enum TinTBench {
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
-        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json"], flags: ["--quick", "--cpu-time"])
+        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json", "--prefix-storage"], flags: ["--quick", "--cpu-time"])
         let quick = o.has("--quick")
         var c = OPTConfig()
         c.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
@@ -79,10 +85,14 @@ enum TinTBench {
         let program = try TinTCompiler.compile(try AuxGraph(opt: c), config: config)
         let compileSeconds = now() - t0
         t0 = now()
-        let executor = try TinTExecutor(program: program, parameters: model.parameters)
+        guard let storage = PrefixStorage(rawValue: o["--prefix-storage"] ?? "native") else {
+            throw BenchError("--prefix-storage takes native, bfloat16 or float16")
+        }
+        let executor = try TinTExecutor(program: program, parameters: model.parameters, prefixStorage: storage)
         let encodeSeconds = now() - t0
         let report = program.parameterReport
-        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s")
+        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s, prefixes kept as \(storage.rawValue): "
+              + "\(fmt(Double(executor.prefixBytes) / 1048576, 1)) MiB")
         print(report)
 
         var results: [Result] = []
@@ -93,7 +103,11 @@ enum TinTBench {
                 let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 }
                 let mask = (0..<T).map { $0 < T / 2 }
                 let counter = TinTFlopCounter()
-                _ = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                let changeError = relativeError(try outcome.logitsAfter - outcome.logitsBefore,
+                                                try reference.logitsAfter - reference.logitsBefore)
+                let logitError = relativeError(outcome.logitsAfter, reference.logitsAfter)
                 let flops = Double(counter.totalFlops)
                 var gemm = GEMMReference(m: T, k: c.hiddenSize, n: c.ffnDim)
                 var tint: [Double] = [], aux: [Double] = [], oracle: [Double] = [], gemmSeconds: [Double] = []
@@ -115,7 +129,8 @@ enum TinTBench {
                                ratioBest: tint.min()! / aux.min()!, layerFlops: counter.layerFlops, glueFlops: counter.glueFlops,
                                tintGFlopsBest: flops / tint.min()! / 1e9, tintGFlopsMedian: flops / median(tint) / 1e9,
                                gemmShape: gemm.label, gemmGFlopsBest: gemmGF.max()!, gemmGFlopsMedian: median(gemmGF),
-                               fractionOfGEMM: flops / median(tint) / 1e9 / median(gemmGF))
+                               fractionOfGEMM: flops / median(tint) / 1e9 / median(gemmGF),
+                               changeErrorVsOracle: changeError, logitErrorVsOracle: logitError)
                 results.append(r)
                 print("T \(T), \(threads) thread(s): TinT forward best \(fmt(r.tintBest, 2)) s, median \(fmt(r.tintMedian, 2)) s "
                       + "(\(rounds) rounds); aux forward best \(fmt(r.auxBest * 1000, 1)) ms; ratio \(fmt(r.ratioBest, 0))×; "
@@ -123,13 +138,23 @@ enum TinTBench {
                 print("  FLOPs \(fmt(flops / 1e9, 1)) G (layers \(fmt(Double(r.layerFlops) / 1e9, 1)) G, head \(fmt(Double(r.glueFlops) / 1e9, 1)) G): "
                       + "\(fmt(r.tintGFlopsBest)) GFLOP/s best, \(fmt(r.tintGFlopsMedian)) median; GEMM \(gemm.label) "
                       + "\(fmt(r.gemmGFlopsBest)) best, \(fmt(r.gemmGFlopsMedian)) median; TinT at \(fmt(100 * r.fractionOfGEMM, 0))% of GEMM (medians)")
+                print("  vs the approximate-GD oracle: logit change \(String(format: "%.2e", changeError)), "
+                      + "logits after \(String(format: "%.2e", logitError)) (max-abs relative)")
             }
         }
         let out = Report(machine: machine, shape: shape, compileSeconds: compileSeconds, encodeSeconds: encodeSeconds,
                          parameters: report.total, auxParameters: report.auxParameters, peakRSSMiB: peakRSSMiB(),
-                         results: results)
+                         prefixStorage: storage.rawValue, prefixMiB: Double(executor.prefixBytes) / 1048576, results: results)
         if let path = o["--json"] { try writeJSON(out, to: path) }
     }
+}
+
+/// max |a − b| / max |b|.
+func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
+    let x = a.scalars, y = b.scalars
+    var diff: Float = 0, scale: Float = 0
+    for i in x.indices { diff = max(diff, abs(x[i] - y[i])); scale = max(scale, abs(y[i])) }
+    return Double(diff) / Double(max(scale, .leastNormalMagnitude))
 }
 
 /// A GEMM of a transformer shape timed in the TinT run (its thread count, its machine load), as TinT's throughput

@@ -12,22 +12,27 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// The aux parameters the prefixes were encoded from (the base of the read-back weights).
     public let parameters: ParameterSet<Scalar>
     /// Per node, its prefix tensors: linear block `(j, i)` at `j·C_in + i`; attention Q, K, V; one for a norm.
-    let initialPrefixes: [[Tensor<Scalar>]]
+    let initialPrefixes: [[StoredPrefix<Scalar>]]
+    /// How runs keep the prefix tensors between modules.
+    public let prefixStorage: PrefixStorage
+    /// Bytes of the encoded prefix tensors as kept (``PrefixStorage``).
+    public var prefixBytes: Int { initialPrefixes.joined().reduce(0) { $0 + $1.bytes } }
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
 
-    /// Encodes the aux weights into prefix tensors.
+    /// Encodes the aux weights into prefix tensors, kept as `prefixStorage` says (``PrefixStorage``).
     ///
     /// - Throws: `TinTError.invalidArgument` naming a parameter the graph needs that `parameters` lacks, or
     ///   one with the wrong shape.
-    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>) throws {
+    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>, prefixStorage: PrefixStorage = .native) throws {
         self.program = program
         self.parameters = parameters
+        self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
         let prefixes = try program.plans.map { try $0.encode(reader, spec: config) }
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> { try reader.tensor(name, shape) }
-        initialPrefixes = prefixes
+        initialPrefixes = prefixes.map { node in node.map { StoredPrefix($0, storage: prefixStorage) } }
         var tables: [String: Tensor<Scalar>] = [:]
         for (name, shape) in program.graph.tableShapes { tables[name] = try tensor(name, shape).contiguous() }
         if tables[program.graph.headWeight] == nil {
@@ -118,7 +123,7 @@ private struct Run<Scalar: TensorScalar> {
     let executor: TinTExecutor<Scalar>
     let ids: [Int], trainMask: [Bool], segmentStarts: [Int]?
     let flopCounter: TinTFlopCounter?
-    var prefixes: [[Tensor<Scalar>]]
+    var prefixes: [[StoredPrefix<Scalar>]]
     var values: [Tensor<Scalar>?]
     var stored: [[Tensor<Scalar>]]
 
@@ -139,7 +144,7 @@ private struct Run<Scalar: TensorScalar> {
     /// The context node `n` runs in, with its current prefixes and stored rows.
     private func context(_ n: Int) -> NodeContext<Scalar> {
         NodeContext(ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
-                    flopCounter: flopCounter, keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
+                    flopCounter: flopCounter, keep: program.simulated[n], prefixes: prefixes[n].map(\.tensor), stored: stored[n])
     }
 
     /// Runs node `n`'s Forward modules; stores their post-Forward rows when the node is simulated backward.
@@ -162,7 +167,7 @@ private struct Run<Scalar: TensorScalar> {
             var c = context(n)
             stored[n] = []  // the Backward consumes the stored rows (NodeContext.restore); the next Forward stores anew
             let inputGradients = try program.plans[n].backward(&c, gradient: g, inputCount: nodes[n].inputs.count)
-            prefixes[n] = c.prefixes
+            prefixes[n] = c.prefixes.map { StoredPrefix($0, storage: executor.prefixStorage) }
             for (input, gi) in zip(nodes[n].inputs, inputGradients) where program.simulated[input] {
                 gradients[input] = try gradients[input].map { try $0 + gi } ?? gi
             }
@@ -174,7 +179,7 @@ private struct Run<Scalar: TensorScalar> {
     func readBack() throws -> ParameterSet<Scalar> {
         var out = executor.parameters
         for (n, plan) in program.plans.enumerated() where program.simulated[n] {
-            try plan.readBack(prefixes[n], into: &out, spec: program.spec)
+            try plan.readBack(prefixes[n].map(\.tensor), into: &out, spec: program.spec)
         }
         return out
     }
