@@ -103,11 +103,13 @@ enum TinTBench {
                 let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 }
                 let mask = (0..<T).map { $0 < T / 2 }
                 let counter = TinTFlopCounter()
-                let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
-                let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
-                let changeError = relativeError(try outcome.logitsAfter - outcome.logitsBefore,
-                                                try reference.logitsAfter - reference.logitsBefore)
-                let logitError = relativeError(outcome.logitsAfter, reference.logitsAfter)
+                // Scoped so the two outcomes' logits are freed before the timed rounds (peak RSS).
+                let (changeError, logitError) = try { () throws -> (Double, Double) in
+                    let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                    let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                    return (relativeError(try outcome.logitsAfter - outcome.logitsBefore, try reference.logitsAfter - reference.logitsBefore),
+                            relativeError(outcome.logitsAfter, reference.logitsAfter))
+                }()
                 let flops = Double(counter.totalFlops)
                 var gemm = GEMMReference(m: T, k: c.hiddenSize, n: c.ffnDim)
                 var tint: [Double] = [], aux: [Double] = [], oracle: [Double] = [], gemmSeconds: [Double] = []
