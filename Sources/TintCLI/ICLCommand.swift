@@ -119,11 +119,12 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
         struct Method: Encodable {
             let method: String, lr: Double?, accuracy_mean: Double, accuracy_std: Double, accuracies: [Double]
             let validation_accuracies: [Double], optimistic_mean: Double, optimistic_std: Double
-            let shortened_prompts: Int, seconds: Double
+            let shortened_prompts: Int, seconds: Double, shared_update_deviation: Double?
         }
         struct Output: Encodable {
             let task: String, labels: [String], shots: Int, seeds: [UInt64], loss: String, single_ft: Bool, calibrate: Bool
-            let test_examples: Int, lr_grid: [Double], methods: [Method], config: TinTConfig, config_note: String?
+            let test_examples: Int, lr_grid: [Double], methods: [Method], tint_approx_agreement: [Double]?
+            let config: TinTConfig, config_note: String?
         }
         try printJSON(Output(task: task.name, labels: task.labels.map(\.name), shots: options.shots, seeds: options.seeds,
                              loss: options.loss.rawValue, single_ft: options.singleFT, calibrate: options.calibrate,
@@ -134,8 +135,9 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
                                         validation_accuracies: r.validationAccuracies,
                                         optimistic_mean: r.optimisticMean,
                                         optimistic_std: r.optimisticStandardDeviation,
-                                        shortened_prompts: r.shortenedPrompts, seconds: r.seconds)
-                             }, config: config.config, config_note: config.note))
+                                        shortened_prompts: r.shortenedPrompts, seconds: r.seconds,
+                                        shared_update_deviation: r.sharedUpdateDeviation)
+                             }, tint_approx_agreement: tintApproxAgreement(results), config: config.config, config_note: config.note))
         return
     }
     func pct(_ x: Double) -> String { String(format: "%5.1f", 100 * x) }
@@ -153,4 +155,19 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
         let tail = String(format: "%9d%10.1f", r.shortenedPrompts, r.seconds)
         try Console.out(name + eta + "  " + accuracy + "   " + optimistic + "   " + tail)
     }
+    if let agreement = tintApproxAgreement(results) {
+        try Console.out("tint and approx predict the same label on " + zip(options.learningRates, agreement)
+            .map { String(format: "%.1f%% (η %g)", 100 * $1, $0) }.joined(separator: ", ") + " of test prompts")
+    }
+    let deviations = results.compactMap { r in r.sharedUpdateDeviation.map { (r.method, $0) } }
+    if !deviations.isEmpty {
+        try Console.out("one update per demonstration set; largest label-score difference to each method's own pass over a "
+                        + "whole prompt: " + deviations.map { String(format: "%@ %.2g", $0.0.rawValue, $0.1) }.joined(separator: ", "))
+    }
+}
+
+/// Per η, the fraction of test predictions `tint` shares with `approx` (both run), else nil.
+func tintApproxAgreement(_ results: [ICLMethodResult]) -> [Double]? {
+    guard let t = results.first(where: { $0.method == .tint }), let a = results.first(where: { $0.method == .approx }) else { return nil }
+    return t.agreement(with: a)
 }

@@ -143,6 +143,40 @@ func demoModel() throws -> OPTModel {
         }
     }
 
+    /// One update per demonstration set: with `label-only` (concatenated) or `single-ft` the weights learned from the
+    /// demonstrations alone score every query as the method's own pass over the whole prompt does — for `tint`, the
+    /// read-back weights of one TinT forward over the demonstrations give the scores of TinT's forward over the whole
+    /// prompt (its Forward modules are exact), with the paper's options as well as exact ones. Bounds on the label
+    /// scores' change: 1e-4 of it (`exact`, `approx`, exact TinT: fp32 sums in another order) and 1e-3 (the paper's
+    /// TinT, whose soft gates weigh the query tokens slightly differently when they are absent). `context` is not
+    /// query-independent, nor is `referenceCompatible`.
+    @Test(arguments: [false, true]) func sharedUpdateEqualsTheWholePrompt(exact: Bool) throws {
+        let model = try demoModel()
+        var config = try TinTDefaults(graph: try AuxGraph(model: model)).config
+        config.learningRate = 0.02
+        if exact { (config.layerNormBackward, config.activationBackward, config.gates) = (.exact, .exact, .hard) }
+        let scorer = ICLScorer(model: model, config: config, simulator: try TinTSimulator(model: model, config: config))
+        for singleFT in [false, true] {
+            #expect(scorer.updateIsQueryIndependent(loss: .labelOnly, singleFT: singleFT))
+            for query in [0, 2] {
+                let (_, p) = try prompt(shots: 3, query: query)
+                let plain = try scorer.scores(p, method: .icl, loss: .labelOnly, singleFT: singleFT)
+                for method in [ICLMethod.exact, .approx, .tint] {
+                    let learned = try scorer.learnedParameters(p, method: method, loss: .labelOnly, singleFT: singleFT)
+                    let shared = try scorer.scores(p, parameters: learned, singleFT: singleFT)
+                    let own = try scorer.scores(p, method: method, loss: .labelOnly, singleFT: singleFT)
+                    let change = zip(own, plain).map { abs($0 - $1) }.max()!
+                    let err = zip(shared, own).map { abs($0 - $1) }.max()! / change
+                    let bound = method == .tint && !exact ? 1e-3 : 1e-4
+                    #expect(change > 1e-3 && err <= bound, "\(method) single-ft \(singleFT) query \(query): \(err) of \(change)")
+                }
+            }
+        }
+        #expect(!scorer.updateIsQueryIndependent(loss: .context, singleFT: false))
+        config.referenceCompatible = true
+        #expect(!ICLScorer(model: model, config: config).updateIsQueryIndependent(loss: .labelOnly, singleFT: true))
+    }
+
     /// Content-free calibration: the prediction is the argmax of each label's score minus its score with the query
     /// "N/A" after the same demonstrations.
     @Test func calibrationSubtractsTheContentFreeScores() throws {
