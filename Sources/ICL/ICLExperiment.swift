@@ -123,18 +123,18 @@ public struct ICLExperiment: Sendable {
         throws -> (labels: [Int], shortened: Int, deviation: Double?) {
         let demos = demonstrations(seed: seed), positions = scorer.model.config.maxPositionEmbeddings
         let (loss, singleFT) = (options.loss, options.singleFT)
-        let shared = method.learns && scorer.updateIsQueryIndependent(loss: loss, singleFT: singleFT)
+        let shared = method == .icl || scorer.updateIsQueryIndependent(loss: loss, singleFT: singleFT)
         // One entry: the key (the demonstrations' tokens) changes only when a long query drops demonstrations.
-        var learned: (key: ArraySlice<Int>, parameters: ParameterSet<Float>)? = nil
+        var learned: (key: ArraySlice<Int>, parameters: ParameterSet<Float>, prefix: ICLPrefixCache)? = nil
         var deviation: Double? = nil
         func score(_ prompt: ICLEncodedPrompt, check: Bool) throws -> [Double] {
             guard shared else { return try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT) }
             let key = prompt.ids[0..<(prompt.demonstrations.last?.upperBound ?? 0)]
             if learned?.key != key {
-                learned = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT))
+                learned = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT), ICLPrefixCache())
             }
-            let s = try scorer.scores(prompt, parameters: learned!.parameters, singleFT: singleFT)
-            if check {
+            let s = try scorer.scores(prompt, parameters: learned!.parameters, singleFT: singleFT, prefix: learned!.prefix)
+            if check && method.learns {
                 let own = try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT)
                 deviation = zip(s, own).reduce(deviation ?? 0) { max($0, Swift.abs($1.0 - $1.1)) }
             }

@@ -136,12 +136,32 @@ public struct ICLScorer: Sendable {
     }
 
     /// Every label's `log p(candidate | context)` under the model with `parameters` (the context is the query alone
-    /// with `singleFT`).
-    public func scores(_ prompt: ICLEncodedPrompt, parameters: ParameterSet<Float>, singleFT: Bool) throws -> [Double] {
+    /// with `singleFT`). With `prefix`, the keys and values of the demonstrations are computed once for every query
+    /// that follows the same demonstrations under the same `parameters` (the caller keeps the pairing), and each query
+    /// runs only its own tokens.
+    public func scores(_ prompt: ICLEncodedPrompt, parameters: ParameterSet<Float>, singleFT: Bool,
+                       prefix: ICLPrefixCache? = nil) throws -> [Double] {
         let context = singleFT ? ICLSeparateSequences(prompt).query : prompt.ids
         let constants = parameters.constants
+        let shared = singleFT ? 0 : prompt.demonstrations.last?.upperBound ?? 0
+        guard let prefix, shared > 0 else {
+            return try candidateLogProbabilities(context, prompt.candidates) { ids in
+                try noGrad { try model.logits(TokenBatch(ids), parameters: constants).value }
+            }
+        }
+        let demonstrations = Array(context[0..<shared])
+        if prefix.ids != demonstrations {
+            let cache: KVCache<Float> = try model.makeCache(batchSize: 1, capacity: context.count + 16)
+            _ = try noGrad { try model.logits(TokenBatch(demonstrations), parameters: constants, cache: cache, options: ForwardOptions()) }
+            (prefix.ids, prefix.cache) = (demonstrations, cache)
+        }
+        let cache = prefix.cache!
+        // Only the last rows are read, so the logits of the query's own tokens suffice.
         return try candidateLogProbabilities(context, prompt.candidates) { ids in
-            try noGrad { try model.logits(TokenBatch(ids), parameters: constants).value }
+            try cache.truncate(to: shared)
+            return try noGrad {
+                try model.logits(TokenBatch(Array(ids[shared...])), parameters: constants, cache: cache, options: ForwardOptions()).value
+            }
         }
     }
 
@@ -253,4 +273,15 @@ public struct ICLSeparateSequences: Equatable, Sendable {
         query = lead + prompt.ids[prompt.query]
         candidates = prompt.candidates
     }
+}
+
+/// The keys and values of a prompt's demonstrations under one set of weights, reused by every query that follows them
+/// (``ICLScorer/scores(_:parameters:singleFT:prefix:)``). Use one per set of weights.
+public final class ICLPrefixCache: @unchecked Sendable {
+    /// The demonstrations' tokens the cache holds.
+    var ids: [Int] = []
+    var cache: KVCache<Float>?
+
+    /// An empty cache.
+    public init() {}
 }

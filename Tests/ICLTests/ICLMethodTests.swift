@@ -177,6 +177,37 @@ func demoModel() throws -> OPTModel {
         #expect(!ICLScorer(model: model, config: config).updateIsQueryIndependent(loss: .labelOnly, singleFT: true))
     }
 
+    /// The demonstrations' keys and values, computed once (``ICLPrefixCache``), score every query that follows them as
+    /// a whole forward does (≤ 1e-5 nats; fp32 sums in another order), on the OPT demo model (learned positions) and the
+    /// tiny Llama (rotary; 1-shot prompts fit its 64 positions): several queries and two-token candidates, with the cache truncated back to the prefix
+    /// between them. A truncation past the tokens seen throws.
+    @Test func prefixCacheScoresAsTheWholePrompt() throws {
+        let llama = try LlamaModel.load(directory: Self.zoo.appendingPathComponent("tiny-llama"))
+        for model in [try demoModel() as any CausalLM, llama] {
+            let scorer = ICLScorer(model: model, config: TinTConfig())
+            let cache = ICLPrefixCache()
+            for query in [0, 1, 2] {
+                var (_, p) = try prompt(shots: model is LlamaModel ? 1 : 3, query: query)
+                // The demo tokenizer's ids, folded into the tiny Llama's 400-token vocabulary.
+                let V = model.config.vocabSize
+                (p.ids, p.candidates) = (p.ids.map { $0 % V }, p.candidates.map { $0.map { $0 % V } })
+                let whole = try scorer.scores(p, parameters: model.parameters, singleFT: false)
+                let cached = try scorer.scores(p, parameters: model.parameters, singleFT: false, prefix: cache)
+                #expect(zip(whole, cached).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: model)) query \(query)")
+                // Two-token candidates (the answer lead and the label word): each continuation starts from the prefix.
+                var twoTokens = p
+                twoTokens.candidates = p.candidates.map { [p.ids[p.ids.count - 1]] + $0 }
+                twoTokens.ids.removeLast()
+                twoTokens.query = twoTokens.query.lowerBound..<(twoTokens.query.upperBound - 1)
+                let wholeTwo = try scorer.scores(twoTokens, parameters: model.parameters, singleFT: false)
+                let cachedTwo = try scorer.scores(twoTokens, parameters: model.parameters, singleFT: false, prefix: cache)
+                #expect(zip(wholeTwo, cachedTwo).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: model)) two-token query \(query)")
+            }
+        }
+        let cache: KVCache<Float> = try demoModel().makeCache(batchSize: 1)
+        #expect(throws: ModelError.self) { try cache.truncate(to: 1) }
+    }
+
     /// Content-free calibration: the prediction is the argmax of each label's score minus its score with the query
     /// "N/A" after the same demonstrations.
     @Test func calibrationSubtractsTheContentFreeScores() throws {
