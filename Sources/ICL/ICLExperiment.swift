@@ -21,6 +21,9 @@ public struct ICLExperimentOptions: Sendable {
     public var maxExamples = 200
     /// Validation examples used to choose η (the first of the split).
     public var maxValidationExamples = 100
+    /// The longest prompt in tokens (with its longest answer), below the model's positions (e.g. the context the model
+    /// was trained at); nil: the model's positions.
+    public var contextLimit: Int? = nil
     /// The η grid; with one value there is nothing to choose.
     public var learningRates: [Double] = [1e-4]
 
@@ -83,6 +86,7 @@ public struct ICLExperiment: Sendable {
                   "shots must be in 0…\(task.train.count) (the train split), got \(options.shots)")
         try check(!options.learningRates.isEmpty && options.learningRates.allSatisfy(\.isFinite), "the η grid must hold finite values")
         try check(options.maxExamples > 0 && options.maxValidationExamples > 0, "the example counts must be positive")
+        try check((options.contextLimit ?? 1) > 0, "the context limit must be positive")
         self.task = task
         self.tokenizer = tokenizer
         self.options = options
@@ -121,7 +125,8 @@ public struct ICLExperiment: Sendable {
     public func predictions(_ examples: [ICLExample], seed: UInt64, method: ICLMethod, scorer: ICLScorer,
                             checkShared: Bool = false, progress: (() -> Void)? = nil)
         throws -> (labels: [Int], shortened: Int, deviation: Double?) {
-        let demos = demonstrations(seed: seed), positions = scorer.model.config.maxPositionEmbeddings
+        let demos = demonstrations(seed: seed)
+        let positions = min(scorer.model.config.maxPositionEmbeddings, options.contextLimit ?? .max)
         let (loss, singleFT) = (options.loss, options.singleFT)
         let shared = method == .icl || scorer.updateIsQueryIndependent(loss: loss, singleFT: singleFT)
         // One entry: the key (the demonstrations' tokens) changes only when a long query drops demonstrations.

@@ -231,6 +231,20 @@ func demoModel() throws -> OPTModel {
         #expect(try e.predictions(task.test, seed: 2, method: .icl, scorer: scorer).labels == expected)
     }
 
+    /// `contextLimit` below the model's positions: every prompt that does not fit loses its earliest demonstrations
+    /// and is counted.
+    @Test func contextLimitDropsTheEarliestDemonstrations() throws {
+        let (e, p) = try prompt(shots: 3)
+        var o = e.options
+        o.contextLimit = ICLScorer.tokenCount(p, singleFT: false) - 1
+        let limited = try ICLExperiment(task: e.task, tokenizer: e.tokenizer, options: o)
+        let scorer = ICLScorer(model: try demoModel(), config: TinTConfig())
+        #expect(try limited.predictions([e.task.test[0]], seed: 1, method: .icl, scorer: scorer).shortened == 1)
+        #expect(try e.predictions([e.task.test[0]], seed: 1, method: .icl, scorer: scorer).shortened == 0)
+        o.contextLimit = 0
+        #expect(throws: ICLTaskError.self) { try ICLExperiment(task: e.task, tokenizer: e.tokenizer, options: o) }
+    }
+
     /// Each seed draws k distinct train examples, the same on every call; different seeds differ.
     @Test func demonstrationsAreSeededAndDistinct() throws {
         let (e, _) = try prompt(shots: 4)
