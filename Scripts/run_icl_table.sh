@@ -3,7 +3,7 @@
 # with the ICL model, one JSON per (task, shots) in Docs/results/icl/. Resumable: a finished JSON is skipped, and each
 # is written to a temporary file first, so an interrupted run leaves no partial result.
 #
-#   Scripts/run_icl_table.sh                 # MODEL=.data/run-icl-llama TASKS=.data/icl
+#   Scripts/run_icl_table.sh                 # MODEL=Scripts/icl_model (the shipped F16 model) TASKS=.data/icl
 #   Scripts/icl_results_table.py             # the Markdown table from the JSONs
 #
 # Settings (Docs/ICL.md; TINT-REFERENCE §8.2 for the authors'):
@@ -15,7 +15,7 @@
 #             loss), one step over every layer, TinT with the defaults (S 3, H_sim 12 for D 192).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODEL=${MODEL:-.data/run-icl-llama}
+MODEL=${MODEL:-Scripts/icl_model}
 TASKS=${TASKS:-.data/icl}
 TINT=${TINT:-.build/release/tint}
 OUT=${OUT:-Docs/results/icl}
