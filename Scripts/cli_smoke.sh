@@ -80,6 +80,7 @@ runs=(
     "icl --model Tests/ZooTests/Fixtures/tiny-llama --task $task --shots 2 --seeds 1 --compare --max-examples 2 --validation-examples 1 --lr-grid 1e-3,1e-2"
     "icl --model Tests/ZooTests/Fixtures/tiny-gpt2 --task $task --method tint --loss context --calibrate --seeds 1 --max-examples 2 --json"
     "icl --model Tests/ZooTests/Fixtures/tiny-llama --task $task --shots 2 --single-ft --compare --seeds 1 --max-examples 2"
+    "icl --model Scripts/icl_model --task $task --shots 3 --seeds 1 --compare --calibrate --context 64 --max-examples 2"
 )
 # Runs that are expected to fail cleanly (a typed error, status 1 or 2) on these models.
 failing=(

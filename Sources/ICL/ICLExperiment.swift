@@ -1,3 +1,4 @@
+import Autodiff
 import Foundation
 import LanguageModel
 import Tensor
@@ -20,6 +21,9 @@ public struct ICLExperimentOptions: Sendable {
     public var maxExamples = 200
     /// Validation examples used to choose η (the first of the split).
     public var maxValidationExamples = 100
+    /// The longest prompt in tokens (with its longest answer), below the model's positions (e.g. the context the model
+    /// was trained at); nil: the model's positions.
+    public var contextLimit: Int? = nil
     /// The η grid; with one value there is nothing to choose.
     public var learningRates: [Double] = [1e-4]
 
@@ -45,6 +49,13 @@ public struct ICLMethodResult: Sendable, Codable, Equatable {
     public var shortenedPrompts: Int
     /// Wall-clock seconds for this method (validation and test).
     public var seconds: Double
+    /// With one update per demonstration set (``ICLScorer/updateIsQueryIndependent(loss:singleFT:)``): the largest
+    /// difference of a label score between that shared update and the method's own pass over the whole prompt, on
+    /// the first test example of each seed and η; nil when every prompt ran its own update.
+    public var sharedUpdateDeviation: Double? = nil
+    /// The test predictions (label indices) per η of the grid, per seed, per example: what two methods' agreement is
+    /// measured on.
+    public var testPredictions: [[[Int]]] = []
 
     /// Mean test accuracy over seeds.
     public var mean: Double { accuracies.mean }
@@ -75,6 +86,7 @@ public struct ICLExperiment: Sendable {
                   "shots must be in 0…\(task.train.count) (the train split), got \(options.shots)")
         try check(!options.learningRates.isEmpty && options.learningRates.allSatisfy(\.isFinite), "the η grid must hold finite values")
         try check(options.maxExamples > 0 && options.maxValidationExamples > 0, "the example counts must be positive")
+        try check((options.contextLimit ?? 1) > 0, "the context limit must be positive")
         self.task = task
         self.tokenizer = tokenizer
         self.options = options
@@ -106,23 +118,46 @@ public struct ICLExperiment: Sendable {
     /// The prediction for each of `examples` (the label with the highest, optionally calibrated, score), with the
     /// demonstrations of `seed`, scored by `scorer` with `method`, and how many prompts lost demonstrations to fit
     /// the model's positions.
+    ///
+    /// When the update does not depend on the query (``ICLScorer/updateIsQueryIndependent(loss:singleFT:)``) it is
+    /// learned once per demonstration set and every query is scored with it; `deviation` is then the largest label
+    /// score difference to the method's own pass over the first example's whole prompt (`checkShared`), else nil.
     public func predictions(_ examples: [ICLExample], seed: UInt64, method: ICLMethod, scorer: ICLScorer,
-                            progress: (() -> Void)? = nil) throws -> (labels: [Int], shortened: Int) {
-        let demos = demonstrations(seed: seed), positions = scorer.model.config.maxPositionEmbeddings
+                            checkShared: Bool = false, progress: (() -> Void)? = nil)
+        throws -> (labels: [Int], shortened: Int, deviation: Double?) {
+        let demos = demonstrations(seed: seed)
+        let positions = min(scorer.model.config.maxPositionEmbeddings, options.contextLimit ?? .max)
+        let (loss, singleFT) = (options.loss, options.singleFT)
+        let shared = method == .icl || scorer.updateIsQueryIndependent(loss: loss, singleFT: singleFT)
+        // One entry: the key (the demonstrations' tokens) changes only when a long query drops demonstrations.
+        var learned: (key: ArraySlice<Int>, parameters: ParameterSet<Float>, prefix: ICLPrefixCache)? = nil
+        var deviation: Double? = nil
+        func score(_ prompt: ICLEncodedPrompt, check: Bool) throws -> [Double] {
+            guard shared else { return try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT) }
+            let key = prompt.ids[0..<(prompt.demonstrations.last?.upperBound ?? 0)]
+            if learned?.key != key {
+                learned = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT), ICLPrefixCache())
+            }
+            let s = try scorer.scores(prompt, parameters: learned!.parameters, singleFT: singleFT, prefix: learned!.prefix)
+            if check && method.learns {
+                let own = try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT)
+                deviation = zip(s, own).reduce(deviation ?? 0) { max($0, Swift.abs($1.0 - $1.1)) }
+            }
+            return s
+        }
         var baseline: [Double]? = nil, shortened = 0
         if options.calibrate {
             let (prompt, _) = try fittingPrompt(demos, query: "N/A", positions: positions)
-            baseline = try scorer.scores(prompt, method: method, loss: options.loss, singleFT: options.singleFT)
+            baseline = try score(prompt, check: false)
         }
-        let labels = try examples.map { example in
+        let labels = try examples.enumerated().map { i, example in
             let (prompt, dropped) = try fittingPrompt(demos, query: example.text, positions: positions)
             if dropped > 0 { shortened += 1 }
-            let s = calibrated(try scorer.scores(prompt, method: method, loss: options.loss, singleFT: options.singleFT),
-                               baseline: baseline)
+            let s = calibrated(try score(prompt, check: checkShared && i == 0), baseline: baseline)
             progress?()
             return s.indices.max { s[$0] < s[$1] || (s[$0] == s[$1] && $0 > $1) }!
         }
-        return (labels, shortened)
+        return (labels, shortened, deviation)
     }
 
     /// Runs `method` over seeds: for each η of the grid, validation and test accuracy per seed; η chosen by mean
@@ -139,28 +174,33 @@ public struct ICLExperiment: Sendable {
         let total = grid.count * options.seeds.count * (test.count + (choose ? validation.count : 0))
         var done = 0
         func tick() { done += 1; progress?(done, total) }
-        var validationMeans: [Double] = [], testBySeed: [[Double]] = [], shortened = 0
+        var validationMeans: [Double] = [], testBySeed: [[Double]] = [], shortened = 0, deviation: Double? = nil
+        var predicted: [[[Int]]] = []
         for eta in grid {
             let s = try scorer(eta)
-            var v: [Double] = [], t: [Double] = []
+            var v: [Double] = [], t: [Double] = [], labels: [[Int]] = []
             for seed in options.seeds {
                 if choose {
                     let p = try predictions(validation, seed: seed, method: method, scorer: s, progress: tick)
                     v.append(accuracy(p.labels, validation))
                 }
-                let p = try predictions(test, seed: seed, method: method, scorer: s, progress: tick)
+                let p = try predictions(test, seed: seed, method: method, scorer: s, checkShared: true, progress: tick)
                 t.append(accuracy(p.labels, test))
+                labels.append(p.labels)
                 shortened += p.shortened
+                if let d = p.deviation { deviation = max(deviation ?? 0, d) }
             }
             validationMeans.append(choose ? v.mean : .nan)
             testBySeed.append(t)
+            predicted.append(labels)
         }
         let best = choose ? validationMeans.indices.max { validationMeans[$0] < validationMeans[$1]
             || (validationMeans[$0] == validationMeans[$1] && grid[$0] > grid[$1]) }! : 0
         let optimistic = options.seeds.indices.map { i in testBySeed.map { $0[i] }.max()! }
         return ICLMethodResult(method: method, learningRate: method.learns ? grid[best] : nil, accuracies: testBySeed[best],
                                validationAccuracies: choose ? validationMeans : [], optimisticAccuracies: optimistic,
-                               shortenedPrompts: shortened, seconds: Date().timeIntervalSince(start))
+                               shortenedPrompts: shortened, seconds: Date().timeIntervalSince(start),
+                               sharedUpdateDeviation: deviation, testPredictions: predicted)
     }
 }
 
@@ -182,5 +222,18 @@ extension Array where Element == Double {
         guard count > 1 else { return 0 }
         let m = mean
         return (map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(count)).squareRoot()
+    }
+}
+
+extension ICLMethodResult {
+    /// Per η of the grid, the fraction of test predictions (over seeds and examples) this method shares with `other`,
+    /// run on the same grid; nil when the grids differ.
+    public func agreement(with other: ICLMethodResult) -> [Double]? {
+        guard testPredictions.count == other.testPredictions.count else { return nil }
+        return zip(testPredictions, other.testPredictions).map { mine, theirs in
+            let pairs = zip(mine.joined(), theirs.joined())
+            let n = pairs.reduce(0) { n, _ in n + 1 }
+            return n == 0 ? .nan : Double(pairs.filter { $0 == $1 }.count) / Double(n)
+        }
     }
 }

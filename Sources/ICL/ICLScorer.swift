@@ -95,6 +95,94 @@ public struct ICLScorer: Sendable {
         }
     }
 
+    /// Whether the update a method learns from a prompt is the same for every query, so that one update per
+    /// demonstration set serves them all (``learnedParameters(_:method:loss:singleFT:)``). With `label-only` the only
+    /// targets are the demonstrations' answers, which a causal model computes before it reads the query: every
+    /// gradient at a query token is zero, and the query's terms in the Descent's sums vanish. With `single-ft` the
+    /// query is not part of the update at all. Not so with `context` (the query's text is a target), nor under
+    /// `referenceCompatible` (its unmasked last position is the query's).
+    public func updateIsQueryIndependent(loss: ICLLoss, singleFT: Bool) -> Bool {
+        (singleFT || loss == .labelOnly) && !config.referenceCompatible
+    }
+
+    /// The weights `method` learns from `prompt`'s demonstrations alone, for a query-independent update: `exact` and
+    /// `approx` by `dynamicUpdate` on the demonstrations; `tint` by one TinT forward over them (concatenated, or side
+    /// by side with `singleFT`), its Descent's weights read back; `icl` and zero shots learn nothing. Scoring a query
+    /// with these weights (``scores(_:parameters:singleFT:)``) is what TinT's own forward over the whole prompt
+    /// computes after its Descent, whose Forward modules are exact (Docs/ICL.md, "One update per demonstration set").
+    public func learnedParameters(_ prompt: ICLEncodedPrompt, method: ICLMethod, loss: ICLLoss, singleFT: Bool) throws -> ParameterSet<Float> {
+        guard method.learns, let end = prompt.demonstrations.last?.upperBound else { return model.parameters }
+        if method == .tint && simulator == nil {
+            throw ICLTaskError.invalidArgument(op: "ICLScorer.learnedParameters", reason: "the tint method needs a compiled TinT")
+        }
+        let c = config
+        if singleFT {
+            let s = ICLSeparateSequences(prompt)
+            func counts(_ d: Int, _ i: Int) -> Bool { loss == .context ? i >= 1 : s.answers[d].contains(i) }
+            if method == .tint {
+                let (ids, starts, counted) = Self.sideBySide(s.demonstrations, counts: counts)
+                return try readBack(simulator!.run(ids: ids, trainMask: ids.map { _ in true }, countsTarget: counted,
+                                                   segmentStarts: starts, readBack: true))
+            }
+            return try model.dynamicUpdate(sequences: s.demonstrations, parameters: model.parameters, countsTarget: counts,
+                                           rule: try rule(method), learningRate: c.learningRate, steps: c.steps)
+        }
+        let ids = Array(prompt.ids[0..<end]), counts = Self.countsTarget(prompt, loss: loss)
+        if method == .tint {
+            return try readBack(simulator!.run(ids: ids, trainMask: ids.map { _ in true }, countsTarget: counts, readBack: true))
+        }
+        return try model.dynamicUpdate(ids, parameters: model.parameters, countsTarget: counts, rule: try rule(method),
+                                       learningRate: c.learningRate, steps: c.steps)
+    }
+
+    /// Every label's `log p(candidate | context)` under the model with `parameters` (the context is the query alone
+    /// with `singleFT`). With `prefix`, the keys and values of the demonstrations are computed once for every query
+    /// that follows the same demonstrations under the same `parameters` (the caller keeps the pairing), and each query
+    /// runs only its own tokens.
+    public func scores(_ prompt: ICLEncodedPrompt, parameters: ParameterSet<Float>, singleFT: Bool,
+                       prefix: ICLPrefixCache? = nil) throws -> [Double] {
+        let context = singleFT ? ICLSeparateSequences(prompt).query : prompt.ids
+        let constants = parameters.constants
+        let shared = singleFT ? 0 : prompt.demonstrations.last?.upperBound ?? 0
+        guard let prefix, shared > 0 else {
+            return try candidateLogProbabilities(context, prompt.candidates) { ids in
+                try noGrad { try model.logits(TokenBatch(ids), parameters: constants).value }
+            }
+        }
+        let demonstrations = Array(context[0..<shared])
+        if prefix.ids != demonstrations {
+            let cache: KVCache<Float> = try model.makeCache(batchSize: 1, capacity: context.count + 16)
+            _ = try noGrad { try model.logits(TokenBatch(demonstrations), parameters: constants, cache: cache, options: ForwardOptions()) }
+            (prefix.ids, prefix.cache) = (demonstrations, cache)
+        }
+        let cache = prefix.cache!
+        // Only the last rows are read, so the logits of the query's own tokens suffice.
+        return try candidateLogProbabilities(context, prompt.candidates) { ids in
+            try cache.truncate(to: shared)
+            return try noGrad {
+                try model.logits(TokenBatch(Array(ids[shared...])), parameters: constants, cache: cache, options: ForwardOptions()).value
+            }
+        }
+    }
+
+    private func readBack(_ outcome: DescentOutcome<Float>) throws -> ParameterSet<Float> {
+        guard let p = outcome.parameters else {
+            throw ICLTaskError.invalidArgument(op: "ICLScorer.learnedParameters", reason: "TinT returned no read-back weights")
+        }
+        return p
+    }
+
+    /// Sequences side by side for one TinT forward: their ids, each token's sequence start (``TinTState/segmentStarts``)
+    /// and which targets count (`counts(sequence, index in it)`; never a token that starts a sequence).
+    static func sideBySide(_ sequences: [[Int]], counts: @escaping (Int, Int) -> Bool) -> (ids: [Int], starts: [Int], counts: (Int) -> Bool) {
+        var starts: [Int] = [], owner: [(Int, Int)] = []
+        for (d, seq) in sequences.enumerated() {
+            starts += Array(repeating: starts.count, count: seq.count)
+            owner += seq.indices.map { (d, $0) }
+        }
+        return (sequences.flatMap { $0 }, starts, { $0 < owner.count && counts(owner[$0].0, owner[$0].1) })
+    }
+
     /// `single-ft`: `exact`/`approx` update on the demonstrations as separate forwards (their losses summed) and score
     /// the query alone; `tint` runs one forward over the sequences side by side, each attending only to itself with
     /// its positions from 0 (``TinTExecutor/run(ids:trainMask:countsTarget:segmentStarts:readBack:)``), the
@@ -112,16 +200,10 @@ public struct ICLScorer: Sendable {
                 try noGrad { try model.logits(TokenBatch(ids), parameters: updated.constants).value }
             }
         case .tint:
-            let demos = s.demonstrations.flatMap { $0 }, n = demos.count
-            var starts: [Int] = [], owner: [(Int, Int)] = []
-            for (d, seq) in s.demonstrations.enumerated() {
-                starts += Array(repeating: starts.count, count: seq.count)
-                owner += seq.indices.map { (d, $0) }
-            }
+            let (demos, starts, counted) = Self.sideBySide(s.demonstrations, counts: counts), n = demos.count
             return try candidateLogProbabilities(s.query, s.candidates) { query in
                 let ids = demos + query
-                return try simulator!.run(ids: ids, trainMask: ids.indices.map { $0 < n },
-                                          countsTarget: { $0 < n && counts(owner[$0].0, owner[$0].1) },
+                return try simulator!.run(ids: ids, trainMask: ids.indices.map { $0 < n }, countsTarget: counted,
                                           segmentStarts: starts + Array(repeating: n, count: query.count)).logitsAfter
             }
         }
@@ -191,4 +273,15 @@ public struct ICLSeparateSequences: Equatable, Sendable {
         query = lead + prompt.ids[prompt.query]
         candidates = prompt.candidates
     }
+}
+
+/// The keys and values of a prompt's demonstrations under one set of weights, reused by every query that follows them
+/// (``ICLScorer/scores(_:parameters:singleFT:prefix:)``). Use one per set of weights.
+public final class ICLPrefixCache: @unchecked Sendable {
+    /// The demonstrations' tokens the cache holds.
+    var ids: [Int] = []
+    var cache: KVCache<Float>?
+
+    /// An empty cache.
+    public init() {}
 }

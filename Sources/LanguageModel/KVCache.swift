@@ -97,6 +97,23 @@ public final class KVCache<Scalar: TensorScalar>: @unchecked Sendable {
     /// Marks the new tokens as stored.
     package func advance(by count: Int) { length += count }
 
+    /// Forgets every token after the first `count`, so that the next call continues from there (scoring several
+    /// continuations of one prefix).
+    ///
+    /// - Throws: `ModelError.invalidArgument` unless `0 ≤ count ≤ length`.
+    public func truncate(to count: Int) throws {
+        guard count >= 0 && count <= length else {
+            throw ModelError.invalidArgument(op: "KVCache.truncate", reason: "count must be in 0…\(length) (the tokens seen), got \(count)")
+        }
+        length = count
+        hasPadding = false
+        for r in 0..<batchSize {
+            let row = keyMask[(r * capacity)..<(r * capacity + count)]
+            realCounts[r] = row.reduce(0) { $0 + Int($1) }
+            if realCounts[r] < count { hasPadding = true }
+        }
+    }
+
     /// Forgets every token (keeps the buffers).
     public func reset() {
         length = 0

@@ -101,8 +101,8 @@ public enum AuxOp: Sendable, Equatable, Hashable {
     case causalSelfAttention(query: AuxLinear, key: AuxLinear, value: AuxLinear, heads: Int)
     /// Causal self-attention with grouped-query heads and/or rotary positions (Llama): `kvHeads` key/value heads
     /// shared by `heads / kvHeads` query heads each, Q and K rotated per head before the scores, scores scaled by
-    /// `1/√headDim` (`AttentionUnit`: rotary Forward and the grouped value Descent, Docs/TINT.md §10–11; Q/K/V
-    /// maps whose heads do not span D_aux are refused by name).
+    /// `1/√headDim` (`AttentionUnit`: rotary Forward and the grouped value Descent, Docs/TINT.md §10–11; heads whose
+    /// widths sum to more or less than D_aux run in chunks of D_aux/headDim heads, §12).
     case attention(AuxAttention)
     /// `act(inputs[0]) ⊙ inputs[1]`: the gated (GLU) product of a gated MLP, `down(act(gate·x) ⊙ up·x)`
     /// (`GatedProductUnit`, a GLU layer, Docs/TINT.md §9.3).
@@ -222,7 +222,31 @@ public struct AuxGraph: Sendable, Equatable {
     }
 }
 
+extension AuxOp {
+    /// Either attention op as one description (`causalSelfAttention` is the case `kvHeads = heads` without rotary
+    /// positions), or nil for every other op.
+    var attentionDescription: AuxAttention? {
+        switch self {
+        case .causalSelfAttention(let q, let k, let v, let heads):
+            return AuxAttention(query: q, key: k, value: v, heads: heads, kvHeads: heads, headDim: q.outputWidth / max(heads, 1),
+                                rotary: nil)
+        case .attention(let a): return a
+        default: return nil
+        }
+    }
+}
+
 extension AuxGraph {
+    /// The heads the simulator's attention modules run (``SimulatorSpec/auxHeads``): `D_aux/d_h` for the head width
+    /// `d_h` of the graph's first attention node when it divides D_aux (the graph's H_aux when heads·d_h = D_aux);
+    /// otherwise H_aux, and the attention unit refuses the node. An attention of another total width runs in
+    /// chunks of that many heads (`AttentionUnit`, Docs/TINT.md §11.1).
+    var simulatorHeads: Int {
+        guard let dh = nodes.lazy.compactMap({ $0.op.attentionDescription?.headDim }).first,
+              dh > 0, hiddenWidth % dh == 0 else { return heads }
+        return hiddenWidth / dh
+    }
+
     /// The distinct ε of the graph's norms, in order of first appearance.
     public var normEpsilons: [Double] {
         var out: [Double] = []

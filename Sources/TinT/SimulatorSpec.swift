@@ -10,7 +10,8 @@ public struct SimulatorSpec: Sendable, Equatable, Hashable {
     public var config: TinTConfig
     /// D_aux, the auxiliary model's hidden size.
     public var auxWidth: Int
-    /// H_aux, the auxiliary model's attention heads.
+    /// H_aux, the auxiliary model's attention heads — more exactly, the heads of width D_aux/H_aux that one attention
+    /// module runs; a model whose heads·head_dim ≠ D_aux runs its attention in chunks of this many heads.
     public var auxHeads: Int
     /// T_aux, the auxiliary model's maximum sequence length.
     public var auxMaxPositions: Int
@@ -43,10 +44,11 @@ public struct SimulatorSpec: Sendable, Equatable, Hashable {
                   auxWidth: auxWidth, auxHeads: auxHeads, auxMaxPositions: auxMaxPositions, layerNormEpsilon: layerNormEpsilon)
     }
 
-    /// The spec of `graph` with `config`: D_aux, H_aux and T_aux are the graph's, ε its first norm's (1e-5 when it
-    /// has none; norm modules are rebuilt per node ε).
+    /// The spec of `graph` with `config`: D_aux and T_aux are the graph's, H_aux the heads of the graph's head width
+    /// that fill D_aux (the graph's own H_aux unless heads·head_dim ≠ D_aux, Docs/TINT.md §11.1), ε its first norm's
+    /// (1e-5 when it has none; norm modules are rebuilt per node ε).
     public init(graph: AuxGraph, config: TinTConfig) {
-        self.init(config: config, auxWidth: graph.hiddenWidth, auxHeads: graph.heads, auxMaxPositions: graph.maxPositions,
+        self.init(config: config, auxWidth: graph.hiddenWidth, auxHeads: graph.simulatorHeads, auxMaxPositions: graph.maxPositions,
                   layerNormEpsilon: graph.normEpsilons.first ?? 1e-5)
     }
 

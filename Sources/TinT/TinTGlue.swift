@@ -9,7 +9,8 @@ import Tensor
 /// 2. **Token rows**: a module runs on fresh rows holding its input signal in `[0, w)` and zeros elsewhere; its
 ///    post-Forward rows (holding the activations in the memory regions) are stored, and before its Backward the
 ///    stored rows are restored with the gradient in place of the signal.
-/// 3. **Chunks**: maps wider than D_aux run block by block; output chunks are summed and concatenated.
+/// 3. **Chunks**: maps wider than D_aux run block by block; output chunks are summed and concatenated (attention
+///    heads run in chunks the same way).
 /// 4. **Residual adds**: `.add` nodes sum their inputs; in the backward their gradient goes to every input.
 /// 5. **Embeddings**: the token and position lookups (frozen, shared with the aux model).
 /// 6. **Loss gradient**: the tied head's logits, the vocabulary softmax, and `∂ℓ/∂h` of the summed
@@ -63,6 +64,11 @@ enum TinTGlue {
     /// Columns `range` of a `[T, w]` value.
     static func columns<S: TensorScalar>(_ value: Tensor<S>, _ range: Range<Int>) throws -> Tensor<S> {
         range == 0..<value.shape[1] ? value : try value.sliced(axis: 1, range).contiguous()
+    }
+
+    /// Rows (leading-axis entries) `range` of a map or a bias (an attention chunk's heads).
+    static func rows<S: TensorScalar>(_ value: Tensor<S>, _ range: Range<Int>) throws -> Tensor<S> {
+        range == 0..<value.shape[0] ? value : try value.sliced(axis: 0, range).contiguous()
     }
 
     /// `value` (rank 1 or 2) zero padded at the end of each axis to `shape` (a narrower chunk, a K-rounded block).

@@ -11,7 +11,7 @@ let iclCommand = Command(
     help: """
         usage: tint icl --model DIR --task DIR [--shots K] [--seeds N] (--method icl|exact|approx|tint | --compare)
                         [--loss label-only|context] [--single-ft] [--calibrate] [--lr η | --lr-grid LIST] [--max-examples N]
-                        [--validation-examples N] [TinT options] [--json] [--quiet]
+                        [--validation-examples N] [--context N] [TinT options] [--json] [--quiet]
 
         For each seed, draws K demonstrations from the task's train split and scores every label of each test example
         after them: the label whose words get the highest log-probability at the answer position is the prediction.
@@ -38,13 +38,15 @@ let iclCommand = Command(
           --lr-grid LIST           comma-separated η values to choose from on validation (overrides --lr)
           --max-examples N         test examples (default 200)
           --validation-examples N  validation examples for choosing η (default 100)
+          --context N              the longest prompt, in tokens (default: the model's positions); longer prompts
+                                   lose their earliest demonstrations (e.g. a model's trained context when shorter)
           --json                   machine-readable output on stdout
           --quiet                  no progress on stderr
 
         """ + TinTOptions.help,
     run: { args in
         let valued = TinTOptions.valued.union(["--model", "--task", "--shots", "--seeds", "--method", "--loss", "--lr-grid",
-                                               "--max-examples", "--validation-examples"])
+                                               "--max-examples", "--validation-examples", "--context"])
         let o = try ParsedOptions(args, valued: valued, flags: TinTOptions.flags.union(["--calibrate", "--single-ft", "--compare", "--json", "--quiet"]))
         Progress.quiet = o.has("--quiet")
         let methods = try iclMethods(o)
@@ -55,6 +57,7 @@ let iclCommand = Command(
         options.singleFT = o.has("--single-ft")
         options.maxExamples = try o.int("--max-examples", in: 1...Int.max, default: 200)!
         options.maxValidationExamples = try o.int("--validation-examples", in: 1...Int.max, default: 100)!
+        options.contextLimit = try o.int("--context", in: 1...Int.max, default: nil)
         if let loss = o["--loss"] {
             guard let l = ICLLoss(rawValue: loss) else { throw ArgumentError("--loss must be label-only or context, got '\(loss)'") }
             options.loss = l
@@ -119,23 +122,26 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
         struct Method: Encodable {
             let method: String, lr: Double?, accuracy_mean: Double, accuracy_std: Double, accuracies: [Double]
             let validation_accuracies: [Double], optimistic_mean: Double, optimistic_std: Double
-            let shortened_prompts: Int, seconds: Double
+            let shortened_prompts: Int, seconds: Double, shared_update_deviation: Double?
         }
         struct Output: Encodable {
             let task: String, labels: [String], shots: Int, seeds: [UInt64], loss: String, single_ft: Bool, calibrate: Bool
-            let test_examples: Int, lr_grid: [Double], methods: [Method], config: TinTConfig, config_note: String?
+            let test_examples: Int, context_limit: Int?, lr_grid: [Double], methods: [Method], tint_approx_agreement: [Double]?
+            let config: TinTConfig, config_note: String?
         }
         try printJSON(Output(task: task.name, labels: task.labels.map(\.name), shots: options.shots, seeds: options.seeds,
                              loss: options.loss.rawValue, single_ft: options.singleFT, calibrate: options.calibrate,
-                             test_examples: min(options.maxExamples, task.test.count), lr_grid: options.learningRates,
+                             test_examples: min(options.maxExamples, task.test.count), context_limit: options.contextLimit,
+                             lr_grid: options.learningRates,
                              methods: results.map { r in
                                  Method(method: r.method.rawValue, lr: r.learningRate, accuracy_mean: r.mean,
                                         accuracy_std: r.standardDeviation, accuracies: r.accuracies,
                                         validation_accuracies: r.validationAccuracies,
                                         optimistic_mean: r.optimisticMean,
                                         optimistic_std: r.optimisticStandardDeviation,
-                                        shortened_prompts: r.shortenedPrompts, seconds: r.seconds)
-                             }, config: config.config, config_note: config.note))
+                                        shortened_prompts: r.shortenedPrompts, seconds: r.seconds,
+                                        shared_update_deviation: r.sharedUpdateDeviation)
+                             }, tint_approx_agreement: tintApproxAgreement(results), config: config.config, config_note: config.note))
         return
     }
     func pct(_ x: Double) -> String { String(format: "%5.1f", 100 * x) }
@@ -153,4 +159,19 @@ func printICL(_ results: [ICLMethodResult], task: ICLTask, options: ICLExperimen
         let tail = String(format: "%9d%10.1f", r.shortenedPrompts, r.seconds)
         try Console.out(name + eta + "  " + accuracy + "   " + optimistic + "   " + tail)
     }
+    if let agreement = tintApproxAgreement(results) {
+        try Console.out("tint and approx predict the same label on " + zip(options.learningRates, agreement)
+            .map { String(format: "%.1f%% (η %g)", 100 * $1, $0) }.joined(separator: ", ") + " of test prompts")
+    }
+    let deviations = results.compactMap { r in r.sharedUpdateDeviation.map { (r.method, $0) } }
+    if !deviations.isEmpty {
+        try Console.out("one update per demonstration set; largest label-score difference to each method's own pass over a "
+                        + "whole prompt: " + deviations.map { String(format: "%@ %.2g", $0.0.rawValue, $0.1) }.joined(separator: ", "))
+    }
+}
+
+/// Per η, the fraction of test predictions `tint` shares with `approx` (both run), else nil.
+func tintApproxAgreement(_ results: [ICLMethodResult]) -> [Double]? {
+    guard let t = results.first(where: { $0.method == .tint }), let a = results.first(where: { $0.method == .approx }) else { return nil }
+    return t.agreement(with: a)
 }

@@ -143,6 +143,71 @@ func demoModel() throws -> OPTModel {
         }
     }
 
+    /// One update per demonstration set: with `label-only` (concatenated) or `single-ft` the weights learned from the
+    /// demonstrations alone score every query as the method's own pass over the whole prompt does — for `tint`, the
+    /// read-back weights of one TinT forward over the demonstrations give the scores of TinT's forward over the whole
+    /// prompt (its Forward modules are exact), with the paper's options as well as exact ones. Bounds on the label
+    /// scores' change: 1e-4 of it (`exact`, `approx`, exact TinT: fp32 sums in another order) and 1e-3 (the paper's
+    /// TinT, whose soft gates weigh the query tokens slightly differently when they are absent). `context` is not
+    /// query-independent, nor is `referenceCompatible`.
+    @Test(arguments: [false, true]) func sharedUpdateEqualsTheWholePrompt(exact: Bool) throws {
+        let model = try demoModel()
+        var config = try TinTDefaults(graph: try AuxGraph(model: model)).config
+        config.learningRate = 0.02
+        if exact { (config.layerNormBackward, config.activationBackward, config.gates) = (.exact, .exact, .hard) }
+        let scorer = ICLScorer(model: model, config: config, simulator: try TinTSimulator(model: model, config: config))
+        for singleFT in [false, true] {
+            #expect(scorer.updateIsQueryIndependent(loss: .labelOnly, singleFT: singleFT))
+            for query in [0, 2] {
+                let (_, p) = try prompt(shots: 3, query: query)
+                let plain = try scorer.scores(p, method: .icl, loss: .labelOnly, singleFT: singleFT)
+                for method in [ICLMethod.exact, .approx, .tint] {
+                    let learned = try scorer.learnedParameters(p, method: method, loss: .labelOnly, singleFT: singleFT)
+                    let shared = try scorer.scores(p, parameters: learned, singleFT: singleFT)
+                    let own = try scorer.scores(p, method: method, loss: .labelOnly, singleFT: singleFT)
+                    let change = zip(own, plain).map { abs($0 - $1) }.max()!
+                    let err = zip(shared, own).map { abs($0 - $1) }.max()! / change
+                    let bound = method == .tint && !exact ? 1e-3 : 1e-4
+                    #expect(change > 1e-3 && err <= bound, "\(method) single-ft \(singleFT) query \(query): \(err) of \(change)")
+                }
+            }
+        }
+        #expect(!scorer.updateIsQueryIndependent(loss: .context, singleFT: false))
+        config.referenceCompatible = true
+        #expect(!ICLScorer(model: model, config: config).updateIsQueryIndependent(loss: .labelOnly, singleFT: true))
+    }
+
+    /// The demonstrations' keys and values, computed once (``ICLPrefixCache``), score every query that follows them as
+    /// a whole forward does (≤ 1e-5 nats; fp32 sums in another order), on the OPT demo model (learned positions) and the
+    /// tiny Llama (rotary; 1-shot prompts fit its 64 positions): several queries and two-token candidates, with the cache truncated back to the prefix
+    /// between them. A truncation past the tokens seen throws.
+    @Test func prefixCacheScoresAsTheWholePrompt() throws {
+        let llama = try LlamaModel.load(directory: Self.zoo.appendingPathComponent("tiny-llama"))
+        for model in [try demoModel() as any CausalLM, llama] {
+            let scorer = ICLScorer(model: model, config: TinTConfig())
+            let cache = ICLPrefixCache()
+            for query in [0, 1, 2] {
+                var (_, p) = try prompt(shots: model is LlamaModel ? 1 : 3, query: query)
+                // The demo tokenizer's ids, folded into the tiny Llama's 400-token vocabulary.
+                let V = model.config.vocabSize
+                (p.ids, p.candidates) = (p.ids.map { $0 % V }, p.candidates.map { $0.map { $0 % V } })
+                let whole = try scorer.scores(p, parameters: model.parameters, singleFT: false)
+                let cached = try scorer.scores(p, parameters: model.parameters, singleFT: false, prefix: cache)
+                #expect(zip(whole, cached).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: model)) query \(query)")
+                // Two-token candidates (the answer lead and the label word): each continuation starts from the prefix.
+                var twoTokens = p
+                twoTokens.candidates = p.candidates.map { [p.ids[p.ids.count - 1]] + $0 }
+                twoTokens.ids.removeLast()
+                twoTokens.query = twoTokens.query.lowerBound..<(twoTokens.query.upperBound - 1)
+                let wholeTwo = try scorer.scores(twoTokens, parameters: model.parameters, singleFT: false)
+                let cachedTwo = try scorer.scores(twoTokens, parameters: model.parameters, singleFT: false, prefix: cache)
+                #expect(zip(wholeTwo, cachedTwo).map { abs($0 - $1) }.max()! <= 1e-5, "\(type(of: model)) two-token query \(query)")
+            }
+        }
+        let cache: KVCache<Float> = try demoModel().makeCache(batchSize: 1)
+        #expect(throws: ModelError.self) { try cache.truncate(to: 1) }
+    }
+
     /// Content-free calibration: the prediction is the argmax of each label's score minus its score with the query
     /// "N/A" after the same demonstrations.
     @Test func calibrationSubtractsTheContentFreeScores() throws {
@@ -164,6 +229,20 @@ func demoModel() throws -> OPTModel {
             return c.indices.max { c[$0] < c[$1] }!
         }
         #expect(try e.predictions(task.test, seed: 2, method: .icl, scorer: scorer).labels == expected)
+    }
+
+    /// `contextLimit` below the model's positions: every prompt that does not fit loses its earliest demonstrations
+    /// and is counted.
+    @Test func contextLimitDropsTheEarliestDemonstrations() throws {
+        let (e, p) = try prompt(shots: 3)
+        var o = e.options
+        o.contextLimit = ICLScorer.tokenCount(p, singleFT: false) - 1
+        let limited = try ICLExperiment(task: e.task, tokenizer: e.tokenizer, options: o)
+        let scorer = ICLScorer(model: try demoModel(), config: TinTConfig())
+        #expect(try limited.predictions([e.task.test[0]], seed: 1, method: .icl, scorer: scorer).shortened == 1)
+        #expect(try e.predictions([e.task.test[0]], seed: 1, method: .icl, scorer: scorer).shortened == 0)
+        o.contextLimit = 0
+        #expect(throws: ICLTaskError.self) { try ICLExperiment(task: e.task, tokenizer: e.tokenizer, options: o) }
     }
 
     /// Each seed draws k distinct train examples, the same on every call; different seeds differ.

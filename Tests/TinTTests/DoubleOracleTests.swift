@@ -16,8 +16,10 @@ import Tensor
     /// The tiny OPT fixtures (pre-LN, post-LN) and the zoo's tiny GPT-2, all D 32, 4 heads, 2 layers; and the
     /// RMS-norm / GELU (erf) graph of `AuxGraphTests` (D 48, 3 heads, 2 layers), for the modules no fixture uses.
     /// The zoo's tiny Llama (GQA 4/2, RoPE, SwiGLU, untied head, no biases) and a random Llama with FFN 44 (K-rounded,
-    /// zero-padded blocks), biases, a tied head and GeGLU.
-    static let fixtures = ["tiny-opt-pre-ln", "tiny-opt-post-ln", "tiny-gpt2", "rms-graph", "tiny-llama", "padded-llama"]
+    /// zero-padded blocks), biases, a tied head and GeGLU; random Llamas whose heads span 16 and 48 of D 32 (attention
+    /// in zero-padded chunks of 4 heads).
+    static let fixtures = ["tiny-opt-pre-ln", "tiny-opt-post-ln", "tiny-gpt2", "rms-graph", "tiny-llama", "padded-llama",
+                           "narrow-heads-llama", "wide-heads-llama"]
 
     /// The fixture's graph and its parameters in Double.
     func fixture(_ name: String) throws -> (graph: AuxGraph, parameters: ParameterSet<Double>, vocabulary: Int) {
@@ -30,6 +32,8 @@ import Tensor
         case "tiny-gpt2": model = try tinyGPT2()
         case "tiny-llama": model = try tinyLlama()
         case "padded-llama": model = try paddedLlama()
+        case "narrow-heads-llama": model = try headsLlama(heads: 2, kvHeads: 1)
+        case "wide-heads-llama": model = try headsLlama(heads: 6, kvHeads: 3)
         default: model = try fixtureModel(name)
         }
         let graph = try AuxGraph(model: model)

@@ -25,6 +25,18 @@ func paddedLlama() throws -> LlamaModel {
     return try LlamaModel(config: c, seed: 7)
 }
 
+/// A random Llama-family model (D 32, head width 8, 2 layers, SwiGLU, biases on Q/K/V, untied head) whose heads do not
+/// span D_aux: 2 query heads over 1 kv head (Q/K/V 16 wide, one chunk of 4 heads, 2 of them zero), or 6 query heads
+/// over 3 kv heads (Q/K/V 48 and 24 wide, two chunks of 4 heads, the second half zero).
+func headsLlama(heads: Int, kvHeads: Int) throws -> LlamaModel {
+    var c = LlamaConfig()
+    (c.vocabSize, c.hiddenSize, c.intermediateSize, c.numHiddenLayers) = (64, 32, 48, 2)
+    (c.numAttentionHeads, c.numKeyValueHeads, c.headDim, c.maxPositionEmbeddings) = (heads, kvHeads, 8, 32)
+    (c.attentionBias, c.tieWordEmbeddings) = (true, false)
+    c.initializerRange = 0.3
+    return try LlamaModel(config: c, seed: UInt64(10 + heads))
+}
+
 /// TinT compiled from Llama's front end (rotary attention, grouped-query heads, gated MLPs, RMS norms), against the
 /// model and the approximate-GD oracle; what has no construction is refused by node.
 @Suite struct LlamaTinTTests {
@@ -101,6 +113,29 @@ func paddedLlama() throws -> LlamaModel {
         }
     }
 
+    /// Heads whose widths do not sum to D_aux (16 or 48 of 32) run in chunks of D_aux/head_dim = 4 heads, the missing
+    /// heads zero (Docs/TINT.md §12): the graph is the model; η = 0 reproduces its logits (≤ 1e-5); TinT equals the
+    /// approximate-GD oracle with exact options (≤ 1e-5) and with the paper's (≤ 5e-3), and reads back v_proj in its
+    /// checkpoint shape; the parameter report charges one attention module per chunk and equals the closed formulas.
+    @Test(arguments: [(2, 1), (6, 3)]) func headsNarrowerOrWiderThanTheModel(heads: Int, kvHeads: Int) throws {
+        let model = try headsLlama(heads: heads, kvHeads: kvHeads)
+        try expectGraphIsTheModel(model)
+        let graph = try AuxGraph(model: model)
+        let still = try TinTSimulator(model: model, config: try defaultConfig(graph, learningRate: 0, exact: true))
+        let ids = fixtureIDs(20, vocabulary: 64, seed: 5), reference = try model.logits(ids)
+        let out = try still.run(ids: ids, trainMask: (0..<20).map { $0 < 12 })
+        #expect(maxDiff(out.logitsAfter, reference) <= 1e-5 * max(1, maxAbs(reference)), "\(maxDiff(out.logitsAfter, reference))")
+        for exact in [true, false] {
+            try expectTinTMatchesApproximateGD(model, exact: exact, cases: [(1, nil, 12, 0.01), (2, 1, 16, 0.005)])
+        }
+        let c = try defaultConfig(graph, learningRate: 0.01)
+        let report = try TinTCompiler.compile(graph, config: c).parameterReport
+        #expect(report == (try TinTParameterReport(graph: graph, config: c)))
+        let chunks = (heads + 3) / 4
+        #expect(report.entries.filter { $0.kind == "RotaryAttentionForward" }.map(\.modules).reduce(0, +) == 2 * chunks)
+        #expect(report.entries.filter { $0.kind == "GroupedValueBackwardDescent" }.map(\.modules).reduce(0, +) == 2 * chunks)
+    }
+
     /// The compiled parameter report equals the closed formulas, rotary features and grouped heads included.
     @Test func parameterReportMatchesTheFormulas() throws {
         let graph = try AuxGraph(model: try tinyLlama())
@@ -153,12 +188,16 @@ func paddedLlama() throws -> LlamaModel {
         _ = try TinTCompiler.compile(frozenTie, config: c)
     }
 
-    /// Ops without a construction are refused by node: a partial rotary and Q/K/V maps narrower than D_aux.
+    /// Ops without a construction are refused by node: a partial rotary, a head width that does not divide D_aux, and
+    /// query groups (3 heads per kv head) that do not tile the chunks of D_aux/head_dim = 4 heads.
     @Test func compilerRefusesByNode() throws {
         let graph = try AuxGraph(model: try tinyLlama())
         let c = try defaultConfig(graph, learningRate: 0.01)
         for (mutate, expected) in [({ (a: inout AuxAttention) in a.rotary?.headDim = 4 }, "partial rotary"),
-                                   ({ (a: inout AuxAttention) in a.headDim = 4; a.query.outputWidth = 16 }, "D_aux")]
+                                   ({ (a: inout AuxAttention) in a.headDim = 12; a.query.outputWidth = 48; a.key.outputWidth = 24
+                                       a.value.outputWidth = 24; a.rotary?.headDim = 12 }, "do not divide D_aux"),
+                                   ({ (a: inout AuxAttention) in (a.heads, a.kvHeads) = (3, 1); a.query.outputWidth = 24
+                                       (a.key.outputWidth, a.value.outputWidth) = (8, 8) }, "do not tile")]
             as [((inout AuxAttention) -> Void, String)] {
             var g = AuxGraph(hiddenWidth: graph.hiddenWidth, heads: graph.heads, maxPositions: graph.maxPositions,
                              layerCount: graph.layerCount, headWeight: graph.headWeight)

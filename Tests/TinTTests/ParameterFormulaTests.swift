@@ -83,6 +83,20 @@ import OPT
         }
     }
 
+    /// Issue 16: TinT for an OPT-1.3B-shaped aux (D 2048, 24 layers, 32 heads, FFN 8192) compiles on this machine —
+    /// every distinct module built, nothing run — with the defaults (S 4, H_sim 40), and its report equals the closed
+    /// formulas: 3,387,833,010 parameters (`tint params --shape opt-1.3b`).
+    @Test func opt1_3bCompilesToTheFormula() throws {
+        var c = Self.opt(width: 2048, heads: 32, layers: 24, ffn: 8192)
+        (c.vocabSize, c.maxPositionEmbeddings) = (50272, 2048)
+        let graph = try AuxGraph(opt: c)
+        let config = try TinTDefaults(graph: graph).config
+        #expect(config.rowsPerPrefix == 4 && config.simHeads == 40)
+        let compiled = try TinTCompiler.compile(graph, config: config).parameterReport
+        #expect(compiled == (try TinTParameterReport(graph: graph, config: config)))
+        #expect(compiled.total == 3_387_833_010)
+    }
+
     /// The issue's case: hidden 2²⁰ is within the config limits; counting it allocates nothing and returns at once
     /// (the compiler would build position maps of (K+1)·K ≈ 6.9·10¹⁰ weights).
     @Test func hugeWidthIsCountedWithoutBuilding() throws {
