@@ -1,6 +1,8 @@
 // `Bench tint`: the whole TinT for an OPT-125M-shaped aux model (random weights; D_sim 3072, K 256, H_sim 12,
 // 12 layers, one step, forward reuse): compile time, prefix-encoding time, one TinT forward pass at T = 256 and
-// 512 (half train, half eval), the aux model's own forward at the same T for scale, parameters, peak memory.
+// 512 (half train, half eval), its product FLOPs as the compiled program runs them (TinTFlopCounter) and the
+// GFLOP/s that makes next to a GEMM timed in the same run, the aux model's own forward and the approximate-GD
+// oracle (Autodiff forward + backward + forward) at the same T for scale, parameters, peak memory.
 import Foundation
 import LanguageModel
 import OPT
@@ -10,8 +12,18 @@ import TinT
 enum TinTBench {
     struct Result: Codable {
         var tokens: Int, threads: Int
-        var tintSeconds: [Double], auxForwardSeconds: [Double]
-        var tintBest: Double, tintMedian: Double, auxBest: Double, ratioBest: Double
+        var tintSeconds: [Double], auxForwardSeconds: [Double], oracleSeconds: [Double]
+        var tintBest: Double, tintMedian: Double, auxBest: Double, oracleBest: Double, ratioBest: Double
+        /// Product FLOPs of one TinT forward: simulator layers and glue (head logits, loss gradient).
+        var layerFlops: Int, glueFlops: Int
+        /// (layer + glue FLOPs) / time, at the best and the median round.
+        var tintGFlopsBest: Double, tintGFlopsMedian: Double
+        /// The reference GEMM (`gemmShape`, same thread count) timed between the rounds: best and median round.
+        var gemmShape: String, gemmGFlopsBest: Double, gemmGFlopsMedian: Double
+        /// TinT's median GFLOP/s over GEMM's median.
+        var fractionOfGEMM: Double
+        /// max |TinT − oracle| / max |oracle| of the logit change (after − before) and of the logits after the step.
+        var changeErrorVsOracle: Double, logitErrorVsOracle: Double
     }
 
     struct Report: Codable {
@@ -21,17 +33,23 @@ enum TinTBench {
         var compileSeconds: Double, encodeSeconds: Double
         var parameters: Int, auxParameters: Int
         var peakRSSMiB: Double
+        /// How the prefixes were kept, and their bytes.
+        var prefixStorage: String, prefixMiB: Double
         var results: [Result]
     }
 
     static let help = """
-        usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick]
+        usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick] [--cpu-time]
+                         [--prefix-storage native|bfloat16|float16]
           --tokens LIST    sequence lengths (default 256,512); the first half of each sequence is the train part
           --threads LIST   thread counts (default 2)
           --rounds N       TinT forward passes per length (default 3; --quick 1)
           --layers L       aux layers (default 12, OPT-125M)
           --json FILE      also write the results as JSON
           --quick          D_aux 96, 2 layers, T 64 (smoke test)
+          --prefix-storage how the executor keeps the prefix tensors (default native = fp32; PrefixStorage)
+          --cpu-time       time with the thread's CPU-time clock (needs --threads 1: every kernel then runs on the
+                           calling thread): per-core cost on a loaded machine
         """
 
     static func peakRSSMiB() -> Double {
@@ -42,7 +60,7 @@ enum TinTBench {
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
-        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json"], flags: ["--quick"])
+        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json", "--prefix-storage"], flags: ["--quick", "--cpu-time"])
         let quick = o.has("--quick")
         var c = OPTConfig()
         c.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
@@ -52,6 +70,10 @@ enum TinTBench {
         let tokensList = try o.intList("--tokens", default: quick ? [64] : [256, 512])
         let threadsList = try o.intList("--threads", default: [2])
         let rounds = try o.int("--rounds", default: quick ? 1 : 3)
+        if o.has("--cpu-time") {
+            guard threadsList == [1] else { throw BenchError("--cpu-time needs --threads 1") }
+            useThreadCPUTime = true
+        }
         let machine = MachineInfo.current()
         let shape = "D_aux \(c.hiddenSize), \(c.numHiddenLayers) layers, FFN \(c.ffnDim), vocab \(c.vocabSize); S 3, H_sim 12, 1 step, forward reuse"
         print("Bench tint — \(machine.cpu), \(machine.cores) cores, \(machine.build)")
@@ -63,10 +85,14 @@ enum TinTBench {
         let program = try TinTCompiler.compile(try AuxGraph(opt: c), config: config)
         let compileSeconds = now() - t0
         t0 = now()
-        let executor = try TinTExecutor(program: program, parameters: model.parameters)
+        guard let storage = PrefixStorage(rawValue: o["--prefix-storage"] ?? "native") else {
+            throw BenchError("--prefix-storage takes native, bfloat16 or float16")
+        }
+        let executor = try TinTExecutor(program: program, parameters: model.parameters, prefixStorage: storage)
         let encodeSeconds = now() - t0
         let report = program.parameterReport
-        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s")
+        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s, prefixes kept as \(storage.rawValue): "
+              + "\(fmt(Double(executor.prefixBytes) / 1048576, 1)) MiB")
         print(report)
 
         var results: [Result] = []
@@ -76,7 +102,17 @@ enum TinTBench {
             for T in tokensList {
                 let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 }
                 let mask = (0..<T).map { $0 < T / 2 }
-                var tint: [Double] = [], aux: [Double] = []
+                let counter = TinTFlopCounter()
+                // Scoped so the two outcomes' logits are freed before the timed rounds (peak RSS).
+                let (changeError, logitError) = try { () throws -> (Double, Double) in
+                    let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                    let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                    return (relativeError(try outcome.logitsAfter - outcome.logitsBefore, try reference.logitsAfter - reference.logitsBefore),
+                            relativeError(outcome.logitsAfter, reference.logitsAfter))
+                }()
+                let flops = Double(counter.totalFlops)
+                var gemm = GEMMReference(m: T, k: c.hiddenSize, n: c.ffnDim)
+                var tint: [Double] = [], aux: [Double] = [], oracle: [Double] = [], gemmSeconds: [Double] = []
                 for _ in 0..<rounds {
                     var s = now()
                     _ = try executor.run(ids: ids, trainMask: mask)
@@ -84,19 +120,75 @@ enum TinTBench {
                     s = now()
                     _ = try model.logits(ids)
                     aux.append(now() - s)
+                    s = now()
+                    _ = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                    oracle.append(now() - s)
+                    gemmSeconds.append(gemm.fastest())
                 }
-                let r = Result(tokens: T, threads: threads, tintSeconds: tint, auxForwardSeconds: aux,
-                               tintBest: tint.min()!, tintMedian: median(tint), auxBest: aux.min()!,
-                               ratioBest: tint.min()! / aux.min()!)
+                let gemmGF = gemmSeconds.map { gemm.flops / $0 / 1e9 }
+                let r = Result(tokens: T, threads: threads, tintSeconds: tint, auxForwardSeconds: aux, oracleSeconds: oracle,
+                               tintBest: tint.min()!, tintMedian: median(tint), auxBest: aux.min()!, oracleBest: oracle.min()!,
+                               ratioBest: tint.min()! / aux.min()!, layerFlops: counter.layerFlops, glueFlops: counter.glueFlops,
+                               tintGFlopsBest: flops / tint.min()! / 1e9, tintGFlopsMedian: flops / median(tint) / 1e9,
+                               gemmShape: gemm.label, gemmGFlopsBest: gemmGF.max()!, gemmGFlopsMedian: median(gemmGF),
+                               fractionOfGEMM: flops / median(tint) / 1e9 / median(gemmGF),
+                               changeErrorVsOracle: changeError, logitErrorVsOracle: logitError)
                 results.append(r)
                 print("T \(T), \(threads) thread(s): TinT forward best \(fmt(r.tintBest, 2)) s, median \(fmt(r.tintMedian, 2)) s "
                       + "(\(rounds) rounds); aux forward best \(fmt(r.auxBest * 1000, 1)) ms; ratio \(fmt(r.ratioBest, 0))×; "
-                      + "peak RSS so far \(fmt(peakRSSMiB() / 1024, 2)) GiB")
+                      + "approximate-GD oracle best \(fmt(r.oracleBest * 1000, 1)) ms; peak RSS so far \(fmt(peakRSSMiB() / 1024, 2)) GiB")
+                print("  FLOPs \(fmt(flops / 1e9, 1)) G (layers \(fmt(Double(r.layerFlops) / 1e9, 1)) G, head \(fmt(Double(r.glueFlops) / 1e9, 1)) G): "
+                      + "\(fmt(r.tintGFlopsBest)) GFLOP/s best, \(fmt(r.tintGFlopsMedian)) median; GEMM \(gemm.label) "
+                      + "\(fmt(r.gemmGFlopsBest)) best, \(fmt(r.gemmGFlopsMedian)) median; TinT at \(fmt(100 * r.fractionOfGEMM, 0))% of GEMM (medians)")
+                print("  vs the approximate-GD oracle: logit change \(String(format: "%.2e", changeError)), "
+                      + "logits after \(String(format: "%.2e", logitError)) (max-abs relative)")
             }
         }
         let out = Report(machine: machine, shape: shape, compileSeconds: compileSeconds, encodeSeconds: encodeSeconds,
                          parameters: report.total, auxParameters: report.auxParameters, peakRSSMiB: peakRSSMiB(),
-                         results: results)
+                         prefixStorage: storage.rawValue, prefixMiB: Double(executor.prefixBytes) / 1048576, results: results)
         if let path = o["--json"] { try writeJSON(out, to: path) }
+    }
+}
+
+/// max |a − b| / max |b|.
+func relativeError(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Double {
+    let x = a.scalars, y = b.scalars
+    var diff: Float = 0, scale: Float = 0
+    for i in x.indices { diff = max(diff, abs(x[i] - y[i])); scale = max(scale, abs(y[i])) }
+    return Double(diff) / Double(max(scale, .leastNormalMagnitude))
+}
+
+/// A GEMM of a transformer shape timed in the TinT run (its thread count, its machine load), as TinT's throughput
+/// reference: a round is the fastest of ≥ 3 calls taking ≥ 0.2 s, as in `Bench gemm`.
+struct GEMMReference {
+    let m: Int, k: Int, n: Int
+    let a: [Float], b: [Float]
+    var c: [Float]
+
+    init(m: Int, k: Int, n: Int) {
+        self.m = m; self.k = k; self.n = n
+        var rng = TensorRNG(seed: 42)
+        a = (try? Tensor<Float>.uniform([m, k], low: -1, high: 1, using: &rng).scalars) ?? []
+        b = (try? Tensor<Float>.uniform([k, n], low: -1, high: 1, using: &rng).scalars) ?? []
+        c = [Float](repeating: 0, count: m * n)
+    }
+
+    var flops: Double { 2 * Double(m) * Double(k) * Double(n) }
+    var label: String { "\(m)x\(k)·\(k)x\(n)" }
+
+    /// Seconds of the fastest call.
+    mutating func fastest() -> Double {
+        let (m, k, n) = (m, k, n)
+        return a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    fastestCall(minSeconds: 0.2, minCalls: 3) {
+                        gemm(m: m, n: n, k: k, a: ap.baseAddress!, aRowStride: k, aColStride: 1, b: bp.baseAddress!,
+                             bRowStride: n, bColStride: 1, c: cp.baseAddress!, ldc: n)
+                    }.0
+                }
+            }
+        }
     }
 }

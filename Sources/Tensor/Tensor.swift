@@ -73,6 +73,13 @@ public struct Tensor<Scalar: TensorScalar>: Sendable {
         if t.count > 0 { try body(t.storage.base) }
         return t
     }
+    /// A contiguous tensor of `shape` whose every element `body` writes (row-major), without zero-filling it
+    /// first: for kernels that overwrite their whole output (`body` is not called for an empty shape).
+    package static func uninitialized(_ shape: [Int], writing body: (UnsafeMutablePointer<Scalar>) throws -> Void) rethrows -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        if t.count > 0 { try body(t.storage.base) }
+        return t
+    }
     /// A tensor of ones.
     public static func ones(_ shape: [Int]) throws -> Tensor { try Tensor(shape: shape, repeating: 1) }
 

@@ -4,12 +4,14 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
     let base: UnsafeMutablePointer<Scalar>
     let count: Int
 
-    /// Allocates `count` scalars; the memory is uninitialised (scalars are trivial types).
+    /// Allocates `count` scalars; the memory is uninitialised (scalars are trivial types). Large buffers come
+    /// from ``TensorBufferPool`` (recycled inside a ``Tensor/reusingBuffers(_:)`` scope).
     init(uninitializedCount count: Int) {
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
-        base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            .bindMemory(to: Scalar.self, capacity: max(count, 1))
+        let raw = bytes >= TensorBufferPool.minimumBytes ? TensorBufferPool.allocate(bytes: bytes)
+            : UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        base = raw.bindMemory(to: Scalar.self, capacity: max(count, 1))
     }
 
     convenience init(repeating value: Scalar, count: Int) {
@@ -17,7 +19,14 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
         fill(base, value, count)
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit {
+        let bytes = max(count, 1) * MemoryLayout<Scalar>.stride
+        if bytes >= TensorBufferPool.minimumBytes {
+            TensorBufferPool.release(UnsafeMutableRawPointer(base), bytes: bytes)
+        } else {
+            UnsafeMutableRawPointer(base).deallocate()
+        }
+    }
 }
 
 /// Writes `value` into `n` scalars: a memset for zero, a specialised loop otherwise. (The stdlib's

@@ -138,6 +138,8 @@ struct NodeContext<Scalar: TensorScalar> {
     let spec: SimulatorSpec
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
+    /// Counts the products of the run's layers, or nil.
+    let flopCounter: TinTFlopCounter?
     /// Whether Forward stores its post-Forward rows (the node is simulated backward).
     let keep: Bool
     /// The node's current prefix tensors.
@@ -156,18 +158,23 @@ struct NodeContext<Scalar: TensorScalar> {
                       _ body: (inout TinTState<Scalar>) throws -> Void) throws -> Tensor<Scalar> {
         var state = try TinTGlue.freshState(signal, prefixes: prefixes, trainMask: trainMask)
         state.segmentStarts = segmentStarts
+        state.flopCounter = flopCounter
         try body(&state)
         if keep { stored.append(state.tokens) }
         return try TinTGlue.signal(state, width: width)
     }
 
     /// The rows stored by the `k`-th Forward module with `gradient` in place of the signal and `prefixes` loaded,
-    /// after `body` (a Backward ∥ Descent module) ran on them.
-    func restore(_ k: Int, gradient: Tensor<Scalar>, prefixes: Tensor<Scalar>,
-                 _ body: (inout TinTState<Scalar>) throws -> Void) throws -> TinTState<Scalar> {
-        var state = try TinTGlue.restoredState(stored[k], gradient: gradient, signalWidth: D, prefixes: prefixes,
+    /// after `body` (a Backward ∥ Descent module) ran on them. Each stored tensor is restored once per Backward, so
+    /// it is taken out of `stored` and its rows are overwritten in place, not copied.
+    mutating func restore(_ k: Int, gradient: Tensor<Scalar>, prefixes: Tensor<Scalar>,
+                          _ body: (inout TinTState<Scalar>) throws -> Void) throws -> TinTState<Scalar> {
+        let rows = stored[k]
+        stored[k] = zeroPrefixes  // drops the context's reference: `rows` is then the only one
+        var state = try TinTGlue.restoredState(rows, gradient: gradient, signalWidth: D, prefixes: prefixes,
                                                trainMask: trainMask)
         state.segmentStarts = segmentStarts
+        state.flopCounter = flopCounter
         try body(&state)
         return state
     }

@@ -20,6 +20,18 @@ enum LayerBody<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    /// The product FLOPs ``update(_:group:)`` executes (``TinTFlopCounter``).
+    func flops(_ state: TinTState<Scalar>, group: RowGroup) -> Int {
+        let rows = group == .prefixes ? state.prefixCount : state.tokenCount
+        switch self {
+        case .attention(let a): return a.flops(state, group: group)
+        case .mlp(let m): return m.flops(rows: rows)
+        case .norm(let n): return n.flops(rows: rows)
+        case .exact(let e): return e.flops(rows: rows)
+        case .glu(let g): return g.flops(rows: rows)
+        }
+    }
+
     var parameterCount: ParameterCount {
         switch self {
         case .attention(let a): return a.parameterCount
@@ -57,21 +69,37 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
         state.tokens = try combine(input, group: .tokens)
     }
 
+    /// `G_old·x + Σ_b G_b·update_b(x)` on the rows of `group`, summed in that order. A term whose gate is exactly 1
+    /// on every row starts the sum as it is when it comes first (the rows themselves, or a branch's fresh update,
+    /// which is then summed into in place): `0 + a` is `a`, and `x + u` is `u + x`, so the sum is the same.
     private func combine(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar> {
         let x = group == .prefixes ? state.prefixes : state.tokens
         let k = state.prefixCount, n = x.shape[0], W = x.shape[1]
         let pos = positions(group, count: n, prefixCount: k)
-        var out = try! Tensor<Scalar>.zeros(x.shape)
-        if !old.isZero(on: group) {
-            let g = pos.map { old.value(position: $0) }
-            accumulateScaledRows(x, g, into: &out, width: W)
+        func values(_ gate: Gate<Scalar>) -> [Scalar] { pos.map { gate.value(position: $0) } }
+        var sum: Tensor<Scalar>? = nil
+        func add(_ t: Tensor<Scalar>, _ g: [Scalar]) {
+            if sum == nil && g.allSatisfy({ $0 == 1 }) { sum = t; return }
+            var out = sum ?? (try! Tensor<Scalar>.zeros(x.shape))
+            sum = nil  // `out` is the only reference: summed into in place
+            accumulateScaledRows(t, g, into: &out, width: W)
+            sum = out
         }
+        var pendingRows: [Scalar]? = old.isZero(on: group) ? nil : values(old)
         for branch in branches where !branch.gate.isZero(on: group) {
+            state.flopCounter?.addLayer(branch.body.flops(state, group: group))
             guard let u = try branch.body.update(state, group: group) else { continue }
-            let g = pos.map { branch.gate.value(position: $0) }
-            accumulateScaledRows(u, g, into: &out, width: W)
+            let g = values(branch.gate)
+            if let gx = pendingRows, sum == nil, gx.allSatisfy({ $0 == 1 }), g.allSatisfy({ $0 == 1 }) {
+                add(u, g); add(x, gx)  // u + x: the fresh update is summed into, the rows are not copied
+            } else {
+                if let gx = pendingRows { add(x, gx) }
+                add(u, g)
+            }
+            pendingRows = nil
         }
-        return out
+        if let gx = pendingRows { add(x, gx) }
+        return try sum ?? Tensor<Scalar>.zeros(x.shape)
     }
 
     var parameterCount: ParameterCount {
@@ -87,9 +115,13 @@ struct GatedLayer<Scalar: TensorScalar>: Sendable {
 func accumulateScaledRows<S: TensorScalar>(_ x: Tensor<S>, _ g: [S], into out: inout Tensor<S>, width W: Int) {
     x.withUnsafeBufferPointer { xp in
         out.withUnsafeMutableBufferPointer { op in
-            for (i, gi) in g.enumerated() where gi != 0 {
-                let s = xp.baseAddress! + i * W, o = op.baseAddress! + i * W
-                if gi == 1 { for c in 0..<W { o[c] += s[c] } } else { for c in 0..<W { o[c] += gi * s[c] } }
+            let ptrs = UncheckedSendable((xp.baseAddress!, op.baseAddress!))
+            parallelChunks(count: g.count, grain: Swift.max(1, 65_536 / Swift.max(W, 1))) { rows in
+                let (xs, os) = ptrs.value
+                for i in rows where g[i] != 0 {
+                    let gi = g[i], s = xs + i * W, o = os + i * W
+                    if gi == 1 { for c in 0..<W { o[c] += s[c] } } else { for c in 0..<W { o[c] += gi * s[c] } }
+                }
             }
         }
     }

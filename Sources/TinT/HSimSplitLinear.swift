@@ -80,6 +80,12 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         (mix == nil ? 0 : width * heads) + (block == nil ? 0 : width * headWidth)
     }
 
+    /// The FLOPs `apply` executes on `rows` rows: 2 per multiply-add of the mix (only the head pairs its pattern
+    /// reads) and of the block map.
+    func flops(rows: Int) -> Int {
+        2 * rows * ((pattern?.pairCount ?? 0) * headWidth + (block == nil ? 0 : width * headWidth))
+    }
+
     /// Applies the layer to the last dimension of `x` (shape `[..., width]`).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -169,11 +175,12 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         }
     }
 
+    /// The cross-head mix alone, over the output heads of `pattern` (the layer's, or a restriction of it).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func applyMix(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into z: UnsafeMutablePointer<Scalar>,
-                          ldz: Int, accumulate: Bool) {
-        guard let mix, let pattern else { return }
+    func applyMix(_ x: UnsafePointer<Scalar>, ldx: Int, rows: Int, into z: UnsafeMutablePointer<Scalar>,
+                  ldz: Int, accumulate: Bool, pattern restricted: MixPattern? = nil) {
+        guard let mix, let pattern = restricted ?? pattern else { return }
         let H = heads, d = headWidth
         // About 100 µs of multiply-adds per chunk.
         let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))

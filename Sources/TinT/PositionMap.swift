@@ -8,12 +8,23 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
     /// One coefficient per head.
     let coefficients: [Scalar]
     let width: Int
+    /// Whether the prefix rows of the table are the identity (`e_p` for prefix `p`, width K).
+    let prefixBlockIsIdentity: Bool
+    /// Per table row, its non-zero entries `(r, value)`: the tables are one-hot rows, so ``add(to:ld:positions:)``
+    /// touches one coordinate per head and row instead of scanning the width.
+    private let nonZeros: [[(r: Int, value: Scalar)]]
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     init(table: [Scalar], coefficients: [Scalar], width: Int) {
         precondition(table.count % width == 0)
         self.table = table
         self.coefficients = coefficients
         self.width = width
+        let k = table.count / width - 1
+        prefixBlockIsIdentity = k == width
+            && (0..<k).allSatisfy { p in (0..<width).allSatisfy { r in table[p * width + r] == (p == r ? 1 : 0) } }
+        nonZeros = (0...k).map { p in (0..<width).compactMap { r in table[p * width + r] == 0 ? nil : (r, table[p * width + r]) } }
     }
 
     /// `e_p` on prefix `p`, zero on tokens (needs `width == K`).
@@ -30,26 +41,24 @@ struct PositionMap<Scalar: TensorScalar>: Sendable {
         return PositionMap(table: t, coefficients: coefficients, width: width)
     }
 
-    /// Whether the prefix rows of the table are the identity (`e_p` for prefix `p`, width K).
-    var prefixBlockIsIdentity: Bool {
-        let k = table.count / width - 1
-        guard k == width else { return false }
-        for p in 0..<k { for r in 0..<width where table[p * width + r] != (p == r ? 1 : 0) { return false } }
-        return true
-    }
+    /// The one non-zero entry `(r, value)` of the token rows' table row, when it has exactly one (`e_0` of
+    /// ``tokenUnit(prefixCount:width:coefficients:)``).
+    var tokenOneHot: (r: Int, value: Scalar)? { nonZeros[nonZeros.count - 1].count == 1 ? nonZeros[nonZeros.count - 1][0] : nil }
 
     /// Whether head `h` receives a non-zero position term on some row.
     func feeds(head h: Int) -> Bool { coefficients[h] != 0 && table.contains { $0 != 0 } }
 
-    /// Adds the position terms of `rows` rows (positions `positions[i]`) to `out` (row stride `ld`).
+    /// Adds the position terms of `rows` rows (positions `positions[i]`) to `out` (row stride `ld`), on every head
+    /// or on `heads` only.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    func add(to out: UnsafeMutablePointer<Scalar>, ld: Int, positions: [Int]) {
+    func add(to out: UnsafeMutablePointer<Scalar>, ld: Int, positions: [Int], heads: [Int]? = nil) {
+        let terms = (heads ?? Array(coefficients.indices)).map { ($0, coefficients[$0]) }.filter { $0.1 != 0 }
         for (i, p) in positions.enumerated() {
             let row = out + i * ld
-            for (h, c) in coefficients.enumerated() where c != 0 {
+            for (h, c) in terms {
                 let o = row + h * width
-                for r in 0..<width { let v = table[p * width + r]; if v != 0 { o[r] += c * v } }
+                for (r, v) in nonZeros[p] { o[r] += c * v }
             }
         }
     }

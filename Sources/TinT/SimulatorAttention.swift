@@ -15,24 +15,90 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
         return pattern.groups.contains { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }
     }
 
+    /// Whether head `h` is a position term alone (no state term reaches it).
+    private func positionOnly(head h: Int) -> Bool {
+        guard let position, position.coefficients[h] != 0 else { return false }
+        guard let map else { return true }
+        guard let pattern = map.pattern else { return false }
+        return !pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty })
+    }
+
     /// `c` when head `h` of the stream is exactly `c·e_p` on prefix rows (no state term, identity position block):
     /// the attention kernel then skips the product with that identity.
     func prefixIdentityCoefficient(head h: Int) -> Scalar? {
-        guard let position, position.coefficients[h] != 0, position.prefixBlockIsIdentity else { return nil }
-        if let map {
-            guard let pattern = map.pattern else { return nil }
-            if pattern.groups.contains(where: { $0.first <= h && h < $0.first + $0.count && !$0.inputs.isEmpty }) { return nil }
-        }
+        guard positionOnly(head: h), let position, position.prefixBlockIsIdentity else { return nil }
         return position.coefficients[h]
+    }
+
+    /// `(r, v)` when head `h` of the stream is `v·e_r` on every token row (no state term, a one-hot token row of
+    /// the position table: the `e_0` that carries a bias), with `v` as the stream computes it.
+    func tokenOneHot(head h: Int) -> (r: Int, value: Scalar)? {
+        guard positionOnly(head: h), let position, let e = position.tokenOneHot else { return nil }
+        return (e.r, position.coefficients[h] * e.value)
+    }
+
+    /// Per head, the input head it copies unchanged — a mix reading that one head with weight 1, no block map,
+    /// bias or position term — or nil. The attention kernel reads such a head straight from the rows (a view)
+    /// instead of materialising the stream.
+    func viewSources(heads: Int) -> [Int?] {
+        guard let map, map.block == nil, map.bias == nil, let mix = map.mix, let pattern = map.pattern else {
+            return Array(repeating: nil, count: heads)
+        }
+        let d = map.headWidth, m = mix.scalars
+        return (0..<heads).map { h -> Int? in
+            if let position, position.coefficients[h] != 0 { return nil }
+            guard let g = pattern.groups.first(where: { $0.first <= h && h < $0.first + $0.count }), g.inputs.count == 1 else { return nil }
+            let src = g.inputs[0]
+            return (0..<d).allSatisfy { m[(src * heads + h) * d + $0] == 1 } ? src : nil
+        }
+    }
+
+    /// Heads `needed` of the stream for `x` (`[n, W]`) at `positions`, as per-head row pointers: a view into `x`
+    /// for a head in `views`, else a head of a materialised stream in which only the needed heads are computed
+    /// (other heads are left unwritten and must not be read). `body` gets one pointer per head (rows `W` apart;
+    /// unneeded heads point anywhere).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func withHeads(_ x: Tensor<Scalar>, positions: [Int], width W: Int, needed: [Int], views: [Int?],
+                   _ body: ([UnsafePointer<Scalar>]) -> Void) {
+        let heads = views.count, d = W / heads
+        let computed = needed.filter { views[$0] == nil }
+        var stream: Tensor<Scalar>? = nil
+        if computed.count == heads || (!computed.isEmpty && (map?.block != nil || map?.bias != nil || (map != nil && map?.mix == nil))) {
+            stream = try! compute(x, positions: positions, width: W)
+        } else if !computed.isEmpty {
+            stream = Tensor<Scalar>.uninitialized([x.shape[0], W]) { o in
+                if let map, let pattern = map.pattern {
+                    x.withUnsafeBufferPointer { xp in
+                        map.applyMix(xp.baseAddress!, ldx: W, rows: x.shape[0], into: o, ldz: W, accumulate: false,
+                                     pattern: pattern.restricted(to: computed))
+                    }
+                } else {
+                    for n in 0..<x.shape[0] { for h in computed { (o + n * W + h * d).update(repeating: 0, count: d) } }
+                }
+                position?.add(to: o, ld: W, positions: positions, heads: computed)
+            }
+        }
+        return x.withUnsafeBufferPointer { xp in
+            func pointers(_ s: UnsafePointer<Scalar>?) {
+                body((0..<heads).map { h in views[h].map { xp.baseAddress! + $0 * d } ?? (s ?? xp.baseAddress!) + h * d })
+            }
+            guard let stream else { return pointers(nil) }
+            return stream.withUnsafeBufferPointer { pointers($0.baseAddress!) }
+        }
     }
 
     /// The stream for `x` (`[n, W]`) at `positions`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func compute(_ x: Tensor<Scalar>, positions: [Int], width: Int) throws -> Tensor<Scalar> {
-        var out = try! Tensor<Scalar>.zeros([x.shape[0], width])
-        if x.shape[0] == 0 { return out }
-        if let map { map.apply(x, into: &out, accumulate: false) }
+        var out: Tensor<Scalar>
+        if let map, x.shape[0] > 0 {
+            out = map.applied(x)
+        } else {
+            out = try! Tensor<Scalar>.zeros([x.shape[0], width])
+            if x.shape[0] == 0 { return out }
+        }
         if let position {
             out.withUnsafeMutableBufferPointer { position.add(to: $0.baseAddress!, ld: width, positions: positions) }
         }
@@ -81,6 +147,8 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     let pattern: AttentionPattern
     /// Heads whose output can be non-zero; the others are skipped (their output is exactly zero).
     let liveHeads: [Int]
+    /// Per stream and head, the input head read in place (``AttentionStream/viewSources(heads:)``).
+    let queryViews: [Int?], keyViews: [Int?], valueViews: [Int?]
 
     var headWidth: Int { width / heads }
 
@@ -102,6 +170,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             case .softmax, .softmaxTransposed: return value.feeds(head: h)
             }
         }
+        queryViews = query.viewSources(heads: heads)
+        keyViews = key.viewSources(heads: heads)
+        valueViews = value.viewSources(heads: heads)
     }
 
     var queryGroup: RowGroup { pattern == .prefixesToTrainTokens ? .prefixes : .tokens }
@@ -115,14 +186,13 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         if group == queryGroup {
             let attended = try attention(state)
             if let output {
-                out = try! Tensor.zeros(attended.shape)
-                output.apply(attended, into: &out, accumulate: false)
+                out = output.applied(attended)
             } else {
                 out = attended
             }
         } else {
-            guard residual != nil else { return nil }
-            out = try! Tensor.zeros(x.shape)
+            guard let residual else { return nil }
+            return residual.applied(x)
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
@@ -150,54 +220,118 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         let nA = qRows.shape[0], nB = kRows.shape[0]
         var out = try! Tensor<Scalar>.zeros([nA, W])
         if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
-        let q = try query.compute(qRows, positions: qPos, width: W)
-        let kk = try key.compute(kRows, positions: kPos, width: W)
-        let v = try value.compute(kRows, positions: kPos, width: W)
         let d = headWidth
-        q.withUnsafeBufferPointer { qp in kk.withUnsafeBufferPointer { kp in v.withUnsafeBufferPointer { vp in
-            out.withUnsafeMutableBufferPointer { op in
-                let Q = qp.baseAddress!, K = kp.baseAddress!, V = vp.baseAddress!, O = op.baseAddress!
-                switch kind {
-                case .linear:
-                    linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
-                case .softmax(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false,
-                                           starts: state.segmentStarts)
-                case .softmaxTransposed(let scale):
-                    causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true,
-                                           starts: state.segmentStarts)
+        // Which streams each live head's product reads: only those heads are materialised (or viewed).
+        var qNeed: [Int] = [], kNeed: [Int] = [], vNeed: [Int] = []
+        for h in liveHeads {
+            var reads = (q: true, k: true, v: true)
+            if case .linear = kind {
+                switch linearProduct(head: h, nA: nA, nB: nB) {
+                case .queryKeys: reads.v = false
+                case .queryValues: reads.k = false
+                case .keyValues: reads.q = false
+                case .keysFirst, .scoresFirst: break
+                case .valueRowBroadcast, .valueColumnSum: reads = (false, false, true)
                 }
             }
-        } } }
+            if reads.q { qNeed.append(h) }
+            if reads.k { kNeed.append(h) }
+            if reads.v { vNeed.append(h) }
+        }
+        query.withHeads(qRows, positions: qPos, width: W, needed: qNeed, views: queryViews) { Q in
+            key.withHeads(kRows, positions: kPos, width: W, needed: kNeed, views: keyViews) { K in
+                value.withHeads(kRows, positions: kPos, width: W, needed: vNeed, views: valueViews) { V in
+                    out.withUnsafeMutableBufferPointer { op in
+                        let O = op.baseAddress!
+                        switch kind {
+                        case .linear:
+                            linearAttention(Q, K, V, O, nA: nA, nB: nB, d: d)
+                        case .softmax(let scale):
+                            causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: false,
+                                                   starts: state.segmentStarts)
+                        case .softmaxTransposed(let scale):
+                            causalSoftmaxAttention(Q, K, V, O, n: nA, d: d, scale: Scalar(scale), transposed: true,
+                                                   starts: state.segmentStarts)
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 
-    /// Per live head `O_h = Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`, whichever needs fewer flops. When one stream of
-    /// the head is `c·e_p` on the K prefix rows (an identity), its product is skipped: `O_h = c·Q_h K_hᵀ` (value),
-    /// `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers with half the work.
+    /// How head `h` of a linear layer forms `O_h = Σ_j (q_i·k_j) v_j`: `Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`,
+    /// whichever needs fewer flops; when one stream of the head is `c·e_p` on the K prefix rows (an identity), its
+    /// product is skipped: `O_h = c·Q_h K_hᵀ` (value), `c·Q_h V_h` (key) or `c·K_hᵀ V_h` (query) — the same numbers
+    /// with half the work. The one decision the kernel and ``flops(_:group:)`` share.
+    /// When moreover the other operand is `v·e_r` on every token row (a bias head), the remaining product is a
+    /// row of values broadcast to every query (`c·(v·V_h[r])`), or one row of sums (`c·Σ_t v·V_h[t]` in row `r`).
+    enum LinearHeadProduct {
+        case queryKeys(Scalar), queryValues(Scalar), keyValues(Scalar), keysFirst, scoresFirst
+        case valueRowBroadcast(row: Int, query: Scalar, alpha: Scalar), valueColumnSum(row: Int, key: Scalar, alpha: Scalar)
+    }
+
+    func linearProduct(head h: Int, nA: Int, nB: Int) -> LinearHeadProduct {
+        let d = headWidth
+        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
+        if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) { return .queryKeys(c) }
+        if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
+            if let e = query.tokenOneHot(head: h) { return .valueRowBroadcast(row: e.r, query: e.value, alpha: c) }
+            return .queryValues(c)
+        }
+        if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
+            if let e = key.tokenOneHot(head: h) { return .valueColumnSum(row: e.r, key: e.value, alpha: c) }
+            return .keyValues(c)
+        }
+        return nB * d + nA * d <= 2 * nA * nB ? .keysFirst : .scoresFirst  // 2nB·d² + 2nA·d² vs 4nA·nB·d
+    }
+
+    /// Runs `body` for every live head with a scratch buffer of `scratch` scalars of its own: heads in parallel
+    /// (whole heads per thread, as `HSimSplitLinear`'s block maps: a 256-row head product is too short to pay for
+    /// splitting its rows), or in order on one thread. Heads write disjoint output columns.
+    private func forEachLiveHead(scratch count: Int, _ body: (Int, UnsafeMutablePointer<Scalar>) -> Void) {
+        let heads = liveHeads
+        withoutActuallyEscaping(body) { body in
+            let run = UncheckedSendable(body)
+            let grain = Threading.maxThreads > 1 && heads.count >= 2 * Threading.maxThreads ? 1 : heads.count
+            parallelChunks(count: heads.count, grain: grain) { range in
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: Swift.max(count, 1))
+                defer { scratch.deallocate() }
+                for i in range { run.value(heads[i], scratch) }
+            }
+        }
+    }
+
+    /// Per live head, the product ``linearProduct(head:nA:nB:)`` chooses.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func linearAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>, _ V: UnsafePointer<Scalar>,
+    private func linearAttention(_ Qh: [UnsafePointer<Scalar>], _ Kh: [UnsafePointer<Scalar>], _ Vh: [UnsafePointer<Scalar>],
                                  _ O: UnsafeMutablePointer<Scalar>, nA: Int, nB: Int, d: Int) {
         let W = width
-        let keysFirst = nB * d + nA * d <= 2 * nA * nB  // 2nB·d² + 2nA·d² vs 4nA·nB·d
-        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: keysFirst ? d * d : nA * nB)
-        defer { scratch.deallocate() }
-        let prefixKeys = pattern == .tokensToPrefixes, prefixQueries = pattern == .prefixesToTrainTokens
-        for h in liveHeads {
-            let o = h * d
-            if prefixKeys && nB == d, let c = value.prefixIdentityCoefficient(head: h) {
-                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
-            } else if prefixKeys && nB == d, let c = key.prefixIdentityCoefficient(head: h) {
-                gemm(m: nA, n: d, k: d, alpha: c, a: Q + o, aRowStride: W, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
-            } else if prefixQueries && nA == d, let c = query.prefixIdentityCoefficient(head: h) {
-                gemm(m: d, n: d, k: nB, alpha: c, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
-            } else if keysFirst {
-                gemm(m: d, n: d, k: nB, a: K + o, aRowStride: 1, aColStride: W, b: V + o, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
-                gemm(m: nA, n: d, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
-            } else {
-                gemm(m: nA, n: nB, k: d, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
-                gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+        let keysFirst = nB * d + nA * d <= 2 * nA * nB
+        let Os = UncheckedSendable(O)
+        forEachLiveHead(scratch: Swift.max(d, keysFirst ? d * d : nA * nB)) { h, scratch in
+            let O = Os.value, o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
+            switch linearProduct(head: h, nA: nA, nB: nB) {
+            case .queryKeys(let c):
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: O + o, ldc: W)
+            case .queryValues(let c):
+                gemm(m: nA, n: d, k: d, alpha: c, a: Q, aRowStride: W, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+            case .keyValues(let c):
+                gemm(m: d, n: d, k: nB, alpha: c, a: K, aRowStride: 1, aColStride: W, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+            case .keysFirst:
+                gemm(m: d, n: d, k: nB, a: K, aRowStride: 1, aColStride: W, b: V, bRowStride: W, bColStride: 1, c: scratch, ldc: d)
+                gemm(m: nA, n: d, k: d, a: Q, aRowStride: W, aColStride: 1, b: scratch, bRowStride: d, bColStride: 1, c: O + o, ldc: W)
+            case .scoresFirst:
+                gemm(m: nA, n: nB, k: d, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
+                gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+            case .valueRowBroadcast(let r, let q, let c):
+                for j in 0..<d { scratch[j] = c * (q * V[r * W + j]) }
+                for i in 0..<nA { (O + i * W + o).update(from: scratch, count: d) }
+            case .valueColumnSum(let r, let k, let c):
+                scratch.update(repeating: 0, count: d)
+                for t in 0..<nB { for j in 0..<d { scratch[j] += k * V[t * W + j] } }
+                for j in 0..<d { O[r * W + o + j] = c * scratch[j] }
             }
         }
     }
@@ -206,15 +340,14 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
     /// sequence; `starts` nil: `0 ≤ j ≤ i`) and `O = A·V`, or `O = Aᵀ·V` when `transposed`.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    private func causalSoftmaxAttention(_ Q: UnsafePointer<Scalar>, _ K: UnsafePointer<Scalar>,
-                                        _ V: UnsafePointer<Scalar>, _ O: UnsafeMutablePointer<Scalar>,
+    private func causalSoftmaxAttention(_ Qh: [UnsafePointer<Scalar>], _ Kh: [UnsafePointer<Scalar>],
+                                        _ Vh: [UnsafePointer<Scalar>], _ O: UnsafeMutablePointer<Scalar>,
                                         n: Int, d: Int, scale: Scalar, transposed: Bool, starts: [Int]?) {
         let W = width
-        let a = UnsafeMutablePointer<Scalar>.allocate(capacity: n * n)
-        defer { a.deallocate() }
-        for h in liveHeads {
-            let o = h * d
-            gemm(m: n, n: n, k: d, alpha: scale, a: Q + o, aRowStride: W, aColStride: 1, b: K + o, bRowStride: 1, bColStride: W, c: a, ldc: n)
+        let Os = UncheckedSendable(O)
+        forEachLiveHead(scratch: n * n) { h, a in
+            let O = Os.value, o = h * d, Q = Qh[h], K = Kh[h], V = Vh[h]
+            gemm(m: n, n: n, k: d, alpha: scale, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: a, ldc: n)
             for i in 0..<n {
                 let row = a + i * n, s = starts?[i] ?? 0
                 for j in 0..<s { row[j] = 0 }
@@ -227,11 +360,43 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 for j in (i + 1)..<n { row[j] = 0 }
             }
             if transposed {
-                gemm(m: n, n: d, k: n, a: a, aRowStride: 1, aColStride: n, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: 1, aColStride: n, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             } else {
-                gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V + o, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
+                gemm(m: n, n: d, k: n, a: a, aRowStride: n, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             }
         }
+    }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `state`'s rows of `group` (``TinTFlopCounter``).
+    func flops(_ state: TinTState<Scalar>, group: RowGroup) -> Int {
+        let rows = group == .prefixes ? state.prefixCount : state.tokenCount
+        var f = residual?.flops(rows: rows) ?? 0
+        guard group == queryGroup else { return f }
+        let (nA, nB): (Int, Int)
+        switch pattern {
+        case .tokensToPrefixes: (nA, nB) = (state.tokenCount, state.prefixCount)
+        case .prefixesToTrainTokens: (nA, nB) = (state.prefixCount, state.trainMask.count(where: { $0 }))
+        case .causalTokens: (nA, nB) = (state.tokenCount, state.tokenCount)
+        }
+        f += output?.flops(rows: nA) ?? 0
+        guard nA > 0, nB > 0, !liveHeads.isEmpty else { return f }
+        f += (query.map?.flops(rows: nA) ?? 0) + (key.map?.flops(rows: nB) ?? 0) + (value.map?.flops(rows: nB) ?? 0)
+        let d = headWidth
+        for h in liveHeads {
+            switch kind {
+            case .linear:
+                switch linearProduct(head: h, nA: nA, nB: nB) {
+                case .queryKeys, .queryValues: f += 2 * nA * d * d
+                case .keyValues: f += 2 * d * d * nB
+                case .keysFirst: f += 2 * d * d * nB + 2 * nA * d * d
+                case .scoresFirst: f += 4 * nA * nB * d
+                case .valueRowBroadcast: f += 2 * d
+                case .valueColumnSum: f += 2 * nB * d
+                }
+            case .softmax, .softmaxTransposed: f += 4 * nA * nA * d  // the full T × T scores and values
+            }
+        }
+        return f
     }
 
     var parameterCount: ParameterCount {
@@ -241,6 +406,15 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
 }
 
 extension HSimSplitLinear {
+    /// `self(x)` for a `[n, width]` tensor, into a fresh tensor the layer writes whole (no zero fill first).
+    func applied(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
+        x.withUnsafeBufferPointer { xp in
+            Tensor<Scalar>.uninitialized(x.shape) { o in
+                apply(xp.baseAddress!, ldx: width, rows: x.shape[0], into: o, ldo: width, accumulate: false)
+            }
+        }
+    }
+
     /// `out (+)= self(x)` for `[n, width]` tensors.
     func apply(_ x: Tensor<Scalar>, into out: inout Tensor<Scalar>, accumulate: Bool) {
         let n = x.shape[0]

@@ -32,7 +32,7 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
             try addFeatures(gateFeatures, state, into: &g)
             try addFeatures(upFeatures, state, into: &u)
         }
-        g = applyActivation(activation, g)
+        applyActivation(activation, &g)
         g.withUnsafeMutableBufferPointer { gp in
             u.withUnsafeBufferPointer { up in for i in 0..<(n * W) { gp[i] *= up[i] } }
         }
@@ -60,6 +60,9 @@ struct SimulatorGLU<Scalar: TensorScalar>: Sendable {
 
     /// The four maps' weights. Feature tables are inputs (counted once by whoever owns them, like the aux
     /// positions), not per-layer weights.
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int { [gate, up, proj, residual].reduce(0) { $0 + ($1?.flops(rows: rows) ?? 0) } }
+
     var parameterCount: ParameterCount {
         ParameterCount(constructed: [gate, up, proj, residual].reduce(0) { $0 + ($1?.parameterCount ?? 0) })
     }

@@ -22,15 +22,22 @@ struct SimulatorLayerNorm<Scalar: TensorScalar>: Sendable {
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var out = try! Tensor<Scalar>.zeros(x.shape)
-        let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon)
+        let n = x.shape[0], W = x.shape[1], D = signalWidth, eps = Scalar(epsilon), centered = centered
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                for i in 0..<n { normalizeRow(xp.baseAddress! + i * W, op.baseAddress! + i * W, D, eps, centered: centered) }
+                let ptrs = UncheckedSendable((xp.baseAddress!, op.baseAddress!))
+                parallelChunks(count: n, grain: Swift.max(1, 16_384 / Swift.max(D, 1))) { rows in
+                    let (xs, os) = ptrs.value
+                    for i in rows { normalizeRow(xs + i * W, os + i * W, D, eps, centered: centered) }
+                }
             }
         }
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows: the residual map's (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int { residual?.flops(rows: rows) ?? 0 }
 
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }
@@ -90,6 +97,9 @@ struct ExactBackwardLayer<Scalar: TensorScalar>: Sendable {
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
     }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows: the residual map's (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int { residual?.flops(rows: rows) ?? 0 }
 
     var parameterCount: ParameterCount { ParameterCount(constructed: residual?.parameterCount ?? 0) }
 }

@@ -15,12 +15,16 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     func update(_ state: TinTState<Scalar>, group: RowGroup) throws -> Tensor<Scalar>? {
         let x = group == .prefixes ? state.prefixes : state.tokens
         var h: Tensor<Scalar>
-        if let fc { h = try! Tensor.zeros(x.shape); fc.apply(x, into: &h, accumulate: false) } else { h = x }
-        if let activation { h = applyActivation(activation, h) }
-        var out: Tensor<Scalar>
-        if let proj { out = try! Tensor.zeros(x.shape); proj.apply(h, into: &out, accumulate: false) } else { out = h }
+        h = fc.map { $0.applied(x) } ?? x
+        if let activation { applyActivation(activation, &h) }
+        var out = proj.map { $0.applied(h) } ?? h
         if let residual { residual.apply(x, into: &out, accumulate: true) }
         return out
+    }
+
+    /// The product FLOPs ``update(_:group:)`` executes on `rows` rows (``TinTFlopCounter``).
+    func flops(rows: Int) -> Int {
+        (fc?.flops(rows: rows) ?? 0) + (proj?.flops(rows: rows) ?? 0) + (residual?.flops(rows: rows) ?? 0)
     }
 
     var parameterCount: ParameterCount {
@@ -28,12 +32,21 @@ struct SimulatorMLP<Scalar: TensorScalar>: Sendable {
     }
 }
 
-/// σ applied elementwise, with Tensor's one implementation of each activation.
-func applyActivation<S: TensorScalar>(_ f: Activation, _ x: Tensor<S>) -> Tensor<S> {
-    switch f {
-    case .relu: return x.relu()
-    case .gelu: return x.gelu()
-    case .geluTanh: return x.geluTanh()
-    case .silu: return x.silu()
+/// σ applied elementwise in place, with Tensor's one implementation of each activation (`unaryRun`); a shared
+/// `x` is copied first (copy-on-write).
+func applyActivation<S: TensorScalar>(_ f: Activation, _ x: inout Tensor<S>) {
+    x.withUnsafeMutableBufferPointer { p in
+        guard let base = p.baseAddress else { return }
+        let bs = UncheckedSendable(base), op = f.forwardOp
+        parallelChunks(count: p.count, grain: 1 << 14) { r in
+            unaryRun(op, UnsafePointer(bs.value + r.lowerBound), bs.value + r.lowerBound, r.count)
+        }
     }
+}
+
+/// σ applied elementwise to a copy of `x`.
+func applyActivation<S: TensorScalar>(_ f: Activation, _ x: Tensor<S>) -> Tensor<S> {
+    var y = x
+    applyActivation(f, &y)
+    return y
 }

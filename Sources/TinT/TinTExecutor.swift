@@ -12,22 +12,27 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// The aux parameters the prefixes were encoded from (the base of the read-back weights).
     public let parameters: ParameterSet<Scalar>
     /// Per node, its prefix tensors: linear block `(j, i)` at `j·C_in + i`; attention Q, K, V; one for a norm.
-    let initialPrefixes: [[Tensor<Scalar>]]
+    let initialPrefixes: [[StoredPrefix<Scalar>]]
+    /// How runs keep the prefix tensors between modules.
+    public let prefixStorage: PrefixStorage
+    /// Bytes of the encoded prefix tensors as kept (``PrefixStorage``).
+    public var prefixBytes: Int { initialPrefixes.joined().reduce(0) { $0 + $1.bytes } }
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
 
-    /// Encodes the aux weights into prefix tensors.
+    /// Encodes the aux weights into prefix tensors, kept as `prefixStorage` says (``PrefixStorage``).
     ///
     /// - Throws: `TinTError.invalidArgument` naming a parameter the graph needs that `parameters` lacks, or
     ///   one with the wrong shape.
-    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>) throws {
+    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>, prefixStorage: PrefixStorage = .native) throws {
         self.program = program
         self.parameters = parameters
+        self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
         let prefixes = try program.plans.map { try $0.encode(reader, spec: config) }
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> { try reader.tensor(name, shape) }
-        initialPrefixes = prefixes
+        initialPrefixes = prefixes.map { node in node.map { StoredPrefix($0, storage: prefixStorage) } }
         var tables: [String: Tensor<Scalar>] = [:]
         for (name, shape) in program.graph.tableShapes { tables[name] = try tensor(name, shape).contiguous() }
         if tables[program.graph.headWeight] == nil {
@@ -58,12 +63,14 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// positions restart at 0, and no target crosses into the next sequence — the same as separate forwards, whose
     /// train parts' gradients are summed in one Descent.
     ///
+    /// `flops`, when given, counts the products the run executes (``TinTFlopCounter``).
+    ///
     /// - Throws: also `TinTError.invalidArgument` when `segmentStarts` does not describe consecutive sequences.
     // Specialized so the Float path stays concrete when called from another module (the CLI, Bench).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
-                    readBack: Bool = false) throws -> DescentOutcome<Scalar> {
+                    readBack: Bool = false, flops: TinTFlopCounter? = nil) throws -> DescentOutcome<Scalar> {
         let config = program.spec, graph = program.graph
         let head = tables[graph.headWeight]!
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
@@ -85,21 +92,29 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         }
         let sameSegment: (Int) -> Bool = { i in segmentStarts.map { $0[i] != i } ?? true }
 
-        var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts)
-        for n in graph.nodes.indices { try run.forward(n) }
-        let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
-        try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
-        var after = before
-        for step in 1...max(config.steps, 1) where step <= config.steps {
-            let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
-                                                     countsTarget: { sameSegment($0) && countsTarget($0) },
-                                                     lastPositionUnmasked: config.referenceCompatible)
-            try run.backward(from: gradient)
-            for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
-            after = try TinTGlue.logits(run.values[graph.output]!, head: head)
-            try requireFinite(after, module: "TinT", step: step, tensor: "logits")
+        // Every layer frees token-row tensors of a handful of sizes that the next layer allocates again: recycle
+        // them for the run (TensorBufferPool) rather than unmap and page-fault them back in.
+        return try Tensor<Scalar>.reusingBuffers {
+            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops)
+            let headFlops = 2 * ids.count * head.shape[0] * head.shape[1]  // one logits or loss-gradient product
+            for n in graph.nodes.indices { try run.forward(n) }
+            let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
+            flops?.addGlue(headFlops)
+            try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
+            var after = before
+            for step in 1...max(config.steps, 1) where step <= config.steps {
+                let gradient = try TinTGlue.lossGradient(logits: after, head: head, ids: ids, trainMask: trainMask,
+                                                         countsTarget: { sameSegment($0) && countsTarget($0) },
+                                                         lastPositionUnmasked: config.referenceCompatible)
+                flops?.addGlue(headFlops)
+                try run.backward(from: gradient)
+                for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
+                after = try TinTGlue.logits(run.values[graph.output]!, head: head)
+                flops?.addGlue(headFlops)
+                try requireFinite(after, module: "TinT", step: step, tensor: "logits")
+            }
+            return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
         }
-        return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
     }
 }
 
@@ -107,12 +122,14 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
 private struct Run<Scalar: TensorScalar> {
     let executor: TinTExecutor<Scalar>
     let ids: [Int], trainMask: [Bool], segmentStarts: [Int]?
-    var prefixes: [[Tensor<Scalar>]]
+    let flopCounter: TinTFlopCounter?
+    var prefixes: [[StoredPrefix<Scalar>]]
     var values: [Tensor<Scalar>?]
     var stored: [[Tensor<Scalar>]]
 
-    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?) {
+    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?, flopCounter: TinTFlopCounter?) {
         self.executor = executor
+        self.flopCounter = flopCounter
         self.ids = ids
         self.trainMask = trainMask
         self.segmentStarts = segmentStarts
@@ -127,7 +144,7 @@ private struct Run<Scalar: TensorScalar> {
     /// The context node `n` runs in, with its current prefixes and stored rows.
     private func context(_ n: Int) -> NodeContext<Scalar> {
         NodeContext(ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, spec: program.spec, tables: executor.tables, zeroPrefixes: executor.zeroPrefixes,
-                    keep: program.simulated[n], prefixes: prefixes[n], stored: stored[n])
+                    flopCounter: flopCounter, keep: program.simulated[n], prefixes: prefixes[n].map(\.tensor), stored: stored[n])
     }
 
     /// Runs node `n`'s Forward modules; stores their post-Forward rows when the node is simulated backward.
@@ -148,8 +165,9 @@ private struct Run<Scalar: TensorScalar> {
         for n in nodes.indices.reversed() where program.simulated[n] {
             guard let g = gradients[n] else { continue }
             var c = context(n)
+            stored[n] = []  // the Backward consumes the stored rows (NodeContext.restore); the next Forward stores anew
             let inputGradients = try program.plans[n].backward(&c, gradient: g, inputCount: nodes[n].inputs.count)
-            prefixes[n] = c.prefixes
+            prefixes[n] = c.prefixes.map { StoredPrefix($0, storage: executor.prefixStorage) }
             for (input, gi) in zip(nodes[n].inputs, inputGradients) where program.simulated[input] {
                 gradients[input] = try gradients[input].map { try $0 + gi } ?? gi
             }
@@ -161,7 +179,7 @@ private struct Run<Scalar: TensorScalar> {
     func readBack() throws -> ParameterSet<Scalar> {
         var out = executor.parameters
         for (n, plan) in program.plans.enumerated() where program.simulated[n] {
-            try plan.readBack(prefixes[n], into: &out, spec: program.spec)
+            try plan.readBack(prefixes[n].map(\.tensor), into: &out, spec: program.spec)
         }
         return out
     }

@@ -42,9 +42,15 @@ enum TinTGlue {
     /// padded), and the module's prefixes loaded.
     static func restoredState<S: TensorScalar>(_ stored: Tensor<S>, gradient: Tensor<S>, signalWidth D: Int,
                                                prefixes: Tensor<S>, trainMask: [Bool]) throws -> TinTState<S> {
-        var tokens = stored
-        try tokens.assign(try Tensor<S>.zeros([stored.shape[0], D]), axis: 1, 0..<D)
-        try tokens.assign(gradient, axis: 1, 0..<gradient.shape[1])
+        var tokens = stored  // written in place when the caller passed the only reference
+        let T = stored.shape[0], W = stored.shape[1], w = gradient.shape[1]
+        try requireShape(gradient, [T, w], module: "TinTGlue", what: "gradient")
+        precondition(w <= D && D <= W, "restoredState: gradient width \(w), signal width \(D), row width \(W)")
+        gradient.withUnsafeBufferPointer { g in
+            tokens.withUnsafeMutableBufferPointer { t in
+                for r in 0..<T { copyRowPadded(from: g.baseAddress! + r * w, count: w, to: t.baseAddress! + r * W, width: D) }
+            }
+        }
         return try TinTState(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
     }
 

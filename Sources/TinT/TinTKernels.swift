@@ -28,6 +28,23 @@ struct MixPattern: Sendable {
         self.groups = groups
     }
 
+    private init(groups: [(first: Int, count: Int, inputs: [Int])]) { self.groups = groups }
+
+    /// The pattern computing only output heads `heads` (sorted): the other heads are not written.
+    func restricted(to heads: [Int]) -> MixPattern {
+        var out: [(first: Int, count: Int, inputs: [Int])] = []
+        for g in groups {
+            for h in heads where g.first <= h && h < g.first + g.count {
+                if let last = out.last, last.first + last.count == h, last.count < 4, last.inputs == g.inputs {
+                    out[out.count - 1].count += 1
+                } else {
+                    out.append((h, 1, g.inputs))
+                }
+            }
+        }
+        return MixPattern(groups: out)
+    }
+
     /// Multiply-adds per row, about `d·Σ count·|inputs|`.
     var pairCount: Int { groups.reduce(0) { $0 + $1.count * $1.inputs.count } }
 }
@@ -134,10 +151,15 @@ func mixRowsGeneric<S: TensorScalar>(_ x: UnsafePointer<S>, ldx: Int, _ z: Unsaf
     }
 }
 
-/// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element).
+/// Rows `indices` of a 2-D contiguous tensor (the generic `gathered` copies element by element); consecutive
+/// indices (a train prefix) are a view, not a copy.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func gatherRows<S: TensorScalar>(_ t: Tensor<S>, _ indices: [Int]) -> Tensor<S> {
+    if let first = indices.first, indices.last! - first + 1 == indices.count,
+       indices.indices.allSatisfy({ indices[$0] == first + $0 }) {
+        return try! t.sliced(axis: 0, first..<(first + indices.count))
+    }
     let w = t.shape[1]
     var out = try! Tensor<S>.zeros([indices.count, w])
     t.withUnsafeBufferPointer { src in

@@ -15,6 +15,8 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
     /// token `t`'s sequence. Token rows attend only within their sequence, and its positions restart at 0. nil: one
     /// sequence.
     public var segmentStarts: [Int]? = nil
+    /// When set, every layer applied to the state adds the FLOPs of its products.
+    public var flopCounter: TinTFlopCounter? = nil
 
     /// Token `t`'s position: `t`, or its offset in its sequence.
     public func position(_ t: Int) -> Int { t - (segmentStarts?[t] ?? 0) }
@@ -40,8 +42,13 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
             throw TinTError.invalidArgument(module: "TinTState",
                                             reason: "signal \(signal.shape) must be [T, ≤ D_sim] for prefixes \(prefixes.shape)")
         }
-        var tokens = try Tensor<Scalar>.zeros([signal.shape[0], prefixes.shape[1]])
-        try tokens.assign(signal, axis: 1, 0..<signal.shape[1])
+        let T = signal.shape[0], W = prefixes.shape[1], w = signal.shape[1]
+        // One pass: each row is the signal then zeros (no zero fill of the whole rows first).
+        let tokens = signal.withUnsafeBufferPointer { s in
+            Tensor<Scalar>.uninitialized([T, W]) { t in
+                for r in 0..<T { copyRowPadded(from: s.baseAddress! + r * w, count: w, to: t + r * W, width: W) }
+            }
+        }
         try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
     }
 
@@ -70,3 +77,12 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
 
 /// The two kinds of rows.
 enum RowGroup: Sendable { case prefixes, tokens }
+
+/// `dst[0..<count] = src[0..<count]`, `dst[count..<width] = 0`, as raw memory moves (a memcpy and a memset, with no
+/// per-element generic copy even where the caller is not specialised).
+@inline(__always)
+func copyRowPadded<S: TensorScalar>(from src: UnsafePointer<S>, count: Int, to dst: UnsafeMutablePointer<S>, width: Int) {
+    let size = MemoryLayout<S>.stride
+    UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: count * size)
+    UnsafeMutableRawPointer(dst + count).initializeMemory(as: UInt8.self, repeating: 0, count: (width - count) * size)
+}
