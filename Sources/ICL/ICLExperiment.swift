@@ -122,23 +122,26 @@ public struct ICLExperiment: Sendable {
     /// When the update does not depend on the query (``ICLScorer/updateIsQueryIndependent(loss:singleFT:)``) it is
     /// learned once per demonstration set and every query is scored with it; `deviation` is then the largest label
     /// score difference to the method's own pass over the first example's whole prompt (`checkShared`), else nil.
+    /// `updates` keeps the learned weights for another call with the same seed, method and scorer (validation, then
+    /// test).
     public func predictions(_ examples: [ICLExample], seed: UInt64, method: ICLMethod, scorer: ICLScorer,
-                            checkShared: Bool = false, progress: (() -> Void)? = nil)
+                            checkShared: Bool = false, updates: ICLUpdateCache = ICLUpdateCache(),
+                            progress: (() -> Void)? = nil)
         throws -> (labels: [Int], shortened: Int, deviation: Double?) {
         let demos = demonstrations(seed: seed)
         let positions = min(scorer.model.config.maxPositionEmbeddings, options.contextLimit ?? .max)
         let (loss, singleFT) = (options.loss, options.singleFT)
         let shared = method == .icl || scorer.updateIsQueryIndependent(loss: loss, singleFT: singleFT)
-        // One entry: the key (the demonstrations' tokens) changes only when a long query drops demonstrations.
-        var learned: (key: ArraySlice<Int>, parameters: ParameterSet<Float>, prefix: ICLPrefixCache)? = nil
         var deviation: Double? = nil
         func score(_ prompt: ICLEncodedPrompt, check: Bool) throws -> [Double] {
             guard shared else { return try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT) }
             let key = prompt.ids[0..<(prompt.demonstrations.last?.upperBound ?? 0)]
-            if learned?.key != key {
-                learned = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT), ICLPrefixCache())
+            if updates.entry?.key != key {
+                updates.entry = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT),
+                                 ICLPrefixCache())
             }
-            let s = try scorer.scores(prompt, parameters: learned!.parameters, singleFT: singleFT, prefix: learned!.prefix)
+            let learned = updates.entry!
+            let s = try scorer.scores(prompt, parameters: learned.parameters, singleFT: singleFT, prefix: learned.prefix)
             if check && method.learns {
                 let own = try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT)
                 deviation = zip(s, own).reduce(deviation ?? 0) { max($0, Swift.abs($1.0 - $1.1)) }
@@ -180,11 +183,13 @@ public struct ICLExperiment: Sendable {
             let s = try scorer(eta)
             var v: [Double] = [], t: [Double] = [], labels: [[Int]] = []
             for seed in options.seeds {
+                let updates = ICLUpdateCache()
                 if choose {
-                    let p = try predictions(validation, seed: seed, method: method, scorer: s, progress: tick)
+                    let p = try predictions(validation, seed: seed, method: method, scorer: s, updates: updates, progress: tick)
                     v.append(accuracy(p.labels, validation))
                 }
-                let p = try predictions(test, seed: seed, method: method, scorer: s, checkShared: true, progress: tick)
+                let p = try predictions(test, seed: seed, method: method, scorer: s, checkShared: true, updates: updates,
+                                        progress: tick)
                 t.append(accuracy(p.labels, test))
                 labels.append(p.labels)
                 shortened += p.shortened
@@ -236,4 +241,14 @@ extension ICLMethodResult {
             return n == 0 ? .nan : Double(pairs.filter { $0 == $1 }.count) / Double(n)
         }
     }
+}
+
+/// The weights one method learned from one demonstration set (and their keys and values), kept across the
+/// ``ICLExperiment/predictions(_:seed:method:scorer:checkShared:updates:progress:)`` calls of one seed: one entry, as
+/// the key (the demonstrations' tokens) changes only when a long query drops demonstrations.
+public final class ICLUpdateCache: @unchecked Sendable {
+    var entry: (key: ArraySlice<Int>, parameters: ParameterSet<Float>, prefix: ICLPrefixCache)? = nil
+
+    /// An empty cache.
+    public init() {}
 }
