@@ -136,11 +136,9 @@ public struct ICLExperiment: Sendable {
         func score(_ prompt: ICLEncodedPrompt, check: Bool) throws -> [Double] {
             guard shared else { return try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT) }
             let key = prompt.ids[0..<(prompt.demonstrations.last?.upperBound ?? 0)]
-            if updates.entry?.key != key {
-                updates.entry = (key, try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT),
-                                 ICLPrefixCache())
+            let learned = try updates.entry(Array(key)) {
+                (try scorer.learnedParameters(prompt, method: method, loss: loss, singleFT: singleFT), ICLPrefixCache())
             }
-            let learned = updates.entry!
             let s = try scorer.scores(prompt, parameters: learned.parameters, singleFT: singleFT, prefix: learned.prefix)
             if check && method.learns {
                 let own = try scorer.scores(prompt, method: method, loss: loss, singleFT: singleFT)
@@ -243,12 +241,32 @@ extension ICLMethodResult {
     }
 }
 
-/// The weights one method learned from one demonstration set (and their keys and values), kept across the
-/// ``ICLExperiment/predictions(_:seed:method:scorer:checkShared:updates:progress:)`` calls of one seed: one entry, as
-/// the key (the demonstrations' tokens) changes only when a long query drops demonstrations.
+/// The weights one method learned from a seed's demonstrations (with their keys and values), kept across the
+/// ``ICLExperiment/predictions(_:seed:method:scorer:checkShared:updates:progress:)`` calls of one seed. Keyed by the
+/// demonstrations' tokens: a prompt that must drop its earliest demonstrations to fit (how many depends on the
+/// query's length) learns from a shorter set, so a seed has a few keys; the least recently used of more than
+/// `capacity` is dropped.
 public final class ICLUpdateCache: @unchecked Sendable {
-    var entry: (key: ArraySlice<Int>, parameters: ParameterSet<Float>, prefix: ICLPrefixCache)? = nil
+    private var entries: [[Int]: (parameters: ParameterSet<Float>, prefix: ICLPrefixCache)] = [:]
+    private var order: [[Int]] = []
+    /// The most entries kept.
+    public let capacity: Int
 
     /// An empty cache.
-    public init() {}
+    public init(capacity: Int = 8) { self.capacity = max(capacity, 1) }
+
+    /// The entry of `key`, made by `make` when absent.
+    func entry(_ key: [Int], _ make: () throws -> (ParameterSet<Float>, ICLPrefixCache))
+        throws -> (parameters: ParameterSet<Float>, prefix: ICLPrefixCache) {
+        if let e = entries[key] {
+            order.removeAll { $0 == key }
+            order.append(key)
+            return e
+        }
+        let e = try make()
+        if order.count == capacity { entries[order.removeFirst()] = nil }
+        entries[key] = e
+        order.append(key)
+        return e
+    }
 }
