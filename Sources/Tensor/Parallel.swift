@@ -31,11 +31,12 @@ public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void)
         return
     }
     let chunks = Swift.min(maxChunks, threads * 4)
+    let tally = ProductTally.forWorkers
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: chunks) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            box.value(lo..<hi)
+            ProductTally.continuing(tally) { box.value(lo..<hi) }
         }
     }
 }

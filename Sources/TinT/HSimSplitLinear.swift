@@ -184,6 +184,7 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         let H = heads, d = headWidth
         // About 100 µs of multiply-adds per chunk.
         let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))
+        ProductTally.record(2 * rows * pattern.pairCount * d)
         let xs = UncheckedSendable(x), zs = UncheckedSendable(z)
         mix.withUnsafeBufferPointer { m in
             let mp = UncheckedSendable(m.baseAddress!)

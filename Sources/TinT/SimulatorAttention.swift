@@ -62,16 +62,16 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
     func withHeads(_ x: Tensor<Scalar>, positions: [Int], width W: Int, needed: [Int], views: [Int?],
                    _ body: ([UnsafePointer<Scalar>]) -> Void) {
         let heads = views.count, d = W / heads
-        let computed = needed.filter { views[$0] == nil }
         var stream: Tensor<Scalar>? = nil
-        if computed.count == heads || (!computed.isEmpty && (map?.block != nil || map?.bias != nil || (map != nil && map?.mix == nil))) {
-            stream = try! compute(x, positions: positions, width: W)
-        } else if !computed.isEmpty {
+        switch plan(needed: needed, views: views) {
+        case .none: break
+        case .whole: stream = try! compute(x, positions: positions, width: W)
+        case .heads(let computed, let mixPattern):
             stream = Tensor<Scalar>.uninitialized([x.shape[0], W]) { o in
-                if let map, let pattern = map.pattern {
+                if let map, let mixPattern {
                     x.withUnsafeBufferPointer { xp in
                         map.applyMix(xp.baseAddress!, ldx: W, rows: x.shape[0], into: o, ldz: W, accumulate: false,
-                                     pattern: pattern.restricted(to: computed))
+                                     pattern: mixPattern)
                     }
                 } else {
                     for n in 0..<x.shape[0] { for h in computed { (o + n * W + h * d).update(repeating: 0, count: d) } }
@@ -85,6 +85,33 @@ struct AttentionStream<Scalar: TensorScalar>: Sendable {
             }
             guard let stream else { return pointers(nil) }
             return stream.withUnsafeBufferPointer { pointers($0.baseAddress!) }
+        }
+    }
+
+    /// How ``withHeads(_:positions:width:needed:views:_:)`` materialises the stream: not at all (every needed head
+    /// is a view), whole (every head needed, or a block map or bias that cannot be restricted), or only the
+    /// `computed` heads, through the cross-head mix restricted to them (nil: no map, zeros plus positions).
+    enum StreamPlan {
+        case none, whole
+        case heads([Int], mix: MixPattern?)
+    }
+
+    /// The one decision ``withHeads(_:positions:width:needed:views:_:)`` and ``flops(rows:needed:views:)`` share.
+    func plan(needed: [Int], views: [Int?]) -> StreamPlan {
+        let computed = needed.filter { views[$0] == nil }
+        if computed.isEmpty { return .none }
+        if computed.count == views.count || map?.block != nil || map?.bias != nil || (map != nil && map?.mix == nil) {
+            return .whole
+        }
+        return .heads(computed, mix: map?.pattern.map { $0.restricted(to: computed) })
+    }
+
+    /// The product FLOPs ``withHeads(_:positions:width:needed:views:_:)`` executes on `rows` rows.
+    func flops(rows: Int, needed: [Int], views: [Int?]) -> Int {
+        switch plan(needed: needed, views: views) {
+        case .none: return 0
+        case .whole: return map?.flops(rows: rows) ?? 0
+        case .heads(_, let mixPattern): return 2 * rows * (mixPattern?.pairCount ?? 0) * (map?.headWidth ?? 0)
         }
     }
 
@@ -221,23 +248,7 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         var out = try! Tensor<Scalar>.zeros([nA, W])
         if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
         let d = headWidth
-        // Which streams each live head's product reads: only those heads are materialised (or viewed).
-        var qNeed: [Int] = [], kNeed: [Int] = [], vNeed: [Int] = []
-        for h in liveHeads {
-            var reads = (q: true, k: true, v: true)
-            if case .linear = kind {
-                switch linearProduct(head: h, nA: nA, nB: nB) {
-                case .queryKeys: reads.v = false
-                case .queryValues: reads.k = false
-                case .keyValues: reads.q = false
-                case .keysFirst, .scoresFirst: break
-                case .valueRowBroadcast, .valueColumnSum: reads = (false, false, true)
-                }
-            }
-            if reads.q { qNeed.append(h) }
-            if reads.k { kNeed.append(h) }
-            if reads.v { vNeed.append(h) }
-        }
+        let (qNeed, kNeed, vNeed) = streamHeads(nA: nA, nB: nB)
         query.withHeads(qRows, positions: qPos, width: W, needed: qNeed, views: queryViews) { Q in
             key.withHeads(kRows, positions: kPos, width: W, needed: kNeed, views: keyViews) { K in
                 value.withHeads(kRows, positions: kPos, width: W, needed: vNeed, views: valueViews) { V in
@@ -258,6 +269,27 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             }
         }
         return out
+    }
+
+    /// Which heads of each stream the live heads' products read: only those are materialised (or viewed).
+    func streamHeads(nA: Int, nB: Int) -> (query: [Int], key: [Int], value: [Int]) {
+        var qNeed: [Int] = [], kNeed: [Int] = [], vNeed: [Int] = []
+        for h in liveHeads {
+            var reads = (q: true, k: true, v: true)
+            if case .linear = kind {
+                switch linearProduct(head: h, nA: nA, nB: nB) {
+                case .queryKeys: reads.v = false
+                case .queryValues: reads.k = false
+                case .keyValues: reads.q = false
+                case .keysFirst, .scoresFirst: break
+                case .valueRowBroadcast, .valueColumnSum: reads = (false, false, true)
+                }
+            }
+            if reads.q { qNeed.append(h) }
+            if reads.k { kNeed.append(h) }
+            if reads.v { vNeed.append(h) }
+        }
+        return (qNeed, kNeed, vNeed)
     }
 
     /// How head `h` of a linear layer forms `O_h = Σ_j (q_i·k_j) v_j`: `Q_h·(K_hᵀ V_h)` or `(Q_h K_hᵀ)·V_h`,
@@ -326,9 +358,11 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
                 gemm(m: nA, n: nB, k: d, a: Q, aRowStride: W, aColStride: 1, b: K, bRowStride: 1, bColStride: W, c: scratch, ldc: nB)
                 gemm(m: nA, n: d, k: nB, a: scratch, aRowStride: nB, aColStride: 1, b: V, bRowStride: W, bColStride: 1, c: O + o, ldc: W)
             case .valueRowBroadcast(let r, let q, let c):
+                ProductTally.record(2 * d)
                 for j in 0..<d { scratch[j] = c * (q * V[r * W + j]) }
                 for i in 0..<nA { (O + i * W + o).update(from: scratch, count: d) }
             case .valueColumnSum(let r, let k, let c):
+                ProductTally.record(2 * nB * d)
                 scratch.update(repeating: 0, count: d)
                 for t in 0..<nB { for j in 0..<d { scratch[j] += k * V[t * W + j] } }
                 for j in 0..<d { O[r * W + o + j] = c * scratch[j] }
@@ -380,7 +414,9 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         }
         f += output?.flops(rows: nA) ?? 0
         guard nA > 0, nB > 0, !liveHeads.isEmpty else { return f }
-        f += (query.map?.flops(rows: nA) ?? 0) + (key.map?.flops(rows: nB) ?? 0) + (value.map?.flops(rows: nB) ?? 0)
+        let (qNeed, kNeed, vNeed) = streamHeads(nA: nA, nB: nB)
+        f += query.flops(rows: nA, needed: qNeed, views: queryViews) + key.flops(rows: nB, needed: kNeed, views: keyViews)
+            + value.flops(rows: nB, needed: vNeed, views: valueViews)
         let d = headWidth
         for h in liveHeads {
             switch kind {

@@ -409,3 +409,24 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         }
     }
 }
+
+/// `ProductTally`, the ground truth of FLOP accounting: a gemm records `2·m·n·k`, inside parallel regions too, and
+/// only under `measure`.
+@Suite struct ProductTallyTests {
+    @Test func countsGemmsOnEveryThread() throws {
+        let a = rand([64, 48], 1), b = rand([48, 40], 2)
+        let (_, one) = try ProductTally.measure { try a.matmul(b) }
+        #expect(one == 2 * 64 * 48 * 40)
+        let (_, many) = ProductTally.measure {
+            parallelChunks(count: 8, grain: 1) { range in
+                for _ in range { _ = try! a.matmul(b) }
+            }
+        }
+        #expect(many == 8 * 2 * 64 * 48 * 40)
+        let (_, nested) = try ProductTally.measure { () throws -> Int in
+            _ = try a.matmul(b)
+            return ProductTally.measure { 0 }.flops
+        }
+        #expect(nested == 2 * 64 * 48 * 40, "an inner measure takes its own work only")
+    }
+}

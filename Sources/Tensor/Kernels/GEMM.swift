@@ -213,6 +213,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         scaleRows(m: m, n: n, beta: beta, c: c, ldc: ldc)
         return
     }
+    ProductTally.record(2 * m * n * k)
     let flops = 2.0 * Double(m) * Double(n) * Double(k)
     // The flop test first: Threading.maxThreads may ask the OS for the core count.
     let parallel = mayThread && flops >= Double(gemmParallelFlops) && Threading.maxThreads > 1
