@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "TinTTests", dependencies: ["TinT", "OPT", "GPT2", "Llama", "LanguageModel", "Autodiff", "Tensor"], swiftSettings: simdSettings),
         .testTarget(name: "ICLTests", dependencies: ["ICL", "LanguageModel", "Autodiff", "Tensor", "OPT", "Llama", "TinT"], resources: [.copy("Fixtures")],
                     swiftSettings: simdSettings),
-        .testTarget(name: "TintCLITests", dependencies: ["TintCLI"], resources: [.copy("Data")],
+        .testTarget(name: "TintCLITests", dependencies: ["TintCLI", "ModelZoo"], resources: [.copy("Data")],
                     swiftSettings: simdSettings),
     ]
 )

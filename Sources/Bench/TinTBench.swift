@@ -1,10 +1,11 @@
-// `Bench tint`: the whole TinT for an OPT-125M-shaped aux model (random weights; D_sim 3072, K 256, H_sim 12,
+// `Bench tint`: the whole TinT for an OPT-shaped aux model (random weights; OPT-125M by default: D_sim 3072, K 256, H_sim 12,
 // 12 layers, one step, forward reuse): compile time, prefix-encoding time, one TinT forward pass at T = 256 and
 // 512 (half train, half eval), its product FLOPs as the compiled program runs them (TinTFlopCounter) and the
 // GFLOP/s that makes next to a GEMM timed in the same run, the aux model's own forward and the approximate-GD
 // oracle (Autodiff forward + backward + forward) at the same T for scale, parameters, peak memory.
 import Foundation
 import LanguageModel
+import ModelZoo
 import OPT
 import Tensor
 import TinT
@@ -13,7 +14,7 @@ enum TinTBench {
     struct Result: Codable {
         var tokens: Int, threads: Int
         var tintSeconds: [Double], auxForwardSeconds: [Double], oracleSeconds: [Double]
-        var tintBest: Double, tintMedian: Double, auxBest: Double, oracleBest: Double, ratioBest: Double
+        var tintBest: Double, tintMedian: Double, auxBest: Double, oracleBest: Double?, ratioBest: Double
         /// Product FLOPs of one TinT forward: simulator layers and glue (head logits, loss gradient).
         var layerFlops: Int, glueFlops: Int
         /// (layer + glue FLOPs) / time, at the best and the median round.
@@ -22,8 +23,9 @@ enum TinTBench {
         var gemmShape: String, gemmGFlopsBest: Double, gemmGFlopsMedian: Double
         /// TinT's median GFLOP/s over GEMM's median.
         var fractionOfGEMM: Double
-        /// max |TinT − oracle| / max |oracle| of the logit change (after − before) and of the logits after the step.
-        var changeErrorVsOracle: Double, logitErrorVsOracle: Double
+        /// max |TinT − oracle| / max |oracle| of the logit change (after − before) and of the logits after the step
+        /// (nil with `--no-oracle`).
+        var changeErrorVsOracle: Double?, logitErrorVsOracle: Double?
     }
 
     struct Report: Codable {
@@ -39,18 +41,25 @@ enum TinTBench {
     }
 
     static let help = """
-        usage: Bench tint [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick] [--cpu-time]
-                         [--prefix-storage native|bfloat16|float16]
+        usage: Bench tint [--shape NAME] [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick]
+                         [--cpu-time] [--prefix-storage native|bfloat16|float16] [--no-oracle]
+          --shape NAME     an OPT shape (default opt-125m): \(optShapes.joined(separator: ", ")); TinT with the
+                           defaults for its width (`tint params --shape`), which it prints
           --tokens LIST    sequence lengths (default 256,512); the first half of each sequence is the train part
           --threads LIST   thread counts (default 2)
           --rounds N       TinT forward passes per length (default 3; --quick 1)
-          --layers L       aux layers (default 12, OPT-125M)
+          --layers L       aux layers (default: the shape's)
+          --no-oracle      skip the approximate-GD oracle (its Autodiff tape holds weights and gradients: for shapes
+                           whose oracle does not fit beside TinT)
           --json FILE      also write the results as JSON
           --quick          D_aux 96, 2 layers, T 64 (smoke test)
           --prefix-storage how the executor keeps the prefix tensors (default native = fp32; PrefixStorage)
           --cpu-time       time with the thread's CPU-time clock (needs --threads 1: every kernel then runs on the
                            calling thread): per-core cost on a loaded machine
         """
+
+    /// The shapes `--shape` takes: the OPT family's (the aux model is an `OPTModel` with random weights).
+    static var optShapes: [String] { ReleasedShapes.names.filter { $0.hasPrefix("opt-") } }
 
     static func peakRSSMiB() -> Double {
         var usage = rusage()
@@ -60,10 +69,14 @@ enum TinTBench {
 
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
-        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json", "--prefix-storage"], flags: ["--quick", "--cpu-time"])
-        let quick = o.has("--quick")
-        var c = OPTConfig()
-        c.numHiddenLayers = try o.int("--layers", default: quick ? 2 : 12)
+        let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json", "--prefix-storage", "--shape"],
+                            flags: ["--quick", "--cpu-time", "--no-oracle"])
+        let quick = o.has("--quick"), withOracle = !o.has("--no-oracle")
+        let shapeName = o["--shape"] ?? "opt-125m"
+        guard optShapes.contains(shapeName), var c = try ReleasedShapes.config(shapeName) as? OPTConfig else {
+            throw BenchError("--shape must be one of \(optShapes.joined(separator: ", ")), got '\(shapeName)'")
+        }
+        c.numHiddenLayers = try o.int("--layers", default: quick ? 2 : c.numHiddenLayers)
         if quick {
             c.hiddenSize = 96; c.wordEmbedProjDim = 96; c.ffnDim = 384; c.numAttentionHeads = 6; c.vocabSize = 4096
         }
@@ -75,14 +88,20 @@ enum TinTBench {
             useThreadCPUTime = true
         }
         let machine = MachineInfo.current()
-        let shape = "D_aux \(c.hiddenSize), \(c.numHiddenLayers) layers, FFN \(c.ffnDim), vocab \(c.vocabSize); S 3, H_sim 12, 1 step, forward reuse"
+        let graph = try AuxGraph(opt: c)
+        // OPT-125M keeps the configuration every earlier figure used (S 3, H_sim 12: TinTConfig()); other shapes
+        // take the defaults for their width, as `tint params --shape` does.
+        let config = shapeName == "opt-125m" && !quick ? TinTConfig() : try TinTDefaults(graph: graph).config
+        let shape = "\(quick ? "quick" : shapeName): D_aux \(c.hiddenSize), \(c.numHiddenLayers) layers, FFN \(c.ffnDim), "
+            + "vocab \(c.vocabSize); S \(config.rowsPerPrefix), H_sim \(config.simHeads), 1 step, forward reuse"
         print("Bench tint — \(machine.cpu), \(machine.cores) cores, \(machine.build)")
         print(shape)
 
-        let model = try OPTModel(config: c, seed: 0)
-        let config = TinTConfig()
         var t0 = now()
-        let program = try TinTCompiler.compile(try AuxGraph(opt: c), config: config)
+        let model = try OPTModel(config: c, seed: 0)
+        print("aux model built with random weights in \(fmt(now() - t0, 1)) s; peak RSS \(fmt(peakRSSMiB() / 1024, 2)) GiB")
+        t0 = now()
+        let program = try TinTCompiler.compile(graph, config: config)
         let compileSeconds = now() - t0
         t0 = now()
         guard let storage = PrefixStorage(rawValue: o["--prefix-storage"] ?? "native") else {
@@ -104,8 +123,9 @@ enum TinTBench {
                 let mask = (0..<T).map { $0 < T / 2 }
                 let counter = TinTFlopCounter()
                 // Scoped so the two outcomes' logits are freed before the timed rounds (peak RSS).
-                let (changeError, logitError) = try { () throws -> (Double, Double) in
+                let (changeError, logitError) = try { () throws -> (Double?, Double?) in
                     let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                    guard withOracle else { return (nil, nil) }
                     let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
                     return (relativeError(try outcome.logitsAfter - outcome.logitsBefore, try reference.logitsAfter - reference.logitsBefore),
                             relativeError(outcome.logitsAfter, reference.logitsAfter))
@@ -120,14 +140,16 @@ enum TinTBench {
                     s = now()
                     _ = try model.logits(ids)
                     aux.append(now() - s)
-                    s = now()
-                    _ = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
-                    oracle.append(now() - s)
+                    if withOracle {
+                        s = now()
+                        _ = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                        oracle.append(now() - s)
+                    }
                     gemmSeconds.append(gemm.fastest())
                 }
                 let gemmGF = gemmSeconds.map { gemm.flops / $0 / 1e9 }
                 let r = Result(tokens: T, threads: threads, tintSeconds: tint, auxForwardSeconds: aux, oracleSeconds: oracle,
-                               tintBest: tint.min()!, tintMedian: median(tint), auxBest: aux.min()!, oracleBest: oracle.min()!,
+                               tintBest: tint.min()!, tintMedian: median(tint), auxBest: aux.min()!, oracleBest: oracle.min(),
                                ratioBest: tint.min()! / aux.min()!, layerFlops: counter.layerFlops, glueFlops: counter.glueFlops,
                                tintGFlopsBest: flops / tint.min()! / 1e9, tintGFlopsMedian: flops / median(tint) / 1e9,
                                gemmShape: gemm.label, gemmGFlopsBest: gemmGF.max()!, gemmGFlopsMedian: median(gemmGF),
@@ -136,12 +158,15 @@ enum TinTBench {
                 results.append(r)
                 print("T \(T), \(threads) thread(s): TinT forward best \(fmt(r.tintBest, 2)) s, median \(fmt(r.tintMedian, 2)) s "
                       + "(\(rounds) rounds); aux forward best \(fmt(r.auxBest * 1000, 1)) ms; ratio \(fmt(r.ratioBest, 0))×; "
-                      + "approximate-GD oracle best \(fmt(r.oracleBest * 1000, 1)) ms; peak RSS so far \(fmt(peakRSSMiB() / 1024, 2)) GiB")
+                      + (r.oracleBest.map { "approximate-GD oracle best \(fmt($0 * 1000, 1)) ms; " } ?? "")
+                      + "peak RSS so far \(fmt(peakRSSMiB() / 1024, 2)) GiB")
                 print("  FLOPs \(fmt(flops / 1e9, 1)) G (layers \(fmt(Double(r.layerFlops) / 1e9, 1)) G, head \(fmt(Double(r.glueFlops) / 1e9, 1)) G): "
                       + "\(fmt(r.tintGFlopsBest)) GFLOP/s best, \(fmt(r.tintGFlopsMedian)) median; GEMM \(gemm.label) "
                       + "\(fmt(r.gemmGFlopsBest)) best, \(fmt(r.gemmGFlopsMedian)) median; TinT at \(fmt(100 * r.fractionOfGEMM, 0))% of GEMM (medians)")
-                print("  vs the approximate-GD oracle: logit change \(String(format: "%.2e", changeError)), "
-                      + "logits after \(String(format: "%.2e", logitError)) (max-abs relative)")
+                if let changeError, let logitError {
+                    print("  vs the approximate-GD oracle: logit change \(String(format: "%.2e", changeError)), "
+                          + "logits after \(String(format: "%.2e", logitError)) (max-abs relative)")
+                }
             }
         }
         let out = Report(machine: machine, shape: shape, compileSeconds: compileSeconds, encodeSeconds: encodeSeconds,

@@ -30,9 +30,11 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
-        let prefixes = try program.plans.map { try $0.encode(reader, spec: config) }
+        // Node by node, so a half-precision storage never holds every prefix in Scalar at once.
+        initialPrefixes = try program.plans.map { plan in
+            try plan.encode(reader, spec: config).map { StoredPrefix($0, storage: prefixStorage) }
+        }
         func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> { try reader.tensor(name, shape) }
-        initialPrefixes = prefixes.map { node in node.map { StoredPrefix($0, storage: prefixStorage) } }
         var tables: [String: Tensor<Scalar>] = [:]
         for (name, shape) in program.graph.tableShapes { tables[name] = try tensor(name, shape).contiguous() }
         if tables[program.graph.headWeight] == nil {

@@ -16,7 +16,7 @@ let paramsCommand = Command(
         with the aux model, the TinT total and the aux count. Only config.json is read.
 
           --model DIR     a Hugging Face OPT, GPT-2 or Llama directory (its config.json)
-          --shape NAME    a released shape instead: \(ZooShapes.names.joined(separator: ", "))
+          --shape NAME    a released shape instead: \(ReleasedShapes.names.joined(separator: ", "))
           --json          machine-readable output on stdout
 
         """ + TinTOptions.help,
@@ -27,7 +27,10 @@ let paramsCommand = Command(
         if source == "--model" {
             try PathChecks.requireReadableDirectory(value, option: "--model", expected: "a directory with config.json")
         }
-        let model = source == "--shape" ? try ZooShapes.config(value)
+        guard source == "--model" || ReleasedShapes.names.contains(value) else {
+            throw ArgumentError("--shape must be one of \(ReleasedShapes.names.joined(separator: ", ")), got '\(value)'")
+        }
+        let model = source == "--shape" ? try ReleasedShapes.config(value)
             : try ModelRegistry.zoo.config(at: URL(fileURLWithPath: value).appendingPathComponent("config.json"))
         let graph = try AuxGraph(config: model)
         let choice = try TinTOptions.config(o, graph: graph, layers: model.numHiddenLayers)
@@ -40,9 +43,12 @@ let paramsCommand = Command(
                 let kind: String, modules: Int, constructed: Int, position: Int, gates: Int, prefix_storage: Int, total: Int
             }
             struct Output: Encodable {
-                let model: String, config: TinTConfig, config_note: String?, kinds: [Kind], embeddings: Int, total: Int, aux_parameters: Int
+                let model: String, config: TinTConfig, config_note: String?, aux_width: Int, sim_width: Int, prefix_count: Int
+                let kinds: [Kind], embeddings: Int, total: Int, aux_parameters: Int
             }
-            try printJSON(Output(model: value, config: config, config_note: choice.note, kinds: report.entries.map {
+            let spec = SimulatorSpec(config: config, auxWidth: graph.hiddenWidth, auxHeads: 1, auxMaxPositions: 1)
+            try printJSON(Output(model: value, config: config, config_note: choice.note, aux_width: graph.hiddenWidth,
+                                 sim_width: spec.simWidth, prefix_count: spec.prefixCount, kinds: report.entries.map {
                 Kind(kind: $0.kind, modules: $0.modules, constructed: $0.count.constructed, position: $0.count.position,
                      gates: $0.count.gates, prefix_storage: $0.count.prefixStorage, total: $0.count.total)
             }, embeddings: report.embeddings, total: report.total, aux_parameters: report.auxParameters))

@@ -1,4 +1,5 @@
 import Foundation
+import ModelZoo
 import LanguageModel
 import OPT
 import Testing
@@ -112,7 +113,7 @@ import TinT
         } catch TinTError.ruleViolation(let rule, _, _) {
             #expect(rule == "prefixCount")
         }
-        #expect(throws: ArgumentError("--shape must be one of \(ZooShapes.names.joined(separator: ", ")), got 'opt-7b'")) {
+        #expect(throws: ArgumentError("--shape must be one of \(ReleasedShapes.names.joined(separator: ", ")), got 'opt-7b'")) {
             try paramsCommand.run(["--shape", "opt-7b"])
         }
     }

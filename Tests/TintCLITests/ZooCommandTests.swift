@@ -1,4 +1,5 @@
 import Foundation
+import ModelZoo
 import LanguageModel
 import Testing
 import TinT
@@ -65,15 +66,15 @@ import TinT
     /// GPT-2 small ≤ 0.35B, OPT-125M ≤ 0.31B and the Llama-style 125M-class shape ≤ 0.45B, counted from compiled
     /// programs.
     @Test func everyShapeWorksWithTheDefaults() throws {
-        for name in ZooShapes.names {
-            let graph = try AuxGraph(config: try ZooShapes.config(name))
+        for name in ReleasedShapes.names {
+            let graph = try AuxGraph(config: try ReleasedShapes.config(name))
             let chosen = try TinTDefaults(graph: graph)
             try TinTDefaults.check(graph, chosen.config)
             _ = try TinTParameterReport(graph: graph, config: chosen.config)
             try paramsCommand.run(["--shape", name, "--json"])
         }
         func compiled(_ name: String) throws -> Int {
-            let graph = try AuxGraph(config: try ZooShapes.config(name))
+            let graph = try AuxGraph(config: try ReleasedShapes.config(name))
             return try TinTCompiler.compile(graph, config: try TinTDefaults(graph: graph).config).parameterReport.total
         }
         let gpt2 = try compiled("gpt2"), opt = try compiled("opt-125m"), llama = try compiled("llama-125m")

@@ -3,17 +3,18 @@ import LanguageModel
 import Llama
 import OPT
 
-/// The released shapes of every family, by name (the configs' hyper-parameters; no weights needed to count).
-enum ZooShapes {
+/// The released shapes of every family, by name: the configs' hyper-parameters, no weights (`tint params --shape`
+/// counts TinT for them; `Bench tint --shape` builds them with random weights).
+public enum ReleasedShapes {
     /// Every shape name, in the order `tint params --help` lists them.
-    static let names = ["opt-125m", "opt-350m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "opt-13b",
+    public static let names = ["opt-125m", "opt-350m", "opt-1.3b", "opt-2.7b", "opt-6.7b", "opt-13b",
                         "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl",
                         "llama-125m", "tinyllama-1.1b", "llama-2-7b"]
 
     /// The configuration of the shape `name`.
     ///
-    /// - Throws: `ArgumentError` naming the shapes for an unknown name.
-    static func config(_ name: String) throws -> any CausalLMConfig {
+    /// - Throws: `ModelError.invalidArgument` naming the shapes for an unknown name.
+    public static func config(_ name: String) throws -> any CausalLMConfig {
         func opt(_ d: Int, _ layers: Int, _ heads: Int, _ ffn: Int, projection: Int? = nil, postLN: Bool = false) -> OPTConfig {
             var c = OPTConfig()
             c.hiddenSize = d; c.numHiddenLayers = layers; c.numAttentionHeads = heads; c.ffnDim = ffn
@@ -51,7 +52,7 @@ enum ZooShapes {
             c.rmsNormEps = 1e-5
             return c
         default:
-            throw ArgumentError("--shape must be one of \(names.joined(separator: ", ")), got '\(name)'")
+            throw ModelError.invalidArgument(op: "shape", reason: "the shape must be one of \(names.joined(separator: ", ")), got '\(name)'")
         }
     }
 }
