@@ -24,7 +24,11 @@ Recipe (per task, after reading its source):
   3. drop exact duplicates (case-insensitive); a text seen with two labels is dropped entirely;
   4. shuffle with the task's seed; test and validation take TEST_PER_CLASS and VALIDATION_PER_CLASS
      examples of each class (balanced); train keeps the rest, in the source's class ratio;
-  5. each split is written in its shuffled order.
+  5. train is written in its shuffled order; test and validation in rounds of one example of each class
+     (the round's order shuffled), so that every prefix of them is balanced to within one example per class:
+     `tint icl --max-examples N` and `--validation-examples N` take the first N. (The first recipe wrote them
+     in the order the quotas filled, which front-loads the majority class: the first 100 validation examples of
+     nyt-editorials were all of one class.)
 """
 import argparse
 import csv
@@ -331,7 +335,20 @@ def split(name, examples, class_count):
     if any(need_test) or any(need_validation):
         fail(f"{name}: too few examples for balanced test/validation splits (short by {need_test}, "
              f"{need_validation})")
-    return {"train": train, "validation": validation, "test": test}
+    return {"train": train, "validation": rounds(validation, class_count, rng),
+            "test": rounds(test, class_count, rng)}
+
+
+def rounds(rows, class_count, rng):
+    """`rows` (an equal number per class) as rounds of one example per class, each round in a shuffled order:
+    every prefix is balanced to within one example per class."""
+    by_class = [[r for r in rows if r[1] == k] for k in range(class_count)]
+    out = []
+    for members in zip(*by_class):
+        members = list(members)
+        rng.shuffle(members)
+        out += members
+    return out
 
 
 def write_task(name, spec, directory):

@@ -3,7 +3,7 @@
 # with the ICL model, one JSON per (task, shots) in Docs/results/icl/. Resumable: a finished JSON is skipped, and each
 # is written to a temporary file first, so an interrupted run leaves no partial result.
 #
-#   Scripts/run_icl_table.sh                 # MODEL=Scripts/icl_model (the shipped F16 model) TASKS=.data/icl
+#   Scripts/run_icl_table.sh                 # MODEL=Scripts/icl_model (the shipped F16 model) TASKS=.data/icl SHOTS="32 0"
 #   Scripts/icl_results_table.py             # the Markdown table from the JSONs
 #
 # Settings (Docs/ICL.md; TINT-REFERENCE §8.2 for the authors'):
@@ -22,9 +22,10 @@ OUT=${OUT:-Docs/results/icl}
 GRID=${GRID:-1e-5,1e-4,1e-3,1e-2}
 MAX=${MAX:-200}
 VAL=${VAL:-100}
+SHOTS=${SHOTS:-32 0}
 [[ -x $TINT ]] || swift build -c release --product tint
 mkdir -p "$OUT"
-for shots in 32 0; do
+for shots in $SHOTS; do
     for task in mr product-reviews nyt-editorials bbc-news amazon-food fortunes; do
         out=$OUT/$task-${shots}shot.json
         [[ -f $out ]] && continue
