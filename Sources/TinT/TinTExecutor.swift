@@ -48,13 +48,12 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
                                                  + "\(partition.nodes.last?.upperBound ?? 0) nodes, for a graph of \(graph.nodes.count) nodes")
         }
         let nodes = partition.nodes[stage], isLast = stage == partition.count - 1
-        var read = Set(nodes.flatMap { graph.parametersRead(by: $0) })
-        if isLast { read.insert(graph.headWeight) }
+        let kept = partition.parameterNames(stage: stage, graph: graph)
         self.program = program
         self.partition = partition
         self.stage = stage
-        self.parameters = partition.count == 1 ? parameters
-            : parameters.filter { read.contains($0) || partition.owner(of: $0) == stage }
+        // A stage keeps only its names (a single stage keeps everything, unread names too: the read-back's base).
+        self.parameters = partition.count == 1 ? parameters : parameters.filter { kept.contains($0) || partition.owner(of: $0) == stage }
         self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
@@ -63,7 +62,7 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
             return try program.plans[n].encode(reader, spec: config).map { StoredPrefix($0, storage: prefixStorage) }
         }
         var tables: [String: Tensor<Scalar>] = [:]
-        for (name, shape) in graph.tableShapes where read.contains(name) { tables[name] = try reader.tensor(name, shape).contiguous() }
+        for (name, shape) in graph.tableShapes where kept.contains(name) { tables[name] = try reader.tensor(name, shape).contiguous() }
         if isLast && tables[graph.headWeight] == nil {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table for its head '\(graph.headWeight)'")
         }

@@ -73,9 +73,9 @@ public struct PipelineMessage<Scalar: TensorScalar>: Equatable {
         }
         let rawKind = try r.read(UInt32.self), width = try r.read(UInt32.self), gotStep = Int(try r.read(Int64.self))
         guard rawKind == kind.rawValue, gotStep == step, width == MemoryLayout<Scalar>.size else {
-            let gotKind = Kind(rawValue: UInt8(truncatingIfNeeded: rawKind)).map { "\($0)" } ?? "message kind \(rawKind)"
-            throw PipelineError.protocolMismatch(stage: stage, expected: expected,
-                                                 got: "\(gotKind) of \(kind == .backward ? "step" : "pass") \(gotStep) (\(width)-byte scalars)")
+            let got = Kind(rawValue: UInt8(truncatingIfNeeded: rawKind)).map { PipelineMessage(kind: $0, step: gotStep, entries: []).label }
+                ?? "message kind \(rawKind) of step \(gotStep)"
+            throw PipelineError.protocolMismatch(stage: stage, expected: expected, got: "\(got) (\(width)-byte scalars)")
         }
         let count = try r.count()
         var entries: [(name: String, tensor: Tensor<Scalar>?)] = []
