@@ -31,7 +31,7 @@ public struct MPITransport: PipelineTransport {
             try MPIError.check(MPI_Isend(raw.baseAddress, Int32(bytes.count), tint_mpi_byte(), Int32(peer), Self.tag, world.comm, &request),
                                "MPI_Isend to rank \(peer)", rank: stage)
             // The buffer must stay alive until the send completes: wait inside the closure.
-            try waitUntil("sending \(bytes.count) bytes to", peer) {
+            try waitUntil("waiting to send \(bytes.count) bytes to", peer) {
                 var done: Int32 = 0
                 try MPIError.check(MPI_Test(&request, &done, tint_mpi_status_ignore()), "MPI_Test", rank: stage)
                 return done != 0
@@ -41,7 +41,7 @@ public struct MPITransport: PipelineTransport {
 
     public func receive(from peer: Int) throws -> [UInt8] {
         var status = MPI_Status()
-        try waitUntil("a message from", peer) {
+        try waitUntil("waiting for a message from", peer) {
             var found: Int32 = 0
             try MPIError.check(MPI_Iprobe(Int32(peer), Self.tag, world.comm, &found, &status), "MPI_Iprobe", rank: stage)
             return found != 0
@@ -65,7 +65,7 @@ public struct MPITransport: PipelineTransport {
         var pause: UInt32 = 1
         while try !ready() {
             guard Date() < deadline else {
-                throw PipelineError.peerFailed(stage: stage, peer: peer, reason: "no progress within \(timeout) s waiting for \(what) stage \(peer)")
+                throw PipelineError.peerFailed(stage: stage, peer: peer, reason: "no progress within \(timeout) s \(what) stage \(peer)")
             }
             usleep(pause)
             pause = min(pause * 2, 1000)
