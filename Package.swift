@@ -85,6 +85,8 @@ let package = Package(
 )
 
 if mpi {
+    // `tint dynamic-eval --distributed` (TintCLI imports TinTMPI when it can) and the `tint-mpi check` harness.
+    package.targets.first { $0.name == "TintCLI" }!.dependencies.append("TinTMPI")
     package.products.append(.executable(name: "tint-mpi", targets: ["TintMPI"]))
     package.targets += [
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),

@@ -3,6 +3,7 @@
 #   1. tiny OPT (4 layers): -np 2 and -np 3 write the same bytes as one process (logits before/after and every
 #      read-back weight), Float and Double, 1-2 steps, n_sim 4 and 1; a changed run (η) must differ (the check can fail);
 #   2. OPT-125M's shape (12 layers, T 64): -np 2 and -np 3 bit-identical to one process; peak RSS per rank printed;
+#      `tint dynamic-eval --distributed -np 2` prints the same result as one process;
 #   3. start-up handshake: ranks with different configurations or different builds stop with the field named;
 #   4. a rank killed (SIGKILL) mid-run: the job exits non-zero within the bound and writes no result;
 #   5. a rank stopped (SIGSTOP, a hang): its neighbours give up after --peer-timeout and the job exits non-zero.
@@ -44,6 +45,18 @@ if [[ $quick == 0 ]]; then
     echo "== 2. OPT-125M shape"
     same opt-125m --shape opt-125m --tokens 64
 fi
+
+echo "== 2b. tint dynamic-eval --distributed (tiny OPT fixture, 2 layers, 3 blocks): -np 2 prints what one process prints"
+cli=".build-mpi/release/tint"
+fixture=Tests/OPTTests/Fixtures/tiny-opt-pre-ln
+ids=$(seq -s, 4 99)
+eval_args=(dynamic-eval --model "$fixture" --ids "$ids" --train-fraction 0.5 --block 32 --method tint --lr 0.01 --steps 2 --json --quiet)
+"$cli" "${eval_args[@]}" | grep -v '"seconds"' > "$work/eval.1"
+mpi -np 2 "$cli" "${eval_args[@]}" --distributed 2> "$work/eval.err" | grep -v '"seconds"' > "$work/eval.2"
+cmp -s "$work/eval.1" "$work/eval.2" || { diff "$work/eval.1" "$work/eval.2"; fail "dynamic-eval --distributed differs from one process"; }
+grep -q '"eval_loss_after"' "$work/eval.2" || fail "dynamic-eval --distributed printed no result"
+sed 's/^/  /' "$work/eval.err"
+echo "ok: dynamic-eval --distributed -np 2: same JSON as one process ($(grep -o '"eval_loss_after" : [0-9.]*' "$work/eval.2"))"
 
 echo "== 3. start-up handshake"
 set +e

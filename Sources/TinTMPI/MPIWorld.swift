@@ -1,5 +1,6 @@
 import CMPI
 import Foundation
+import TinT
 
 /// The job's MPI world (`MPI_COMM_WORLD`): initialised once per process, ranks numbered 0..<size. Errors are
 /// returned (`MPI_ERRORS_RETURN`) rather than aborting inside the library, so a failing call becomes a
@@ -34,6 +35,15 @@ public final class MPIWorld: @unchecked Sendable {
         FileHandle.standardError.write(Data("rank \(rank) of \(size): \(message)\n".utf8))
         MPI_Abort(comm, code)
         exit(code)  // MPI_Abort does not return; this keeps the compiler and a broken runtime honest
+    }
+
+    /// A hash of this process's executable file (the `build` field of a ``PipelineFingerprint``): ranks started
+    /// from different builds disagree on it.
+    ///
+    /// - Throws: the error of reading `/proc/self/exe`.
+    public static func executableIdentity() throws -> String {
+        let data = try Data(contentsOf: URL(fileURLWithPath: "/proc/self/exe"), options: .alwaysMapped)
+        return String(PipelineFingerprint.hash(bytes: data), radix: 16)
     }
 
     /// Every rank's `values` (the same count on every rank), in rank order.

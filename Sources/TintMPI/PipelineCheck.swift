@@ -88,7 +88,7 @@ struct PipelineCheck {
         var rng = TensorRNG(seed: 7)
         let ids = (0..<tokens).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 }
         let mask = (0..<tokens).map { $0 < tokens / 2 }
-        try world.agree(on: PipelineFingerprint(build: try Self.buildIdentity(), program: program, partition: partition,
+        try world.agree(on: PipelineFingerprint(build: try MPIWorld.executableIdentity(), program: program, partition: partition,
                                                 inputs: "\(ids) \(shape) repeat \(repeats)"))
 
         let parameters = try Self.randomParameters(graph, names: partition.parameterNames(stage: world.rank, graph: graph), as: S.self)
@@ -131,11 +131,6 @@ struct PipelineCheck {
         return p
     }
 
-    /// A hash of this executable's file: ranks started from different builds disagree on it.
-    static func buildIdentity() throws -> String {
-        let data = try Data(contentsOf: URL(fileURLWithPath: "/proc/self/exe"), options: .alwaysMapped)
-        return String(PipelineFingerprint.hash(bytes: data), radix: 16)
-    }
 }
 
 /// Writes a line to stdout at once (unbuffered: mpirun interleaves the ranks' lines as they come).
