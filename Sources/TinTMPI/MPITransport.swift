@@ -7,11 +7,14 @@ import TinT
 /// with `PipelineError.peerFailed` instead of blocking forever (`mpirun` itself usually ends the job first when a
 /// rank exits abnormally).
 public struct MPITransport: PipelineTransport {
+    /// The job's world; rank = stage.
     public let world: MPIWorld
     /// The longest wait for one message or one send's completion, in seconds: above the slowest stage's compute
     /// between two messages.
     public let timeout: Double
+    /// This rank.
     public var stage: Int { world.rank }
+    /// The number of ranks.
     public var stageCount: Int { world.size }
     /// Every pipeline message has this tag; message order between two ranks is MPI's (non-overtaking) order.
     static let tag: Int32 = 17
@@ -22,6 +25,7 @@ public struct MPITransport: PipelineTransport {
         self.timeout = timeout
     }
 
+    /// Sends `bytes` to rank `peer` and waits (polling, bounded) until MPI has taken the buffer.
     public func send(_ bytes: [UInt8], to peer: Int) throws {
         guard bytes.count <= Int(Int32.max) else {
             throw PipelineError.transport(stage: stage, reason: "a message of \(bytes.count) bytes to stage \(peer) exceeds MPI's 2 GiB count")
@@ -39,6 +43,7 @@ public struct MPITransport: PipelineTransport {
         }
     }
 
+    /// The next message from rank `peer`, polled for at most `timeout` seconds.
     public func receive(from peer: Int) throws -> [UInt8] {
         var status = MPI_Status()
         try waitUntil("waiting for a message from", peer) {
@@ -56,6 +61,7 @@ public struct MPITransport: PipelineTransport {
         return bytes
     }
 
+    /// Prints `reason` and aborts every rank of the job (does not return).
     public func fail(_ reason: String) { world.abort(reason) }
 
     /// Polls `ready` until it holds, sleeping a little longer each time (up to 1 ms: the latency added to a

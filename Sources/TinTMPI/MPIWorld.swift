@@ -71,6 +71,7 @@ public struct MPIError: Error, CustomStringConvertible {
     /// The library's message for the code.
     public let message: String
 
+    /// The call, the rank and the library's message.
     public var description: String { "MPI rank \(rank): \(call) failed: \(message)" }
 
     static func check(_ code: Int32, _ call: String, rank: Int) throws {

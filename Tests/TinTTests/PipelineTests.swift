@@ -190,6 +190,15 @@ import Tensor
         #expect { try PipelineMessage<Float>.decode(Array(bytes.dropLast(3)), expecting: .backward, step: 2, stage: 0, peer: 1) } throws: {
             "\($0)".contains("transport error: a message ends after")
         }
+        // Corrupted dimensions (2³² × 2³²) are refused, not multiplied into an overflow.
+        var corrupt = PipelineMessage<Float>(kind: .forward, step: 0, entries: [("", t)]).encoded()
+        let dimension = 4 + 4 + 4 + 8 + 8 + 8 + 8  // header, entry count, empty name, rank: the first dimension
+        for d in 0..<2 {
+            withUnsafeBytes(of: Int64(1 << 32).littleEndian) { for (k, b) in $0.enumerated() { corrupt[dimension + 8 * d + k] = b } }
+        }
+        #expect { try PipelineMessage<Float>.decode(corrupt, expecting: .forward, step: 0, stage: 1, peer: 0) } throws: {
+            "\($0)" == "TinT pipeline stage 1: transport error: a tensor of shape [4294967296, 4294967296] from stage 0 does not fit in memory"
+        }
     }
 
     /// A diverging step on the last stage (η 1e30): the first stage, waiting for gradients, is told and stops; the

@@ -50,12 +50,17 @@ public enum LocalPipeline {
 
 /// One stage's end of the in-memory mailboxes.
 public struct LocalPipelineTransport: PipelineTransport {
+    /// This end's stage.
     public let stage: Int
     let mailboxes: LocalMailboxes
+    /// The number of stages.
     public var stageCount: Int { mailboxes.stageCount }
 
+    /// Queues `bytes` for `peer`; throws `peerFailed` once any stage has failed.
     public func send(_ bytes: [UInt8], to peer: Int) throws { try mailboxes.post(bytes, from: stage, to: peer) }
+    /// The next message from `peer`, waiting at most the pipeline's timeout.
     public func receive(from peer: Int) throws -> [UInt8] { try mailboxes.take(from: peer, to: stage) }
+    /// Records the failure and wakes every waiting stage.
     public func fail(_ reason: String) { mailboxes.fail(stage: stage, reason: reason) }
 }
 

@@ -9,6 +9,7 @@ public struct PipelineMessage<Scalar: TensorScalar>: Equatable {
     /// What the message carries.
     public enum Kind: UInt8, Sendable, CustomStringConvertible {
         case forward = 1, backward = 2, readBack = 3
+        /// How errors name it.
         public var description: String {
             switch self {
             case .forward: return "forward rows"
@@ -35,6 +36,7 @@ public struct PipelineMessage<Scalar: TensorScalar>: Equatable {
     /// What the receiver expects, for errors: "forward rows of pass 1".
     var label: String { "\(kind) of \(kind == .backward ? "step" : "pass") \(step)" }
 
+    /// Same kind, step, names, shapes and scalars.
     public static func == (a: Self, b: Self) -> Bool {
         a.kind == b.kind && a.step == b.step && a.entries.count == b.entries.count
             && zip(a.entries, b.entries).allSatisfy { $0.name == $1.name && $0.tensor?.shape == $1.tensor?.shape
@@ -85,8 +87,16 @@ public struct PipelineMessage<Scalar: TensorScalar>: Equatable {
             guard rank >= 0 else { entries.append((name, nil)); continue }
             guard rank <= 8 else { throw PipelineError.transport(stage: stage, reason: "a tensor of rank \(rank) from stage \(peer)") }
             let shape = try (0..<rank).map { _ in try r.count() }
-            let n = shape.reduce(1, *)
-            let tensor = try r.take(bytes: n * MemoryLayout<Scalar>.size) { raw in
+            // A corrupted shape must fail as a short message, not overflow.
+            let (n, overflow) = shape.reduce((1, false)) { acc, d in
+                let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+                return (p, acc.1 || o)
+            }
+            let (byteCount, overflowBytes) = n.multipliedReportingOverflow(by: MemoryLayout<Scalar>.size)
+            guard !overflow, !overflowBytes else {
+                throw PipelineError.transport(stage: stage, reason: "a tensor of shape \(shape) from stage \(peer) does not fit in memory")
+            }
+            let tensor = try r.take(bytes: byteCount) { raw in
                 Tensor<Scalar>.uninitialized(shape) { p in UnsafeMutableRawPointer(p).copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
             }
             entries.append((name, tensor))
