@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=0; [[ "${1:-}" == "--quick" ]] && quick=1
 
-# Both executables of the MPI build (a fresh scratch path compiles the package once: ~10 min on 2 cores).
+# Both executables of the MPI build (a fresh scratch path compiles the package once: ~3 min on 2 cores).
 for product in tint-mpi tint; do TINT_MPI=1 swift build -c release --scratch-path .build-mpi --product $product; done
 bin=".build-mpi/release/tint-mpi"
 # Root in containers and CI: Open MPI refuses root unless told; 3 ranks on 2 cores need --oversubscribe.
