@@ -34,6 +34,11 @@ simdSettings = [.define("SIMD_FMA")]  // NEON always has fused multiply-add
 // A fused multiply-add without FMA hardware is a libm call; linking libm is a safe setting.
 let libm: [LinkerSetting] = [.linkedLibrary("m", .when(platforms: [.linux]))]
 
+// TINT_MPI=1 adds the pipelined executor's MPI transport and its launcher (Docs/DISTRIBUTED.md): a system-library
+// target over Open MPI's `mpi.h` (pkg-config `ompi-c`; Debian `libopenmpi-dev`), its Swift wrapper and the `tint-mpi`
+// executable. Without it the package builds and tests with the Swift toolchain alone.
+let mpi = Context.environment["TINT_MPI"] == "1"
+
 let package = Package(
     name: "swift-tint",
     products: [
@@ -78,3 +83,15 @@ let package = Package(
                     swiftSettings: simdSettings),
     ]
 )
+
+if mpi {
+    // `tint dynamic-eval --distributed` (TintCLI imports TinTMPI when it can) and the `tint-mpi check` harness.
+    package.targets.first { $0.name == "TintCLI" }!.dependencies.append("TinTMPI")
+    package.products.append(.executable(name: "tint-mpi", targets: ["TintMPI"]))
+    package.targets += [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "TinTMPI", dependencies: ["CMPI", "TinT"], swiftSettings: simdSettings),
+        .executableTarget(name: "TintMPI", dependencies: ["TinTMPI", "TinT", "OPT", "LanguageModel", "Tensor", "Autodiff"],
+                          swiftSettings: simdSettings),
+    ]
+}

@@ -9,8 +9,13 @@ import Tensor
 public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// The compiled program.
     public let program: TinTProgram<Scalar>
-    /// The aux parameters the prefixes were encoded from (the base of the read-back weights).
+    /// The aux parameters this executor holds: all of them for a single-process executor; a pipeline stage keeps
+    /// only those its nodes and tables read and those it owns in a read-back (the base of the read-back weights).
     public let parameters: ParameterSet<Scalar>
+    /// How the graph is split into pipeline stages (one stage for a single-process executor).
+    public let partition: TinTPartition
+    /// The stage this executor runs: its nodes' prefixes are encoded, every other node's are empty.
+    public let stage: Int
     /// Per node, its prefix tensors: linear block `(j, i)` at `j·C_in + i`; attention Q, K, V; one for a norm.
     let initialPrefixes: [[StoredPrefix<Scalar>]]
     /// How runs keep the prefix tensors between modules.
@@ -25,20 +30,42 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// - Throws: `TinTError.invalidArgument` naming a parameter the graph needs that `parameters` lacks, or
     ///   one with the wrong shape.
     public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>, prefixStorage: PrefixStorage = .native) throws {
+        try self.init(program: program, parameters: parameters, prefixStorage: prefixStorage,
+                      partition: try TinTPartition.single(program.graph), stage: 0)
+    }
+
+    /// Stage `stage` of `partition`: encodes only the prefixes of the stage's nodes and keeps only the parameters
+    /// and tables the stage reads or owns, so a rank holds its slice of the weights (Docs/DISTRIBUTED.md). Run it
+    /// with ``runStage(ids:trainMask:countsTarget:segmentStarts:readBack:flops:transport:)``.
+    ///
+    /// - Throws: `PipelineError.invalidPartition` when `stage` is not one of the partition's or the partition
+    ///   covers another number of nodes; otherwise what ``init(program:parameters:prefixStorage:)`` throws.
+    public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>, prefixStorage: PrefixStorage = .native,
+                partition: TinTPartition, stage: Int) throws {
+        let graph = program.graph
+        guard partition.nodes.indices.contains(stage), partition.nodes.last?.upperBound == graph.nodes.count else {
+            throw PipelineError.invalidPartition(reason: "stage \(stage) of a \(partition.count)-stage partition of "
+                                                 + "\(partition.nodes.last?.upperBound ?? 0) nodes, for a graph of \(graph.nodes.count) nodes")
+        }
+        let nodes = partition.nodes[stage], isLast = stage == partition.count - 1
+        let kept = partition.parameterNames(stage: stage, graph: graph)
         self.program = program
-        self.parameters = parameters
+        self.partition = partition
+        self.stage = stage
+        // A stage keeps only its names (a single stage keeps everything, unread names too: the read-back's base).
+        self.parameters = partition.count == 1 ? parameters : parameters.filter { kept.contains($0) || partition.owner(of: $0) == stage }
         self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
         // Node by node, so a half-precision storage never holds every prefix in Scalar at once.
-        initialPrefixes = try program.plans.map { plan in
-            try plan.encode(reader, spec: config).map { StoredPrefix($0, storage: prefixStorage) }
+        initialPrefixes = try program.plans.indices.map { n in
+            guard nodes.contains(n) else { return [] }
+            return try program.plans[n].encode(reader, spec: config).map { StoredPrefix($0, storage: prefixStorage) }
         }
-        func tensor(_ name: String, _ shape: [Int]) throws -> Tensor<Scalar> { try reader.tensor(name, shape) }
         var tables: [String: Tensor<Scalar>] = [:]
-        for (name, shape) in program.graph.tableShapes { tables[name] = try tensor(name, shape).contiguous() }
-        if tables[program.graph.headWeight] == nil {
-            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table for its head '\(program.graph.headWeight)'")
+        for (name, shape) in graph.tableShapes where kept.contains(name) { tables[name] = try reader.tensor(name, shape).contiguous() }
+        if isLast && tables[graph.headWeight] == nil {
+            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the graph has no table for its head '\(graph.headWeight)'")
         }
         self.tables = tables
         zeroPrefixes = try Tensor<Scalar>.zeros([config.prefixCount, config.simWidth])
@@ -67,20 +94,63 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     ///
     /// `flops`, when given, counts the products the run executes (``TinTFlopCounter``).
     ///
-    /// - Throws: also `TinTError.invalidArgument` when `segmentStarts` does not describe consecutive sequences.
-    // Specialized so the Float path stays concrete when called from another module (the CLI, Bench).
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
+    /// - Throws: also `TinTError.invalidArgument` when `segmentStarts` does not describe consecutive sequences, or
+    ///   when this executor is one stage of several (run it with ``runStage(ids:trainMask:countsTarget:segmentStarts:readBack:flops:transport:)``).
     public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
                     readBack: Bool = false, flops: TinTFlopCounter? = nil) throws -> DescentOutcome<Scalar> {
+        guard partition.count == 1 else {
+            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "stage \(stage) of \(partition.count) needs a "
+                                            + "transport to its neighbours: call runStage")
+        }
+        return try runStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                            readBack: readBack, flops: flops, transport: nil)!
+    }
+
+    /// This executor's stage of a pipelined run (Docs/DISTRIBUTED.md): the same schedule as
+    /// ``run(ids:trainMask:countsTarget:segmentStarts:readBack:flops:)`` — Forward, then per step Backward ∥ Descent
+    /// and Forward of the simulated nodes — over the stage's nodes only, receiving the values that cross into it
+    /// from the stage below and its gradients from the stage above through `transport`. The last stage runs the
+    /// glue (logits, loss gradient) and returns the outcome, with the whole read-back (every stage sends it its
+    /// part) when `readBack`; every other stage returns nil. Every stage must be called with the same arguments.
+    /// A single-stage executor takes no transport.
+    ///
+    /// - Throws: what `run` throws (on the stage that finds it); `PipelineError` when the transport fails, a
+    ///   neighbour fails or sends a message the schedule does not expect. A throwing stage tells the others
+    ///   (``PipelineTransport/fail(_:)``) before it throws.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
+                         readBack: Bool = false, flops: TinTFlopCounter? = nil,
+                         transport: (any PipelineTransport)?) throws -> DescentOutcome<Scalar>? {
+        if partition.count > 1 {
+            guard let transport, transport.stage == stage, transport.stageCount == partition.count else {
+                throw PipelineError.invalidPartition(reason: "stage \(stage) of \(partition.count) needs a transport for that stage, got "
+                                                     + (transport.map { "stage \($0.stage) of \($0.stageCount)" } ?? "none"))
+            }
+        }
+        do {
+            return try runStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                                readBack: readBack, flops: flops, link: partition.count > 1 ? transport : nil)
+        } catch {
+            // The other stages may be waiting for this one: tell them (a peer's own failure needs no echo).
+            if let transport, partition.count > 1 {
+                if case PipelineError.peerFailed = error {} else { transport.fail("\(error)") }
+            }
+            throw error
+        }
+    }
+
+    private func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]?,
+                          readBack: Bool, flops: TinTFlopCounter?, link: (any PipelineTransport)?) throws -> DescentOutcome<Scalar>? {
         let config = program.spec, graph = program.graph
-        let head = tables[graph.headWeight]!
+        // Every stage checks the inputs (all receive the same), so all fail alike before any message.
+        let vocabulary = graph.tableShapes[graph.headWeight]?.first ?? 0
         guard !ids.isEmpty else { throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the sequence is empty") }
         guard trainMask.count == ids.count else {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "the train mask has \(trainMask.count) entries for \(ids.count) tokens")
         }
-        if let bad = ids.first(where: { $0 < 0 || $0 >= head.shape[0] }) {
-            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "token id \(bad) is outside the vocabulary 0..<\(head.shape[0])")
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {
+            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "token id \(bad) is outside the vocabulary 0..<\(vocabulary)")
         }
         try config.validateSequence(ids.count)
         if let starts = segmentStarts {
@@ -93,13 +163,23 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
             }
         }
         let sameSegment: (Int) -> Bool = { i in segmentStarts.map { $0[i] != i } ?? true }
+        let isLast = stage == partition.count - 1
 
         // Every layer frees token-row tensors of a handful of sizes that the next layer allocates again: recycle
         // them for the run (TensorBufferPool) rather than unmap and page-fault them back in.
         return try Tensor<Scalar>.reusingBuffers {
-            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops)
+            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops, link: link)
+            try run.forwardPass(0)
+            guard isLast else {
+                for step in 1...max(config.steps, 1) where step <= config.steps {
+                    try run.backwardPass(step, from: nil)
+                    try run.forwardPass(step)
+                }
+                if readBack { try run.sendReadBack() }
+                return nil
+            }
+            let head = tables[graph.headWeight]!
             let headFlops = 2 * ids.count * head.shape[0] * head.shape[1]  // one logits or loss-gradient product
-            for n in graph.nodes.indices { try run.forward(n) }
             let before = try TinTGlue.logits(run.values[graph.output]!, head: head)
             flops?.addGlue(headFlops)
             try requireFinite(before, module: "TinT", step: 0, tensor: "logits")
@@ -109,29 +189,34 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
                                                          countsTarget: { sameSegment($0) && countsTarget($0) },
                                                          lastPositionUnmasked: config.referenceCompatible)
                 flops?.addGlue(headFlops)
-                try run.backward(from: gradient)
-                for n in graph.nodes.indices where program.simulated[n] { try run.forward(n) }
+                try run.backwardPass(step, from: gradient)
+                try run.forwardPass(step)
                 after = try TinTGlue.logits(run.values[graph.output]!, head: head)
                 flops?.addGlue(headFlops)
                 try requireFinite(after, module: "TinT", step: step, tensor: "logits")
             }
-            return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.readBack() : nil)
+            return DescentOutcome(logitsBefore: before, logitsAfter: after, parameters: readBack ? try run.gatherReadBack() : nil)
         }
     }
 }
 
-/// The state of one run: node values, stored post-Forward token rows, and the current prefixes.
+/// The state of one run of one stage: node values, stored post-Forward token rows, and the current prefixes (of
+/// the stage's nodes; a single-process run is the one stage holding every node).
 private struct Run<Scalar: TensorScalar> {
     let executor: TinTExecutor<Scalar>
     let ids: [Int], trainMask: [Bool], segmentStarts: [Int]?
     let flopCounter: TinTFlopCounter?
+    /// The neighbours, or nil for a single stage.
+    let link: (any PipelineTransport)?
     var prefixes: [[StoredPrefix<Scalar>]]
     var values: [Tensor<Scalar>?]
     var stored: [[Tensor<Scalar>]]
 
-    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?, flopCounter: TinTFlopCounter?) {
+    init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?, flopCounter: TinTFlopCounter?,
+         link: (any PipelineTransport)?) {
         self.executor = executor
         self.flopCounter = flopCounter
+        self.link = link
         self.ids = ids
         self.trainMask = trainMask
         self.segmentStarts = segmentStarts
@@ -141,6 +226,9 @@ private struct Run<Scalar: TensorScalar> {
     }
 
     var program: TinTProgram<Scalar> { executor.program }
+    var partition: TinTPartition { executor.partition }
+    var stage: Int { executor.stage }
+    var nodes: Range<Int> { partition.nodes[stage] }
     var D: Int { program.spec.auxWidth }
 
     /// The context node `n` runs in, with its current prefixes and stored rows.
@@ -158,31 +246,99 @@ private struct Run<Scalar: TensorScalar> {
         if c.keep { stored[n] = c.stored }
     }
 
-    /// Backward ∥ Descent from the output node down through the simulated nodes; gradients reaching a node that
-    /// is not simulated are dropped.
-    mutating func backward(from outputGradient: Tensor<Scalar>) throws {
-        let nodes = program.graph.nodes
-        var gradients = [Tensor<Scalar>?](repeating: nil, count: nodes.count)
-        gradients[program.graph.output] = outputGradient
-        for n in nodes.indices.reversed() where program.simulated[n] {
-            guard let g = gradients[n] else { continue }
-            var c = context(n)
-            stored[n] = []  // the Backward consumes the stored rows (NodeContext.restore); the next Forward stores anew
-            let inputGradients = try program.plans[n].backward(&c, gradient: g, inputCount: nodes[n].inputs.count)
-            prefixes[n] = c.prefixes.map { StoredPrefix($0, storage: executor.prefixStorage) }
-            for (input, gi) in zip(nodes[n].inputs, inputGradients) where program.simulated[input] {
-                gradients[input] = try gradients[input].map { try $0 + gi } ?? gi
-            }
+    /// The values crossing into stage `s` in forward pass `pass`: the whole boundary first, then only its simulated
+    /// nodes (the others are never recomputed, so the receiver keeps their first values). Both ends compute it.
+    func forwardBoundary(_ s: Int, pass: Int) -> [Int] {
+        partition.boundary(s).filter { pass == 0 || program.simulated[$0] }
+    }
+
+    /// The gradients crossing down out of stage `s`: those of its boundary's simulated nodes (a gradient reaching a
+    /// node that is not simulated is dropped, as in one process).
+    func backwardBoundary(_ s: Int) -> [Int] { partition.boundary(s).filter { program.simulated[$0] } }
+
+    /// Forward pass `pass` (0: every node; after a step: the simulated ones) over the stage's nodes: receives the
+    /// values crossing in from below, runs, sends the values crossing out above.
+    mutating func forwardPass(_ pass: Int) throws {
+        if let link, stage > 0, case let incoming = forwardBoundary(stage, pass: pass), !incoming.isEmpty {
+            let m = try receive(.forward, step: pass, from: stage - 1, link)
+            for (i, (_, t)) in zip(incoming, m.entries) { values[i] = t }
+        }
+        for n in nodes where pass == 0 || program.simulated[n] { try forward(n) }
+        if let link, stage + 1 < partition.count, case let outgoing = forwardBoundary(stage + 1, pass: pass), !outgoing.isEmpty {
+            try send(PipelineMessage(kind: .forward, step: pass, entries: outgoing.map { ("", values[$0]!) }), to: stage + 1, link)
         }
     }
 
-    /// The aux parameters with the simulated nodes' weights decoded from the current prefixes, under the checkpoint's
-    /// names and layouts.
+    /// Backward ∥ Descent of step `step` from the top down through the stage's simulated nodes: starts from the
+    /// output gradient (the last stage) or the gradients received from the stage above, and sends the gradients
+    /// reaching below the stage down. Gradients reaching a node that is not simulated are dropped.
+    mutating func backwardPass(_ step: Int, from outputGradient: Tensor<Scalar>?) throws {
+        let graphNodes = program.graph.nodes
+        var gradients = [Tensor<Scalar>?](repeating: nil, count: graphNodes.count)
+        if let outputGradient { gradients[program.graph.output] = outputGradient }
+        if let link, stage + 1 < partition.count, case let incoming = backwardBoundary(stage + 1), !incoming.isEmpty {
+            let m = try receive(.backward, step: step, from: stage + 1, link)
+            for (i, (_, g)) in zip(incoming, m.entries) { gradients[i] = g }
+        }
+        for n in nodes.reversed() where program.simulated[n] {
+            guard let g = gradients[n] else { continue }
+            var c = context(n)
+            stored[n] = []  // the Backward consumes the stored rows (NodeContext.restore); the next Forward stores anew
+            let inputGradients = try program.plans[n].backward(&c, gradient: g, inputCount: graphNodes[n].inputs.count)
+            prefixes[n] = c.prefixes.map { StoredPrefix($0, storage: executor.prefixStorage) }
+            for (input, gi) in zip(graphNodes[n].inputs, inputGradients) where program.simulated[input] {
+                gradients[input] = try gradients[input].map { try $0 + gi } ?? gi
+            }
+        }
+        if let link, stage > 0, case let outgoing = backwardBoundary(stage), !outgoing.isEmpty {
+            try send(PipelineMessage(kind: .backward, step: step, entries: outgoing.map { ("", gradients[$0]) }), to: stage - 1, link)
+        }
+    }
+
+    /// The parameters this stage owns (``TinTPartition``), the simulated nodes' weights decoded from the current
+    /// prefixes, under the checkpoint's names and layouts: for a single stage, every aux parameter.
     func readBack() throws -> ParameterSet<Scalar> {
-        var out = executor.parameters
-        for (n, plan) in program.plans.enumerated() where program.simulated[n] {
-            try plan.readBack(prefixes[n].map(\.tensor), into: &out, spec: program.spec)
+        var out = partition.count == 1 ? executor.parameters : executor.parameters.filter { partition.owner(of: $0) == stage }
+        for n in nodes where program.simulated[n] {
+            try program.plans[n].readBack(prefixes[n].map(\.tensor), into: &out, spec: program.spec)
         }
         return out
+    }
+
+    /// Sends this stage's read-back to the last stage.
+    func sendReadBack() throws {
+        guard let link else { return }
+        let entries = try readBack().map { (name: $0.name, tensor: Optional($0.tensor)) }
+        try send(PipelineMessage(kind: .readBack, step: 0, entries: entries), to: partition.count - 1, link)
+    }
+
+    /// The last stage's whole read-back: every other stage's part (in stage order), then its own.
+    func gatherReadBack() throws -> ParameterSet<Scalar> {
+        guard let link else { return try readBack() }
+        var out = ParameterSet<Scalar>()
+        for s in 0..<stage {
+            for (name, tensor) in try receive(.readBack, step: 0, from: s, link).entries {
+                guard let tensor else { throw PipelineError.transport(stage: stage, reason: "stage \(s) sent no tensor for '\(name)'") }
+                try out.insert(name, tensor)
+            }
+        }
+        for (name, tensor) in try readBack() { try out.insert(name, tensor) }
+        return out
+    }
+
+    private func send(_ m: PipelineMessage<Scalar>, to peer: Int, _ link: any PipelineTransport) throws {
+        try link.send(m.encoded(), to: peer)
+    }
+
+    private func receive(_ kind: PipelineMessage<Scalar>.Kind, step: Int, from peer: Int, _ link: any PipelineTransport) throws
+        -> PipelineMessage<Scalar> {
+        let m = try PipelineMessage<Scalar>.decode(try link.receive(from: peer), expecting: kind, step: step, stage: stage, peer: peer)
+        let expected = kind == .forward ? forwardBoundary(stage, pass: step).count
+            : kind == .backward ? backwardBoundary(stage + 1).count : m.entries.count
+        guard m.entries.count == expected else {
+            throw PipelineError.protocolMismatch(stage: stage, expected: "\(expected) tensors in \(m.label) from stage \(peer)",
+                                                 got: "\(m.entries.count)")
+        }
+        return m
     }
 }

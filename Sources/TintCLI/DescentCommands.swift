@@ -52,14 +52,21 @@ struct DescentEvaluation {
     static let pairs: [(DescentMethod, DescentMethod)] = [(.tint, .exact), (.tint, .approx), (.approx, .exact)]
 }
 
+/// One pipeline stage's TinT forward on a block (`dynamic-eval --distributed`, Docs/DISTRIBUTED.md): the outcome on
+/// the last stage, nil on the others.
+typealias TinTStageRun = (_ ids: [Int], _ trainMask: [Bool]) throws -> DescentOutcome<Float>?
+
 /// Splits `ids` into blocks of at most `block` tokens; in each, the first ⌊f·T⌋ tokens train (a prefix mask)
-/// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target.
+/// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target. With
+/// `tintStage`, the tint method runs as that pipeline stage; a stage other than the last only takes part in each
+/// block's run (its evaluation holds no losses).
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: [Int], trainFraction: Double, block: Int,
-                     config: TinTConfig, methods: [DescentMethod], progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, tintStage: TinTStageRun? = nil, ids: [Int],
+                     trainFraction: Double, block: Int, config: TinTConfig, methods: [DescentMethod],
+                     progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
     // The simulator is compiled once for the whole evaluation (the command's, or here when none is passed).
-    let simulator = try simulator ?? (methods.contains(.tint) ? compileSimulator(model: model, config: config) : nil)
+    let simulator = try simulator ?? (methods.contains(.tint) && tintStage == nil ? compileSimulator(model: model, config: config) : nil)
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
         .map { ($0.0, $0.1, LogitChangeComparison()) }
@@ -68,7 +75,7 @@ func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: 
         r.seconds[m] = 0
     }
     let split = dynamicEvaluationBlocks(ids, block: block, trainFraction: trainFraction)
-    for (i, (chunk, nTrain)) in split.enumerated() {
+    blocks: for (i, (chunk, nTrain)) in split.enumerated() {
         defer { progress?(i + 1, split.count) }
         let mask = (0..<chunk.count).map { $0 < nTrain }
         let positions = evalTargetPositions(trainMask: mask)
@@ -76,8 +83,13 @@ func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, ids: 
         var outcomes: [DescentMethod: DescentOutcome<Float>] = [:]
         for m in methods {
             let t0 = Date()
-            outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config,
-                                      place: "block \(i + 1) of \(split.count)")
+            if m == .tint, let tintStage {
+                guard let outcome = try tintStage(chunk, mask) else { r.blocks += 1; continue blocks }
+                outcomes[m] = outcome
+            } else {
+                outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config,
+                                          place: "block \(i + 1) of \(split.count)")
+            }
             r.seconds[m]! += Date().timeIntervalSince(t0)
             r.after[m] = r.after[m]! + (try evalPartLoss(logits: outcomes[m]!.logitsAfter, ids: chunk, trainMask: mask))
         }
@@ -108,15 +120,16 @@ struct DescentRun {
     let config: TinTConfig
     /// Why S and H_sim differ from the paper's, if they do.
     let configNote: String?
-    /// The simulator, compiled once when the methods include tint.
+    /// The simulator, compiled once when the methods include tint (unless the run is distributed: each rank then
+    /// builds only its stage).
     let simulator: TinTSimulator?
 
     static let valued: Set<String> = TinTOptions.valued.union(["--model", "--file", "--ids", "--train-fraction", "--block"])
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
     /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
-    /// `methods` include the simulator, which is then compiled once here.
-    init(_ o: ParsedOptions, methods: [DescentMethod]) throws {
+    /// `methods` include the simulator, which is then compiled once here when `compile`.
+    init(_ o: ParsedOptions, methods: [DescentMethod], compile: Bool = true) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
@@ -130,7 +143,7 @@ struct DescentRun {
         config = choice.config
         configNote = choice.note
         if usesTinT { choice.announce() }
-        simulator = usesTinT ? try compileSimulator(model: model, config: config) : nil
+        simulator = usesTinT && compile ? try compileSimulator(model: model, config: config) : nil
         ids = try loadTokens(o, model: model, modelDirectory: dir)
     }
 }
@@ -166,7 +179,7 @@ let dynamicEvalCommand = Command(
     summary: "eval-part loss before/after a dynamic update on each block's train part (tint, approx or exact)",
     help: """
         usage: tint dynamic-eval --model DIR (--file TEXT | --ids LIST) --train-fraction F --method tint|approx|exact
-                                 [TinT options] [--block N] [--json] [--quiet]
+                                 [TinT options] [--block N] [--json] [--quiet] [--distributed [--peer-timeout S]]
 
         Splits the tokens into blocks. In each block the first ⌊F·T⌋ tokens are the train part and the rest the
         eval part. Reports the mean loss (and perplexity) of the eval-part targets before and after the model is
@@ -178,43 +191,58 @@ let dynamicEvalCommand = Command(
                                detached; v/out projections, fc1, fc2 and the layer-norm biases of the top N_SIM
                                layers and the final layer norm's bias move; q/k, γ, embeddings and head frozen
           --method exact       exact GD on every parameter of the top N_SIM layers and the final layer norm
+          --distributed        with --method tint, under `mpirun -np N` in the MPI build (TINT_MPI=1): the layer
+                               stack pipelined over the N ranks, split by parameter count (printed on stderr);
+                               the last rank prints the result (Docs/DISTRIBUTED.md)
+          --peer-timeout S     longest wait for a neighbouring rank, in seconds (default 600)
 
         """ + descentHelpCommon + TinTOptions.help,
     run: { args in
-        let o = try ParsedOptions(args, valued: DescentRun.valued.union(["--method"]), flags: DescentRun.flags)
+        let o = try ParsedOptions(args, valued: DescentRun.valued.union(["--method", "--peer-timeout"]),
+                                  flags: DescentRun.flags.union(["--distributed"]))
         let methodName = try o.required("--method")
         guard let method = DescentMethod(rawValue: methodName) else {
             throw ArgumentError("--method must be one of \(DescentMethod.allCases.map(\.rawValue).joined(separator: ", ")), got '\(methodName)'")
         }
+        if o.has("--distributed") {
+            guard method == .tint else { throw ArgumentError("--distributed pipelines the TinT simulator: it needs --method tint") }
+            try distributedDynamicEval(o)
+            return
+        }
         let run = try DescentRun(o, methods: [method])
         let r = try evaluateDescent(model: run.model, simulator: run.simulator, ids: run.ids, trainFraction: run.trainFraction, block: run.block,
                                     config: run.config, methods: [method]) { Progress.update("dynamic-eval: blocks", $0, $1) }
-        let after = r.after[method]!
-        let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
-        if o.has("--json") {
-            struct Output: Encodable {
-                let method: String, blocks: Int, block: Int, train_fraction: Double, lr: Double, steps: Int, layers: Int
-                let train_tokens: Int, eval_tokens: Int
-                let eval_loss_before: JSONNumber, eval_loss_after: JSONNumber
-                let perplexity_before: JSONNumber, perplexity_after: JSONNumber, seconds: Double
-                let config: TinTConfig, config_note: String?
-            }
-            try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
-                                 lr: run.config.learningRate, steps: run.config.steps, layers: layers,
-                                 train_tokens: r.trainTargets, eval_tokens: r.before.count,
-                                 eval_loss_before: finite(r.before.mean), eval_loss_after: finite(after.mean),
-                                 perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
-                                 seconds: r.seconds[method]!, config: run.config, config_note: run.configNote))
-        } else {
-            try Console.out("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
-                  + "train fraction \(run.trainFraction), top \(layers) layers")
-            try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
-            try Console.out("train targets \(r.trainTargets), eval targets \(r.before.count)")
-            try Console.out("             eval loss   perplexity")
-            try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
-            try Console.out("after        \(formatted(after.mean))      \(formatted(after.perplexity, 3))")
-        }
+        try printDynamicEval(r, run: run, method: method, json: o.has("--json"))
     })
+
+/// Prints `dynamic-eval`'s result: a table, or JSON with `json`.
+func printDynamicEval(_ r: DescentEvaluation, run: DescentRun, method: DescentMethod, json: Bool) throws {
+    let after = r.after[method]!
+    let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
+    if json {
+        struct Output: Encodable {
+            let method: String, blocks: Int, block: Int, train_fraction: Double, lr: Double, steps: Int, layers: Int
+            let train_tokens: Int, eval_tokens: Int
+            let eval_loss_before: JSONNumber, eval_loss_after: JSONNumber
+            let perplexity_before: JSONNumber, perplexity_after: JSONNumber, seconds: Double
+            let config: TinTConfig, config_note: String?
+        }
+        try printJSON(Output(method: method.rawValue, blocks: r.blocks, block: run.block, train_fraction: run.trainFraction,
+                             lr: run.config.learningRate, steps: run.config.steps, layers: layers,
+                             train_tokens: r.trainTargets, eval_tokens: r.before.count,
+                             eval_loss_before: finite(r.before.mean), eval_loss_after: finite(after.mean),
+                             perplexity_before: finite(r.before.perplexity), perplexity_after: finite(after.perplexity),
+                             seconds: r.seconds[method]!, config: run.config, config_note: run.configNote))
+    } else {
+        try Console.out("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
+              + "train fraction \(run.trainFraction), top \(layers) layers")
+        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
+        try Console.out("train targets \(r.trainTargets), eval targets \(r.before.count)")
+        try Console.out("             eval loss   perplexity")
+        try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
+        try Console.out("after        \(formatted(after.mean))      \(formatted(after.perplexity, 3))")
+    }
+}
 
 // MARK: - compare
 

@@ -1,0 +1,45 @@
+// `tint dynamic-eval --method tint --distributed`: the TinT layer stack pipelined over the ranks of an MPI job
+// (Docs/DISTRIBUTED.md). Only the opt-in build (TINT_MPI=1) links MPI; the default build refuses the flag.
+import Foundation
+import LanguageModel
+import TinT
+#if canImport(TinTMPI)
+import TinTMPI
+
+/// Runs `dynamic-eval --method tint` as one rank of `mpirun -np N`: every rank loads the model and tokens, builds
+/// its stage of the partition by parameter count (rank 0 prints it on stderr), checks with the others that build,
+/// model, configuration and tokens agree, and runs its stage for every block; the last rank prints the result. Any
+/// failure ends the whole job (`MPI_Abort`) with the rank's message and a non-zero status.
+func distributedDynamicEval(_ o: ParsedOptions) throws {
+    let world = try MPIWorld()
+    do {
+        let timeout = try o.double("--peer-timeout", in: 1...1e6) ?? 600
+        let run = try DescentRun(o, methods: [.tint], compile: false)
+        let graph = try AuxGraph(model: run.model)
+        let program = try TinTCompiler.compile(graph, config: run.config)
+        let partition = try TinTPartition(balancing: graph, stageCount: world.size)
+        if world.rank == 0 { Console.note("dynamic-eval --distributed over \(world.size) rank\(world.size == 1 ? "" : "s"):\n\(partition)") }
+        try world.agree(on: PipelineFingerprint(build: try MPIWorld.executableIdentity(), program: program, partition: partition,
+                                                inputs: "\(run.ids) \(run.trainFraction) \(run.block)"))
+        let executor = try TinTExecutor(program: program, parameters: run.model.parameters, partition: partition, stage: world.rank)
+        let transport = MPITransport(world: world, timeout: timeout)
+        let isLast = world.rank == world.size - 1
+        let r = try evaluateDescent(model: run.model, tintStage: { ids, mask in
+            try executor.runStage(ids: ids, trainMask: mask, countsTarget: { $0 < mask.count && mask[$0] },
+                                  transport: world.size > 1 ? transport : nil)
+        }, ids: run.ids, trainFraction: run.trainFraction, block: run.block, config: run.config, methods: [.tint]) {
+            if isLast { Progress.update("dynamic-eval: blocks", $0, $1) }
+        }
+        if isLast { try printDynamicEval(r, run: run, method: .tint, json: o.has("--json")) }
+    } catch {
+        world.abort("tint dynamic-eval --distributed: \(error)")
+    }
+    world.finish()
+}
+#else
+/// The default build has no MPI: says how to get it.
+func distributedDynamicEval(_ o: ParsedOptions) throws {
+    throw ArgumentError("--distributed needs the MPI build: install Open MPI (libopenmpi-dev), build with TINT_MPI=1 "
+                        + "(e.g. TINT_MPI=1 swift build -c release --scratch-path .build-mpi) and start it with mpirun (Docs/DISTRIBUTED.md)")
+}
+#endif
