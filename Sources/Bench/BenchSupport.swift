@@ -1,5 +1,6 @@
 // Timing, statistics, option parsing and machine description shared by the Bench subcommands.
 import Foundation
+import Tensor
 
 /// A command-line error with a message for the user.
 struct BenchError: Error, CustomStringConvertible {
@@ -94,11 +95,14 @@ struct MachineInfo: Codable {
             .map { String($0.split(separator: ":", maxSplits: 1).last ?? "").trimmingCharacters(in: .whitespaces) }
         let family = cpuinfo.split(separator: "\n").first { $0.hasPrefix("cpu family") }
             .map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) }
+        // The compile-time baseline, and the fp32 GEMM kernel dispatched at run time (AVX-512 where the CPU has it, even
+        // in an x86-64-v3 build), so a report never names only the baseline.
         #if SIMD_FMA
-        let build = "SIMD_FMA (x86-64-v3 AVX2+FMA)"
+        let baseline = "SIMD_FMA (x86-64-v3 AVX2+FMA)"
         #else
-        let build = "portable (no SIMD_FMA)"
+        let baseline = "portable (no SIMD_FMA)"
         #endif
+        let build = "\(baseline); GEMM: \(gemmKernelDescription)"
         let f = DateFormatter()
         f.dateFormat = "yyyy-MM-dd HH:mm:ss'Z'"
         f.timeZone = TimeZone(identifier: "UTC")

@@ -80,7 +80,6 @@ enum GEMMBench {
 
         let machine = MachineInfo.current()
         print("Bench gemm — \(machine.date), \(machine.cpu), \(machine.cores) cores, build: \(machine.build)")
-        print("kernel: \(gemmKernelDescription)")
         print("best / median over \(rounds) round(s); a round = fastest call of ≥ \(minCalls) calls and ≥ \(minSeconds) s")
         if useThreadCPUTime { print("timing: calling thread's CPU time (descheduled time excluded)") }
         print("naive = i-k-j loop, 1 thread, timed on the first `rows` rows of A (all of them when small) and scaled by FLOPs")

@@ -41,6 +41,24 @@ public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void)
     }
 }
 
+/// Runs `body(i)` for every `i` in `0..<count`, each item its own unit of work handed out dynamically: for a few
+/// heavy, equal items (attention heads, per-head block maps), where ``parallelChunks(count:grain:_:)``'s cap of four
+/// chunks per thread would pair some items up (12 heads in 8 chunks) and leave a thread idle for a whole item at the
+/// end. One item or one thread runs inline.
+public func parallelItems(count: Int, _ body: (Int) -> Void) {
+    guard Threading.maxThreads > 1 && count >= 2 else {
+        for i in 0..<count { body(i) }
+        return
+    }
+    let tally = ProductTally.forWorkers
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: count) { i in
+            ProductTally.continuing(tally) { box.value(i) }
+        }
+    }
+}
+
 /// Wraps a value the caller knows is safe to share across the threads of one parallel loop.
 public struct UncheckedSendable<T>: @unchecked Sendable {
     public let value: T

@@ -30,14 +30,19 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
 }
 
 /// Writes `value` into `n` scalars: a memset for zero, a specialised loop otherwise. (The stdlib's
-/// `initialize(repeating:)` called from unspecialised generic code costs a witness call per element.)
+/// `initialize(repeating:)` called from unspecialised generic code costs a witness call per element.) Large fills
+/// are shared over threads, as large copies are (``parallelCopyElements``).
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 @inline(never)
 func fill<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, _ value: S, _ n: Int) {
-    if value == 0 && value.sign == .plus {
-        UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: n * MemoryLayout<S>.stride)
-    } else {
-        for i in 0..<n { p[i] = value }
+    let base = UncheckedSendable(p)
+    parallelChunks(count: n, grain: n >= parallelCopyElements ? parallelCopyElements / 2 : n) { range in
+        let q = base.value + range.lowerBound
+        if value == 0 && value.sign == .plus {
+            UnsafeMutableRawPointer(q).initializeMemory(as: UInt8.self, repeating: 0, count: range.count * MemoryLayout<S>.stride)
+        } else {
+            for i in 0..<range.count { q[i] = value }
+        }
     }
 }

@@ -160,16 +160,22 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
         } else if mix != nil {
             applyMix(x, ldx: ldx, rows: rows, into: out, ldz: ldo, accumulate: accumulate)
         } else {
-            for n in 0..<rows {
-                let o = out + n * ldo, s = x + n * ldx
-                if accumulate { for i in 0..<W { o[i] += s[i] } } else { o.update(from: s, count: W) }
+            let p = UncheckedSendable((x, out))
+            parallelChunks(count: rows, grain: rowCopyGrain(width: W)) { range in
+                for n in range {
+                    let o = p.value.1 + n * ldo, s = p.value.0 + n * ldx
+                    if accumulate { for i in 0..<W { o[i] += s[i] } } else { o.update(from: s, count: W) }
+                }
             }
         }
         if let bias {
             bias.withUnsafeBufferPointer { b in
-                for n in 0..<rows {
-                    let o = out + n * ldo
-                    for i in 0..<W { o[i] += b[i] }
+                let p = UncheckedSendable((out, b.baseAddress!))
+                parallelChunks(count: rows, grain: rowCopyGrain(width: W)) { range in
+                    for n in range {
+                        let o = p.value.0 + n * ldo
+                        for i in 0..<W { o[i] += p.value.1[i] }
+                    }
                 }
             }
         }
@@ -182,8 +188,10 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
                   ldz: Int, accumulate: Bool, pattern restricted: MixPattern? = nil) {
         guard let mix, let pattern = restricted ?? pattern else { return }
         let H = heads, d = headWidth
-        // About 100 µs of multiply-adds per chunk.
-        let grain = Swift.max(2, 400_000 / Swift.max(1, pattern.pairCount * d))
+        // Chunks of at least ~100k multiply-adds (~25 µs, a few thread wake-ups): a 256-row mix of a one-pair-per-head
+        // pattern (256 × 12 × 256) then splits over two threads. Larger chunks left it serial, 13% of the TinT
+        // forward's CPU time at 2 threads.
+        let grain = Swift.max(1, 100_000 / Swift.max(1, pattern.pairCount * d))
         ProductTally.record(2 * rows * pattern.pairCount * d)
         let xs = UncheckedSendable(x), zs = UncheckedSendable(z)
         mix.withUnsafeBufferPointer { m in
@@ -221,11 +229,9 @@ public struct HSimSplitLinear<Scalar: TensorScalar>: Sendable {
                 // Whole heads per thread: measured faster than letting each head's GEMM split its rows (a 256-row
                 // head GEMM is too short to pay for a wake-up per call).
                 let zs = UncheckedSendable(z), bs = UncheckedSendable(b), os = UncheckedSendable(out)
-                parallelChunks(count: H, grain: 1) { range in
-                    for h in range {
-                        gemm(m: rows, n: d, k: d, a: zs.value + h * d, aRowStride: ldz, aColStride: 1, b: bs.value + h * d * d,
-                                 bRowStride: d, bColStride: 1, beta: beta, c: os.value + h * d, ldc: ldo)
-                    }
+                parallelItems(count: H) { h in
+                    gemm(m: rows, n: d, k: d, a: zs.value + h * d, aRowStride: ldz, aColStride: 1, b: bs.value + h * d * d,
+                         bRowStride: d, bColStride: 1, beta: beta, c: os.value + h * d, ldc: ldo)
                 }
             }
         }

@@ -325,11 +325,15 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
         let heads = liveHeads
         withoutActuallyEscaping(body) { body in
             let run = UncheckedSendable(body)
-            let grain = Threading.maxThreads > 1 && heads.count >= 2 * Threading.maxThreads ? 1 : heads.count
-            parallelChunks(count: heads.count, grain: grain) { range in
+            let work = { (range: Range<Int>) in
                 let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: Swift.max(count, 1))
                 defer { scratch.deallocate() }
                 for i in range { run.value(heads[i], scratch) }
+            }
+            if Threading.maxThreads > 1 && heads.count >= 2 * Threading.maxThreads {
+                parallelItems(count: heads.count) { work($0..<($0 + 1)) }
+            } else {
+                work(0..<heads.count)
             }
         }
     }

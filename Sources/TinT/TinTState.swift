@@ -46,7 +46,10 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
         // One pass: each row is the signal then zeros (no zero fill of the whole rows first).
         let tokens = signal.withUnsafeBufferPointer { s in
             Tensor<Scalar>.uninitialized([T, W]) { t in
-                for r in 0..<T { copyRowPadded(from: s.baseAddress! + r * w, count: w, to: t + r * W, width: W) }
+                let p = UncheckedSendable((s.baseAddress!, t))
+                parallelChunks(count: T, grain: rowCopyGrain(width: W)) { rows in
+                    for r in rows { copyRowPadded(from: p.value.0 + r * w, count: w, to: p.value.1 + r * W, width: W) }
+                }
             }
         }
         try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
@@ -77,6 +80,10 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
 
 /// The two kinds of rows.
 enum RowGroup: Sendable { case prefixes, tokens }
+
+/// Rows per chunk when rows of `width` scalars are copied in parallel: about 128K scalars (~25 µs), so a `[T, D_sim]`
+/// state of a few megabytes splits over the threads and a small one stays on one.
+func rowCopyGrain(width: Int) -> Int { Swift.max(1, (1 << 17) / Swift.max(width, 1)) }
 
 /// `dst[0..<count] = src[0..<count]`, `dst[count..<width] = 0`, as raw memory moves (a memcpy and a memset, with no
 /// per-element generic copy even where the caller is not specialised).
