@@ -3,7 +3,8 @@
 #   1. tiny OPT (4 layers): -np 2 and -np 3 write the same bytes as one process (logits before/after and every
 #      read-back weight), Float and Double, 1-2 steps, n_sim 4 and 1; a changed run (η) must differ (the check can fail);
 #   2. OPT-125M's shape (12 layers, T 64): -np 2 and -np 3 bit-identical to one process; peak RSS per rank printed;
-#      `tint dynamic-eval --distributed -np 2` prints the same result as one process;
+#      `tint dynamic-eval --distributed -np 2` prints the same result as one process, each rank loading only its
+#      stage's tensors;
 #   3. start-up handshake: ranks with different configurations or different builds stop with the field named;
 #   4. a rank killed (SIGKILL) mid-run: the job exits non-zero within the bound and writes no result;
 #   5. a rank stopped (SIGSTOP, a hang): its neighbours give up after --peer-timeout and the job exits non-zero.
@@ -58,6 +59,12 @@ cmp -s "$work/eval.1" "$work/eval.2" || { diff "$work/eval.1" "$work/eval.2"; fa
 grep -q '"eval_loss_after"' "$work/eval.2" || fail "dynamic-eval --distributed printed no result"
 sed 's/^/  /' "$work/eval.err"
 echo "ok: dynamic-eval --distributed -np 2: same JSON as one process ($(grep -o '"eval_loss_after" : [0-9.]*' "$work/eval.2"))"
+# Each rank read only its stage's tensors: "rank R of N: loaded A of B tensors, P of Q parameters (… MiB)". Each holds
+# fewer than all; together they hold all, the tied token embedding twice (the first stage's table, the last's head).
+awk '/^rank [0-9]+ of 2: loaded/ { n++; a += $6; b = $8; p += $10; q = $12; if ($10 >= $12) bad = 1 }
+     END { exit !(n == 2 && !bad && a == b + 1 && p > q) }' "$work/eval.err" \
+    || fail "dynamic-eval --distributed: the ranks did not each load a part of the checkpoint (see the lines above)"
+echo "ok: dynamic-eval --distributed -np 2: each rank loaded only its stage's tensors"
 
 echo "== 3. start-up handshake"
 set +e

@@ -123,11 +123,11 @@ extension GPT2Model {
     /// - With tied embeddings a stored `lm_head.weight` is dropped: the head is the token embedding.
     ///
     /// Every other tensor is passed through, so that strict loading names it as unexpected.
-    public static func sanitize(weights: [String: Tensor<Float>], config: GPT2Config) throws -> [String: Tensor<Float>] {
+    public static func sanitize<Weight>(weights: [String: Weight], config: GPT2Config) throws -> [String: Weight] {
         let bareRoots = ["wte.", "wpe.", "h.", "ln_f."]
         let hasBareRoot = { (name: String) in bareRoots.contains { name.hasPrefix($0) } }
         let bare = !weights.keys.contains { $0.hasPrefix("transformer.") } && weights.keys.contains(where: hasBareRoot)
-        var out: [String: Tensor<Float>] = [:]
+        var out: [String: Weight] = [:]
         for (stored, t) in weights {
             let name = bare && hasBareRoot(stored) ? "transformer." + stored : stored
             if isAttentionBuffer(name) { continue }

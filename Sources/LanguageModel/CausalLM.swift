@@ -43,10 +43,15 @@ public protocol CausalLM: Sendable {
     /// Every parameter's name and shape, in `named_parameters()` order.
     static func parameterShapes(_ config: Config) -> [(name: String, shape: [Int])]
 
-    /// Maps a checkpoint's tensors (by stored name) onto the model's names and layouts: drops buffers,
-    /// renames prefixes, transposes or splits fused weights. Tensors the model does not know are passed
-    /// through, so that strict loading reports them as unexpected.
-    static func sanitize(weights: [String: Tensor<Float>], config: Config) throws -> [String: Tensor<Float>]
+    /// Maps a checkpoint's tensors (by stored name) onto the model's names: drops buffers and a stored tied head,
+    /// renames prefixes. Tensors the model does not know are passed through, so that strict loading reports them
+    /// as unexpected.
+    ///
+    /// Generic in the value so that loading maps the names before reading any tensor (it passes each stored name
+    /// as its own value): a load converts only the tensors it keeps, and a partial load
+    /// (``parameters(named:config:checkpoint:checkFinite:)``) reads only those asked for. A mapping therefore
+    /// renames and drops but cannot change a layout; every family here keeps its checkpoints' layouts.
+    static func sanitize<Weight>(weights: [String: Weight], config: Config) throws -> [String: Weight]
 
     /// The next-token logits `[B, T, vocab_size]`.
     ///
@@ -68,50 +73,92 @@ extension CausalLM {
     /// The `model_type` this family writes.
     public static var modelType: String { Config.modelTypes[0] }
 
-    /// Builds the model from a checkpoint: every tensor is read (fp32, fp16 and bf16 are converted to Float),
-    /// mapped with ``sanitize(weights:config:)`` and checked strictly against ``parameterShapes(_:)``. With
-    /// `checkFinite` (the default) a NaN or an infinity is a ``ModelError/nonFiniteValue(file:tensor:index:value:)``
-    /// naming the file, the tensor and the element.
+    /// Builds the model from a checkpoint: the tensors are mapped with ``sanitize(weights:config:)``, checked
+    /// strictly against ``parameterShapes(_:)`` and converted to Float (fp32, fp16 and bf16 are read; tensors the
+    /// mapping drops are not). With `checkFinite` (the default) a NaN or an infinity is a
+    /// ``ModelError/nonFiniteValue(file:tensor:index:value:)`` naming the file, the tensor and the element.
     ///
     /// - Throws: ``ModelError/checkpointMismatch(file:missing:unexpected:wrongShapes:)`` naming every missing,
     ///   unexpected or wrongly shaped tensor; ``ModelError/insufficientMemory(file:needed:available:)`` before
     ///   allocating anything when the Float weights would not fit the memory available.
     public init(config: Config, checkpoint: SafetensorsCheckpoint, checkFinite: Bool = true) throws {
+        try self.init(config: config, parameters: try Self.checkpointParameters(config: config, checkpoint: checkpoint,
+                                                                               only: nil, checkFinite: checkFinite))
+    }
+
+    /// Reads only the parameters `names` (canonical names, as in ``parameterShapes(_:)``) from `checkpoint`: the
+    /// checkpoint is mapped and checked exactly as by ``init(config:checkpoint:checkFinite:)`` — every tensor's
+    /// name and shape, from the headers, so a checkpoint the full load refuses is refused here too — but only the
+    /// tensors named are converted (and, with `checkFinite`, checked for NaN and infinities); the others' bytes are
+    /// never touched. Returns them in ``parameterShapes(_:)`` order. This is how a pipeline stage loads its slice
+    /// of a checkpoint (Docs/DISTRIBUTED.md).
+    ///
+    /// - Throws: ``ModelError/unknownParameters(modelType:names:)`` for names this family's config does not have;
+    ///   otherwise what ``init(config:checkpoint:checkFinite:)`` throws, the memory check counting only the
+    ///   tensors named.
+    public static func parameters(named names: some Sequence<String>, config: Config, checkpoint: SafetensorsCheckpoint,
+                                  checkFinite: Bool = true) throws -> ParameterSet<Float> {
+        try checkpointParameters(config: config, checkpoint: checkpoint, only: Set(names), checkFinite: checkFinite)
+    }
+
+    /// The one path from a checkpoint to parameters, for full (`only` nil) and partial loads. Names are mapped
+    /// and checked before any tensor is read: ``sanitize(weights:config:)`` maps each stored name to itself, so
+    /// the result says which stored tensor becomes which parameter, and shapes come from the headers.
+    static func checkpointParameters(config: Config, checkpoint: SafetensorsCheckpoint, only requested: Set<String>?,
+                                     checkFinite: Bool) throws -> ParameterSet<Float> {
         try config.validate(source: "<config>")
-        // Refuse before allocating: a failed allocation aborts the process.
-        try checkpoint.requireMemoryForFloatWeights()
-        var weights: [String: Tensor<Float>] = [:]
-        for name in checkpoint.tensorNames {
-            let t = try checkpoint.tensor(named: name)
-            if checkFinite { try LanguageModel.checkFinite(t, name: name, file: try checkpoint.file(containing: name).source) }
-            weights[name] = t
+        let expected = Self.parameterShapes(config)
+        let known = Set(expected.map(\.name))
+        if let unknown = requested?.filter({ !known.contains($0) }), !unknown.isEmpty {
+            throw ModelError.unknownParameters(modelType: Self.modelType, names: unknown.sorted(by: utf8Less))
         }
-        let mapped = try Self.sanitize(weights: weights, config: config)
-        let source = checkpoint.source
+        let storedName = try Self.sanitize(weights: Dictionary(uniqueKeysWithValues: checkpoint.tensorNames.map { ($0, $0) }),
+                                           config: config)
         var missing: [String] = [], wrong: [TensorShapeMismatch] = []
-        var pairs: [(String, Tensor<Float>)] = []
-        for (name, shape) in Self.parameterShapes(config) {
-            guard let t = mapped[name] else { missing.append(name); continue }
-            if t.shape != shape { wrong.append(TensorShapeMismatch(name: name, expected: shape, found: t.shape)); continue }
-            pairs.append((name, t))
+        for (name, shape) in expected {
+            guard let stored = storedName[name] else { missing.append(name); continue }
+            let found = try checkpoint.info(for: stored).shape
+            if found != shape { wrong.append(TensorShapeMismatch(name: name, expected: shape, found: found)) }
         }
-        let known = Set(Self.parameterShapes(config).map(\.name))
-        let unexpected = mapped.keys.filter { !known.contains($0) }
+        let unexpected = storedName.keys.filter { !known.contains($0) }
         guard missing.isEmpty && unexpected.isEmpty && wrong.isEmpty else {
-            throw ModelError.checkpointMismatch(file: source, missing: missing.sorted(by: utf8Less),
+            throw ModelError.checkpointMismatch(file: checkpoint.source, missing: missing.sorted(by: utf8Less),
                                                 unexpected: unexpected.sorted(by: utf8Less),
                                                 wrongShapes: wrong.sorted { utf8Less($0.name, $1.name) })
         }
-        try self.init(config: config, parameters: try ParameterSet(pairs))
+        let kept = expected.map(\.name).filter { requested?.contains($0) ?? true }
+        // Refuse before allocating: a failed allocation aborts the process.
+        try checkpoint.requireMemoryForFloatWeights(of: kept.map { storedName[$0]! })
+        return try ParameterSet(kept.map { name in
+            let stored = storedName[name]!
+            let t = try checkpoint.tensor(named: stored)
+            if checkFinite { try LanguageModel.checkFinite(t, name: stored, file: try checkpoint.file(containing: stored).source) }
+            return (name, t)
+        })
     }
 
     /// Loads a Hugging Face model directory of this family: `config.json` and `model.safetensors` (or a
     /// sharded `model.safetensors.index.json` with its shards). To load a directory of any family, use
     /// ``ModelRegistry/load(directory:checkFinite:)``.
     public static func load(directory: URL, checkFinite: Bool = true) throws -> Self {
+        let (config, parameters) = try directoryParameters(directory, only: nil, checkFinite: checkFinite)
+        return try Self(config: config, parameters: parameters)
+    }
+
+    /// Loads a model directory's config and only the parameters `names` (see
+    /// ``parameters(named:config:checkpoint:checkFinite:)``); ``ModelRegistry/loadParameters(named:directory:checkFinite:)``
+    /// does this for a directory of any family.
+    public static func loadParameters(named names: some Sequence<String>, directory: URL,
+                                      checkFinite: Bool = true) throws -> (config: Config, parameters: ParameterSet<Float>) {
+        try directoryParameters(directory, only: Set(names), checkFinite: checkFinite)
+    }
+
+    /// A directory's config and its checkpoint's parameters (`only` nil: all of them).
+    static func directoryParameters(_ directory: URL, only: Set<String>?,
+                                    checkFinite: Bool) throws -> (config: Config, parameters: ParameterSet<Float>) {
         let config = try Config(contentsOf: directory.appendingPathComponent(Config.fileName))
-        return try Self(config: config, checkpoint: try SafetensorsCheckpoint(directory: directory),
-                        checkFinite: checkFinite)
+        return (config, try checkpointParameters(config: config, checkpoint: try SafetensorsCheckpoint(directory: directory),
+                                                 only: only, checkFinite: checkFinite))
     }
 
     /// Writes `config.json` and `model.safetensors` (tensors stored as `dtype`) into `directory`, creating
@@ -251,6 +298,14 @@ public struct ModelRegistry: Sendable {
         try family(ofConfigAt: directory).load(directory: directory, checkFinite: checkFinite)
     }
 
+    /// Loads the config of a model directory of any registered family and only the parameters `names`, converting
+    /// no other tensor: how a pipeline stage loads its slice of a checkpoint. See
+    /// ``CausalLM/parameters(named:config:checkpoint:checkFinite:)`` for the checks and errors.
+    public func loadParameters(named names: some Sequence<String>, directory: URL,
+                               checkFinite: Bool = true) throws -> (config: any CausalLMConfig, parameters: ParameterSet<Float>) {
+        try family(ofConfigAt: directory).erasedDirectoryParameters(directory, only: Set(names), checkFinite: checkFinite)
+    }
+
     /// Decodes and validates the config at `url` (a `config.json` or a model directory) with the family its
     /// `model_type` names.
     public func config(at url: URL) throws -> any CausalLMConfig {
@@ -270,6 +325,12 @@ extension CausalLM {
     static var configModelTypes: [String] { Config.modelTypes }
 
     static func decodeConfig(at url: URL) throws -> any CausalLMConfig { try Config(contentsOf: url) }
+
+    static func erasedDirectoryParameters(_ directory: URL, only: Set<String>?,
+                                          checkFinite: Bool) throws -> (config: any CausalLMConfig, parameters: ParameterSet<Float>) {
+        let (config, parameters) = try directoryParameters(directory, only: only, checkFinite: checkFinite)
+        return (config, parameters)
+    }
 
     static func accepts(_ config: any CausalLMConfig) -> Bool { config is Config }
 

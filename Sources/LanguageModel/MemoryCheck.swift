@@ -7,9 +7,12 @@ import Foundation
 
 extension SafetensorsCheckpoint {
     /// Bytes of the `Float` tensors converting every tensor of the checkpoint makes (F16/BF16 double in size).
-    public var floatBytes: Int {
+    public var floatBytes: Int { floatBytes(of: tensorNames) }
+
+    /// Bytes of the `Float` tensors converting the tensors `names` makes; names the checkpoint lacks count 0.
+    public func floatBytes(of names: some Sequence<String>) -> Int {
         var total = 0
-        for name in tensorNames {
+        for name in names {
             // The parser checked that every tensor's byte count fits its file, so these products fit Int.
             if let info = try? file(containing: name).info(for: name) {
                 total = total.addingReportingOverflow(info.count.multipliedReportingOverflow(by: 4).partialValue).partialValue
@@ -18,10 +21,11 @@ extension SafetensorsCheckpoint {
         return total
     }
 
-    /// Throws ``ModelError/insufficientMemory(file:needed:available:)`` when converting the checkpoint needs more
-    /// than `available` bytes (default: what the system reports as available; no check when it reports nothing).
-    public func requireMemoryForFloatWeights(available: Int? = availableMemoryBytes()) throws {
-        let needed = floatBytes
+    /// Throws ``ModelError/insufficientMemory(file:needed:available:)`` when converting the tensors `names` (default:
+    /// every tensor) needs more than `available` bytes (default: what the system reports as available; no check when
+    /// it reports nothing).
+    public func requireMemoryForFloatWeights(of names: [String]? = nil, available: Int? = availableMemoryBytes()) throws {
+        let needed = names.map { floatBytes(of: $0) } ?? floatBytes
         if let available, needed > available {
             throw ModelError.insufficientMemory(file: source, needed: needed, available: available)
         }

@@ -15,6 +15,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
     /// Strict loading found tensors that are missing, unexpected or of the wrong shape (each list sorted).
     case checkpointMismatch(file: String, missing: [String], unexpected: [String],
                             wrongShapes: [TensorShapeMismatch])
+    /// A partial load asked for parameters (`names`, sorted) that a model of type `modelType` with this config does
+    /// not have (a head tied to the embeddings is not a parameter of its own).
+    case unknownParameters(modelType: String, names: [String])
     /// A sharded checkpoint's `model.safetensors.index.json` is malformed or disagrees with its shards.
     case invalidIndex(file: String, reason: String)
     /// A `config.json` is malformed or describes an impossible model.
@@ -65,6 +68,9 @@ public enum ModelError: Error, Equatable, CustomStringConvertible, Sendable {
                 parts.append("\(wrongShapes.count) with the wrong shape: " + bounded(wrongShapes.map(\.description)))
             }
             return "\(file): checkpoint does not match the model: " + parts.joined(separator: "; ")
+        case let .unknownParameters(modelType, names):
+            return "a \(modelType) model with this config has no parameter\(names.count == 1 ? "" : "s") "
+                + bounded(names.map(quoted)) + " (its names are those of parameterShapes)"
         case let .invalidIndex(file, reason):
             return "\(file): invalid sharded-checkpoint index: \(reason)"
         case let .invalidConfig(file, reason):

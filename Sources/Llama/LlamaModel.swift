@@ -115,8 +115,8 @@ extension LlamaModel {
     /// Maps a checkpoint's tensors onto the model's names: drops the rotary `inv_freq` buffers older
     /// checkpoints stored (`model.layers.{i}.self_attn.rotary_emb.inv_freq`, `model.rotary_emb.inv_freq`),
     /// and a stored `lm_head.weight` when the embeddings are tied (the head is the token embedding).
-    public static func sanitize(weights: [String: Tensor<Float>], config: LlamaConfig) throws -> [String: Tensor<Float>] {
-        var out: [String: Tensor<Float>] = [:]
+    public static func sanitize<Weight>(weights: [String: Weight], config: LlamaConfig) throws -> [String: Weight] {
+        var out: [String: Weight] = [:]
         for (name, t) in weights {
             if name.hasSuffix("rotary_emb.inv_freq") { continue }
             if config.tieWordEmbeddings && name == lmHeadName { continue }

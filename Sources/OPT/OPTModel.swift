@@ -127,9 +127,9 @@ extension OPTModel {
     /// Checkpoints saved from `OPTForCausalLM` use the names of ``parameterShapes(_:)``; older hub
     /// checkpoints saved from the bare `OPTModel` drop the `model.` prefix (`decoder.layers.0…`). With tied
     /// embeddings `lm_head.weight` may be stored or not (it is dropped: the head is the token embedding).
-    public static func sanitize(weights: [String: Tensor<Float>], config: OPTConfig) throws -> [String: Tensor<Float>] {
+    public static func sanitize<Weight>(weights: [String: Weight], config: OPTConfig) throws -> [String: Weight] {
         let bare = !weights.keys.contains { $0.hasPrefix("model.") } && weights.keys.contains { $0.hasPrefix("decoder.") }
-        var out: [String: Tensor<Float>] = [:]
+        var out: [String: Weight] = [:]
         for (name, t) in weights {
             if config.tieWordEmbeddings && name == lmHeadName { continue }
             out[bare && name.hasPrefix("decoder.") ? "model." + name : name] = t

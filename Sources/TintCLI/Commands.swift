@@ -27,8 +27,7 @@ let modelDirectoryContents = "a Hugging Face model directory with config.json an
 /// Loads the model in `directory`, with a message on stderr (loading a large checkpoint takes a moment).
 /// The family is chosen by `config.json`'s `model_type` (``ModelRegistry/zoo``).
 func loadModel(_ directory: String) throws -> any CausalLM {
-    let url = URL(fileURLWithPath: directory)
-    try PathChecks.requireReadableDirectory(directory, option: "--model", expected: modelDirectoryContents)
+    let url = try modelDirectoryURL(directory)
     Progress.note("loading \(directory)…")
     let model = try ModelRegistry.zoo.load(directory: url)
     Progress.note("loaded: \(type(of: model.config).modelTypes[0]), \(model.config.numHiddenLayers) layers, "
@@ -36,14 +35,25 @@ func loadModel(_ directory: String) throws -> any CausalLM {
     return model
 }
 
+/// The config of the model in `directory`, without its weights (a pipeline stage reads only its own tensors).
+func loadModelConfig(_ directory: String) throws -> any CausalLMConfig {
+    try ModelRegistry.zoo.config(at: try modelDirectoryURL(directory))
+}
+
+/// `directory` as the URL of a readable directory (`--model`'s checks and message).
+func modelDirectoryURL(_ directory: String) throws -> URL {
+    try PathChecks.requireReadableDirectory(directory, option: "--model", expected: modelDirectoryContents)
+    return URL(fileURLWithPath: directory)
+}
+
 /// The tokens to evaluate: `--ids` as given, or `--file` encoded with the model directory's tokenizer
 /// (OPT's: `</s>` first).
-func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String) throws -> [Int] {
+func loadTokens(_ o: ParsedOptions, config: any CausalLMConfig, modelDirectory: String) throws -> [Int] {
     let (name, value) = try o.oneOf("--file", "--ids")
     if name == "--ids" { return try parseIDList(value) }
     let text = try InputText.read(value, option: "--file")
     let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: modelDirectory))
-    let ids = try checkedTokens(tokenizer.encode(text, addSpecialTokens: true), model: model, directory: modelDirectory)
+    let ids = try checkedTokens(tokenizer.encode(text, addSpecialTokens: true), config: config, directory: modelDirectory)
     Progress.note("\(value): \(text.unicodeScalars.count) characters, \(ids.count) tokens")
     return ids
 }
@@ -52,8 +62,8 @@ func loadTokens(_ o: ParsedOptions, model: any CausalLM, modelDirectory: String)
 /// tokens than config.json's `vocab_size` would otherwise surface as a bare "token id … is not in the vocabulary".
 ///
 /// - Throws: `CommandError` naming the first id ≥ `vocab_size`.
-func checkedTokens(_ ids: [Int], model: any CausalLM, directory: String) throws -> [Int] {
-    let vocabSize = model.config.vocabSize
+func checkedTokens(_ ids: [Int], config: any CausalLMConfig, directory: String) throws -> [Int] {
+    let vocabSize = config.vocabSize
     if let bad = ids.first(where: { $0 >= vocabSize }) {
         throw CommandError("\(directory): the tokenizer and config.json disagree: the text encodes to token id \(bad), "
                            + "but vocab_size is \(vocabSize) (use the tokenizer files that belong to this model)")
@@ -157,7 +167,7 @@ let perplexityCommand = Command(
         if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
         let model = try loadModel(dir)
         let block = try blockOption(o, model: model.config, default: 1024)
-        let ids = try loadTokens(o, model: model, modelDirectory: dir)
+        let ids = try loadTokens(o, config: model.config, modelDirectory: dir)
         let start = Date()
         let r = try model.perplexity(ids: ids, block: block) { Progress.update("perplexity: tokens", $0, $1) }
         guard r.meanNLL.isFinite else { throw nonFiniteModelOutput(model, what: "the mean NLL is \(r.meanNLL)") }
@@ -206,7 +216,7 @@ let generateCommand = Command(
                                    topK: try o.int("--top-k", in: 1...Int.max), seed: try o.uint64("--seed", default: 0))
         let model = try loadModel(dir)
         let tokenizer = try loadTokenizer(directory: URL(fileURLWithPath: dir))
-        let promptIDs = try checkedTokens(tokenizer.encode(prompt, addSpecialTokens: true), model: model, directory: dir)
+        let promptIDs = try checkedTokens(tokenizer.encode(prompt, addSpecialTokens: true), config: model.config, directory: dir)
         let json = o.has("--json")
         if !json { try Console.out(prompt, terminator: "") }
         // Stream: print the text decoded so far whenever it grows by whole characters. The token callback cannot

@@ -41,7 +41,7 @@ enum Demo {
 
     /// Tokens of a text file with the model directory's tokenizer (`</s>` first, as OPT's).
     static func tokens(_ url: URL, option: String, tokenizer: any Tokenizer, model: any CausalLM, directory: URL) throws -> [Int] {
-        try checkedTokens(tokenizer.encode(try InputText.read(url.path, option: option), addSpecialTokens: true), model: model,
+        try checkedTokens(tokenizer.encode(try InputText.read(url.path, option: option), addSpecialTokens: true), config: model.config,
                           directory: directory.path)
     }
 

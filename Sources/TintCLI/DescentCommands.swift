@@ -59,14 +59,19 @@ typealias TinTStageRun = (_ ids: [Int], _ trainMask: [Bool]) throws -> DescentOu
 /// Splits `ids` into blocks of at most `block` tokens; in each, the first ⌊f·T⌋ tokens train (a prefix mask)
 /// and the rest are evaluated. Runs every method of `methods` on every block with an eval-part target. With
 /// `tintStage`, the tint method runs as that pipeline stage; a stage other than the last only takes part in each
-/// block's run (its evaluation holds no losses).
+/// block's run (its evaluation holds no losses). `model` may be nil when tint is the only method and runs as
+/// `tintStage` (a distributed rank holds only its stage's weights, in its executor).
 ///
 /// - Throws: `CommandError` when no block has an eval-part target; the methods' errors.
-func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, tintStage: TinTStageRun? = nil, ids: [Int],
+func evaluateDescent(model: (any CausalLM)?, simulator: TinTSimulator? = nil, tintStage: TinTStageRun? = nil, ids: [Int],
                      trainFraction: Double, block: Int, config: TinTConfig, methods: [DescentMethod],
                      progress: ((Int, Int) -> Void)? = nil) throws -> DescentEvaluation {
+    func wholeModel() throws -> any CausalLM {
+        guard let model else { throw CommandError("internal: dynamic evaluation by \(methods.map(\.rawValue)) needs the whole model") }
+        return model
+    }
     // The simulator is compiled once for the whole evaluation (the command's, or here when none is passed).
-    let simulator = try simulator ?? (methods.contains(.tint) && tintStage == nil ? compileSimulator(model: model, config: config) : nil)
+    let simulator = try simulator ?? (methods.contains(.tint) && tintStage == nil ? compileSimulator(model: wholeModel(), config: config) : nil)
     var r = DescentEvaluation()
     r.comparisons = DescentEvaluation.pairs.filter { methods.contains($0.0) && methods.contains($0.1) }
         .map { ($0.0, $0.1, LogitChangeComparison()) }
@@ -87,7 +92,7 @@ func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, tintS
                 guard let outcome = try tintStage(chunk, mask) else { r.blocks += 1; continue blocks }
                 outcomes[m] = outcome
             } else {
-                outcomes[m] = try descend(m, model: model, simulator: simulator, ids: chunk, trainMask: mask, config: config,
+                outcomes[m] = try descend(m, model: wholeModel(), simulator: simulator, ids: chunk, trainMask: mask, config: config,
                                           place: "block \(i + 1) of \(split.count)")
             }
             r.seconds[m]! += Date().timeIntervalSince(t0)
@@ -113,7 +118,12 @@ func evaluateDescent(model: any CausalLM, simulator: TinTSimulator? = nil, tintS
 
 /// What `dynamic-eval` and `compare` share: the model, the tokens, the block split and the TinT configuration.
 struct DescentRun {
-    let model: any CausalLM
+    /// The `--model` directory.
+    let modelDirectory: String
+    /// The model's hyper-parameters.
+    let modelConfig: any CausalLMConfig
+    /// The model with all its weights; nil in a distributed run, where each rank reads only its stage's tensors.
+    let model: (any CausalLM)?
     let ids: [Int]
     let trainFraction: Double
     let block: Int
@@ -128,23 +138,26 @@ struct DescentRun {
     static let flags: Set<String> = TinTOptions.flags.union(["--json", "--quiet"])
 
     /// Parses the shared options and loads the model and tokens. TinT's construction rules are checked only when
-    /// `methods` include the simulator, which is then compiled once here when `compile`.
-    init(_ o: ParsedOptions, methods: [DescentMethod], compile: Bool = true) throws {
+    /// `methods` include the simulator, which is then compiled once here. With `distributed`, only the model's config
+    /// is read and nothing is compiled: each rank builds its stage and loads its tensors.
+    init(_ o: ParsedOptions, methods: [DescentMethod], distributed: Bool = false) throws {
         Progress.quiet = o.has("--quiet")
         let dir = try o.required("--model")
         _ = try o.oneOf("--file", "--ids")
         trainFraction = try o.double("--train-fraction", in: 0...1) ?? { throw ArgumentError("--train-fraction is required") }()
         if let v = o["--block"], (Int(v) ?? 0) < 2 { throw ArgumentError("--block needs an integer ≥ 2, got '\(v)'") }
-        model = try loadModel(dir)
-        block = try blockOption(o, model: model.config, default: 1024)
+        modelDirectory = dir
+        model = distributed ? nil : try loadModel(dir)
+        modelConfig = try model?.config ?? loadModelConfig(dir)
+        block = try blockOption(o, model: modelConfig, default: 1024)
         let usesTinT = methods.contains(.tint)
-        let graph = methods.contains { $0 != .exact } ? try AuxGraph(model: model) : try? AuxGraph(model: model)
-        let choice = try TinTOptions.config(o, graph: graph, layers: model.config.numHiddenLayers, checkRules: usesTinT)
+        let graph = methods.contains { $0 != .exact } ? try AuxGraph(config: modelConfig) : try? AuxGraph(config: modelConfig)
+        let choice = try TinTOptions.config(o, graph: graph, layers: modelConfig.numHiddenLayers, checkRules: usesTinT)
         config = choice.config
         configNote = choice.note
         if usesTinT { choice.announce() }
-        simulator = usesTinT && compile ? try compileSimulator(model: model, config: config) : nil
-        ids = try loadTokens(o, model: model, modelDirectory: dir)
+        if usesTinT, let model { simulator = try compileSimulator(model: model, config: choice.config) } else { simulator = nil }
+        ids = try loadTokens(o, config: modelConfig, modelDirectory: dir)
     }
 }
 
@@ -218,7 +231,7 @@ let dynamicEvalCommand = Command(
 /// Prints `dynamic-eval`'s result: a table, or JSON with `json`.
 func printDynamicEval(_ r: DescentEvaluation, run: DescentRun, method: DescentMethod, json: Bool) throws {
     let after = r.after[method]!
-    let layers = run.config.simulatedLayers ?? run.model.config.numHiddenLayers
+    let layers = run.config.simulatedLayers ?? run.modelConfig.numHiddenLayers
     if json {
         struct Output: Encodable {
             let method: String, blocks: Int, block: Int, train_fraction: Double, lr: Double, steps: Int, layers: Int
@@ -236,7 +249,7 @@ func printDynamicEval(_ r: DescentEvaluation, run: DescentRun, method: DescentMe
     } else {
         try Console.out("method \(method.rawValue), \(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, "
               + "train fraction \(run.trainFraction), top \(layers) layers")
-        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
+        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.modelConfig.hiddenSize))")
         try Console.out("train targets \(r.trainTargets), eval targets \(r.before.count)")
         try Console.out("             eval loss   perplexity")
         try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
@@ -292,7 +305,7 @@ func printComparison(_ r: DescentEvaluation, run: DescentRun, methods: [DescentM
     } else {
         try Console.out("\(r.blocks) block\(r.blocks == 1 ? "" : "s") of ≤ \(run.block) tokens, train fraction \(run.trainFraction), "
               + "train targets \(r.trainTargets), eval targets \(r.before.count)")
-        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.model.config.hiddenSize))")
+        try Console.out("TinT config: \(TinTOptions.summary(run.config, auxWidth: run.modelConfig.hiddenSize))")
         try Console.out("             eval loss   perplexity   seconds")
         try Console.out("before       \(formatted(r.before.mean))      \(formatted(r.before.perplexity, 3))")
         for m in methods {
