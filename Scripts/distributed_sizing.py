@@ -13,13 +13,15 @@ budget=24*GiB*0.9
 for name,m in models.items():
     layers=m['aux']-m['emb']; tok=V*m['D']
     for fmt,pb in (('fp32',4),('bf16',2)):
-        # Weights of the whole job: prefixes (pb bytes), the aux layer weights kept as read-back base (fp32),
-        # the token+position tables on the first rank and the tied head on the last, one layer's modules per rank.
-        w=m['prefix']*pb+layers*4+m['emb']*4+tok*4
+        # Weights of the whole job as `dynamic-eval --distributed` holds them: prefixes (pb bytes), the token+position
+        # tables on the first rank and the tied head on the last, one layer's modules per rank. The aux layers'
+        # weights are not kept (executors without a read-back base); a job that reads back adds them in fp32 (`base`).
+        w=m['prefix']*pb+m['emb']*4+tok*4
+        base=layers*4
         mod=m['modules']/m['L']*4
         act=c*m['Dsim']*T*4*m['L']   # stored rows, fp32, all layers simulated
         total=w+act
         n=1
         while (total/n+mod)>budget: n+=1
         link=(2*steps+1)*T*m['D']*4
-        print(f"{name} {fmt}: weights {w/GiB:.1f} GiB, modules/rank {mod/GiB:.2f} GiB, activations T={T} {act/GiB:.1f} GiB, total {total/GiB:.1f} GiB -> ranks {n} ({(total/n+mod)/GiB:.1f} GiB each); per link per forward {link/2**20:.1f} MiB ({link/(T*m['D']*4):.0f} msgs of {T*m['D']*4/2**20:.1f} MiB); bubble 1-seq {(n-1)/n:.2f}")
+        print(f"{name} {fmt}: prefixes {m['prefix']*pb/GiB:.1f} GiB, weights {w/GiB:.1f} GiB (+{base/GiB:.1f} GiB read-back base), modules/rank {mod/GiB:.2f} GiB, activations T={T} {act/GiB:.1f} GiB, total {total/GiB:.1f} GiB -> ranks {n} ({(total/n+mod)/GiB:.1f} GiB each); per link per forward {link/2**20:.1f} MiB ({link/(T*m['D']*4):.0f} msgs of {T*m['D']*4/2**20:.1f} MiB); bubble 1-seq {(n-1)/n:.2f}")

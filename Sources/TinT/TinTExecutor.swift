@@ -11,7 +11,11 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     public let program: TinTProgram<Scalar>
     /// The aux parameters this executor holds: all of them for a single-process executor; a pipeline stage keeps
     /// only those its nodes and tables read and those it owns in a read-back (the base of the read-back weights).
+    /// Empty when made without a read-back base (``keepsReadBackBase``).
     public let parameters: ParameterSet<Scalar>
+    /// Whether runs can read the updated weights back (`readBack: true`). Without the base the executor holds only the
+    /// prefixes and the tables (embeddings, head) its runs read: the simulated nodes' aux weights exist once, encoded.
+    public let keepsReadBackBase: Bool
     /// How the graph is split into pipeline stages (one stage for a single-process executor).
     public let partition: TinTPartition
     /// The stage this executor runs: its nodes' prefixes are encoded, every other node's are empty.
@@ -38,10 +42,14 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// and tables the stage reads or owns, so a rank holds its slice of the weights (Docs/DISTRIBUTED.md). Run it
     /// with ``runStage(ids:trainMask:countsTarget:segmentStarts:readBack:flops:transport:)``.
     ///
+    /// With `readBackBase` false the executor keeps no parameters beyond the tables its runs read (a run asked to read
+    /// back then throws): for a caller that only wants logits (dynamic evaluation) and hands over its only reference
+    /// to `parameters`, the encoded prefixes are then the only copy of the simulated weights.
+    ///
     /// - Throws: `PipelineError.invalidPartition` when `stage` is not one of the partition's or the partition
     ///   covers another number of nodes; otherwise what ``init(program:parameters:prefixStorage:)`` throws.
     public init(program: TinTProgram<Scalar>, parameters: ParameterSet<Scalar>, prefixStorage: PrefixStorage = .native,
-                partition: TinTPartition, stage: Int) throws {
+                partition: TinTPartition, stage: Int, readBackBase: Bool = true) throws {
         let graph = program.graph
         guard partition.nodes.indices.contains(stage), partition.nodes.last?.upperBound == graph.nodes.count else {
             throw PipelineError.invalidPartition(reason: "stage \(stage) of a \(partition.count)-stage partition of "
@@ -53,7 +61,9 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         self.partition = partition
         self.stage = stage
         // A stage keeps only its names (a single stage keeps everything, unread names too: the read-back's base).
-        self.parameters = partition.count == 1 ? parameters : parameters.filter { kept.contains($0) || partition.owner(of: $0) == stage }
+        self.parameters = !readBackBase ? ParameterSet()
+            : partition.count == 1 ? parameters : parameters.filter { kept.contains($0) || partition.owner(of: $0) == stage }
+        keepsReadBackBase = readBackBase
         self.prefixStorage = prefixStorage
         let config = program.spec
         let reader = AuxParameterReader(parameters: parameters)
@@ -122,6 +132,10 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     public func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
                          readBack: Bool = false, flops: TinTFlopCounter? = nil,
                          transport: (any PipelineTransport)?) throws -> DescentOutcome<Scalar>? {
+        if readBack && !keepsReadBackBase {
+            throw TinTError.invalidArgument(module: "TinTExecutor", reason: "readBack needs the weights as base: this executor "
+                                            + "was made with readBackBase: false")
+        }
         if partition.count > 1 {
             guard let transport, transport.stage == stage, transport.stageCount == partition.count else {
                 throw PipelineError.invalidPartition(reason: "stage \(stage) of \(partition.count) needs a transport for that stage, got "

@@ -24,8 +24,11 @@ func distributedDynamicEval(_ o: ParsedOptions) throws {
         if world.rank == 0 { Console.note("dynamic-eval --distributed over \(world.size) rank\(world.size == 1 ? "" : "s"):\n\(partition)") }
         try world.agree(on: PipelineFingerprint(build: try MPIWorld.executableIdentity(), program: program, partition: partition,
                                                 inputs: "\(run.ids) \(run.trainFraction) \(run.block)"))
-        let parameters = try loadStageParameters(run: run, graph: graph, partition: partition, stage: world.rank)
-        let executor = try TinTExecutor(program: program, parameters: parameters, partition: partition, stage: world.rank)
+        // The loaded weights are handed over, not kept: without a read-back base (dynamic evaluation never reads back)
+        // the rank then holds its stage's simulated weights only as prefixes.
+        let executor = try TinTExecutor(program: program,
+                                        parameters: try loadStageParameters(run: run, graph: graph, partition: partition, stage: world.rank),
+                                        partition: partition, stage: world.rank, readBackBase: false)
         let transport = MPITransport(world: world, timeout: timeout)
         let isLast = world.rank == world.size - 1
         let r = try evaluateDescent(model: nil, tintStage: { ids, mask in

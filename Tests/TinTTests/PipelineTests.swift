@@ -109,6 +109,36 @@ import Tensor
         #expect(stages[1].parameters.names.allSatisfy { !$0.contains("layers.0.") })
         #expect(throws: TinTError.self) { try stages[0].run(ids: [5, 6], trainMask: [true, false]) }
     }
+
+    /// Without a read-back base the stages keep no weights (only the tables their runs read), give the same logits bit
+    /// for bit, and refuse a read-back with a message that says why.
+    @Test func stagesWithoutAReadBackBaseKeepNoWeights() throws {
+        let model = try Self.deepOPT(layers: 3)
+        let graph = try AuxGraph(opt: model.config)
+        let program = try TinTCompiler.compile(graph, config: TinTConfig(rowsPerPrefix: 4, simHeads: 10, learningRate: 0.005))
+        let ids = fixtureIDs(14, vocabulary: 96, seed: 4), mask = (0..<14).map { $0 < 8 }
+        let partition = try TinTPartition(balancing: graph, stageCount: 2)
+        func stages(base: Bool) throws -> [TinTExecutor<Float>] {
+            try (0..<2).map { try TinTExecutor(program: program, parameters: model.parameters, partition: partition, stage: $0,
+                                               readBackBase: base) }
+        }
+        let counts: @Sendable (Int) -> Bool = { $0 < 8 }
+        let kept = try LocalPipeline.run(try stages(base: true), ids: ids, trainMask: mask, countsTarget: counts)
+        let lean = try stages(base: false)
+        #expect(lean.allSatisfy { $0.parameters.count == 0 && !$0.keepsReadBackBase })
+        let dropped = try LocalPipeline.run(lean, ids: ids, trainMask: mask, countsTarget: counts)
+        #expect(kept.logitsBefore.scalars == dropped.logitsBefore.scalars)
+        #expect(kept.logitsAfter.scalars == dropped.logitsAfter.scalars)
+        let single = try TinTExecutor(program: program, parameters: model.parameters, partition: try TinTPartition.single(graph),
+                                      stage: 0, readBackBase: false)
+        #expect(try single.run(ids: ids, trainMask: mask).logitsAfter.scalars == kept.logitsAfter.scalars)
+        do {
+            _ = try single.run(ids: ids, trainMask: mask, readBack: true)
+            Issue.record("a read-back without a base must throw")
+        } catch let TinTError.invalidArgument(module, reason) {
+            #expect(module == "TinTExecutor" && reason.contains("readBackBase: false"))
+        }
+    }
 }
 
 /// Partitions: balanced by parameter count (checked against brute force), printable, and refused with a message
