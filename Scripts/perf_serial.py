@@ -25,7 +25,7 @@ def samples(path):
         if not line:
             if cur: yield cur
             cur = None
-        elif not line[0].isspace():
+        elif not line.startswith('\t'):  # a sample's header (the tid may be space-padded); frames start with a tab
             m = re.match(r'\s*(\d+)\s+([\d.]+):', line)
             cur = (int(m.group(1)), float(m.group(2)), []) if m else None
         elif cur is not None:
