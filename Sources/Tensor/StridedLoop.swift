@@ -72,15 +72,14 @@ func copyStrided<Scalar: TensorScalar>(from src: Tensor<Scalar>, into dst: inout
     precondition(src.shape == dst.shape, "copyStrided: shape mismatch")
     let layout = CoalescedLayout(shape: src.shape, strides: [dst.strides, src.strides])
     let d = UncheckedSendable(dst.basePointer), s = src.basePointer
+    let copyRun = { (off: UnsafeBufferPointer<Int>, n: Int, st: UnsafeBufferPointer<Int>) in
+        stridedCopy(s + off[1], st[1], d.value + off[0], st[0], n)
+    }
     withExtendedLifetime(src) {
         if src.count >= parallelCopyElements {
-            layout.forEachRunInParallel(chunkElements: parallelCopyElements / 2) { off, n, st in
-                stridedCopy(s + off[1], st[1], d.value + off[0], st[0], n)
-            }
+            layout.forEachRunInParallel(chunkElements: parallelCopyElements / 2, copyRun)
         } else {
-            layout.forEachRun { off, n, st in
-                stridedCopy(s + off[1], st[1], d.value + off[0], st[0], n)
-            }
+            layout.forEachRun(copyRun)
         }
     }
 }

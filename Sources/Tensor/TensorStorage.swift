@@ -36,13 +36,16 @@ final class TensorStorage<Scalar: TensorScalar>: @unchecked Sendable {
 @_specialize(where S == Double)
 @inline(never)
 func fill<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, _ value: S, _ n: Int) {
+    guard n >= parallelCopyElements else { return fillRun(p, value, n) }
     let base = UncheckedSendable(p)
-    parallelChunks(count: n, grain: n >= parallelCopyElements ? parallelCopyElements / 2 : n) { range in
-        let q = base.value + range.lowerBound
-        if value == 0 && value.sign == .plus {
-            UnsafeMutableRawPointer(q).initializeMemory(as: UInt8.self, repeating: 0, count: range.count * MemoryLayout<S>.stride)
-        } else {
-            for i in 0..<range.count { q[i] = value }
-        }
+    parallelChunks(count: n, grain: parallelCopyElements / 2) { range in fillRun(base.value + range.lowerBound, value, range.count) }
+}
+
+@inline(__always)
+private func fillRun<S: TensorScalar>(_ p: UnsafeMutablePointer<S>, _ value: S, _ n: Int) {
+    if value == 0 && value.sign == .plus {
+        UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: n * MemoryLayout<S>.stride)
+    } else {
+        for i in 0..<n { p[i] = value }
     }
 }

@@ -48,10 +48,7 @@ enum TinTGlue {
         precondition(w <= D && D <= W, "restoredState: gradient width \(w), signal width \(D), row width \(W)")
         gradient.withUnsafeBufferPointer { g in
             tokens.withUnsafeMutableBufferPointer { t in
-                let p = UncheckedSendable((g.baseAddress!, t.baseAddress!))
-                parallelChunks(count: T, grain: rowCopyGrain(width: W)) { rows in
-                    for r in rows { copyRowPadded(from: p.value.0 + r * w, count: w, to: p.value.1 + r * W, width: D) }
-                }
+                copyRowsPadded(from: g.baseAddress!, count: w, rows: T, to: t.baseAddress!, stride: W, width: D)
             }
         }
         return try TinTState(prefixes: prefixes, tokens: tokens, trainMask: trainMask)

@@ -46,10 +46,7 @@ public struct TinTState<Scalar: TensorScalar>: Sendable {
         // One pass: each row is the signal then zeros (no zero fill of the whole rows first).
         let tokens = signal.withUnsafeBufferPointer { s in
             Tensor<Scalar>.uninitialized([T, W]) { t in
-                let p = UncheckedSendable((s.baseAddress!, t))
-                parallelChunks(count: T, grain: rowCopyGrain(width: W)) { rows in
-                    for r in rows { copyRowPadded(from: p.value.0 + r * w, count: w, to: p.value.1 + r * W, width: W) }
-                }
+                copyRowsPadded(from: s.baseAddress!, count: w, rows: T, to: t, stride: W, width: W)
             }
         }
         try self.init(prefixes: prefixes, tokens: tokens, trainMask: trainMask)
@@ -84,6 +81,16 @@ enum RowGroup: Sendable { case prefixes, tokens }
 /// Rows per chunk when rows of `width` scalars are copied in parallel: about 128K scalars (~25 µs), so a `[T, D_sim]`
 /// state of a few megabytes splits over the threads and a small one stays on one.
 func rowCopyGrain(width: Int) -> Int { Swift.max(1, (1 << 17) / Swift.max(width, 1)) }
+
+/// `rows` rows of `count` scalars (contiguous in `src`) into rows `stride` apart in `dst`, each padded with zeros to
+/// `width` (columns `width..<stride` untouched); the rows split over threads (``rowCopyGrain(width:)``).
+func copyRowsPadded<S: TensorScalar>(from src: UnsafePointer<S>, count: Int, rows: Int, to dst: UnsafeMutablePointer<S>,
+                                     stride: Int, width: Int) {
+    let p = UncheckedSendable((src, dst))
+    parallelChunks(count: rows, grain: rowCopyGrain(width: stride)) { range in
+        for r in range { copyRowPadded(from: p.value.0 + r * count, count: count, to: p.value.1 + r * stride, width: width) }
+    }
+}
 
 /// `dst[0..<count] = src[0..<count]`, `dst[count..<width] = 0`, as raw memory moves (a memcpy and a memset, with no
 /// per-element generic copy even where the caller is not specialised).

@@ -109,3 +109,53 @@ import Tensor
         }
     }
 }
+
+/// Enough rows for the row-split paths to share the work over threads (the mix: chunks of ≥ 100K multiply-adds;
+/// identity maps and bias adds: ``rowCopyGrain(width:)`` rows): the same dense-matrix oracle as above.
+@Suite struct HSimSplitLinearThreadedTests {
+    @Test func manyRowsMatchTheDenseMatrix() throws {
+        let width = 32, heads = 4, d = 8, rows = 3 * rowCopyGrain(width: width) + 5  // 12,293 rows
+        var rng = TensorRNG(seed: 21)
+        let full = try HSimSplitLinear<Double>.random(width: width, heads: heads, using: &rng)
+        var sel = [Double](repeating: 0, count: heads * heads * d)  // one input head per output head: the sparsest mix
+        for hp in 0..<heads { for r in 0..<d { sel[((hp + 1) % heads * heads + hp) * d + r] = Double(r) / 8 - 0.3 } }
+        let selMix = try Tensor(shape: [heads, heads, d], scalars: sel)
+        #expect(rows >= 2 * (100_000 / (heads * d)), "the sparse mix must split")
+        let x: Tensor<Double> = randn([rows, width], seed: 8)
+        for layer in [full,
+                      try HSimSplitLinear(width: width, heads: heads, mix: selMix, bias: full.bias),
+                      try HSimSplitLinear(width: width, heads: heads, bias: full.bias),
+                      try HSimSplitLinear(width: width, heads: heads)] {
+            let b = layer.bias?.scalars ?? [Double](repeating: 0, count: width)
+            let product = naiveMatmul(x, try layer.denseMatrix())
+            let expected = try Tensor(shape: product.shape, scalars: product.scalars.enumerated().map { $0.element + b[$0.offset % width] })
+            #expect(maxDiff(try layer(x), expected) <= 1e-12 * Double(width), "Double")
+            let lf = try HSimSplitLinear<Float>(width: width, heads: heads, mix: layer.mix?.converted(),
+                                                block: layer.block?.converted(), bias: layer.bias?.converted())
+            #expect(maxDiff(try lf(x.converted(to: Float.self)).converted(to: Double.self), expected) <= 2e-5 * max(1, maxAbs(expected)),
+                    "Float")
+        }
+    }
+
+    /// A state's token rows, and the Backward's restored rows, written row-split over threads: signal, then zeros, and
+    /// (restored) the columns past the signal width kept.
+    @Test func paddedRowCopiesOfAWideState() throws {
+        let W = 4096, w = 100, D = 300, T = 5 * rowCopyGrain(width: W) + 3  // 163 rows of 4096
+        let signal: Tensor<Float> = randn([T, w], seed: 3)
+        let prefixes = try Tensor<Float>.zeros([2, W])
+        let state = try TinTState(prefixes: prefixes, signal: signal, trainMask: [Bool](repeating: true, count: T))
+        let sig = signal.scalars, tok = state.tokens.scalars
+        var bad = 0
+        for r in 0..<T { for c in 0..<W where tok[r * W + c] != (c < w ? sig[r * w + c] : 0) { bad += 1 } }
+        #expect(bad == 0, "\(bad) state elements differ")
+        let stored: Tensor<Float> = randn([T, W], seed: 4)
+        let storedScalars = stored.scalars
+        let restored = try TinTGlue.restoredState(stored, gradient: signal, signalWidth: D, prefixes: prefixes,
+                                                  trainMask: [Bool](repeating: false, count: T)).tokens.scalars
+        bad = 0
+        for r in 0..<T {
+            for c in 0..<W where restored[r * W + c] != (c < w ? sig[r * w + c] : c < D ? 0 : storedScalars[r * W + c]) { bad += 1 }
+        }
+        #expect(bad == 0, "\(bad) restored elements differ")
+    }
+}
