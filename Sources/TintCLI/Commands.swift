@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import LanguageModel
 import OPT
 import ModelZoo
@@ -117,8 +118,13 @@ func formatted(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(d
 
 /// Progress and notes on stderr: a self-overwriting line on a terminal, a line per 10% otherwise.
 enum Progress {
-    nonisolated(unsafe) static var quiet = false
-    nonisolated(unsafe) private static var lastDecile = -1
+    /// No progress or notes. Atomic: commands run concurrently in the tests (ThreadSanitizer reported the plain flag).
+    static var quiet: Bool {
+        get { quietFlag.load(ordering: .relaxed) }
+        set { quietFlag.store(newValue, ordering: .relaxed) }
+    }
+    private static let quietFlag = Atomic<Bool>(false)
+    private static let lastDecile = Atomic<Int>(-1)
     private static let isTTY = isatty(2) != 0
 
     static func note(_ s: String) {
@@ -131,8 +137,8 @@ enum Progress {
         let percent = 100 * done / total
         if isTTY {
             Console.note("\r\(label) \(done)/\(total) (\(percent)%)", terminator: done == total ? "\n" : "")
-        } else if percent / 10 != lastDecile || done == total {
-            lastDecile = percent / 10
+        } else if percent / 10 != lastDecile.load(ordering: .relaxed) || done == total {
+            lastDecile.store(percent / 10, ordering: .relaxed)
             Console.note("\(label) \(done)/\(total) (\(percent)%)")
         }
     }
