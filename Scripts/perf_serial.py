@@ -15,7 +15,7 @@ holds on a loaded machine, where wall-clock timings do not.
 import argparse, collections, re, subprocess
 
 EXECUTOR = 's4TinT0A9TExecutorV'          # TinT.TinTExecutor, as mangled
-PARALLEL = ('dispatch_apply', 'concurrentPerform', '_dispatch_worker_thread')
+PARALLEL = ('dispatch_apply', 'concurrentPerform', '_dispatch_worker_thread', 'WorkerPool')
 
 
 def samples(path):

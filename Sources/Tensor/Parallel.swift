@@ -21,8 +21,8 @@ public enum Threading {
 /// Runs `body` over `0..<count` split into contiguous chunks of at least `grain` items.
 ///
 /// Work too small to pay for a thread wake-up runs inline. Otherwise there are several chunks per thread,
-/// handed out dynamically by `concurrentPerform`, so a descheduled core on this shared machine delays one
-/// chunk rather than half the op. No thread ever spins.
+/// handed out dynamically by the ``WorkerPool``, so a descheduled core on this shared machine delays one
+/// chunk rather than half the op.
 public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let threads = Threading.maxThreads
     let maxChunks = count / Swift.max(grain, 1)
@@ -34,7 +34,7 @@ public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void)
     let tally = ProductTally.forWorkers
     withoutActuallyEscaping(body) { body in
         let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        WorkerPool.shared.run(iterations: chunks, threads: threads) { c in
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
             ProductTally.continuing(tally) { box.value(lo..<hi) }
         }
@@ -46,16 +46,17 @@ public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void)
 /// chunks per thread would pair some items up (12 heads in 8 chunks) and leave a thread idle for a whole item at the
 /// end. One item or one thread runs inline.
 public func parallelItems(count: Int, _ body: (Int) -> Void) {
-    guard Threading.maxThreads > 1 && count >= 2 else {
+    let threads = Threading.maxThreads
+    guard threads > 1 && count >= 2 else {
         for i in 0..<count { body(i) }
         return
     }
+    guard count <= WorkerPool.maxIterations else {
+        return parallelChunks(count: count, grain: 1) { r in for i in r { body(i) } }
+    }
     let tally = ProductTally.forWorkers
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: count) { i in
-            ProductTally.continuing(tally) { box.value(i) }
-        }
+    WorkerPool.shared.run(iterations: count, threads: threads) { i in
+        ProductTally.continuing(tally) { body(i) }
     }
 }
 

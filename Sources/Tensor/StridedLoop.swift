@@ -84,8 +84,9 @@ func copyStrided<Scalar: TensorScalar>(from src: Tensor<Scalar>, into dst: inout
     }
 }
 
-/// Elements from which a copy is shared over threads (2^18: 1 MiB of `Float`, ~50 µs of one core's copying).
-let parallelCopyElements = 1 << 18
+/// Elements from which a copy is shared over threads (2^17: 512 KiB of `Float`, ~25 µs of one core's copying,
+/// against 1–2 µs for a ``WorkerPool`` region whose worker is awake).
+let parallelCopyElements = 1 << 17
 
 @_specialize(where S == Float)
 @_specialize(where S == Double)

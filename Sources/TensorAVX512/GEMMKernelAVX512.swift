@@ -35,9 +35,10 @@ private func update16(_ acc: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>, _ 
     }
 }
 
-/// c[0..<8, 0..<32] (row stride ldc) = alpha·Σₚ a[p·8 + i]·b[p·32 + j] + beta·c (beta == 0: c not read).
+/// c[0..<8, 0..<32] (row stride ldc) = alpha·Σₚ a[i·rowStep + p·kStep]·b[p·32 + j] + beta·c (beta == 0: c not
+/// read). A packed 8-row panel has `rowStep` 1 and `kStep` 8; rows of A read in place have `rowStep` lda, `kStep` 1.
 @inline(__always)
-private func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+private func tile(_ kc: Int, _ a: UnsafePointer<Float>, rowStep: Int, kStep: Int, _ b: UnsafePointer<Float>,
                   _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
     typealias V = SIMD16<Float>
     var c0a = V(), c0b = V()
@@ -53,14 +54,14 @@ private func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float
         let b0 = load16(pb), b1 = load16(pb + 16)
         var x: V
         x = V(repeating: pa[0]); c0a = fmadd(c0a, x, b0); c0b = fmadd(c0b, x, b1)
-        x = V(repeating: pa[1]); c1a = fmadd(c1a, x, b0); c1b = fmadd(c1b, x, b1)
-        x = V(repeating: pa[2]); c2a = fmadd(c2a, x, b0); c2b = fmadd(c2b, x, b1)
-        x = V(repeating: pa[3]); c3a = fmadd(c3a, x, b0); c3b = fmadd(c3b, x, b1)
-        x = V(repeating: pa[4]); c4a = fmadd(c4a, x, b0); c4b = fmadd(c4b, x, b1)
-        x = V(repeating: pa[5]); c5a = fmadd(c5a, x, b0); c5b = fmadd(c5b, x, b1)
-        x = V(repeating: pa[6]); c6a = fmadd(c6a, x, b0); c6b = fmadd(c6b, x, b1)
-        x = V(repeating: pa[7]); c7a = fmadd(c7a, x, b0); c7b = fmadd(c7b, x, b1)
-        pa += 8; pb += 32
+        x = V(repeating: pa[rowStep]); c1a = fmadd(c1a, x, b0); c1b = fmadd(c1b, x, b1)
+        x = V(repeating: pa[2 &* rowStep]); c2a = fmadd(c2a, x, b0); c2b = fmadd(c2b, x, b1)
+        x = V(repeating: pa[3 &* rowStep]); c3a = fmadd(c3a, x, b0); c3b = fmadd(c3b, x, b1)
+        x = V(repeating: pa[4 &* rowStep]); c4a = fmadd(c4a, x, b0); c4b = fmadd(c4b, x, b1)
+        x = V(repeating: pa[5 &* rowStep]); c5a = fmadd(c5a, x, b0); c5b = fmadd(c5b, x, b1)
+        x = V(repeating: pa[6 &* rowStep]); c6a = fmadd(c6a, x, b0); c6b = fmadd(c6b, x, b1)
+        x = V(repeating: pa[7 &* rowStep]); c7a = fmadd(c7a, x, b0); c7b = fmadd(c7b, x, b1)
+        pa += kStep; pb += 32
     }
     let al = V(repeating: alpha)
     var r = c
@@ -82,6 +83,44 @@ private func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float
 @inline(never)
 public func avx512GEMMBlock(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Float>, pb: UnsafePointer<Float>,
                             c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
+    block(mc: mc, nc: nc, kc: kc, a: pa, rowStep: 1, kStep: 8, rowOffset: kc,
+          edge: (pa + mc / 8 &* 8 &* kc, 1, 8), pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+}
+
+/// As ``avx512GEMMBlock(mc:nc:kc:pa:pb:c:ldc:alpha:beta:)``, but A is read in place instead of from a packed panel:
+/// element (i, p) at `a[i·lda + p]`, the rows of a row-major matrix. A tile's 8 rows are then 8 broadcast streams
+/// instead of one, which costs the micro-kernel nothing measurable, and no time goes into packing: for a row-major
+/// A packing is a transposing gather, which on TinT's 256×256×256 head products cost a quarter of the kernel's time.
+/// A ragged last tile (mc not a multiple of 8) is copied into zero-padded rows first, so no row past `mc` is read.
+@inline(never)
+public func avx512GEMMBlockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, lda: Int,
+                                     pb: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                     alpha: Float, beta: Float) {
+    let full = mc / 8 &* 8, rest = mc &- full
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: rest > 0 ? 8 &* kc : 0) { edge in
+        if rest > 0 {
+            let e = edge.baseAddress!
+            for i in 0..<8 {
+                if i < rest {
+                    (e + i &* kc).update(from: a + (full &+ i) &* lda, count: kc)
+                } else {
+                    (e + i &* kc).update(repeating: 0, count: kc)
+                }
+            }
+        }
+        block(mc: mc, nc: nc, kc: kc, a: a, rowStep: lda, kStep: 1, rowOffset: lda,
+              edge: (UnsafePointer(edge.baseAddress ?? UnsafeMutablePointer(mutating: a)), kc, 1),
+              pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
+}
+
+/// The macro-kernel: every 8×32 tile of the block, A read through `tile`'s steps (full tiles at `a + i·rowOffset`,
+/// the ragged last row tile from `edge`, zero-padded to 8 rows), B from kc × 32 panels. Edge tiles go through a
+/// scratch tile and only their valid part is written.
+@inline(__always)
+private func block(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, rowStep: Int, kStep: Int, rowOffset: Int,
+                   edge: (a: UnsafePointer<Float>, rowStep: Int, kStep: Int), pb: UnsafePointer<Float>,
+                   c: UnsafeMutablePointer<Float>, ldc: Int, alpha: Float, beta: Float) {
     let mr = 8, nr = 32
     withUnsafeTemporaryAllocation(of: Float.self, capacity: mr * nr) { scratch in
         let t = scratch.baseAddress!
@@ -92,12 +131,15 @@ public func avx512GEMMBlock(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Float>,
             var ir = 0
             while ir < mc {
                 let mrr = min(mr, mc &- ir)
-                let ap = pa + ir &* kc
                 let cp = c + (ir &* ldc &+ jr)
                 if mrr == mr && nrr == nr {
-                    tile(kc, ap, bp, cp, ldc, alpha, beta)
+                    tile(kc, a + ir &* rowOffset, rowStep: rowStep, kStep: kStep, bp, cp, ldc, alpha, beta)
                 } else {
-                    tile(kc, ap, bp, t, nr, 1, 0)
+                    if mrr == mr {
+                        tile(kc, a + ir &* rowOffset, rowStep: rowStep, kStep: kStep, bp, t, nr, 1, 0)
+                    } else {
+                        tile(kc, edge.a, rowStep: edge.rowStep, kStep: edge.kStep, bp, t, nr, 1, 0)
+                    }
                     for i in 0..<mrr {
                         let src = t + i &* nr, dst = cp + i &* ldc
                         if beta == 0 {

@@ -144,6 +144,38 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         try expectProduct(x.matmul(y), x, y)
     }
 
+    /// A row-major A is read in place by the AVX-512 kernel (no packing): rows of a wider matrix (row stride >
+    /// depth), a ragged last row tile, on the row-block path (m > MC), the resident-A path (m ≤ MC) and the wide
+    /// path (n ≥ 4m), each with alpha and beta. The buffer ends where the last row does, so a read past row m - 1
+    /// is out of bounds (AddressSanitizer in CI).
+    @Test(arguments: [(150, 389, 70), (13, 100, 40), (37, 70, 300), (8, 16, 32), (290, 40, 33)])
+    func rowMajorAInPlace(_ s: (Int, Int, Int)) throws {
+        let (m, k, n) = s
+        let lda = k + 5
+        let wide = rand([m, lda], 70), b = rand([k, n], 71)
+        let a = try wide.sliced(axis: 1, 2..<(k + 2)).contiguous()
+        let c0 = rand([m, n], 72).scalars
+        let source = Array(wide.scalars.dropFirst(2).prefix((m - 1) * lda + k))  // ends with row m - 1
+        let pb = b.scalars
+        for threads in [1, 2] {
+            try withThreads(threads) {
+                forEachFloatGEMMKernel {
+                    var c = c0
+                    source.withUnsafeBufferPointer { ap in
+                        pb.withUnsafeBufferPointer { bp in
+                            c.withUnsafeMutableBufferPointer { cp in
+                                gemm(m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, aRowStride: lda, aColStride: 1,
+                                     b: bp.baseAddress!, bRowStride: n, bColStride: 1, beta: -1, c: cp.baseAddress!, ldc: n)
+                            }
+                        }
+                    }
+                    expectProduct(try! Tensor(shape: [m, n], scalars: c), a, b, alpha: 0.5, beta: -1,
+                                  c0: c0.map(Double.init))
+                }
+            }
+        }
+    }
+
     @Test(arguments: [(7, 13, 65), (65, 257, 13), (145, 50, 70), (1, 33, 40), (40, 33, 1)])
     func transposedOperands(_ s: (Int, Int, Int)) throws {
         let (m, k, n) = s

@@ -1,7 +1,7 @@
 import Testing
 @testable import Tensor
 
-/// Copies and fills large enough to be shared over threads (``parallelCopyElements``, 2^18 elements) against index
+/// Copies and fills large enough to be shared over threads (``parallelCopyElements``, 2^17 elements) against index
 /// arithmetic on the source, exactly; and ``parallelItems(count:_:)`` visits every item once. The kernels use every
 /// active core by default (two on this project's machines and CI).
 @Suite struct ParallelCopyTests {

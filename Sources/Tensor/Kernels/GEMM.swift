@@ -15,8 +15,8 @@ import Synchronization
 //            GEMM accumulating into C (beta = 1 after the first).
 //   else:    jc (column block, ≤ NC, packed B ≤ 8 MB) → pack B for all of k (parallel) → row-tile chunks
 //            (dynamic, parallel) → ic (MC) → pc (KC) → pack A → jr (NR) → ir (MR) → micro-kernel.
-// Threads never spin: each parallel region is one DispatchQueue.concurrentPerform over dynamic chunks (see
-// `chunks`), several per thread, so a descheduled core delays one chunk rather than half the product.
+// Each parallel region is one WorkerPool region over dynamic chunks (see `chunks`), several per thread, so a
+// descheduled core delays one chunk rather than half the product.
 // Products under 4 MFLOP run on the calling thread.
 
 /// A register-blocked micro-kernel and the cache blocking that suits it.
@@ -35,6 +35,13 @@ protocol GEMMKernel {
     /// The macro-kernel over one packed block (defaults to the generic loop around `tile`).
     static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
                       c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar)
+    /// Whether ``blockRowMajorA(mc:nc:kc:a:lda:pb:c:ldc:alpha:beta:)`` reads A in place; the driver then skips
+    /// packing an A whose rows are contiguous (defaults to false).
+    static var readsRowMajorA: Bool { get }
+    /// `block` with A unpacked: element (i, p) at `a[i·lda + p]` (defaults to packing it and calling `block`).
+    static func blockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Scalar>, lda: Int,
+                               pb: UnsafePointer<Scalar>, c: UnsafeMutablePointer<Scalar>, ldc: Int,
+                               alpha: Scalar, beta: Scalar)
     /// Σᵢ x[i]·y[i] over contiguous vectors.
     static func dot(_ n: Int, _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>) -> Scalar
     /// y[i] += alpha·x[i] over contiguous vectors.
@@ -46,6 +53,18 @@ extension GEMMKernel {
     static func block(mc: Int, nc: Int, kc: Int, pa: UnsafePointer<Scalar>, pb: UnsafePointer<Scalar>,
                       c: UnsafeMutablePointer<Scalar>, ldc: Int, alpha: Scalar, beta: Scalar) {
         macroKernel(Self.self, mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+    }
+
+    static var readsRowMajorA: Bool { false }
+
+    static func blockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Scalar>, lda: Int,
+                               pb: UnsafePointer<Scalar>, c: UnsafeMutablePointer<Scalar>, ldc: Int,
+                               alpha: Scalar, beta: Scalar) {
+        withScratch(bytes: roundUp(mc, mr) * kc * MemoryLayout<Scalar>.stride) { raw in
+            let pa = raw.bindMemory(to: Scalar.self, capacity: roundUp(mc, mr) * kc)
+            packA(Self.self, a, rs: lda, cs: 1, rows: mc, kc: kc, into: pa)
+            block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
+        }
     }
 }
 
@@ -179,7 +198,7 @@ func gemmAny<S: TensorScalar>(m: Int, n: Int, k: Int, alpha: S,
 ///
 /// Like `parallelChunks`, but long regions get more chunks (about 100 MFLOP, ~0.5 ms each, given the region's
 /// `flops`): on a shared machine a descheduled core then holds back one short chunk at the end, not an eighth
-/// of the product. Threads never spin; `concurrentPerform` hands chunks out as threads become free.
+/// of the product. The ``WorkerPool`` hands chunks out as threads become free.
 @inline(__always)
 private func chunks(_ parallel: Bool, count: Int, grain: Int, flops: Double = 0, _ body: (Range<Int>) -> Void) {
     let maxChunks = count / Swift.max(grain, 1)
@@ -189,12 +208,7 @@ private func chunks(_ parallel: Bool, count: Int, grain: Int, flops: Double = 0,
         return
     }
     let n = Swift.min(maxChunks, Swift.max(threads * 4, Swift.min(256, Int(flops / 1e8))))
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: n) { c in
-            box.value(count * c / n ..< count * (c + 1) / n)
-        }
-    }
+    WorkerPool.shared.run(iterations: n, threads: threads) { c in body(count * c / n ..< count * (c + 1) / n) }
 }
 
 @inline(__always)
@@ -245,11 +259,25 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
         // per call, whatever n is (a barrier costs most when a core is descheduled).
         let kcMax = Swift.min(k, K.kc)
         let group = Swift.max(1, 256 / nr)  // panels per group
-        withScratch(bytes: mPad * k * size) { rawA in
-            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: mPad * k)
+        // A row-major A is read in place by a kernel that can (no packing region at all).
+        let inPlace = K.readsRowMajorA && csA == 1
+        withScratch(bytes: inPlace ? 0 : mPad * k * size) { rawA in
+            let pa = rawA.bindMemory(to: K.Scalar.self, capacity: inPlace ? 0 : mPad * k)
             let paS = SendablePointer(pa)
             let tiles = mPad / mr
-            chunks(parallel && tiles >= 16, count: tiles, grain: 8) { r in
+            // Block (i0, pc) of A: rows i0..<i0 + mc, depth pc..<pc + kc, from the packed copy or in place.
+            @inline(__always)
+            func runBlock(i0: Int, pc: Int, kc: Int, nc: Int, pb: UnsafePointer<K.Scalar>, j0: Int) {
+                let mc = Swift.min(K.mc, m - i0), cBlock = c + i0 * ldc + j0, betaBlock = pc == 0 ? beta : 1
+                if inPlace {
+                    K.blockRowMajorA(mc: mc, nc: nc, kc: kc, a: a + i0 * rsA + pc, lda: rsA, pb: pb, c: cBlock,
+                                     ldc: ldc, alpha: alpha, beta: betaBlock)
+                } else {
+                    K.block(mc: mc, nc: nc, kc: kc, pa: paS.p + mPad * pc + i0 * kc, pb: pb, c: cBlock, ldc: ldc,
+                            alpha: alpha, beta: betaBlock)
+                }
+            }
+            if !inPlace { chunks(parallel && tiles >= 16, count: tiles, grain: 8) { r in
                 var pc = 0
                 while pc < k {
                     let kc = Swift.min(K.kc, k - pc)
@@ -258,7 +286,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                           kc: kc, into: paS.p + mPad * pc + i0 * kc)
                     pc += kc
                 }
-            }
+            } }
             // With the group's B packed for the whole depth, run row block by row block (all KC blocks for one
             // row block in a row), so that block of C stays in L2 instead of making one trip to L3 per KC block.
             let rowOuter = k * group * nr * size <= 4 << 20
@@ -283,9 +311,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                                 pc = 0
                                 while pc < k {
                                     let kc = Swift.min(K.kc, k - pc)
-                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
-                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb + w * pc, c: c + i0 * ldc + j0,
-                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    runBlock(i0: i0, pc: pc, kc: kc, nc: j1 - j0, pb: pb + w * pc, j0: j0)
                                     pc += kc
                                 }
                                 i0 += K.mc
@@ -298,9 +324,7 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                                 packB(K.self, b + pc * rsB + j0 * csB, rs: rsB, cs: csB, cols: j1 - j0, kc: kc, into: pb)
                                 var i0 = 0
                                 while i0 < m {
-                                    K.block(mc: Swift.min(K.mc, m - i0), nc: j1 - j0, kc: kc,
-                                            pa: paS.p + mPad * pc + i0 * kc, pb: pb, c: c + i0 * ldc + j0,
-                                            ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                                    runBlock(i0: i0, pc: pc, kc: kc, nc: j1 - j0, pb: pb, j0: j0)
                                     i0 += K.mc
                                 }
                                 pc += kc
@@ -339,7 +363,8 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
     }
     let ncEff = roundUp((n + (n + ncCap - 1) / ncCap - 1) / ((n + ncCap - 1) / ncCap), nr)  // even split of n
     let ncPad = Swift.min(roundUp(n, nr), ncEff)
-    let aBlock = Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
+    let inPlace = K.readsRowMajorA && csA == 1  // a row-major A is read in place by a kernel that can
+    let aBlock = inPlace ? 0 : Swift.min(K.mc, roundUp(m, mr)) * Swift.min(k, K.kc)
     withScratch(bytes: k * ncPad * size) { rawB in
         let pb = rawB.bindMemory(to: K.Scalar.self, capacity: k * ncPad)
         let pbS = SendablePointer(pb)
@@ -370,9 +395,15 @@ func gemmDriver<K: GEMMKernel>(_ kernel: K.Type, m: Int, n: Int, k: Int, alpha: 
                         var pc = 0
                         while pc < k {
                             let kc = Swift.min(K.kc, k - pc)
-                            packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
-                            K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
-                                    ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                            if inPlace {
+                                K.blockRowMajorA(mc: mc, nc: nc, kc: kc, a: a + i0 * rsA + pc, lda: rsA,
+                                                 pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc, ldc: ldc, alpha: alpha,
+                                                 beta: pc == 0 ? beta : 1)
+                            } else {
+                                packA(K.self, a + i0 * rsA + pc * csA, rs: rsA, cs: csA, rows: mc, kc: kc, into: pa)
+                                K.block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pbS.p + ncPad * pc, c: cCols + i0 * ldc,
+                                        ldc: ldc, alpha: alpha, beta: pc == 0 ? beta : 1)
+                            }
                             pc += kc
                         }
                         i0 += mc
@@ -482,9 +513,18 @@ private func packB<K: GEMMKernel>(_: K.Type, _ b: UnsafePointer<K.Scalar>, rs: I
                 for q in 0..<nr { d[p &* nr &+ q] = s[q] }
             }
         } else if w == nr && rs == 1 {
-            // Transposed B (e.g. a [out, in] weight): nr rows of the source streamed side by side.
-            for p in 0..<kc {
-                for q in 0..<nr { d[p &* nr &+ q] = src[q &* cs &+ p] }
+            // Transposed B (e.g. a [out, in] weight, or Kᵀ): nr source rows, read 16 elements (a cache line of
+            // fp32) of one row at a time. Stepping p across all nr rows instead touches nr lines per step, and
+            // with a row stride that is a multiple of 4 KiB (3072 fp32) they all fall in one L1 set and evict
+            // each other: that loop was the hottest part of packing in a TinT run.
+            var p0 = 0
+            while p0 < kc {
+                let len = Swift.min(16, kc &- p0)
+                for q in 0..<nr {
+                    let s = src + (q &* cs &+ p0), o = d + (p0 &* nr &+ q)
+                    for t in 0..<len { o[t &* nr] = s[t] }
+                }
+                p0 &+= 16
             }
         } else {
             for p in 0..<kc {

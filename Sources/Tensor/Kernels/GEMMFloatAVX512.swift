@@ -50,6 +50,16 @@ enum SGEMMKernelAVX512: GEMMKernel {
         avx512GEMMBlock(mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
     }
 
+    static var readsRowMajorA: Bool { true }
+
+    @inline(__always)
+    static func blockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, lda: Int,
+                               pb: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+                               alpha: Float, beta: Float) {
+        avx512GEMMBlockRowMajorA(mc: mc, nc: nc, kc: kc, a: a, lda: lda, pb: pb, c: c, ldc: ldc, alpha: alpha,
+                                 beta: beta)
+    }
+
     @inline(__always)
     static func tile(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                      _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ alpha: Float, _ beta: Float) {
