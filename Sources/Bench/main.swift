@@ -8,6 +8,7 @@ let subcommands: [(name: String, summary: String, run: ([String]) throws -> Void
     ("opt", "the same as `lm --family opt` (OPT-125M)", LMBench.runOPT),
     ("hsim", "H_sim-split linear layer vs dense D_sim×D_sim and a naive per-head version, paper sizes", HSimBench.run),
     ("autodiff", "forward vs forward+backward through the Autodiff tape: OPT-125M-shaped block and 2-layer model", AutodiffBench.run),
+    ("regions", "one parallel region's cost: items on 1 thread vs DispatchQueue.concurrentPerform vs the WorkerPool", RegionBench.run),
     ("tint", "the whole TinT for an OPT-125M-shaped aux: compile, one TinT forward at T 256/512, params, peak memory", TinTBench.run),
 ]
 
