@@ -7,6 +7,7 @@ import Foundation
 import Tensor
 
 enum RegionBench {
+    /// One case: `items` items of about `itemMicroseconds` each; each time is a whole region's.
     struct Row: Codable {
         var items: Int
         var itemMicroseconds: Double
@@ -32,7 +33,8 @@ enum RegionBench {
           --json FILE   also write the results as JSON
         """
 
-    /// A chain of `work` dependent adds: time that cannot be vectorised away or hoisted.
+    /// A chain of `work` dependent multiply-adds from `seed` (bounded: x stays below 8·10⁶): time that cannot be
+    /// vectorised away.
     @inline(never)
     static func spin(_ work: Int, _ seed: Double) -> Double {
         var x = seed
@@ -58,8 +60,9 @@ enum RegionBench {
         defer { sink.deallocate() }
         sink.initialize(repeating: 0)
         let out = UncheckedSendable(sink)
-        // Calibrate: adds per µs on this machine.
-        let perMicrosecond = Double(1_000_000) / (meanCall { out.value[0] += spin(1_000_000, 1) } * 1e6)
+        // Calibrate: chain steps per µs on this machine. Each call continues from the value the last one stored, so
+        // no call can be hoisted or folded away.
+        let perMicrosecond = Double(1_000_000) / (meanCall { out.value[0] = spin(1_000_000, out.value[0]) } * 1e6)
         print("Bench regions — \(MachineInfo.current().cpu), \(threads) threads, \(rounds) rounds")
         print("items  item µs   1 thread µs   concurrentPerform µs   WorkerPool µs   speed-up (dispatch / pool)")
         var rows: [Row] = []
@@ -67,11 +70,11 @@ enum RegionBench {
             let work = Int(micros * perMicrosecond)
             var serial: [Double] = [], dispatch: [Double] = [], pool: [Double] = []
             for _ in 0..<rounds {
-                serial.append(meanCall { for i in 0..<items { out.value[i * 8] += spin(work, Double(i)) } })
+                serial.append(meanCall { for i in 0..<items { out.value[i * 8] = spin(work, out.value[i * 8]) } })
                 dispatch.append(meanCall {
-                    DispatchQueue.concurrentPerform(iterations: items) { i in out.value[i * 8] += spin(work, Double(i)) }
+                    DispatchQueue.concurrentPerform(iterations: items) { i in out.value[i * 8] = spin(work, out.value[i * 8]) }
                 })
-                pool.append(meanCall { parallelItems(count: items) { i in out.value[i * 8] += spin(work, Double(i)) } })
+                pool.append(meanCall { parallelItems(count: items) { i in out.value[i * 8] = spin(work, out.value[i * 8]) } })
             }
             let row = Row(items: items, itemMicroseconds: median(serial) * 1e6 / Double(items),
                           serialMicroseconds: median(serial) * 1e6, dispatchMicroseconds: median(dispatch) * 1e6,
