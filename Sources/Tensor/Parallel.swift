@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -32,12 +31,9 @@ public func parallelChunks(count: Int, grain: Int, _ body: (Range<Int>) -> Void)
     }
     let chunks = Swift.min(maxChunks, threads * 4)
     let tally = ProductTally.forWorkers
-    withoutActuallyEscaping(body) { body in
-        let box = UncheckedSendable(body)
-        WorkerPool.shared.run(iterations: chunks, threads: threads) { c in
-            let lo = count * c / chunks, hi = count * (c + 1) / chunks
-            ProductTally.continuing(tally) { box.value(lo..<hi) }
-        }
+    WorkerPool.shared.run(iterations: chunks, threads: threads) { c in
+        let lo = count * c / chunks, hi = count * (c + 1) / chunks
+        ProductTally.continuing(tally) { body(lo..<hi) }
     }
 }
 

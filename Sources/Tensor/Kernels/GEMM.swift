@@ -1,5 +1,4 @@
 import Foundation
-import Dispatch
 import Synchronization
 
 // BLIS-style GEMM driver shared by the Float and Double kernels.
