@@ -7,8 +7,8 @@ import Synchronization
 /// Why not `DispatchQueue.concurrentPerform`: on this project's VM a libdispatch worker that has gone idle takes
 /// tens to a hundred µs to wake (an idle vCPU halts, and waking it is a trip through the hypervisor). TinT enters
 /// about 44,000 parallel regions per forward pass, some 35 µs apart, so the second core spent a quarter of its
-/// time waiting to be woken. Measured on the VM (Docs/BENCHMARKS.md): two 80 µs items took 226 µs through
-/// `concurrentPerform` against 159 µs on one thread; through this pool, 161 µs.
+/// time waiting to be woken. Measured on the VM by `Bench regions` (Docs/BENCHMARKS.md): two 38 µs items took
+/// 102 µs through `concurrentPerform` against 76.5 µs on one thread; through this pool, 39.6 µs.
 ///
 /// So a worker that finishes a region keeps polling for the next one for a short while (``spinBudget``) before
 /// it sleeps on a condition variable — the bounded spin of an OpenMP runtime, not OpenBLAS's unbounded one: on a

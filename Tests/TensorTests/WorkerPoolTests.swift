@@ -24,7 +24,7 @@ import Testing
 
     @Test func manyShortRegionsBackToBack() {
         var bad = 0
-        for r in 0..<20_000 {
+        for r in 0..<5_000 {
             let count = 1 + r % 17
             if visits(count, threads: 2 + r % 3) != Array(repeating: 1, count: count) { bad += 1 }
         }
@@ -57,7 +57,7 @@ import Testing
     }
 
     @Test func regionsFromSeveralThreadsAtOnce() {
-        let callers = 4, regions = 2_000
+        let callers = 4, regions = 1_000
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: callers) { c in
             for r in 0..<regions {
