@@ -155,3 +155,56 @@ private func block(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, rowStep: 
         }
     }
 }
+
+/// Packs one full 32-column panel of B for the 8×32 tile: `dst[p·32 + j] = b[p·rs + j·cs]` for p < kc, j < 32,
+/// where B is row-major (`cs == 1`: two vector copies per row) or transposed (`rs == 1`, e.g. Kᵀ in attention
+/// scores or an `[out, in]` weight: each column of the panel is a contiguous source row).
+///
+/// A transposed panel goes in 16×16 blocks: 16 source rows are read one cache line (16 fp32) each, walking along
+/// the rows (16 sequential streams for the prefetcher), and transposed in registers by four rounds of even/odd
+/// unzips (`vpermt2ps`). The scalar loop it replaces stored one element per instruction and took about 8% of a
+/// TinT forward pass. Call only on a CPU with AVX-512 F/BW/CD/DQ/VL.
+@inline(never)
+public func avx512PackBPanel(_ b: UnsafePointer<Float>, rs: Int, cs: Int, kc: Int,
+                             into dst: UnsafeMutablePointer<Float>) {
+    typealias V = SIMD16<Float>
+    if cs == 1 {
+        for p in 0..<kc {
+            let s = UnsafeRawPointer(b + p &* rs), d = UnsafeMutableRawPointer(dst + p &* 32)
+            d.storeBytes(of: s.loadUnaligned(as: V.self), as: V.self)
+            d.storeBytes(of: s.loadUnaligned(fromByteOffset: 64, as: V.self), toByteOffset: 64, as: V.self)
+        }
+        return
+    }
+    precondition(rs == 1, "avx512PackBPanel: B needs a unit stride along one axis")
+    let full = kc & ~15
+    withUnsafeTemporaryAllocation(of: V.self, capacity: 32) { buffer in
+        let v = buffer.baseAddress!
+        for q0 in stride(from: 0, to: 32, by: 16) {
+            var p0 = 0
+            while p0 < full {
+                for q in 0..<16 {
+                    v[q] = UnsafeRawPointer(b + ((q0 &+ q) &* cs &+ p0)).loadUnaligned(as: V.self)
+                }
+                // Round r sends element bit 0 to the vector index and the pair bit to element bit 3; after four
+                // rounds vector t holds element t of every source row.
+                var from = 0, to = 16
+                for _ in 0..<4 {
+                    for i in 0..<8 {
+                        let pair = SIMD32(lowHalf: v[from &+ 2 &* i], highHalf: v[from &+ 2 &* i &+ 1])
+                        v[to &+ i] = pair.evenHalf
+                        v[to &+ 8 &+ i] = pair.oddHalf
+                    }
+                    swap(&from, &to)
+                }
+                for t in 0..<16 {
+                    UnsafeMutableRawPointer(dst + ((p0 &+ t) &* 32 &+ q0)).storeBytes(of: v[from &+ t], as: V.self)
+                }
+                p0 &+= 16
+            }
+        }
+    }
+    for p in full..<kc {
+        for j in 0..<32 { dst[p &* 32 &+ j] = b[j &* cs &+ p] }
+    }
+}

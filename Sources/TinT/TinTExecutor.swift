@@ -1,5 +1,19 @@
 import Autodiff
+import Synchronization
 import Tensor
+
+/// The buffers an executor's runs free, kept for its next run (``TensorWorkspace``).
+final class RunWorkspace: Sendable {
+    let buffers = TensorWorkspace()
+    private let tokens = Atomic<Int>(0)
+
+    /// The workspace for a run of `count` tokens, emptied first when the last run had another length: its row
+    /// sizes would not be reused, and holding them would add to the new run's peak memory.
+    func prepared(forTokens count: Int) -> TensorWorkspace {
+        if tokens.exchange(count, ordering: .relaxed) != count { buffers.removeAll() }
+        return buffers
+    }
+}
 
 /// Runs a compiled TinT on token sequences (TINT-DESIGN §2): Forward through every aux node, the loss gradient
 /// of the summed cross-entropy over train targets, Backward ∥ Descent through the simulated nodes from the top
@@ -28,6 +42,15 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     public var prefixBytes: Int { initialPrefixes.joined().reduce(0) { $0 + $1.bytes } }
     let tables: [String: Tensor<Scalar>]
     let zeroPrefixes: Tensor<Scalar>
+    /// The token-row buffers runs free, kept for the next run (``RunWorkspace``); copies of an executor share it.
+    let workspace = RunWorkspace()
+
+    /// Bytes of freed run buffers this executor keeps for its next run: about the most a run of the last length had
+    /// live, so a second run of that length page-faults in no fresh memory.
+    public var retainedBufferBytes: Int { workspace.buffers.retainedBytes }
+
+    /// Frees the buffers kept for the next run (``retainedBufferBytes``); the next run allocates afresh.
+    public func releaseRetainedBuffers() { workspace.buffers.removeAll() }
 
     /// Encodes the aux weights into prefix tensors, kept as `prefixStorage` says (``PrefixStorage``).
     ///
@@ -180,8 +203,9 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         let isLast = stage == partition.count - 1
 
         // Every layer frees token-row tensors of a handful of sizes that the next layer allocates again: recycle
-        // them for the run (TensorBufferPool) rather than unmap and page-fault them back in.
-        return try Tensor<Scalar>.reusingBuffers {
+        // them (TensorWorkspace), within the run and into the next one, rather than unmap them and page-fault fresh
+        // zeroed pages back in (the kernel's page clearing was 7% of a timed `Bench tint` forward with a pool per run).
+        return try Tensor<Scalar>.reusingBuffers(in: workspace.prepared(forTokens: ids.count)) {
             var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops, link: link)
             try run.forwardPass(0)
             guard isLast else {

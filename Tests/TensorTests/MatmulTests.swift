@@ -176,6 +176,43 @@ private func withThreads(_ threads: Int, _ body: () throws -> Void) rethrows {
         }
     }
 
+    /// A transposed B read through a row stride wider than the depth (a head's Kᵀ inside the token rows) and a
+    /// row-major B with a wide row stride: the packed panels (16×16 register transposes on AVX-512, with a depth
+    /// tail past the last full block, and depth blocks after the first) against the Double reference, both kernels,
+    /// 1 and 2 threads. The transposed source ends with its last row, so an over-read is out of bounds (ASan).
+    @Test(arguments: [(40, 50, 70), (9, 400, 64), (33, 16, 32), (64, 263, 97), (8, 15, 33)])
+    func packedPanelsOfStridedB(_ s: (Int, Int, Int)) throws {
+        let (m, k, n) = s
+        let ldb = k + 7
+        let a = rand([m, k], 80), wide = rand([n, ldb], 81)
+        let bt = try wide.sliced(axis: 1, 3..<(k + 3)).contiguous()  // [n, k]; B = btᵀ
+        let b = try bt.transposed().contiguous()
+        let transposedSource = Array(wide.scalars.dropFirst(3).prefix((n - 1) * ldb + k))
+        let rowMajorWide = rand([k, n + 9], 82)
+        let rowMajorB = try rowMajorWide.sliced(axis: 1, 0..<n).contiguous()
+        let c0 = rand([m, n], 83).scalars
+        let pa = a.scalars
+        for threads in [1, 2] {
+            try withThreads(threads) {
+                forEachFloatGEMMKernel {
+                    for (source, rs, cs, reference) in [(transposedSource, 1, ldb, b), (rowMajorWide.scalars, n + 9, 1, rowMajorB)] {
+                        var c = c0
+                        pa.withUnsafeBufferPointer { ap in
+                            source.withUnsafeBufferPointer { bp in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    gemm(m: m, n: n, k: k, alpha: 1.5, a: ap.baseAddress!, aRowStride: k, aColStride: 1,
+                                         b: bp.baseAddress!, bRowStride: rs, bColStride: cs, beta: 0.5, c: cp.baseAddress!, ldc: n)
+                                }
+                            }
+                        }
+                        expectProduct(try! Tensor(shape: [m, n], scalars: c), a, reference, alpha: 1.5, beta: 0.5,
+                                      c0: c0.map(Double.init))
+                    }
+                }
+            }
+        }
+    }
+
     @Test(arguments: [(7, 13, 65), (65, 257, 13), (145, 50, 70), (1, 33, 40), (40, 33, 1)])
     func transposedOperands(_ s: (Int, Int, Int)) throws {
         let (m, k, n) = s

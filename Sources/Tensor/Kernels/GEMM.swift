@@ -41,6 +41,9 @@ protocol GEMMKernel {
     static func blockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Scalar>, lda: Int,
                                pb: UnsafePointer<Scalar>, c: UnsafeMutablePointer<Scalar>, ldc: Int,
                                alpha: Scalar, beta: Scalar)
+    /// Packs one full `nr`-column panel of B (`kc` rows, element (p, j) at `b[p·rs + j·cs]`) to `dst[p·nr + j]`,
+    /// for a B with a unit stride along one axis (`cs == 1` or `rs == 1`); defaults to scalar loops.
+    static func packPanelB(_ b: UnsafePointer<Scalar>, rs: Int, cs: Int, kc: Int, into dst: UnsafeMutablePointer<Scalar>)
     /// Σᵢ x[i]·y[i] over contiguous vectors.
     static func dot(_ n: Int, _ x: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>) -> Scalar
     /// y[i] += alpha·x[i] over contiguous vectors.
@@ -64,6 +67,11 @@ extension GEMMKernel {
             packA(Self.self, a, rs: lda, cs: 1, rows: mc, kc: kc, into: pa)
             block(mc: mc, nc: nc, kc: kc, pa: pa, pb: pb, c: c, ldc: ldc, alpha: alpha, beta: beta)
         }
+    }
+
+    @inline(__always)
+    static func packPanelB(_ b: UnsafePointer<Scalar>, rs: Int, cs: Int, kc: Int, into dst: UnsafeMutablePointer<Scalar>) {
+        packPanelBGeneric(Self.self, b, rs: rs, cs: cs, kc: kc, into: dst)
     }
 }
 
@@ -506,25 +514,8 @@ private func packB<K: GEMMKernel>(_: K.Type, _ b: UnsafePointer<K.Scalar>, rs: I
     while j < cols {
         let w = Swift.min(nr, cols &- j)
         let src = b + j &* cs
-        if w == nr && cs == 1 {
-            for p in 0..<kc {
-                let s = src + p &* rs
-                for q in 0..<nr { d[p &* nr &+ q] = s[q] }
-            }
-        } else if w == nr && rs == 1 {
-            // Transposed B (e.g. a [out, in] weight, or Kᵀ): nr source rows, read 16 elements (a cache line of
-            // fp32) of one row at a time. Stepping p across all nr rows instead touches nr lines per step, and
-            // with a row stride that is a multiple of 4 KiB (3072 fp32) they all fall in one L1 set and evict
-            // each other: that loop was the hottest part of packing in a TinT run.
-            var p0 = 0
-            while p0 < kc {
-                let len = Swift.min(16, kc &- p0)
-                for q in 0..<nr {
-                    let s = src + (q &* cs &+ p0), o = d + (p0 &* nr &+ q)
-                    for t in 0..<len { o[t &* nr] = s[t] }
-                }
-                p0 &+= 16
-            }
+        if w == nr && (cs == 1 || rs == 1) {
+            K.packPanelB(src, rs: rs, cs: cs, kc: kc, into: d)
         } else {
             for p in 0..<kc {
                 for q in 0..<nr { d[p &* nr &+ q] = q < w ? src[p &* rs &+ q &* cs] : 0 }
@@ -532,6 +523,34 @@ private func packB<K: GEMMKernel>(_: K.Type, _ b: UnsafePointer<K.Scalar>, rs: I
         }
         d += nr &* kc
         j &+= nr
+    }
+}
+
+/// One full panel of `packB` from a B with a unit stride along one axis: the default of
+/// ``GEMMKernel/packPanelB(_:rs:cs:kc:into:)``.
+@inline(__always)
+private func packPanelBGeneric<K: GEMMKernel>(_: K.Type, _ src: UnsafePointer<K.Scalar>, rs: Int, cs: Int, kc: Int,
+                                              into d: UnsafeMutablePointer<K.Scalar>) {
+    let nr = K.nr
+    if cs == 1 {
+        for p in 0..<kc {
+            let s = src + p &* rs
+            for q in 0..<nr { d[p &* nr &+ q] = s[q] }
+        }
+    } else {
+        // Transposed B (e.g. a [out, in] weight, or Kᵀ): nr source rows, read 16 elements (a cache line of
+        // fp32) of one row at a time. Stepping p across all nr rows instead touches nr lines per step, and
+        // with a row stride that is a multiple of 4 KiB (3072 fp32) they all fall in one L1 set and evict
+        // each other: that loop was the hottest part of packing in a TinT run.
+        var p0 = 0
+        while p0 < kc {
+            let len = Swift.min(16, kc &- p0)
+            for q in 0..<nr {
+                let s = src + (q &* cs &+ p0), o = d + (p0 &* nr &+ q)
+                for t in 0..<len { o[t &* nr] = s[t] }
+            }
+            p0 &+= 16
+        }
     }
 }
 

@@ -53,6 +53,11 @@ enum SGEMMKernelAVX512: GEMMKernel {
     static var readsRowMajorA: Bool { true }
 
     @inline(__always)
+    static func packPanelB(_ b: UnsafePointer<Float>, rs: Int, cs: Int, kc: Int, into dst: UnsafeMutablePointer<Float>) {
+        avx512PackBPanel(b, rs: rs, cs: cs, kc: kc, into: dst)
+    }
+
+    @inline(__always)
     static func blockRowMajorA(mc: Int, nc: Int, kc: Int, a: UnsafePointer<Float>, lda: Int,
                                pb: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
                                alpha: Float, beta: Float) {
