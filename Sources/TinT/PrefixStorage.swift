@@ -44,7 +44,15 @@ struct StoredPrefix<Scalar: TensorScalar>: Sendable {
 func narrowToHalf<S: TensorScalar>(_ x: UnsafeBufferPointer<S>, bfloat: Bool) -> [UInt16] {
     // Through Float: a Double is first rounded to fp32 (the double rounding is below a 16-bit format's last place
     // except at exact ties).
-    bfloat ? x.map { HalfPrecision.bfloat16(from: Float($0)) } : x.map { HalfPrecision.half(from: Float($0)) }
+    [UInt16](unsafeUninitializedCapacity: x.count) { out, count in
+        // Plain indexed loops over the inlined conversions, so they vectorise.
+        if bfloat {
+            for i in x.indices { out[i] = HalfPrecision.bfloat16(from: Float(x[i])) }
+        } else {
+            for i in x.indices { out[i] = HalfPrecision.half(from: Float(x[i])) }
+        }
+        count = x.count
+    }
 }
 
 /// `out[i]` = the value of 16-bit `bits[i]` (exact).
