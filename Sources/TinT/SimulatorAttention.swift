@@ -245,9 +245,19 @@ struct SimulatorAttention<Scalar: TensorScalar>: Sendable {
             kRows = state.tokens; kPos = qPos
         }
         let nA = qRows.shape[0], nB = kRows.shape[0]
-        var out = try! Tensor<Scalar>.zeros([nA, W])
-        if nA == 0 || nB == 0 || liveHeads.isEmpty { return out }
+        if nA == 0 || nB == 0 || liveHeads.isEmpty { return try! Tensor<Scalar>.zeros([nA, W]) }
         let d = headWidth
+        // Every live head's product writes all its rows but a column sum's (one row): only those heads and the heads
+        // that are not live are zero-filled, not the whole output.
+        let live = Set(liveHeads)
+        let partial = (0..<heads).filter { h in
+            guard live.contains(h) else { return true }
+            if case .linear = kind, case .valueColumnSum = linearProduct(head: h, nA: nA, nB: nB) { return true }
+            return false
+        }
+        var out = Tensor<Scalar>.uninitialized([nA, W]) { o in
+            for r in 0..<nA { for h in partial { (o + r * W + h * d).update(repeating: 0, count: d) } }
+        }
         let (qNeed, kNeed, vNeed) = streamHeads(nA: nA, nB: nB)
         query.withHeads(qRows, positions: qPos, width: W, needed: qNeed, views: queryViews) { Q in
             key.withHeads(kRows, positions: kPos, width: W, needed: kNeed, views: keyViews) { K in
