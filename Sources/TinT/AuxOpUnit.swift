@@ -171,7 +171,7 @@ struct NodeContext<Scalar: TensorScalar> {
                           _ body: (inout TinTState<Scalar>) throws -> Void) throws -> TinTState<Scalar> {
         let rows = stored[k]
         stored[k] = zeroPrefixes  // drops the context's reference: `rows` is then the only one
-        var state = try TinTGlue.restoredState(rows, gradient: gradient, signalWidth: D, prefixes: prefixes,
+        var state = try TinTGlue.restoredState(consume rows, gradient: gradient, signalWidth: D, prefixes: prefixes,
                                                trainMask: trainMask)
         state.segmentStarts = segmentStarts
         state.flopCounter = flopCounter

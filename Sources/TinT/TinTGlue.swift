@@ -40,10 +40,12 @@ enum TinTGlue {
 
     /// The stored post-Forward rows with the signal region `[0, D)` replaced by `gradient` (`[T, w ≤ D]`, zero
     /// padded), and the module's prefixes loaded.
-    static func restoredState<S: TensorScalar>(_ stored: Tensor<S>, gradient: Tensor<S>, signalWidth D: Int,
+    static func restoredState<S: TensorScalar>(_ stored: consuming Tensor<S>, gradient: Tensor<S>, signalWidth D: Int,
                                                prefixes: Tensor<S>, trainMask: [Bool]) throws -> TinTState<S> {
-        var tokens = stored  // written in place when the caller passed the only reference
-        let T = stored.shape[0], W = stored.shape[1], w = gradient.shape[1]
+        // Written in place when the caller hands over the only reference (a borrowed parameter copied into a `var`
+        // kept a second reference, so the rows were copied on write: 1% of a forward).
+        var tokens = consume stored
+        let T = tokens.shape[0], W = tokens.shape[1], w = gradient.shape[1]
         try requireShape(gradient, [T, w], module: "TinTGlue", what: "gradient")
         precondition(w <= D && D <= W, "restoredState: gradient width \(w), signal width \(D), row width \(W)")
         gradient.withUnsafeBufferPointer { g in
