@@ -5,6 +5,41 @@ import Tensor
 @testable import OPT
 
 @Suite struct HalfPrecisionTests {
+    /// The branch-free narrowing against the branchy one it replaced (case by case: overflow, normal rounding,
+    /// subnormal rounding by shift, NaN payloads) and, where Swift has `Float16`, against the platform's conversion.
+    /// Every combination of sign, exponent and top 10 mantissa bits with the 13 dropped bits at and around the
+    /// rounding boundary (0, 1, just below, at and just above half, all ones), plus 1M random bit patterns.
+    @Test func narrowingMatchesReferenceBitForBit() {
+        var mismatches: [UInt32] = []
+        func check(_ bits: UInt32) {
+            let x = Float(bitPattern: bits)
+            var want = referenceHalf(x)
+#if !(os(macOS) && arch(x86_64))
+            if !x.isNaN { want = Float16(x).bitPattern }  // the platform rounds NaN payloads its own way
+#endif
+            if HalfPrecision.half(from: x) != want, mismatches.count < 8 { mismatches.append(bits) }
+        }
+        for high in UInt32(0)..<(1 << 19) {
+            for low: UInt32 in [0, 1, 0xFFF, 0x1000, 0x1001, 0x1FFF] { check(high << 13 | low) }
+        }
+        // Subnormal results round at a higher bit (below 2^-14 the binary16 unit is 2^-24): around every halfway point.
+        for exponent in UInt32(102)..<113 {
+            let shift = 126 - exponent  // dropped bits of the 24-bit significand
+            for k in UInt32(0)..<(1 << (24 - shift)) where k % 3 == 0 || k < 64 {
+                let halfway = (k << shift) | (1 << (shift - 1))
+                for m in [halfway - 1, halfway, halfway + 1] where m < 1 << 24 && m >= 1 << 23 {
+                    check(exponent << 23 | (m & 0x7F_FFFF))
+                }
+            }
+        }
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15  // xorshift64, fixed seed
+        for _ in 0..<1_000_000 {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17
+            check(UInt32(truncatingIfNeeded: state >> 16))
+        }
+        #expect(mismatches.isEmpty, "first mismatching fp32 bit patterns: \(mismatches.map { String($0, radix: 16) })")
+    }
+
     @Test func halfToFloatKnownPatterns() {
         let cases: [(UInt16, Float)] = [
             (0x0000, 0), (0x3C00, 1), (0xBC00, -1), (0x4000, 2), (0x3555, 0.333251953125), (0xC000, -2),
@@ -146,4 +181,32 @@ import Tensor
             }
         }
     }
+}
+
+/// The narrowing `HalfPrecision.half(from:)` had before it was made branch-free: the reference of its test.
+private func referenceHalf(_ value: Float) -> UInt16 {
+    let bits = value.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    let exponent = Int((bits >> 23) & 0xFF)
+    let mantissa = bits & 0x7F_FFFF
+    if exponent == 0xFF {
+        if mantissa == 0 { return sign | 0x7C00 }
+        return sign | 0x7E00 | UInt16(truncatingIfNeeded: mantissa >> 13)
+    }
+    let e = exponent - 112
+    if e >= 0x1F { return sign | 0x7C00 }
+    if e >= 1 {
+        var h = UInt32(e) << 10 | mantissa >> 13
+        let rest = mantissa & 0x1FFF
+        if rest > 0x1000 || (rest == 0x1000 && h & 1 == 1) { h += 1 }
+        return sign | UInt16(truncatingIfNeeded: h)
+    }
+    if e < -10 { return sign }
+    let m = mantissa | 0x80_0000
+    let shift = UInt32(14 - e)
+    var k = m >> shift
+    let rest = m & ((1 << shift) - 1)
+    let halfway = UInt32(1) << (shift - 1)
+    if rest > halfway || (rest == halfway && k & 1 == 1) { k += 1 }
+    return sign | UInt16(truncatingIfNeeded: k)
 }
