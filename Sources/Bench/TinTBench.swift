@@ -42,7 +42,7 @@ enum TinTBench {
 
     static let help = """
         usage: Bench tint [--shape NAME] [--tokens 256,512] [--threads 2] [--rounds N] [--layers L] [--json FILE] [--quick]
-                         [--cpu-time] [--prefix-storage native|bfloat16|float16] [--no-oracle]
+                         [--cpu-time] [--prefix-storage native|bfloat16|float16] [--no-oracle] [--low-memory]
           --shape NAME     an OPT shape (default opt-125m): \(optShapes.joined(separator: ", ")); TinT with the
                            defaults for its width (`tint params --shape`), which it prints
           --tokens LIST    sequence lengths (default 256,512); the first half of each sequence is the train part
@@ -51,9 +51,15 @@ enum TinTBench {
           --layers L       aux layers (default: the shape's)
           --no-oracle      skip the approximate-GD oracle (its Autodiff tape holds weights and gradients: for shapes
                            whose oracle does not fit beside TinT)
+          --low-memory     hold the aux weights and the prefixes once each: the aux forward is timed first, the aux
+                           model freed once encoded (no read-back base), and one round consumes the executor
+                           (TinTExecutor.consumingRun); implies --no-oracle and one round, one length, one thread count
           --json FILE      also write the results as JSON
           --quick          D_aux 96, 2 layers, T 64 (smoke test)
-          --prefix-storage how the executor keeps the prefix tensors (default native = fp32; PrefixStorage)
+          --prefix-storage how the executor keeps the prefix tensors (native = fp32, PrefixStorage). Without it and
+                           --low-memory, the first of fp32, float16, float16 with --low-memory whose modelled peak
+                           memory (TinTMemoryPlan) fits this machine's RAM, which it prints; the oracle then runs
+                           only with fp32
           --cpu-time       time with the thread's CPU-time clock (needs --threads 1: every kernel then runs on the
                            calling thread): per-core cost on a loaded machine
         """
@@ -67,11 +73,37 @@ enum TinTBench {
         return Double(usage.ru_maxrss) / 1024
     }
 
+    /// The memory plan: as the options say, or else the first that fits this machine's RAM by the model
+    /// (``TinTMemoryPlan``), printed with its modelled peak either way.
+    static func memoryPlan(_ o: Options, program: TinTProgram<Float>, tokens: Int) throws -> TinTMemoryPlan {
+        let budget = Double(ProcessInfo.processInfo.physicalMemory), gib = Double(1 << 30)
+        let plan: TinTMemoryPlan
+        if let name = o["--prefix-storage"] {
+            guard let storage = PrefixStorage(rawValue: name) else { throw BenchError("--prefix-storage takes native, bfloat16 or float16") }
+            plan = TinTMemoryPlan(storage: storage, lowMemory: o.has("--low-memory"))
+        } else if o.has("--low-memory") {
+            plan = TinTMemoryPlan(storage: .float16, lowMemory: true)
+        } else {
+            guard let picked = TinTMemoryPlan.pick(program: program, tokens: tokens, budget: budget) else {
+                let least = TinTMemoryPlan(storage: .float16, lowMemory: true).modelledBytes(program: program, tokens: tokens)
+                throw BenchError("TinT at T \(tokens) needs about \(fmt(TinTMemoryPlan.residue * least / gib, 1)) GiB even with f16 "
+                                 + "prefixes and --low-memory; this machine has \(fmt(budget / gib, 1)) GiB")
+            }
+            plan = picked
+        }
+        let modelled = TinTMemoryPlan.residue * plan.modelledBytes(program: program, tokens: tokens)
+        print("memory plan: \(plan)\(o["--prefix-storage"] == nil && !o.has("--low-memory") ? " (picked: the first that fits)" : ""); "
+              + "modelled peak \(fmt(modelled / gib, 1)) GiB of \(fmt(budget / gib, 1)) GiB")
+        if modelled > budget { print("warning: the modelled peak exceeds this machine's RAM") }
+        return plan
+    }
+
     static func run(_ args: [String]) throws {
         if args.contains("--help") { print(help); return }
         let o = try Options(args, valued: ["--tokens", "--threads", "--rounds", "--layers", "--json", "--prefix-storage", "--shape"],
-                            flags: ["--quick", "--cpu-time", "--no-oracle"])
-        let quick = o.has("--quick"), withOracle = !o.has("--no-oracle")
+                            flags: ["--quick", "--cpu-time", "--no-oracle", "--low-memory"])
+        let quick = o.has("--quick")
+        var withOracle = !o.has("--no-oracle")
         let shapeName = o["--shape"] ?? "opt-125m"
         guard optShapes.contains(shapeName), var c = try ReleasedShapes.config(shapeName) as? OPTConfig else {
             throw BenchError("--shape must be one of \(optShapes.joined(separator: ", ")), got '\(shapeName)'")
@@ -82,7 +114,7 @@ enum TinTBench {
         }
         let tokensList = try o.intList("--tokens", default: quick ? [64] : [256, 512])
         let threadsList = try o.intList("--threads", default: [2])
-        let rounds = try o.int("--rounds", default: quick ? 1 : 3)
+        var rounds = try o.int("--rounds", default: quick ? 1 : 3)
         if o.has("--cpu-time") {
             guard threadsList == [1] else { throw BenchError("--cpu-time needs --threads 1") }
             useThreadCPUTime = true
@@ -98,20 +130,44 @@ enum TinTBench {
         print(shape)
 
         var t0 = now()
-        let model = try OPTModel(config: c, seed: 0)
-        print("aux model built with random weights in \(fmt(now() - t0, 1)) s; peak RSS \(fmt(peakRSSMiB() / 1024, 2)) GiB")
-        t0 = now()
         let program = try TinTCompiler.compile(graph, config: config)
         let compileSeconds = now() - t0
-        t0 = now()
-        guard let storage = PrefixStorage(rawValue: o["--prefix-storage"] ?? "native") else {
-            throw BenchError("--prefix-storage takes native, bfloat16 or float16")
+        let plan = try memoryPlan(o, program: program, tokens: tokensList.max()!)
+        if plan.lowMemory {
+            guard tokensList.count == 1 && threadsList.count == 1 else {
+                throw BenchError("--low-memory runs once: give one --tokens and one --threads value")
+            }
+            if rounds != 1 { print("low memory: 1 round (the run consumes the executor)"); rounds = 1 }
         }
-        let executor = try TinTExecutor(program: program, parameters: model.parameters, prefixStorage: storage)
+        if withOracle && (plan.lowMemory || (o["--prefix-storage"] == nil && plan.storage != .native)) {
+            print("the approximate-GD oracle is skipped: " + (plan.lowMemory ? "it needs the aux model, which low memory frees"
+                                                              : "its tape would not fit beside this plan"))
+            withOracle = false
+        }
+        // Each length's sequence: the same draws whenever it is made (the low-memory aux forward makes it early).
+        func sequence(_ T: Int, _ rng: inout TensorRNG) -> [Int] { (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 } }
+        t0 = now()
+        var model: OPTModel? = try OPTModel(config: c, seed: 0)
+        print("aux model built with random weights in \(fmt(now() - t0, 1)) s; peak RSS \(fmt(peakRSSMiB() / 1024, 2)) GiB")
+        // With low memory the aux model's forward is timed now: the model is freed once encoded.
+        var auxBeforeEncoding: [Double] = []
+        if plan.lowMemory, let model {
+            Threading.maxThreads = threadsList[0]
+            var rng = TensorRNG(seed: 7)
+            let ids = sequence(tokensList[0], &rng)
+            let s = now()
+            _ = try model.logits(ids)
+            auxBeforeEncoding = [now() - s]
+        }
+        t0 = now()
+        var executor: TinTExecutor<Float>? = try TinTExecutor(
+            program: program, parameters: model!.parameters, prefixStorage: plan.storage,
+            partition: try TinTPartition.single(graph), stage: 0, readBackBase: !plan.lowMemory)
         let encodeSeconds = now() - t0
-        let report = program.parameterReport
-        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s, prefixes kept as \(storage.rawValue): "
-              + "\(fmt(Double(executor.prefixBytes) / 1048576, 1)) MiB")
+        if plan.lowMemory { model = nil }
+        let report = program.parameterReport, prefixBytes = executor!.prefixBytes
+        print("compile \(fmt(compileSeconds, 2)) s, prefix encoding \(fmt(encodeSeconds, 2)) s, prefixes kept as \(plan.storage.rawValue): "
+              + "\(fmt(Double(prefixBytes) / 1048576, 1)) MiB; peak RSS \(fmt(peakRSSMiB() / 1024, 2)) GiB")
         print(report)
 
         var results: [Result] = []
@@ -119,39 +175,49 @@ enum TinTBench {
         for threads in threadsList {
             Threading.maxThreads = threads
             for T in tokensList {
-                let ids = (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize - 4)) + 4 }
+                let ids = sequence(T, &rng)
                 let mask = (0..<T).map { $0 < T / 2 }
                 let counter = TinTFlopCounter()
-                // Scoped so the two outcomes' logits are freed before the timed rounds (peak RSS).
-                let (changeError, logitError) = try { () throws -> (Double?, Double?) in
-                    let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
-                    guard withOracle else { return (nil, nil) }
-                    // The oracle's tape would sit on top of the row buffers the executor keeps for its next run: free
-                    // them first, so peak RSS is the larger of the two, not their sum.
-                    executor.releaseRetainedBuffers()
-                    let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
-                    return (relativeError(try outcome.logitsAfter - outcome.logitsBefore, try reference.logitsAfter - reference.logitsBefore),
-                            relativeError(outcome.logitsAfter, reference.logitsAfter))
-                }()
-                let flops = Double(counter.totalFlops)
                 var gemm = GEMMReference(m: T, k: c.hiddenSize, n: c.ffnDim)
-                var tint: [Double] = [], aux: [Double] = [], oracle: [Double] = [], gemmSeconds: [Double] = []
-                for _ in 0..<rounds {
-                    var s = now()
-                    _ = try executor.run(ids: ids, trainMask: mask)
-                    tint.append(now() - s)
-                    s = now()
-                    _ = try model.logits(ids)
-                    aux.append(now() - s)
-                    gemmSeconds.append(gemm.fastest())
-                }
-                // The oracle rounds after TinT's, with the executor's kept buffers freed (as above).
-                executor.releaseRetainedBuffers()
-                for _ in 0..<(withOracle ? rounds : 0) {
+                var tint: [Double] = [], aux = auxBeforeEncoding, oracle: [Double] = [], gemmSeconds: [Double] = []
+                var (changeError, logitError): (Double?, Double?) = (nil, nil)
+                if plan.lowMemory {
+                    // The one round counts the products too (the counter adds a few integers per product).
                     let s = now()
-                    _ = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
-                    oracle.append(now() - s)
+                    _ = try executor.take()!.consumingRun(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                    tint.append(now() - s)
+                    gemmSeconds.append(gemm.fastest())
+                } else {
+                    let executor = executor!, model = model!
+                    // Scoped so the two outcomes' logits are freed before the timed rounds (peak RSS).
+                    (changeError, logitError) = try { () throws -> (Double?, Double?) in
+                        let outcome = try executor.run(ids: ids, trainMask: mask, countsTarget: { _ in true }, flops: counter)
+                        guard withOracle else { return (nil, nil) }
+                        // The oracle's tape would sit on top of the row buffers the executor keeps for its next run:
+                        // free them first, so peak RSS is the larger of the two, not their sum.
+                        executor.releaseRetainedBuffers()
+                        let reference = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                        return (relativeError(try outcome.logitsAfter - outcome.logitsBefore, try reference.logitsAfter - reference.logitsBefore),
+                                relativeError(outcome.logitsAfter, reference.logitsAfter))
+                    }()
+                    for _ in 0..<rounds {
+                        var s = now()
+                        _ = try executor.run(ids: ids, trainMask: mask)
+                        tint.append(now() - s)
+                        s = now()
+                        _ = try model.logits(ids)
+                        aux.append(now() - s)
+                        gemmSeconds.append(gemm.fastest())
+                    }
+                    // The oracle rounds after TinT's, with the executor's kept buffers freed (as above).
+                    executor.releaseRetainedBuffers()
+                    for _ in 0..<(withOracle ? rounds : 0) {
+                        let s = now()
+                        _ = try approximateGradientDescent(model: model, ids: ids, trainMask: mask, config: config)
+                        oracle.append(now() - s)
+                    }
                 }
+                let flops = Double(counter.totalFlops)
                 let gemmGF = gemmSeconds.map { gemm.flops / $0 / 1e9 }
                 let r = Result(tokens: T, threads: threads, tintSeconds: tint, auxForwardSeconds: aux, oracleSeconds: oracle,
                                tintBest: tint.min()!, tintMedian: median(tint), auxBest: aux.min()!, oracleBest: oracle.min(),
@@ -176,7 +242,7 @@ enum TinTBench {
         }
         let out = Report(machine: machine, shape: shape, compileSeconds: compileSeconds, encodeSeconds: encodeSeconds,
                          parameters: report.total, auxParameters: report.auxParameters, peakRSSMiB: peakRSSMiB(),
-                         prefixStorage: storage.rawValue, prefixMiB: Double(executor.prefixBytes) / 1048576, results: results)
+                         prefixStorage: plan.storage.rawValue, prefixMiB: Double(prefixBytes) / 1048576, results: results)
         if let path = o["--json"] { try writeJSON(out, to: path) }
     }
 }

@@ -35,7 +35,8 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// The stage this executor runs: its nodes' prefixes are encoded, every other node's are empty.
     public let stage: Int
     /// Per node, its prefix tensors: linear block `(j, i)` at `j·C_in + i`; attention Q, K, V; one for a norm.
-    let initialPrefixes: [[StoredPrefix<Scalar>]]
+    /// Emptied only by ``consumingRun(ids:trainMask:countsTarget:segmentStarts:readBack:flops:)``, which takes them.
+    private(set) var initialPrefixes: [[StoredPrefix<Scalar>]]
     /// How runs keep the prefix tensors between modules.
     public let prefixStorage: PrefixStorage
     /// Bytes of the encoded prefix tensors as kept (``PrefixStorage``).
@@ -131,12 +132,35 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     ///   when this executor is one stage of several (run it with ``runStage(ids:trainMask:countsTarget:segmentStarts:readBack:flops:transport:)``).
     public func run(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
                     readBack: Bool = false, flops: TinTFlopCounter? = nil) throws -> DescentOutcome<Scalar> {
+        var shared: [[StoredPrefix<Scalar>]]? = nil
+        return try runSingleStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                                  readBack: readBack, flops: flops, taking: &shared)
+    }
+
+    /// ``run(ids:trainMask:countsTarget:segmentStarts:readBack:flops:)`` as the executor's last use: the run takes the
+    /// executor's prefixes instead of sharing them, so each node's encoded prefixes are freed when its Descent replaces
+    /// them. A run of a kept executor holds the executor's prefixes beside its updated ones: one prefix set more at
+    /// its peak (6.9 GiB for OPT-2.7B with half-precision prefixes, Docs/BENCHMARKS.md "Scale"). The outcome is the
+    /// same, bit for bit. Copies of the executor made before the call keep their prefixes (then nothing is saved).
+    ///
+    /// - Throws: what ``run(ids:trainMask:countsTarget:segmentStarts:readBack:flops:)`` throws.
+    public consuming func consumingRun(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
+                                       readBack: Bool = false, flops: TinTFlopCounter? = nil) throws -> DescentOutcome<Scalar> {
+        var taken: [[StoredPrefix<Scalar>]]? = initialPrefixes
+        initialPrefixes = []  // the run holds the only reference: it frees each node's prefixes as it replaces them
+        return try runSingleStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                                  readBack: readBack, flops: flops, taking: &taken)
+    }
+
+    private func runSingleStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]?,
+                                readBack: Bool, flops: TinTFlopCounter?,
+                                taking prefixes: inout [[StoredPrefix<Scalar>]]?) throws -> DescentOutcome<Scalar> {
         guard partition.count == 1 else {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "stage \(stage) of \(partition.count) needs a "
                                             + "transport to its neighbours: call runStage")
         }
         return try runStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
-                            readBack: readBack, flops: flops, transport: nil)!
+                            readBack: readBack, flops: flops, transport: nil, taking: &prefixes)!
     }
 
     /// This executor's stage of a pipelined run (Docs/DISTRIBUTED.md): the same schedule as
@@ -150,11 +174,21 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
     /// - Throws: what `run` throws (on the stage that finds it); `PipelineError` when the transport fails, a
     ///   neighbour fails or sends a message the schedule does not expect. A throwing stage tells the others
     ///   (``PipelineTransport/fail(_:)``) before it throws.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     public func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]? = nil,
                          readBack: Bool = false, flops: TinTFlopCounter? = nil,
                          transport: (any PipelineTransport)?) throws -> DescentOutcome<Scalar>? {
+        var shared: [[StoredPrefix<Scalar>]]? = nil
+        return try runStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                            readBack: readBack, flops: flops, transport: transport, taking: &shared)
+    }
+
+    /// ``runStage(ids:trainMask:countsTarget:segmentStarts:readBack:flops:transport:)`` starting from `prefixes` when
+    /// given (taken: the run holds the only reference), else from the executor's. Every run enters here.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]?,
+                          readBack: Bool, flops: TinTFlopCounter?, transport: (any PipelineTransport)?,
+                          taking prefixes: inout [[StoredPrefix<Scalar>]]?) throws -> DescentOutcome<Scalar>? {
         if readBack && !keepsReadBackBase {
             throw TinTError.invalidArgument(module: "TinTExecutor", reason: "readBack needs the weights as base: this executor "
                                             + "was made with readBackBase: false")
@@ -166,8 +200,8 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
             }
         }
         do {
-            return try runStage(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
-                                readBack: readBack, flops: flops, link: partition.count > 1 ? transport : nil)
+            return try execute(ids: ids, trainMask: trainMask, countsTarget: countsTarget, segmentStarts: segmentStarts,
+                               readBack: readBack, flops: flops, link: partition.count > 1 ? transport : nil, taking: &prefixes)
         } catch {
             // The other stages may be waiting for this one: tell them (a peer's own failure needs no echo).
             if let transport, partition.count > 1 {
@@ -177,8 +211,9 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         }
     }
 
-    private func runStage(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]?,
-                          readBack: Bool, flops: TinTFlopCounter?, link: (any PipelineTransport)?) throws -> DescentOutcome<Scalar>? {
+    private func execute(ids: [Int], trainMask: [Bool], countsTarget: (Int) -> Bool, segmentStarts: [Int]?,
+                         readBack: Bool, flops: TinTFlopCounter?, link: (any PipelineTransport)?,
+                         taking prefixes: inout [[StoredPrefix<Scalar>]]?) throws -> DescentOutcome<Scalar>? {
         let config = program.spec, graph = program.graph
         // Every stage checks the inputs (all receive the same), so all fail alike before any message.
         let vocabulary = graph.tableShapes[graph.headWeight]?.first ?? 0
@@ -206,7 +241,8 @@ public struct TinTExecutor<Scalar: TensorScalar>: Sendable {
         // them (TensorWorkspace), within the run and into the next one, rather than unmap them and page-fault fresh
         // zeroed pages back in (the kernel's page clearing was 7% of a timed `Bench tint` forward with a pool per run).
         return try Tensor<Scalar>.reusingBuffers(in: workspace.prepared(forTokens: ids.count)) {
-            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops, link: link)
+            var run = Run(executor: self, ids: ids, trainMask: trainMask, segmentStarts: segmentStarts, flopCounter: flops, link: link,
+                          prefixes: prefixes.take() ?? initialPrefixes)
             try run.forwardPass(0)
             guard isLast else {
                 for step in 1...max(config.steps, 1) where step <= config.steps {
@@ -251,14 +287,14 @@ private struct Run<Scalar: TensorScalar> {
     var stored: [[Tensor<Scalar>]]
 
     init(executor: TinTExecutor<Scalar>, ids: [Int], trainMask: [Bool], segmentStarts: [Int]?, flopCounter: TinTFlopCounter?,
-         link: (any PipelineTransport)?) {
+         link: (any PipelineTransport)?, prefixes: consuming [[StoredPrefix<Scalar>]]) {
         self.executor = executor
         self.flopCounter = flopCounter
         self.link = link
         self.ids = ids
         self.trainMask = trainMask
         self.segmentStarts = segmentStarts
-        prefixes = executor.initialPrefixes
+        self.prefixes = prefixes
         values = Array(repeating: nil, count: executor.program.plans.count)
         stored = Array(repeating: [], count: executor.program.plans.count)
     }
