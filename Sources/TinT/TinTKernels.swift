@@ -71,6 +71,26 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
                 continue
             }
             var r = 0
+            if nh == 1 {
+                // One output head (most of TinT's selector mixes: each head's inputs differ): 16 columns a step, so
+                // four accumulators are in flight as in the wider groups (measured 20% faster than 8 on Zen 5).
+                while r &+ 16 <= d {
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b0 = SIMD8<Float>(), b1 = SIMD8<Float>()
+                    for h in inputs {
+                        let xr0 = UnsafeRawPointer(x0 + (h &* d &+ r)), xr1 = UnsafeRawPointer(x1 + (h &* d &+ r))
+                        let m = UnsafeRawPointer(mix + ((h &* H &+ hp0) &* d &+ r))
+                        let m0 = m.loadUnaligned(as: SIMD8<Float>.self), m1 = m.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self)
+                        a0 = fmadd8(a0, m0, xr0.loadUnaligned(as: SIMD8<Float>.self))
+                        a1 = fmadd8(a1, m1, xr0.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                        b0 = fmadd8(b0, m0, xr1.loadUnaligned(as: SIMD8<Float>.self))
+                        b1 = fmadd8(b1, m1, xr1.loadUnaligned(fromByteOffset: 32, as: SIMD8<Float>.self))
+                    }
+                    let o0 = z0 + (hp0 &* d &+ r), o1 = z1 + (hp0 &* d &+ r)
+                    storeMix(o0, o1, a0, b0, two, accumulate)
+                    storeMix(o0 + 8, o1 + 8, a1, b1, two, accumulate)
+                    r &+= 16
+                }
+            }
             while r < vecEnd {
                 var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                 var b0 = SIMD8<Float>(), b1 = SIMD8<Float>(), b2 = SIMD8<Float>(), b3 = SIMD8<Float>()

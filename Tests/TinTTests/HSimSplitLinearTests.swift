@@ -44,10 +44,11 @@ import Tensor
         }
     }
 
-    /// Absent parts are identities; sparse (selector) mixes take the skipping path and still match.
-    @Test(arguments: [Float(0), 1])
-    func partialLayersAndSparseMixes(_ useFloat: Float) throws {
-        let width = 60, heads = 5, d = 12, rows = 9
+    /// Absent parts are identities; sparse (selector) mixes take the skipping path and still match. Head widths 12
+    /// and 28: the Float kernel's one-head groups run 16 columns a step, then 8, then one (28 = 16 + 8 + 4).
+    @Test(arguments: [(Float(0), 12), (0, 28), (1, 12), (1, 28)])
+    func partialLayersAndSparseMixes(_ useFloat: Float, _ d: Int) throws {
+        let heads = 5, width = heads * d, rows = 9
         var rng = TensorRNG(seed: 11)
         let full = try HSimSplitLinear<Double>.random(width: width, heads: heads, using: &rng)
         // A selector mix: output head h' reads input head (h'+2) % H, coefficient depends on r; head 3 gets nothing.
@@ -70,6 +71,15 @@ import Tensor
                 let lf = try HSimSplitLinear<Float>(width: width, heads: heads, mix: layer.mix?.converted(),
                                                     block: layer.block?.converted(), bias: layer.bias?.converted())
                 #expect(maxDiff(try lf(x.converted(to: Float.self)).converted(to: Double.self), expected) <= 1e-4)
+                // Accumulating into ones adds one to every output.
+                var acc = try Tensor<Float>.ones([rows, width])
+                x.converted(to: Float.self).withUnsafeBufferPointer { xp in
+                    acc.withUnsafeMutableBufferPointer { ap in
+                        lf.apply(xp.baseAddress!, ldx: width, rows: rows, into: ap.baseAddress!, ldo: width, accumulate: true)
+                    }
+                }
+                let plusOne = try Tensor(shape: expected.shape, scalars: expected.scalars.map { $0 + 1 })
+                #expect(maxDiff(acc.converted(to: Double.self), plusOne) <= 1e-4)
             }
         }
     }
