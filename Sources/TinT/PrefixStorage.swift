@@ -38,30 +38,44 @@ struct StoredPrefix<Scalar: TensorScalar>: Sendable {
     var bytes: Int { native.map { $0.count * MemoryLayout<Scalar>.stride } ?? bits.count * 2 }
 }
 
-/// The nearest 16-bit values (ties to even) of `x`: bfloat16 or binary16 bits.
+/// The nearest 16-bit values (ties to even) of `x`: bfloat16 or binary16 bits. Row-split over threads: a node's
+/// prefixes are tens of megabytes, converted at every Descent (and widened before every module), and on one thread
+/// they left the other idle.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func narrowToHalf<S: TensorScalar>(_ x: UnsafeBufferPointer<S>, bfloat: Bool) -> [UInt16] {
     // Through Float: a Double is first rounded to fp32 (the double rounding is below a 16-bit format's last place
     // except at exact ties).
     [UInt16](unsafeUninitializedCapacity: x.count) { out, count in
-        // Plain indexed loops over the inlined conversions, so they vectorise.
-        if bfloat {
-            for i in x.indices { out[i] = HalfPrecision.bfloat16(from: Float(x[i])) }
-        } else {
-            for i in x.indices { out[i] = HalfPrecision.half(from: Float(x[i])) }
+        let p = UncheckedSendable((x.baseAddress, out.baseAddress))
+        parallelChunks(count: x.count, grain: halfConversionGrain) { r in
+            guard let src = p.value.0, let dst = p.value.1 else { return }
+            // Plain indexed loops over the inlined conversions, so they vectorise.
+            if bfloat {
+                for i in r { dst[i] = HalfPrecision.bfloat16(from: Float(src[i])) }
+            } else {
+                for i in r { dst[i] = HalfPrecision.half(from: Float(src[i])) }
+            }
         }
         count = x.count
     }
 }
 
-/// `out[i]` = the value of 16-bit `bits[i]` (exact).
+/// `out[i]` = the value of 16-bit `bits[i]` (exact); row-split over threads as ``narrowToHalf(_:bfloat:)``.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func widenFromHalf<S: TensorScalar>(_ bits: UnsafeBufferPointer<UInt16>, into out: UnsafeMutablePointer<S>, bfloat: Bool) {
-    if bfloat {
-        for i in bits.indices { out[i] = S(HalfPrecision.float(fromBFloat16: bits[i])) }
-    } else {
-        for i in bits.indices { out[i] = S(HalfPrecision.float(fromHalf: bits[i])) }
+    let p = UncheckedSendable((bits.baseAddress, out))
+    parallelChunks(count: bits.count, grain: halfConversionGrain) { r in
+        guard let src = p.value.0 else { return }
+        let dst = p.value.1
+        if bfloat {
+            for i in r { dst[i] = S(HalfPrecision.float(fromBFloat16: src[i])) }
+        } else {
+            for i in r { dst[i] = S(HalfPrecision.float(fromHalf: src[i])) }
+        }
     }
 }
+
+/// Elements per chunk of a half-precision conversion: 256 KiB of 16-bit values, tens of microseconds.
+let halfConversionGrain = 1 << 17

@@ -1,4 +1,5 @@
 import Testing
+import LanguageModel
 import OPT
 import Tensor
 @testable import TinT
@@ -29,6 +30,26 @@ import Tensor
             let changeError = relativeError(try out.logitsAfter - out.logitsBefore, oracleChange)
             #expect(beforeError <= before, "\(name) \(storage): logits before the step, relative error \(beforeError)")
             #expect(changeError <= change, "\(name) \(storage): logit change vs the oracle, relative error \(changeError)")
+        }
+    }
+
+    /// The conversions split over threads: every element of a several-chunk array (a tail included) equals its
+    /// own conversion, both ways and in both formats.
+    @Test func conversionsSplitOverThreadsMatchElementwise() {
+        let n = 3 * halfConversionGrain + 5
+        var state: UInt32 = 0x9E3779B9
+        let x: [Float] = (0..<n).map { _ in
+            state ^= state << 13; state ^= state >> 17; state ^= state << 5
+            return Float(bitPattern: state & 0xBFFF_FFFF)  // exponents up to 2^0: finite, many subnormal in f16
+        }
+        for bfloat in [false, true] {
+            let bits = x.withUnsafeBufferPointer { narrowToHalf($0, bfloat: bfloat) }
+            let expected = x.map { bfloat ? HalfPrecision.bfloat16(from: $0) : HalfPrecision.half(from: $0) }
+            #expect(zip(bits, expected).count(where: { $0 != $1 }) == 0, "narrowing, bfloat \(bfloat)")
+            var back = [Float](repeating: .nan, count: n)
+            bits.withUnsafeBufferPointer { b in back.withUnsafeMutableBufferPointer { widenFromHalf(b, into: $0.baseAddress!, bfloat: bfloat) } }
+            let widened = bits.map { bfloat ? HalfPrecision.float(fromBFloat16: $0) : HalfPrecision.float(fromHalf: $0) }
+            #expect(zip(back, widened).count(where: { $0.bitPattern != $1.bitPattern }) == 0, "widening, bfloat \(bfloat)")
         }
     }
 }
