@@ -38,9 +38,9 @@ struct StoredPrefix<Scalar: TensorScalar>: Sendable {
     var bytes: Int { native.map { $0.count * MemoryLayout<Scalar>.stride } ?? bits.count * 2 }
 }
 
-/// The nearest 16-bit values (ties to even) of `x`: bfloat16 or binary16 bits. Row-split over threads: a node's
-/// prefixes are tens of megabytes, converted at every Descent (and widened before every module), and on one thread
-/// they left the other idle.
+/// The nearest 16-bit values (ties to even) of `x`: bfloat16 or binary16 bits. Split over threads in chunks of
+/// ``halfConversionGrain`` elements: a node's prefixes are tens of megabytes, narrowed at every Descent (and widened
+/// before every module), and on one thread they left the other idle.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func narrowToHalf<S: TensorScalar>(_ x: UnsafeBufferPointer<S>, bfloat: Bool) -> [UInt16] {
@@ -61,7 +61,7 @@ func narrowToHalf<S: TensorScalar>(_ x: UnsafeBufferPointer<S>, bfloat: Bool) ->
     }
 }
 
-/// `out[i]` = the value of 16-bit `bits[i]` (exact); row-split over threads as ``narrowToHalf(_:bfloat:)``.
+/// `out[i]` = the value of 16-bit `bits[i]` (exact); split over threads as ``narrowToHalf(_:bfloat:)``.
 @_specialize(where S == Float)
 @_specialize(where S == Double)
 func widenFromHalf<S: TensorScalar>(_ bits: UnsafeBufferPointer<UInt16>, into out: UnsafeMutablePointer<S>, bfloat: Bool) {
