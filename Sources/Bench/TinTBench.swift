@@ -2,7 +2,8 @@
 // 12 layers, one step, forward reuse): compile time, prefix-encoding time, one TinT forward pass at T = 256 and
 // 512 (half train, half eval), its product FLOPs as the compiled program runs them (TinTFlopCounter) and the
 // GFLOP/s that makes next to a GEMM timed in the same run, the aux model's own forward and the approximate-GD
-// oracle (Autodiff forward + backward + forward) at the same T for scale, parameters, peak memory.
+// oracle (Autodiff forward + backward + forward) at the same T for scale, parameters, peak memory. Larger shapes
+// get a memory plan that fits this machine (TinTMemoryPlan), printed with its modelled peak.
 import Foundation
 import LanguageModel
 import ModelZoo

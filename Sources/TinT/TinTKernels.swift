@@ -73,7 +73,8 @@ func mixRowsFloat(_ x: UnsafePointer<Float>, ldx: Int, _ z: UnsafeMutablePointer
             var r = 0
             if nh == 1 {
                 // One output head (most of TinT's selector mixes: each head's inputs differ): 16 columns a step, so
-                // four accumulators are in flight as in the wider groups (measured 20% faster than 8 on Zen 5).
+                // four accumulators are in flight as in the wider groups. A 256 × 3072 selector mix alone ran 20%
+                // faster; in a 2-thread TinT profile mix samples per GEMM sample fell 0.40 → 0.29 (BENCHMARKS.md).
                 while r &+ 16 <= d {
                     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), b0 = SIMD8<Float>(), b1 = SIMD8<Float>()
                     for h in inputs {
